@@ -1,0 +1,203 @@
+//! The v1 claims: their types, checked once, and the verified view handed to callers.
+
+use alloc::borrow::Cow;
+use alloc::string::String;
+use serde_json::{Map, Value};
+
+use crate::error::Error;
+use crate::policy::is_scope;
+
+/// Claims of a token whose signature, issuer, audience, time, lifetime and policy checks all
+/// passed. Only [`crate::Verifier`] makes one.
+///
+/// Unknown claims are kept, never interpreted: read them with [`VerifiedClaims::get`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct VerifiedClaims {
+    map: Map<String, Value>,
+    kid: String,
+}
+
+impl VerifiedClaims {
+    pub(crate) fn new(map: Map<String, Value>, kid: &str) -> Self {
+        VerifiedClaims {
+            map,
+            kid: kid.into(),
+        }
+    }
+
+    /// The issuer (`iss`).
+    pub fn iss(&self) -> &str {
+        self.str_claim("iss")
+    }
+
+    /// The non-human identity the task was granted to (`sub`).
+    pub fn sub(&self) -> &str {
+        self.str_claim("sub")
+    }
+
+    /// The workflow segment the token serves (`task`).
+    pub fn task(&self) -> &str {
+        self.str_claim("task")
+    }
+
+    /// The unique token id (`jti`), the revocation key.
+    pub fn jti(&self) -> &str {
+        self.str_claim("jti")
+    }
+
+    /// The granted actions, space-separated (`scope`).
+    pub fn scope(&self) -> &str {
+        self.str_claim("scope")
+    }
+
+    /// The granted resource patterns (`res`).
+    pub fn resources(&self) -> impl Iterator<Item = &str> {
+        self.map
+            .get("res")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+    }
+
+    /// The audiences (`aud`, a string or an array, as a list).
+    pub fn audiences(&self) -> impl Iterator<Item = &str> {
+        audiences(self.map.get("aud"))
+    }
+
+    /// Issued at (`iat`), seconds since the epoch.
+    pub fn iat(&self) -> i64 {
+        self.map
+            .get("iat")
+            .and_then(numeric_date)
+            .unwrap_or_default()
+    }
+
+    /// Not before (`nbf`, or `iat` when absent).
+    pub fn nbf(&self) -> i64 {
+        self.map
+            .get("nbf")
+            .and_then(numeric_date)
+            .unwrap_or_else(|| self.iat())
+    }
+
+    /// Expiry (`exp`), seconds since the epoch.
+    pub fn exp(&self) -> i64 {
+        self.map
+            .get("exp")
+            .and_then(numeric_date)
+            .unwrap_or_default()
+    }
+
+    /// The `kid` of the key that signed the token.
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    /// Any claim by name, including unknown ones.
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.map.get(name)
+    }
+
+    /// All claims, as the token carried them.
+    pub fn as_map(&self) -> &Map<String, Value> {
+        &self.map
+    }
+
+    /// All claims, by value.
+    pub fn into_map(self) -> Map<String, Value> {
+        self.map
+    }
+
+    fn str_claim(&self, name: &str) -> &str {
+        self.map
+            .get(name)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+    }
+}
+
+/// The times a claim set carries, read by [`check_claims`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Times {
+    pub iat: i64,
+    pub nbf: i64,
+    pub exp: i64,
+}
+
+/// Required claims, in the order they are checked for presence.
+const REQUIRED: [&str; 9] = [
+    "iss", "sub", "aud", "iat", "exp", "jti", "task", "scope", "res",
+];
+
+/// Claim names an issuer fills in itself; extra claims may not use them.
+pub(crate) const REGISTERED: [&str; 11] = [
+    "iss", "sub", "aud", "iat", "nbf", "exp", "jti", "task", "scope", "res", "cnf",
+];
+
+/// Checks presence (first, all of them) and then type of every v1 claim.
+pub(crate) fn check_claims(map: &Map<String, Value>) -> Result<Times, Error> {
+    if let Some(name) = REQUIRED.iter().find(|name| !map.contains_key(**name)) {
+        return Err(Error::MissingClaim(
+            alloc::format!("claim `{name}` is missing").into(),
+        ));
+    }
+    for name in ["iss", "sub", "jti", "task"] {
+        match map.get(name) {
+            Some(Value::String(s)) if !s.is_empty() => {}
+            _ => return Err(invalid(name, "a non-empty string")),
+        }
+    }
+    match map.get("aud") {
+        Some(Value::String(_)) => {}
+        Some(Value::Array(a)) if !a.is_empty() && a.iter().all(Value::is_string) => {}
+        _ => return Err(invalid("aud", "a string or a non-empty array of strings")),
+    }
+    let time = |name: &'static str| match map.get(name) {
+        None => Ok(None),
+        Some(v) => numeric_date(v)
+            .map(Some)
+            .ok_or_else(|| invalid(name, "an integer")),
+    };
+    let iat = time("iat")?.unwrap_or_default();
+    let nbf = time("nbf")?.unwrap_or(iat);
+    let exp = time("exp")?.unwrap_or_default();
+    match map.get("scope") {
+        Some(Value::String(s)) if is_scope(s) => {}
+        _ => return Err(invalid("scope", "actions separated by single spaces")),
+    }
+    match map.get("res") {
+        Some(Value::Array(a))
+            if !a.is_empty() && a.iter().all(|r| r.as_str().is_some_and(|r| !r.is_empty())) => {}
+        _ => return Err(invalid("res", "a non-empty array of non-empty strings")),
+    }
+    match map.get("cnf") {
+        None => {}
+        Some(Value::Object(cnf)) if cnf.get("jkt").is_some_and(Value::is_string) => {}
+        Some(_) => return Err(invalid("cnf", "an object with a `jkt` thumbprint string")),
+    }
+    Ok(Times { iat, nbf, exp })
+}
+
+/// The audiences of an `aud` value already checked by [`check_claims`].
+pub(crate) fn audiences(aud: Option<&Value>) -> impl Iterator<Item = &str> {
+    let (one, many) = match aud {
+        Some(Value::String(s)) => (Some(s.as_str()), None),
+        Some(Value::Array(a)) => (None, Some(a.iter().filter_map(Value::as_str))),
+        _ => (None, None),
+    };
+    one.into_iter().chain(many.into_iter().flatten())
+}
+
+/// A JSON integer as seconds. Integers beyond `i64` saturate (they are past any real time);
+/// fractions and exponents are refused.
+fn numeric_date(v: &Value) -> Option<i64> {
+    let n = v.as_number()?;
+    n.as_i64().or_else(|| n.as_u64().map(|_| i64::MAX))
+}
+
+fn invalid(name: &str, expected: &str) -> Error {
+    Error::InvalidClaim(Cow::Owned(alloc::format!(
+        "claim `{name}` must be {expected}"
+    )))
+}

@@ -1,0 +1,214 @@
+//! The issuer: mints v1 tokens, refusing grants broader or longer than its policy allows.
+
+use alloc::borrow::Cow;
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use serde_json::{Map, Value};
+
+use crate::claims::REGISTERED;
+use crate::encoding::b64_encode;
+use crate::error::{malformed, Error};
+use crate::keys::SigningKey;
+use crate::policy::{is_mintable_pattern, is_scope};
+
+/// Default longest TTL an issuer mints, in seconds (15 minutes).
+pub const DEFAULT_MAX_TTL: u32 = 900;
+/// Default largest number of actions in one token's `scope`.
+pub const DEFAULT_MAX_ACTIONS: usize = 4;
+
+/// What one task needs: who, for which service, which segment, which actions on what, and
+/// for how long.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct MintRequest {
+    /// The non-human identity (`sub`), e.g. `agent:lookup-bot`.
+    pub sub: String,
+    /// The service(s) that may accept the token (`aud`); one is written as a string.
+    pub aud: Vec<String>,
+    /// The workflow segment (`task`), e.g. `deploy-8812/stage:deploy`.
+    pub task: String,
+    /// The actions, space-separated (`scope`), e.g. `artifacts:read`.
+    pub scope: String,
+    /// The resource patterns (`res`), e.g. `customers/4821` or `artifacts/web/*`.
+    pub res: Vec<String>,
+    /// Lifetime in seconds; `exp = iat + ttl`.
+    pub ttl: u32,
+    /// Optional start (`nbf`), seconds since the epoch; defaults to `iat`.
+    pub nbf: Option<i64>,
+    /// Optional key binding: the RFC 7638 thumbprint written as `cnf.jkt`.
+    pub cnf_jkt: Option<String>,
+    /// Additional claims, copied as they are; they may not reuse a v1 claim name.
+    pub extra: Map<String, Value>,
+}
+
+/// Mints task tokens for one issuer (`iss`) with one signing key.
+#[derive(Clone, Debug)]
+pub struct Issuer {
+    iss: String,
+    key: SigningKey,
+    /// `{"alg":"EdDSA","typ":"tt+jwt","kid":...}`, encoded once.
+    header_b64: String,
+    max_ttl: u32,
+    max_actions: usize,
+    allow_broad_scope: bool,
+}
+
+impl Issuer {
+    /// An issuer named `iss` signing with `key`. Rejects an empty `iss` (`malformed`).
+    pub fn new(iss: &str, key: SigningKey) -> Result<Self, Error> {
+        if iss.is_empty() {
+            return Err(malformed("issuer name is empty"));
+        }
+        let header = serde_json::json!({ "alg": "EdDSA", "typ": "tt+jwt", "kid": key.kid() });
+        Ok(Issuer {
+            iss: iss.into(),
+            header_b64: b64_encode(header.to_string().as_bytes()),
+            key,
+            max_ttl: DEFAULT_MAX_TTL,
+            max_actions: DEFAULT_MAX_ACTIONS,
+            allow_broad_scope: false,
+        })
+    }
+
+    /// Sets the longest TTL this issuer mints, in seconds (default 900).
+    pub fn max_ttl(mut self, seconds: u32) -> Self {
+        self.max_ttl = seconds;
+        self
+    }
+
+    /// Sets the largest number of actions one token may carry (default 4).
+    pub fn max_actions(mut self, count: usize) -> Self {
+        self.max_actions = count;
+        self
+    }
+
+    /// Allows what least privilege forbids by default: a bare `*` resource and more actions
+    /// than [`Issuer::max_actions`]. Named so that a reviewer sees it.
+    pub fn allow_broad_scope(mut self, allow: bool) -> Self {
+        self.allow_broad_scope = allow;
+        self
+    }
+
+    /// The issuer name (`iss`).
+    pub fn iss(&self) -> &str {
+        &self.iss
+    }
+
+    /// Mints a token for `request` at the current system time.
+    #[cfg(all(
+        feature = "std",
+        not(all(target_arch = "wasm32", target_os = "unknown"))
+    ))]
+    pub fn mint(&self, request: &MintRequest) -> Result<String, Error> {
+        self.mint_at(request, crate::unix_now())
+    }
+
+    /// Mints a token for `request` issued at `now` with a fresh random 128-bit `jti`.
+    ///
+    /// Refuses a TTL of 0 or above the maximum (`lifetime_too_long`); an empty `sub`,
+    /// `aud` or `task`; a `scope` that is not actions separated by single spaces, or with
+    /// more actions than allowed; an empty `res`, a bare `*` resource unless broad scope is
+    /// allowed, or a pattern with an empty, `.`, `..` or encoded segment or a `*` that is
+    /// not the whole last segment; an extra claim that reuses a v1 name (`invalid_claim`).
+    pub fn mint_at(&self, request: &MintRequest, now: i64) -> Result<String, Error> {
+        let mut jti = [0u8; 16];
+        getrandom::fill(&mut jti)
+            .map_err(|_| malformed("the system's random number generator is unavailable"))?;
+        self.mint_with_jti(request, now, &b64_encode(&jti))
+    }
+
+    /// Mints with a given `jti`; only [`crate::__private`] exposes it, for fixed vectors.
+    pub(crate) fn mint_with_jti(
+        &self,
+        request: &MintRequest,
+        now: i64,
+        jti: &str,
+    ) -> Result<String, Error> {
+        self.check(request)?;
+        let mut claims = request.extra.clone();
+        let aud = match request.aud.as_slice() {
+            [one] => Value::from(one.as_str()),
+            many => Value::from(many.to_vec()),
+        };
+        let exp = now.saturating_add(i64::from(request.ttl));
+        let registered = [
+            ("iss", Value::from(self.iss.as_str())),
+            ("sub", Value::from(request.sub.as_str())),
+            ("aud", aud),
+            ("iat", Value::from(now)),
+            ("exp", Value::from(exp)),
+            ("jti", Value::from(jti)),
+            ("task", Value::from(request.task.as_str())),
+            ("scope", Value::from(request.scope.as_str())),
+            ("res", Value::from(request.res.to_vec())),
+        ];
+        claims.extend(registered.into_iter().map(|(k, v)| (String::from(k), v)));
+        if let Some(nbf) = request.nbf {
+            claims.insert("nbf".into(), Value::from(nbf));
+        }
+        if let Some(jkt) = &request.cnf_jkt {
+            claims.insert("cnf".into(), serde_json::json!({ "jkt": jkt }));
+        }
+        let payload = b64_encode(Value::Object(claims).to_string().as_bytes());
+        let signing_input = format!("{}.{}", self.header_b64, payload);
+        let signature = b64_encode(&self.key.sign(signing_input.as_bytes()));
+        Ok(format!("{signing_input}.{signature}"))
+    }
+
+    fn check(&self, request: &MintRequest) -> Result<(), Error> {
+        if request.ttl == 0 || request.ttl > self.max_ttl {
+            return Err(Error::LifetimeTooLong(
+                format!("ttl must be 1 to {} s for this issuer", self.max_ttl).into(),
+            ));
+        }
+        if request.sub.is_empty() || request.task.is_empty() {
+            return Err(refuse("`sub` and `task` must not be empty"));
+        }
+        if request.aud.is_empty() || request.aud.iter().any(String::is_empty) {
+            return Err(refuse("`aud` must name at least one service, none empty"));
+        }
+        if !is_scope(&request.scope) {
+            return Err(refuse(
+                "`scope` must be one or more actions separated by single spaces",
+            ));
+        }
+        let actions = request.scope.split(' ').count();
+        if actions > self.max_actions && !self.allow_broad_scope {
+            return Err(Error::InvalidClaim(
+                format!(
+                    "`scope` has {actions} actions, over this issuer's limit of {}; \
+                     mint one token per task or allow broad scope explicitly",
+                    self.max_actions
+                )
+                .into(),
+            ));
+        }
+        if request.res.is_empty() {
+            return Err(refuse("`res` must name at least one resource"));
+        }
+        if request.res.iter().any(|r| r == "*") && !self.allow_broad_scope {
+            return Err(refuse(
+                "`res` of `*` grants every resource; name the task's resources \
+                 or allow broad scope explicitly",
+            ));
+        }
+        if !request.res.iter().all(|r| is_mintable_pattern(r)) {
+            return Err(refuse(
+                "a `res` pattern has an empty, `.`, `..` or encoded segment, \
+                 or a `*` that is not the whole last segment",
+            ));
+        }
+        if request
+            .extra
+            .keys()
+            .any(|k| REGISTERED.contains(&k.as_str()))
+        {
+            return Err(refuse("an extra claim reuses a v1 claim name"));
+        }
+        Ok(())
+    }
+}
+
+fn refuse(msg: &'static str) -> Error {
+    Error::InvalidClaim(Cow::Borrowed(msg))
+}

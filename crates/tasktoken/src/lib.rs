@@ -1,0 +1,86 @@
+//! Task-scoped tokens: short-lived, Ed25519-signed credentials for one discrete task of a
+//! non-human identity (an AI agent, a CI job, an automation runner).
+//!
+//! ```
+//! use tasktoken::{Issuer, KeySet, MintRequest, Request, SigningKey, Verifier};
+//!
+//! let key = SigningKey::generate("k1")?;
+//! let issuer = Issuer::new("https://auth.example", key.clone())?;
+//! let token = issuer.mint(&MintRequest {
+//!     sub: "agent:lookup-bot".into(),
+//!     aud: vec!["crm-api".into()],
+//!     task: "lookup-4821".into(),
+//!     scope: "customers:read".into(),
+//!     res: vec!["customers/4821".into()],
+//!     ttl: 60,
+//!     ..Default::default()
+//! })?;
+//!
+//! let keys = KeySet::from_keys([key.public_key()])?;
+//! let verifier = Verifier::new("crm-api")?.trust("https://auth.example", &keys)?;
+//! let claims = verifier.verify(&token, &Request::new("customers:read", "customers/4821"))?;
+//! assert_eq!(claims.task(), "lookup-4821");
+//! let denied = verifier.verify(&token, &Request::new("customers:write", "customers/4821"));
+//! assert_eq!(denied.unwrap_err().code(), "action_denied");
+//! # Ok::<(), tasktoken::Error>(())
+//! ```
+//!
+//! The public interface is:
+//! - [`SigningKey`], [`PublicKey`], [`KeySet`]: Ed25519 keys as JWK and JWKS;
+//! - [`Issuer`] and [`MintRequest`]: minting under a least-privilege policy;
+//! - [`Verifier`], [`Request`], [`VerifiedClaims`]: verification, in DESIGN.md's order;
+//! - [`UnverifiedToken`]: decoding without trust, for inspection;
+//! - [`action_allowed`], [`resource_allowed`]: the matching rules on their own;
+//! - [`Error`]: one enum, one stable code per variant.
+#![cfg_attr(not(feature = "std"), no_std)]
+#![deny(missing_docs)]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+extern crate alloc;
+
+mod claims;
+mod encoding;
+mod error;
+mod issuer;
+mod keys;
+mod policy;
+mod token;
+mod verifier;
+
+pub use claims::VerifiedClaims;
+pub use error::Error;
+pub use issuer::{Issuer, MintRequest, DEFAULT_MAX_ACTIONS, DEFAULT_MAX_TTL};
+pub use keys::{KeySet, PublicKey, SigningKey};
+pub use policy::{action_allowed, resource_allowed};
+pub use token::{UnverifiedToken, MAX_TOKEN_LEN, TOKEN_TYPE};
+pub use verifier::{Request, Verifier, DEFAULT_CLOCK_SKEW, DEFAULT_MAX_LIFETIME};
+
+/// Seconds since the Unix epoch from the system clock (0 if the clock is before 1970).
+#[cfg(all(
+    feature = "std",
+    not(all(target_arch = "wasm32", target_os = "unknown"))
+))]
+pub(crate) fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// Hooks for test vectors and fuzzing. **Not API**: may change in any release.
+#[doc(hidden)]
+pub mod __private {
+    use crate::{Error, Issuer, MintRequest};
+
+    /// Mints with a caller-chosen `jti` so that generated vectors are reproducible.
+    pub fn mint_with_jti(
+        issuer: &Issuer,
+        request: &MintRequest,
+        now: i64,
+        jti: &str,
+    ) -> Result<alloc::string::String, Error> {
+        issuer.mint_with_jti(request, now, jti)
+    }
+}

@@ -1,0 +1,227 @@
+//! The verifier: every check of DESIGN.md, in DESIGN.md's order, one error code out.
+
+use alloc::borrow::Cow;
+use alloc::collections::BTreeMap;
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use crate::claims::{audiences, check_claims, VerifiedClaims};
+use crate::error::{malformed, Error};
+use crate::keys::{KeySet, PublicKey};
+use crate::policy::{action_allowed, resource_allowed};
+use crate::token::UnverifiedToken;
+
+/// Default largest accepted lifetime (`exp - iat`), in seconds.
+pub const DEFAULT_MAX_LIFETIME: i64 = 900;
+/// Default tolerance for clock differences, in seconds.
+pub const DEFAULT_CLOCK_SKEW: i64 = 30;
+
+/// What the caller is about to do with the token: the action and the resource it must allow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Request<'a> {
+    /// The action, matched exactly against one of the token's `scope` entries.
+    pub action: &'a str,
+    /// The resource, matched against the token's `res` patterns.
+    pub resource: &'a str,
+    /// The RFC 7638 thumbprint of the key the caller proved possession of (e.g. by DPoP),
+    /// if any; required when the token carries `cnf.jkt`.
+    pub key_thumbprint: Option<&'a str>,
+}
+
+impl<'a> Request<'a> {
+    /// A request for `action` on `resource`, with no proof-of-possession key.
+    pub fn new(action: &'a str, resource: &'a str) -> Self {
+        Request {
+            action,
+            resource,
+            key_thumbprint: None,
+        }
+    }
+}
+
+/// Verifies task tokens for one audience against the key sets of trusted issuers.
+///
+/// Checks, in order: size → structure → header → key lookup → signature → claim types →
+/// issuer → audience → time → lifetime → binding → action → resource. The key is found by
+/// `kid` among all trusted keys, never by the unverified `iss`.
+#[derive(Clone, Debug)]
+pub struct Verifier {
+    audience: String,
+    /// Every trusted key by `kid`, with the index of the issuer that owns it.
+    keys: BTreeMap<String, (usize, PublicKey)>,
+    issuers: Vec<String>,
+    max_lifetime: i64,
+    clock_skew: i64,
+    require_binding: bool,
+}
+
+impl Verifier {
+    /// A verifier for tokens addressed to `audience`, trusting no issuer yet.
+    ///
+    /// Rejects an empty audience (`malformed`).
+    pub fn new(audience: &str) -> Result<Self, Error> {
+        if audience.is_empty() {
+            return Err(malformed("verifier audience is empty"));
+        }
+        Ok(Verifier {
+            audience: audience.into(),
+            keys: BTreeMap::new(),
+            issuers: Vec::new(),
+            max_lifetime: DEFAULT_MAX_LIFETIME,
+            clock_skew: DEFAULT_CLOCK_SKEW,
+            require_binding: false,
+        })
+    }
+
+    /// Trusts `issuer`'s keys. Calling it again for the same issuer adds keys (rotation).
+    ///
+    /// Rejects an empty issuer name or a `kid` already trusted, for this or another issuer
+    /// (`malformed`): a `kid` must name one key, or a token could pick its issuer.
+    pub fn trust(mut self, issuer: &str, keys: &KeySet) -> Result<Self, Error> {
+        if issuer.is_empty() {
+            return Err(malformed("trusted issuer name is empty"));
+        }
+        let index = match self.issuers.iter().position(|i| i == issuer) {
+            Some(index) => index,
+            None => {
+                self.issuers.push(issuer.into());
+                self.issuers.len() - 1
+            }
+        };
+        for key in keys.keys() {
+            if self.keys.contains_key(key.kid()) {
+                return Err(malformed("two trusted keys share a `kid`"));
+            }
+            self.keys.insert(key.kid().into(), (index, key.clone()));
+        }
+        Ok(self)
+    }
+
+    /// Sets the largest accepted lifetime `exp - iat` in seconds (default 900).
+    pub fn max_lifetime(mut self, seconds: u32) -> Self {
+        self.max_lifetime = i64::from(seconds);
+        self
+    }
+
+    /// Sets the tolerated clock difference in seconds (default 30).
+    pub fn clock_skew(mut self, seconds: u32) -> Self {
+        self.clock_skew = i64::from(seconds);
+        self
+    }
+
+    /// Requires every token to be key-bound (`cnf.jkt`); unbound ones are
+    /// `binding_required`.
+    pub fn require_binding(mut self, required: bool) -> Self {
+        self.require_binding = required;
+        self
+    }
+
+    /// Verifies `token` for `request` at the current system time.
+    #[cfg(all(
+        feature = "std",
+        not(all(target_arch = "wasm32", target_os = "unknown"))
+    ))]
+    pub fn verify(&self, token: &str, request: &Request<'_>) -> Result<VerifiedClaims, Error> {
+        self.verify_at(token, request, crate::unix_now())
+    }
+
+    /// Verifies `token` for `request` at `now` (seconds since the epoch) and returns its
+    /// claims, or the first failed check's error.
+    pub fn verify_at(
+        &self,
+        token: &str,
+        request: &Request<'_>,
+        now: i64,
+    ) -> Result<VerifiedClaims, Error> {
+        let parsed = UnverifiedToken::parse(token)?;
+        let kid = parsed.checked_kid()?;
+        let (issuer_index, key) = self.keys.get(kid).ok_or(Error::UnknownKey(Cow::Borrowed(
+            "no trusted key has the token's `kid`",
+        )))?;
+        let signature = ed25519_dalek::Signature::from_bytes(parsed.signature());
+        key.verifying_key()
+            .verify_strict(parsed.signing_input().as_bytes(), &signature)
+            .map_err(|_| Error::BadSignature(Cow::Borrowed("signature verification failed")))?;
+
+        let kid = key.kid();
+        let claims = parsed.into_claims();
+        let times = check_claims(&claims)?;
+        let issuer = &self.issuers[*issuer_index];
+        if claims.get("iss").and_then(|v| v.as_str()) != Some(issuer.as_str()) {
+            return Err(Error::UntrustedIssuer(Cow::Borrowed(
+                "`iss` is not the issuer that owns the signing key",
+            )));
+        }
+        if !audiences(claims.get("aud")).any(|aud| aud == self.audience) {
+            return Err(Error::WrongAudience(Cow::Borrowed(
+                "`aud` does not include this verifier's audience",
+            )));
+        }
+        if now < times.nbf.saturating_sub(self.clock_skew) {
+            let wait = times.nbf.saturating_sub(now);
+            return Err(Error::NotYetValid(
+                format!("token is not valid for another {wait} s").into(),
+            ));
+        }
+        if now >= times.exp.saturating_add(self.clock_skew) {
+            let ago = now.saturating_sub(times.exp);
+            return Err(Error::Expired(format!("token expired {ago} s ago").into()));
+        }
+        let lifetime = times.exp.saturating_sub(times.iat);
+        if lifetime > self.max_lifetime {
+            return Err(Error::LifetimeTooLong(
+                format!(
+                    "token lifetime {lifetime} s exceeds the maximum {} s",
+                    self.max_lifetime
+                )
+                .into(),
+            ));
+        }
+        check_binding(&claims, request, self.require_binding)?;
+        let scope = claims
+            .get("scope")
+            .and_then(|v| v.as_str())
+            .unwrap_or_default();
+        if !action_allowed(scope, request.action) {
+            return Err(Error::ActionDenied(Cow::Borrowed(
+                "the requested action is not in the token's scope",
+            )));
+        }
+        let patterns = claims.get("res").and_then(|v| v.as_array());
+        if !resource_allowed(
+            patterns.into_iter().flatten().filter_map(|v| v.as_str()),
+            request.resource,
+        ) {
+            return Err(Error::ResourceDenied(Cow::Borrowed(
+                "the requested resource is not covered by the token's `res`",
+            )));
+        }
+        Ok(VerifiedClaims::new(claims, kid))
+    }
+}
+
+/// Proof of possession: a bound token needs the caller's key thumbprint, and the same one.
+fn check_binding(
+    claims: &serde_json::Map<String, serde_json::Value>,
+    request: &Request<'_>,
+    required: bool,
+) -> Result<(), Error> {
+    let bound = claims
+        .get("cnf")
+        .and_then(|c| c.get("jkt"))
+        .and_then(|j| j.as_str());
+    match (bound, request.key_thumbprint) {
+        (None, _) if required => Err(Error::BindingRequired(Cow::Borrowed(
+            "this verifier accepts only key-bound tokens",
+        ))),
+        (None, _) => Ok(()),
+        (Some(_), None) => Err(Error::BindingRequired(Cow::Borrowed(
+            "the token is key-bound and the request proved no key",
+        ))),
+        (Some(jkt), Some(presented)) if jkt == presented => Ok(()),
+        (Some(_), Some(_)) => Err(Error::BindingMismatch(Cow::Borrowed(
+            "the token is bound to a different key than the one presented",
+        ))),
+    }
+}
