@@ -4,7 +4,7 @@ use alloc::borrow::Cow;
 use alloc::string::String;
 use serde_json::{Map, Value};
 
-use crate::encoding::{b64_decode, b64_decode_array, parse_object};
+use crate::encoding::{b64_decode, parse_object};
 use crate::error::{malformed, Error};
 
 /// The largest token accepted, in bytes; anything longer is `malformed` before decoding.
@@ -29,13 +29,17 @@ pub struct UnverifiedToken<'a> {
     header: Map<String, Value>,
     claims: Map<String, Value>,
     signing_input: &'a str,
-    signature: [u8; 64],
+    /// `None` when the part is valid base64url but not 64 bytes: that fails at the
+    /// signature step, after the header (so `alg: none` with no signature is
+    /// `unsupported_alg`, as DESIGN.md's order requires).
+    signature: Option<[u8; 64]>,
 }
 
 impl<'a> UnverifiedToken<'a> {
     /// Splits and decodes a compact token: at most 8 KiB, exactly three unpadded base64url
-    /// parts, a header and a payload that are strict JSON objects (no duplicate members),
-    /// a 64-byte signature. Anything else is `malformed`. The header is not judged here.
+    /// parts, a header and a payload that are strict JSON objects (no duplicate members).
+    /// Anything else is `malformed`. Neither the header nor the signature's length is
+    /// judged here.
     pub fn parse(token: &'a str) -> Result<Self, Error> {
         if token.len() > MAX_TOKEN_LEN {
             return Err(malformed("token is longer than 8 KiB"));
@@ -54,8 +58,10 @@ impl<'a> UnverifiedToken<'a> {
         let claims = b64_decode(p)
             .and_then(|bytes| parse_object(&bytes))
             .ok_or_else(|| malformed("token payload is not a base64url-encoded JSON object"))?;
-        let signature = b64_decode_array::<64>(s)
-            .ok_or_else(|| malformed("token signature is not 64 bytes of base64url"))?;
+        let signature = b64_decode(s)
+            .ok_or_else(|| malformed("token signature is not base64url"))?
+            .try_into()
+            .ok();
         let signing_input = &token[..h.len() + 1 + p.len()];
         Ok(UnverifiedToken {
             header,
@@ -109,8 +115,8 @@ impl<'a> UnverifiedToken<'a> {
         self.signing_input
     }
 
-    pub(crate) fn signature(&self) -> &[u8; 64] {
-        &self.signature
+    pub(crate) fn signature(&self) -> Option<&[u8; 64]> {
+        self.signature.as_ref()
     }
 
     pub(crate) fn into_claims(self) -> Map<String, Value> {

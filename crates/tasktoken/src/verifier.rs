@@ -139,10 +139,12 @@ impl Verifier {
         let (issuer_index, key) = self.keys.get(kid).ok_or(Error::UnknownKey(Cow::Borrowed(
             "no trusted key has the token's `kid`",
         )))?;
-        let signature = ed25519_dalek::Signature::from_bytes(parsed.signature());
+        let bad_signature = || Error::BadSignature(Cow::Borrowed("signature verification failed"));
+        let signature =
+            ed25519_dalek::Signature::from_bytes(parsed.signature().ok_or_else(bad_signature)?);
         key.verifying_key()
             .verify_strict(parsed.signing_input().as_bytes(), &signature)
-            .map_err(|_| Error::BadSignature(Cow::Borrowed("signature verification failed")))?;
+            .map_err(|_| bad_signature())?;
 
         let kid = key.kid();
         let claims = parsed.into_claims();
