@@ -158,7 +158,12 @@ impl Issuer {
     fn check(&self, request: &MintRequest) -> Result<(), Error> {
         if request.ttl == 0 || request.ttl > self.max_ttl {
             return Err(Error::LifetimeTooLong(
-                format!("ttl must be 1 to {} s for this issuer", self.max_ttl).into(),
+                format!(
+                    "ttl must be 1 to {} s for this issuer (its max_ttl); a task token lives \
+                     as long as its task, not longer",
+                    self.max_ttl
+                )
+                .into(),
             ));
         }
         if request.sub.is_empty() || request.task.is_empty() {

@@ -13,9 +13,9 @@ use crate::policy::{action_allowed, resource_allowed};
 use crate::token::UnverifiedToken;
 
 /// Default largest accepted lifetime (`exp - iat`), in seconds.
-pub const DEFAULT_MAX_LIFETIME: i64 = 900;
+pub const DEFAULT_MAX_LIFETIME: u32 = 900;
 /// Default tolerance for clock differences, in seconds.
-pub const DEFAULT_CLOCK_SKEW: i64 = 30;
+pub const DEFAULT_CLOCK_SKEW: u32 = 30;
 
 /// What the caller is about to do with the token: the action and the resource it must allow.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,8 +68,8 @@ impl Verifier {
             audience: audience.into(),
             keys: BTreeMap::new(),
             issuers: Vec::new(),
-            max_lifetime: DEFAULT_MAX_LIFETIME,
-            clock_skew: DEFAULT_CLOCK_SKEW,
+            max_lifetime: i64::from(DEFAULT_MAX_LIFETIME),
+            clock_skew: i64::from(DEFAULT_CLOCK_SKEW),
             require_binding: false,
         })
     }

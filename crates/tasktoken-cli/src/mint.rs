@@ -1,0 +1,169 @@
+//! `tasktoken mint`: one token for one task, signed with a private JWK file.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use serde_json::{Map, Value};
+use tasktoken::{Issuer, MintRequest, SigningKey};
+
+use crate::duration::parse_duration;
+use crate::failure::{stderr_line, Failure};
+use crate::files::read_secret;
+use crate::output::stdout_line;
+
+/// Mints a task token and prints it on stdout.
+///
+/// The issuer refuses what least privilege forbids unless told otherwise: a --ttl over
+/// --max-ttl (`lifetime_too_long`), a bare `*` resource or more actions than --max-actions
+/// (`invalid_claim`). Each token gets a fresh random `jti`.
+#[derive(Debug, Args)]
+pub struct MintArgs {
+    /// Private JWK file written by `tasktoken keygen`.
+    #[arg(long, value_name = "FILE")]
+    key: PathBuf,
+
+    /// Issuer name (`iss`), e.g. https://auth.example.
+    #[arg(long, value_name = "ISSUER")]
+    iss: String,
+
+    /// The non-human identity the task is granted to (`sub`), e.g. agent:lookup-bot.
+    #[arg(long, value_name = "SUBJECT")]
+    sub: String,
+
+    /// Service that may accept the token (`aud`); repeat for several.
+    #[arg(long, value_name = "SERVICE", required = true)]
+    aud: Vec<String>,
+
+    /// The workflow segment the token serves (`task`), e.g. deploy-8812/stage:deploy.
+    #[arg(long, value_name = "TASK")]
+    task: String,
+
+    /// Granted actions, separated by single spaces (`scope`), e.g. "artifacts:read".
+    #[arg(long, value_name = "ACTIONS")]
+    scope: String,
+
+    /// Resource pattern the actions may touch (`res`); repeat for several. A last segment
+    /// of `*` covers everything below the prefix, e.g. artifacts/web/*.
+    #[arg(long, value_name = "PATTERN", required = true)]
+    res: Vec<String>,
+
+    /// Lifetime of the token (`exp - iat`), e.g. 60s, 5m.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, allow_hyphen_values = true)]
+    ttl: u32,
+
+    /// Not before (`nbf`), seconds since the Unix epoch; defaults to the issue time.
+    #[arg(long, value_name = "UNIX")]
+    nbf: Option<i64>,
+
+    /// Longest --ttl this issuer accepts [default: 15m].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, allow_hyphen_values = true)]
+    max_ttl: Option<u32>,
+
+    /// Largest number of actions in --scope [default: 4].
+    #[arg(long, value_name = "N")]
+    max_actions: Option<usize>,
+
+    /// DANGER: allow a bare `*` resource and more actions than --max-actions.
+    #[arg(long)]
+    allow_broad_scope: bool,
+
+    /// Bind the token to a key (`cnf.jkt`): the RFC 7638 thumbprint of the holder's key.
+    #[arg(long, value_name = "THUMBPRINT")]
+    cnf_jkt: Option<String>,
+
+    /// Extra claim; VALUE is parsed as JSON, and taken as a string if it is not valid JSON
+    /// (ticket=OPS-12 is "OPS-12", n=3 is 3, ctx='{"env":"prod"}' is an object). Repeat
+    /// for several; names must differ and may not be v1 claim names.
+    #[arg(long = "claim", value_name = "NAME=VALUE", value_parser = parse_claim)]
+    claims: Vec<(String, Value)>,
+}
+
+/// Runs `tasktoken mint`.
+pub fn run(args: &MintArgs) -> Result<(), Failure> {
+    let extra = extra_claims(&args.claims)?;
+    let key_context = format!("--key '{}'", args.key.display());
+    let jwk = read_secret(&args.key, "--key")?;
+    let key = SigningKey::from_jwk(&jwk.text).map_err(Failure::core_in(key_context))?;
+    drop(jwk.text);
+    let mut issuer = Issuer::new(&args.iss, key)?.allow_broad_scope(args.allow_broad_scope);
+    if let Some(seconds) = args.max_ttl {
+        issuer = issuer.max_ttl(seconds);
+    }
+    if let Some(count) = args.max_actions {
+        issuer = issuer.max_actions(count);
+    }
+    let token = issuer.mint(&MintRequest {
+        sub: args.sub.clone(),
+        aud: args.aud.clone(),
+        task: args.task.clone(),
+        scope: args.scope.clone(),
+        res: args.res.clone(),
+        ttl: args.ttl,
+        nbf: args.nbf,
+        cnf_jkt: args.cnf_jkt.clone(),
+        extra,
+    })?;
+    // Only now: on failure stderr holds nothing but the error JSON.
+    if let Some(warning) = jwk.warning {
+        stderr_line(&warning);
+    }
+    stdout_line(&token)
+}
+
+/// The --claim values as a claims object; a name given twice is a usage error.
+fn extra_claims(claims: &[(String, Value)]) -> Result<Map<String, Value>, Failure> {
+    let mut extra = Map::new();
+    for (name, value) in claims {
+        if extra.insert(name.clone(), value.clone()).is_some() {
+            return Err(Failure::Usage {
+                command: "mint",
+                message: format!("--claim '{name}' is given more than once"),
+            });
+        }
+    }
+    Ok(extra)
+}
+
+/// Parses `NAME=VALUE`: VALUE as JSON, or as a string when it is not valid JSON.
+fn parse_claim(text: &str) -> Result<(String, Value), String> {
+    let (name, value) = text
+        .split_once('=')
+        .ok_or("expected NAME=VALUE, e.g. ticket=OPS-12 or ctx='{\"env\":\"prod\"}'")?;
+    if name.is_empty() {
+        return Err("the claim name before `=` is empty".into());
+    }
+    let value = serde_json::from_str(value).unwrap_or_else(|_| Value::from(value));
+    Ok((name.to_owned(), value))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn claim_values_are_json_or_strings() {
+        let claim = |text: &str| parse_claim(text).expect(text);
+        assert_eq!(claim("n=3"), ("n".into(), json!(3)));
+        assert_eq!(claim("ok=true"), ("ok".into(), json!(true)));
+        assert_eq!(
+            claim(r#"ctx={"env":"prod"}"#),
+            ("ctx".into(), json!({"env": "prod"}))
+        );
+        assert_eq!(claim(r#"q="a=b""#), ("q".into(), json!("a=b")));
+        assert_eq!(claim("ticket=OPS-12"), ("ticket".into(), json!("OPS-12")));
+        assert_eq!(claim("eq=a=b"), ("eq".into(), json!("a=b")));
+        assert_eq!(claim("zero=007"), ("zero".into(), json!("007")));
+        assert_eq!(claim("empty="), ("empty".into(), json!("")));
+        assert!(parse_claim("novalue").is_err());
+        assert!(parse_claim("=3").is_err());
+    }
+
+    #[test]
+    fn a_claim_name_twice_is_a_usage_error() {
+        let twice = [("a".to_owned(), json!(1)), ("a".to_owned(), json!(2))];
+        assert!(matches!(extra_claims(&twice), Err(Failure::Usage { .. })));
+        let once = [("a".to_owned(), json!(1)), ("b".to_owned(), json!(2))];
+        assert_eq!(extra_claims(&once).map(|m| m.len()).ok(), Some(2));
+    }
+}

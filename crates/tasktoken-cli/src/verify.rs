@@ -1,0 +1,113 @@
+//! `tasktoken verify`: checks a token for one action on one resource, prints its claims.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use serde_json::Value;
+use tasktoken::{KeySet, Request, Verifier};
+
+use crate::duration::parse_duration;
+use crate::failure::Failure;
+use crate::files::{read_text, MAX_JWKS_FILE};
+use crate::output::stdout_line;
+use crate::token_arg::read_token;
+
+/// Verifies a token and prints its claims as JSON on stdout (exit 0), or prints the error
+/// JSON on stderr (exit 1).
+///
+/// Checks, in order: size, structure, header, key (by `kid` among all trusted keys),
+/// signature, claim types, issuer, audience, time, lifetime, key binding, action, resource.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// JWKS file of a trusted issuer. Repeat together with --iss: the n-th --jwks holds the
+    /// keys of the n-th --iss. For rotation, put the old and new key in one file.
+    #[arg(long, value_name = "FILE", required = true)]
+    jwks: Vec<PathBuf>,
+
+    /// A trusted issuer name (`iss`), paired in order with --jwks.
+    #[arg(long, value_name = "ISSUER", required = true)]
+    iss: Vec<String>,
+
+    /// This service's name; the token's `aud` must include it.
+    #[arg(long, value_name = "SERVICE")]
+    aud: String,
+
+    /// The action about to be performed; must be in the token's `scope`, exactly.
+    #[arg(long, value_name = "ACTION")]
+    action: String,
+
+    /// The resource about to be touched; must match one of the token's `res` patterns.
+    #[arg(long, value_name = "RESOURCE")]
+    resource: String,
+
+    /// Longest accepted token lifetime (`exp - iat`) [default: 15m].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, allow_hyphen_values = true)]
+    max_lifetime: Option<u32>,
+
+    /// Tolerated clock difference for `nbf` and `exp` [default: 30s].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, allow_hyphen_values = true)]
+    clock_skew: Option<u32>,
+
+    /// Verify as of this time, in seconds since the Unix epoch [default: the system clock].
+    #[arg(long, value_name = "UNIX")]
+    now: Option<i64>,
+
+    /// RFC 7638 thumbprint of the key the caller proved it holds; required for a token
+    /// bound with `cnf.jkt`, and must equal it.
+    #[arg(long, value_name = "JKT")]
+    key_thumbprint: Option<String>,
+
+    /// Accept only key-bound tokens (`cnf.jkt`); others are `binding_required`.
+    #[arg(long)]
+    require_binding: bool,
+
+    /// The token, or `-` to read it from stdin.
+    #[arg(value_name = "TOKEN")]
+    token: String,
+}
+
+/// Runs `tasktoken verify`.
+pub fn run(args: &VerifyArgs) -> Result<(), Failure> {
+    let verifier = verifier(args)?;
+    let token = read_token(&args.token)?;
+    let request = Request {
+        action: &args.action,
+        resource: &args.resource,
+        key_thumbprint: args.key_thumbprint.as_deref(),
+    };
+    let claims = match args.now {
+        Some(now) => verifier.verify_at(&token, &request, now)?,
+        None => verifier.verify(&token, &request)?,
+    };
+    stdout_line(&format!("{:#}", Value::Object(claims.into_map())))
+}
+
+/// The verifier the arguments describe, trusting each --iss with its --jwks file.
+fn verifier(args: &VerifyArgs) -> Result<Verifier, Failure> {
+    if args.jwks.len() != args.iss.len() {
+        return Err(Failure::Usage {
+            command: "verify",
+            message: format!(
+                "--jwks and --iss pair up in order, but {} --jwks and {} --iss were given",
+                args.jwks.len(),
+                args.iss.len()
+            ),
+        });
+    }
+    let mut verifier = Verifier::new(&args.aud)?.require_binding(args.require_binding);
+    if let Some(seconds) = args.max_lifetime {
+        verifier = verifier.max_lifetime(seconds);
+    }
+    if let Some(seconds) = args.clock_skew {
+        verifier = verifier.clock_skew(seconds);
+    }
+    for (path, iss) in args.jwks.iter().zip(&args.iss) {
+        let context = format!("--jwks '{}'", path.display());
+        let text = read_text(path, "--jwks", MAX_JWKS_FILE)?;
+        let keys = KeySet::from_jwks(&text).map_err(Failure::core_in(context.clone()))?;
+        verifier = verifier
+            .trust(iss, &keys)
+            .map_err(Failure::core_in(context))?;
+    }
+    Ok(verifier)
+}
