@@ -173,10 +173,15 @@ pub(crate) fn check_claims(map: &Map<String, Value>) -> Result<Times, Error> {
     }
     match map.get("cnf") {
         None => {}
-        Some(Value::Object(cnf)) if cnf.get("jkt").is_some_and(Value::is_string) => {}
-        Some(_) => return Err(invalid("cnf", "an object with a `jkt` thumbprint string")),
+        Some(Value::Object(cnf)) if cnf.get("jkt").and_then(Value::as_str).is_some_and(is_jkt) => {}
+        Some(_) => return Err(invalid("cnf", "an object with a `jkt` SHA-256 thumbprint")),
     }
     Ok(Times { iat, nbf, exp })
+}
+
+/// An RFC 7638 SHA-256 thumbprint: 43 characters of unpadded base64url.
+pub(crate) fn is_jkt(jkt: &str) -> bool {
+    crate::encoding::b64_decode_array::<32>(jkt).is_some()
 }
 
 /// The audiences of an `aud` value already checked by [`check_claims`].
@@ -189,11 +194,25 @@ pub(crate) fn audiences(aud: Option<&Value>) -> impl Iterator<Item = &str> {
     one.into_iter().chain(many.into_iter().flatten())
 }
 
-/// A JSON integer as seconds. Integers beyond `i64` saturate (they are past any real time);
-/// fractions and exponents are refused.
+/// A JSON integer as seconds. Integers beyond `i64` saturate (they are past any real time,
+/// and never wrap); `-0` is 0. A fraction or an exponent on a value within the `i64` range
+/// (`1.5`, `1.0`, `1e3`) is refused.
 fn numeric_date(v: &Value) -> Option<i64> {
     let n = v.as_number()?;
-    n.as_i64().or_else(|| n.as_u64().map(|_| i64::MAX))
+    if let Some(i) = n.as_i64() {
+        return Some(i);
+    }
+    if n.is_u64() {
+        return Some(i64::MAX);
+    }
+    // serde_json keeps integer literals outside the 64-bit ranges only as f64.
+    const LIMIT: f64 = 9_223_372_036_854_775_808.0; // 2^63
+    match n.as_f64()? {
+        0.0 => Some(0),
+        f if f.fract() == 0.0 && f >= LIMIT => Some(i64::MAX),
+        f if f.fract() == 0.0 && f < -LIMIT => Some(i64::MIN),
+        _ => None,
+    }
 }
 
 fn invalid(name: &str, expected: &str) -> Error {

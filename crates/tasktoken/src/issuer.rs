@@ -6,11 +6,12 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use serde_json::{Map, Value};
 
-use crate::claims::REGISTERED;
+use crate::claims::{is_jkt, REGISTERED};
 use crate::encoding::b64_encode;
 use crate::error::{malformed, Error};
 use crate::keys::SigningKey;
 use crate::policy::{is_mintable_pattern, is_scope};
+use crate::token::MAX_TOKEN_LEN;
 
 /// Default longest TTL an issuer mints, in seconds (15 minutes).
 pub const DEFAULT_MAX_TTL: u32 = 900;
@@ -109,7 +110,8 @@ impl Issuer {
     /// `aud` or `task`; a `scope` that is not actions separated by single spaces, or with
     /// more actions than allowed; an empty `res`, a bare `*` resource unless broad scope is
     /// allowed, or a pattern with an empty, `.`, `..` or encoded segment or a `*` that is
-    /// not the whole last segment; an extra claim that reuses a v1 name (`invalid_claim`).
+    /// not the whole last segment; a `cnf_jkt` that is not a SHA-256 thumbprint; an extra
+    /// claim that reuses a v1 name; a token that would exceed 8 KiB (`invalid_claim`).
     pub fn mint_at(&self, request: &MintRequest, now: i64) -> Result<String, Error> {
         let mut jti = [0u8; 16];
         getrandom::fill(&mut jti)
@@ -152,7 +154,13 @@ impl Issuer {
         let payload = b64_encode(Value::Object(claims).to_string().as_bytes());
         let signing_input = format!("{}.{}", self.header_b64, payload);
         let signature = b64_encode(&self.key.sign(signing_input.as_bytes()));
-        Ok(format!("{signing_input}.{signature}"))
+        let token = format!("{signing_input}.{signature}");
+        if token.len() > MAX_TOKEN_LEN {
+            return Err(refuse(
+                "the token would be longer than 8 KiB; carry less in extra claims",
+            ));
+        }
+        Ok(token)
     }
 
     fn check(&self, request: &MintRequest) -> Result<(), Error> {
@@ -201,6 +209,11 @@ impl Issuer {
             return Err(refuse(
                 "a `res` pattern has an empty, `.`, `..` or encoded segment, \
                  or a `*` that is not the whole last segment",
+            ));
+        }
+        if request.cnf_jkt.as_deref().is_some_and(|jkt| !is_jkt(jkt)) {
+            return Err(refuse(
+                "`cnf_jkt` must be an RFC 7638 SHA-256 thumbprint (43 characters)",
             ));
         }
         if request

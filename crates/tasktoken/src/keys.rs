@@ -35,15 +35,19 @@ impl SigningKey {
         let mut seed = Zeroizing::new([0u8; 32]);
         getrandom::fill(seed.as_mut())
             .map_err(|_| malformed("the system's random number generator is unavailable"))?;
-        Ok(Self::from_seed(kid, &seed))
+        Self::from_seed(kid, &seed)
     }
 
     /// Builds a key from a 32-byte seed (the JWK `d`). Meant for tests and key import.
-    pub fn from_seed(kid: &str, seed: &[u8; 32]) -> Self {
-        SigningKey {
+    ///
+    /// Rejects an empty or over-long `kid` (`malformed`).
+    pub fn from_seed(kid: &str, seed: &[u8; 32]) -> Result<Self, Error> {
+        check_kid(kid)?;
+        let key = ed25519_dalek::SigningKey::from_bytes(seed);
+        Ok(SigningKey {
             kid: kid.to_string(),
-            key: ed25519_dalek::SigningKey::from_bytes(seed),
-        }
+            key,
+        })
     }
 
     /// Imports a private JWK (`kty` `OKP`, `crv` `Ed25519`, `x`, `d`, `kid`).
@@ -69,7 +73,7 @@ impl SigningKey {
             b64_decode_array::<32>(d)
                 .ok_or_else(|| malformed("JWK `d` is not 32 bytes of base64url"))?,
         );
-        let key = Self::from_seed(&public.kid, &seed);
+        let key = Self::from_seed(&public.kid, &seed)?;
         if key.key.verifying_key().as_bytes() != public.key.as_bytes() {
             return Err(malformed("JWK `x` is not the public key of `d`"));
         }
@@ -262,7 +266,12 @@ impl KeySet {
     pub fn from_jwks(jwks: &str) -> Result<Self, Error> {
         let map =
             parse_object(jwks.as_bytes()).ok_or_else(|| malformed("JWKS is not a JSON object"))?;
-        let keys = match map.get("keys") {
+        Self::from_jwks_object(&map)
+    }
+
+    /// Like [`KeySet::from_jwks`], from an already parsed JSON object.
+    pub fn from_jwks_object(jwks: &Map<String, Value>) -> Result<Self, Error> {
+        let keys = match jwks.get("keys") {
             Some(Value::Array(keys)) => keys,
             _ => return Err(malformed("JWKS has no `keys` array")),
         };
@@ -279,11 +288,15 @@ impl KeySet {
         Ok(set)
     }
 
-    /// Builds a set from keys, rejecting two keys with one `kid` (`malformed`).
+    /// Builds a set from keys, rejecting two keys with one `kid` and an empty set
+    /// (`malformed`).
     pub fn from_keys(keys: impl IntoIterator<Item = PublicKey>) -> Result<Self, Error> {
         let mut set = KeySet::default();
         for key in keys {
             set.push(key)?;
+        }
+        if set.keys.is_empty() {
+            return Err(malformed("key set has no keys"));
         }
         Ok(set)
     }
@@ -335,7 +348,7 @@ mod tests {
 
     #[test]
     fn jwk_round_trip() {
-        let key = SigningKey::from_seed("k1", &[7u8; 32]);
+        let key = SigningKey::from_seed("k1", &[7u8; 32]).expect("valid kid");
         let private = SigningKey::from_jwk(&key.to_jwk()).expect("own private JWK imports");
         assert_eq!(private.public_key(), key.public_key());
         let public = PublicKey::from_jwk(&key.public_key().to_jwk()).expect("public JWK imports");

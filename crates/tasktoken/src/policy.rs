@@ -3,8 +3,9 @@
 //! Resources are `/`-separated segments. A pattern matches a request resource exactly, or,
 //! when its last segment is `*`, any resource that extends the pattern's prefix by one or
 //! more segments. A request resource with an empty, `.` or `..` segment, or with a
-//! percent-encoded `/`, `.` or `%`, never matches. Matching is case-sensitive. Actions match
-//! exactly; `*` is not a wildcard for actions.
+//! percent-encoded `/`, `.` or `%`, never matches; nor, as hardening beyond DESIGN.md, one
+//! with a `\`, a control character, a `..;` segment or a broken or over-long `%` escape.
+//! Matching is case-sensitive. Actions match exactly; `*` is not a wildcard for actions.
 
 /// True if `scope` (space-separated actions) grants `action` exactly.
 pub fn action_allowed(scope: &str, action: &str) -> bool {
@@ -33,25 +34,40 @@ fn pattern_matches(pattern: &str, resource: &str) -> bool {
     }
 }
 
-/// A request resource may match only if no segment is empty, `.` or `..` and it hides no
-/// encoded `/`, `.` or `%` (which a later decoder could turn into a traversal).
+/// A request resource may match only if no segment is empty, `.` or `..` (also as `..;`,
+/// which some servers read as `..`), and it hides nothing a later decoder or router could
+/// turn into a separator or a traversal: no encoded `/`, `.`, `%` or `\`, no `\`, no
+/// control character, no `%` that does not start a `%XX` escape, no over-long UTF-8 lead
+/// byte (`%C0`, `%C1`).
 fn is_safe_request_resource(resource: &str) -> bool {
     !resource.is_empty()
-        && resource
-            .split('/')
-            .all(|seg| !seg.is_empty() && seg != "." && seg != "..")
-        && !has_encoded_separator(resource)
+        && resource.split('/').all(is_safe_segment)
+        && !resource.bytes().any(|b| b == b'\\' || b.is_ascii_control())
+        && percent_escapes_are_safe(resource.as_bytes())
 }
 
-fn has_encoded_separator(resource: &str) -> bool {
-    let bytes = resource.as_bytes();
-    bytes.windows(3).any(|w| {
-        w[0] == b'%'
-            && matches!(
-                (w[1], w[2].to_ascii_uppercase()),
-                (b'2', b'F') | (b'2', b'E') | (b'2', b'5')
-            )
-    })
+fn is_safe_segment(segment: &str) -> bool {
+    let path_part = segment.split(';').next().unwrap_or_default();
+    !segment.is_empty() && path_part != "." && path_part != ".."
+}
+
+fn percent_escapes_are_safe(bytes: &[u8]) -> bool {
+    let unsafe_escape = |hi: u8, lo: u8| {
+        matches!(
+            (hi.to_ascii_uppercase(), lo.to_ascii_uppercase()),
+            (b'2', b'F' | b'E' | b'5') | (b'5', b'C') | (b'C', b'0' | b'1')
+        )
+    };
+    bytes
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| **b == b'%')
+        .all(|(i, _)| match (bytes.get(i + 1), bytes.get(i + 2)) {
+            (Some(&hi), Some(&lo)) if hi.is_ascii_hexdigit() && lo.is_ascii_hexdigit() => {
+                !unsafe_escape(hi, lo)
+            }
+            _ => false,
+        })
 }
 
 /// A scope token as RFC 6749 §3.3 defines it: one or more of `%x21 / %x23-5B / %x5D-7E`.
@@ -104,6 +120,15 @@ mod tests {
         assert!(!allow("customers/*", "customers/%252e"));
         assert!(allow("customers/*", "customers/a%20b"));
         assert!(!allow("", ""));
+        assert!(!allow("customers/*", "customers/4821\\..\\admin"));
+        assert!(!allow("customers/*", "customers/%5c..%5cadmin"));
+        assert!(!allow("customers/*", "customers/..;/admin"));
+        assert!(!allow("customers/*", "customers/%c0%ae%c0%ae"));
+        assert!(!allow("customers/*", "customers/a\0b"));
+        assert!(!allow("customers/*", "customers/100%"));
+        assert!(!allow("customers/*", "customers/%zz"));
+        assert!(allow("customers/*", "customers/a;v=1"));
+        assert!(allow("customers/*", "customers/caf\u{e9}"));
     }
 
     #[test]

@@ -12,7 +12,7 @@ use crate::keys::{KeySet, PublicKey};
 use crate::policy::{action_allowed, resource_allowed};
 use crate::token::UnverifiedToken;
 
-/// Default largest accepted lifetime (`exp - iat`), in seconds.
+/// Default largest accepted lifetime (`exp - min(iat, nbf)`), in seconds.
 pub const DEFAULT_MAX_LIFETIME: u32 = 900;
 /// Default tolerance for clock differences, in seconds.
 pub const DEFAULT_CLOCK_SKEW: u32 = 30;
@@ -98,7 +98,9 @@ impl Verifier {
         Ok(self)
     }
 
-    /// Sets the largest accepted lifetime `exp - iat` in seconds (default 900).
+    /// Sets the largest accepted lifetime in seconds (default 900): `exp - iat`, or
+    /// `exp - nbf` when `nbf` is earlier, so a token cannot widen its window with an `iat`
+    /// in the future.
     pub fn max_lifetime(mut self, seconds: u32) -> Self {
         self.max_lifetime = i64::from(seconds);
         self
@@ -170,7 +172,8 @@ impl Verifier {
             let ago = now.saturating_sub(times.exp);
             return Err(Error::Expired(format!("token expired {ago} s ago").into()));
         }
-        let lifetime = times.exp.saturating_sub(times.iat);
+        // The window the token is usable in starts at the earlier of `iat` and `nbf`.
+        let lifetime = times.exp.saturating_sub(times.iat.min(times.nbf));
         if lifetime > self.max_lifetime {
             return Err(Error::LifetimeTooLong(
                 format!(

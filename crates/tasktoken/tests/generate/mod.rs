@@ -52,12 +52,12 @@ fn b64(bytes: &[u8]) -> String {
 
 /// The public JWK of the key derived from `label`, under `kid`.
 fn public_jwk(label: &str, kid: &str) -> Value {
-    let key = SigningKey::from_seed(kid, &seed(label));
+    let key = SigningKey::from_seed(kid, &seed(label)).expect("kid");
     serde_json::from_str(&key.public_key().to_jwk()).expect("public JWK is JSON")
 }
 
 fn private_jwk(label: &str, kid: &str) -> Value {
-    let key = SigningKey::from_seed(kid, &seed(label));
+    let key = SigningKey::from_seed(kid, &seed(label)).expect("kid");
     serde_json::from_str(&key.to_jwk()).expect("private JWK is JSON")
 }
 
@@ -258,7 +258,11 @@ fn token_cases() -> Vec<Case> {
     };
 
     // --- valid tokens -----------------------------------------------------------------
-    let issuer = Issuer::new(ISS_A, SigningKey::from_seed("a1", &seed("a1"))).expect("issuer");
+    let issuer = Issuer::new(
+        ISS_A,
+        SigningKey::from_seed("a1", &seed("a1")).expect("kid"),
+    )
+    .expect("issuer");
     let minted = tasktoken::__private::mint_with_jti(
         &issuer,
         &MintRequest {
@@ -822,7 +826,7 @@ fn token_cases() -> Vec<Case> {
     }
 
     // --- invalid_claim ------------------------------------------------------------------
-    let invalid: [(&'static str, &'static str, Value); 22] = [
+    let invalid: [(&'static str, &'static str, Value); 24] = [
         ("invalid_claim_iat_string", "iat", json!("1767225540")),
         ("invalid_claim_exp_fraction", "exp", json!(1_767_225_840.5)),
         (
@@ -864,6 +868,12 @@ fn token_cases() -> Vec<Case> {
             "invalid_claim_cnf_without_jkt",
             "cnf",
             json!({"jwk": {"kty": "OKP"}}),
+        ),
+        ("invalid_claim_cnf_jkt_empty", "cnf", json!({"jkt": ""})),
+        (
+            "invalid_claim_cnf_jkt_not_sha256",
+            "cnf",
+            json!({"jkt": "abc"}),
         ),
     ];
     for (name, claim, value) in invalid {
@@ -1008,6 +1018,38 @@ fn token_cases() -> Vec<Case> {
         err("lifetime_too_long"),
     );
 
+    add(
+        "lifetime_too_long_iat_in_future",
+        "iat 30 days ahead, nbf in the past, exp = iat: the usable window (from the earlier of \
+         iat and nbf) is 30 days",
+        a1_with(|c| {
+            c["iat"] = json!(NOW + 2_592_000);
+            c["exp"] = json!(NOW + 2_592_000);
+            c.insert("nbf".into(), json!(NOW - 10));
+        }),
+        err("lifetime_too_long"),
+    );
+    add(
+        "lifetime_too_long_iat_u64_max",
+        "iat = 2^64 - 1 (saturates), nbf now, exp in a year",
+        a1_with(|c| {
+            c["iat"] = json!(u64::MAX);
+            c.insert("nbf".into(), json!(NOW));
+            c["exp"] = json!(NOW + 31_536_000);
+        }),
+        err("lifetime_too_long"),
+    );
+    let huge = Value::Object(base_claims()).to_string().replace(
+        &format!("\"exp\":{}", NOW + 240),
+        "\"exp\":100000000000000000000",
+    );
+    add(
+        "lifetime_too_long_exp_beyond_u64",
+        "exp = 10^20 written as an integer literal (saturates, never wraps)",
+        sign_text(&header("a1").to_string(), &huge, &dalek("a1")),
+        err("lifetime_too_long"),
+    );
+
     // --- action_denied / resource_denied ------------------------------------------------------
     let mut add_req = |name, description, token: String, req: Value, expect: Value| {
         cases.push(Case {
@@ -1078,6 +1120,11 @@ fn token_cases() -> Vec<Case> {
         ("resource_denied_longer", "customers/48211"),
         ("resource_denied_child_of_exact", "customers/4821/orders"),
         ("resource_denied_empty", ""),
+        ("resource_denied_backslash", "customers/4821\\..\\4822"),
+        (
+            "resource_denied_encoded_backslash",
+            "customers/4821%5C..%5C4822",
+        ),
     ];
     for (name, resource) in denied {
         add_req(
@@ -1136,6 +1183,7 @@ fn token_cases() -> Vec<Case> {
 
     // --- binding ------------------------------------------------------------------------
     let holder = SigningKey::from_seed("holder", &seed("x1"))
+        .expect("kid")
         .public_key()
         .thumbprint();
     let bound = a1_with(|c| {
@@ -1157,6 +1205,7 @@ fn token_cases() -> Vec<Case> {
         err("binding_required"),
     );
     let other = SigningKey::from_seed("other", &seed("b1"))
+        .expect("kid")
         .public_key()
         .thumbprint();
     add_req(
@@ -1584,6 +1633,20 @@ fn resources() -> Value {
         ),
         (&["artifacts/web/*"], "artifacts/web/..hidden", true),
         (&["artifacts/web/*"], "artifacts/web/.", false),
+        // Hardening beyond DESIGN.md: what routers and decoders turn into separators.
+        (&["customers/*"], "customers/4821\\..\\admin", false),
+        (&["customers/*"], "customers/%5c..%5cadmin", false),
+        (&["customers/*"], "customers/..;/admin", false),
+        (&["customers/*"], "customers/.;x", false),
+        (&["customers/*"], "customers/a;v=1", true),
+        (&["customers/*"], "customers/%c0%ae%c0%ae", false),
+        (&["customers/*"], "customers/a\u{0}b", false),
+        (&["customers/*"], "customers/a\nb", false),
+        (&["customers/*"], "customers/100%", false),
+        (&["customers/*"], "customers/%zz", false),
+        (&["customers/*"], "customers/%4", false),
+        (&["customers/*"], "customers/caf\u{e9}", true),
+        (&["customers/*"], "customers/caf%C3%A9", true),
     ];
     let cases: Vec<Value> = cases
         .into_iter()
