@@ -4,12 +4,26 @@
 CARGO ?= cargo
 NPM ?= npm
 RELEASE_CLI := target/release/tasktoken
+# The wasm-bindgen CLI must be exactly the version of the crate in Cargo.lock.
+WASM_BINDGEN_VERSION := $(shell awk '/^name = "wasm-bindgen"$$/ {getline; gsub(/[^0-9.]/, ""); print}' Cargo.lock)
+WASM_IN := target/wasm32-unknown-unknown/wasm/tasktoken_wasm.wasm
+WASM_OUT := js/wasm/tasktoken_bg.wasm
+# Exactly the features rustc enables by default for wasm32-unknown-unknown.
+WASM_OPT_FEATURES := --enable-bulk-memory --enable-mutable-globals --enable-sign-ext \
+	--enable-nontrapping-float-to-int --enable-reference-types --enable-multivalue
 
-.PHONY: build demo test vectors lint setup setup-rust setup-node clean
+.PHONY: build wasm demo test test-js vectors lint setup setup-rust setup-node setup-wasm clean
 
-## build: the release CLI at target/release/tasktoken
-build: setup-rust
+## build: the release CLI at target/release/tasktoken, the wasm core and the npm package in js/
+build: setup-rust wasm
 	$(CARGO) build --release -p tasktoken-cli
+
+## wasm: the size-optimised core in js/wasm/ (cargo → wasm-bindgen → wasm-opt)
+wasm: setup-wasm
+	$(CARGO) build -p tasktoken-wasm --target wasm32-unknown-unknown --profile wasm
+	wasm-bindgen --target web --no-typescript --out-dir js/wasm --out-name tasktoken $(WASM_IN)
+	js/node_modules/.bin/wasm-opt -Os $(WASM_OPT_FEATURES) $(WASM_OUT) -o $(WASM_OUT)
+	@echo "wasm: $$(wc -c < $(WASM_OUT)) bytes, $$(gzip -9c $(WASM_OUT) | wc -c) gzip"
 
 ## demo: key, mint, verify, and a tampered token refused
 demo: build
@@ -21,6 +35,13 @@ test: setup build lint
 	$(CARGO) build -p tasktoken --target wasm32-unknown-unknown --no-default-features
 	$(CARGO) build -p tasktoken --target wasm32-unknown-unknown
 	cd tests && TASKTOKEN_BIN=$(CURDIR)/$(RELEASE_CLI) node --test interop/
+	$(MAKE) test-js
+
+## test-js: the npm package's tests (Node's test runner), its types and its packaging
+test-js:
+	cd js && node --test test/
+	cd js && node_modules/.bin/tsc -p test/types/tsconfig.json
+	cd js && node_modules/.bin/publint --strict
 
 ## lint: rustfmt and clippy, warnings are errors
 lint: setup-rust
@@ -31,7 +52,7 @@ lint: setup-rust
 vectors:
 	REGENERATE_VECTORS=1 $(CARGO) test -p tasktoken --test vectors
 
-setup: setup-rust setup-node
+setup: setup-rust setup-node setup-wasm
 
 setup-rust:
 	@rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
@@ -42,7 +63,14 @@ setup-rust:
 setup-node:
 	@command -v node >/dev/null || { echo "node (20+) is required" >&2; exit 1; }
 	cd tests && $(NPM) ci --no-audit --no-fund
+	cd js && $(NPM) ci --no-audit --no-fund
+
+# `--locked` fails on this registry (a pinned dependency of the CLI is missing): install without.
+setup-wasm: setup-rust
+	@test -x js/node_modules/.bin/wasm-opt || (cd js && $(NPM) ci --no-audit --no-fund)
+	@wasm-bindgen --version 2>/dev/null | grep -qx 'wasm-bindgen $(WASM_BINDGEN_VERSION)' \
+		|| $(CARGO) install wasm-bindgen-cli --version $(WASM_BINDGEN_VERSION)
 
 clean:
 	$(CARGO) clean
-	rm -rf tests/node_modules
+	rm -rf tests/node_modules js/node_modules js/wasm

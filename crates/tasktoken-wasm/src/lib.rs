@@ -37,10 +37,23 @@ impl From<Error> for Failure {
     }
 }
 
+/// Reads an options object strictly: every member known (`deny_unknown_fields`), so that a
+/// misspelt `maxLifeTime` is an error instead of a silently ignored limit. serde-wasm-bindgen
+/// reads only the fields a struct names, so the object goes through a JSON value first.
+fn options<T: serde::de::DeserializeOwned>(value: JsValue, what: &str) -> JsResult<T> {
+    let bad = |err: &dyn core::fmt::Display| {
+        // The message names the field and the expected type, never a whole value.
+        Failure(Error::Malformed(format!("invalid {what}: {err}").into()))
+    };
+    let value: Value = serde_wasm_bindgen::from_value(value).map_err(|e| bad(&e))?;
+    serde_json::from_value(value).map_err(|e| bad(&e))
+}
+
 impl From<serde_wasm_bindgen::Error> for Failure {
     fn from(err: serde_wasm_bindgen::Error) -> Self {
-        // Option objects of the wrong shape: the message names the field, not a token.
-        Failure(Error::Malformed(format!("invalid options: {err}").into()))
+        Failure(Error::Malformed(
+            format!("cannot convert a value for JS: {err}").into(),
+        ))
     }
 }
 
@@ -116,8 +129,8 @@ pub struct CoreIssuer(Issuer);
 impl CoreIssuer {
     /// `{ iss, key: privateJwk, maxTtl?, maxActions?, allowBroadScope? }`.
     #[wasm_bindgen(constructor)]
-    pub fn new(options: JsValue) -> JsResult<CoreIssuer> {
-        let o: IssuerOptions = serde_wasm_bindgen::from_value(options)?;
+    pub fn new(value: JsValue) -> JsResult<CoreIssuer> {
+        let o: IssuerOptions = options(value, "Issuer options")?;
         let mut issuer = Issuer::new(&o.iss, SigningKey::from_jwk_object(&o.key)?)?;
         if let Some(seconds) = o.max_ttl {
             issuer = issuer.max_ttl(seconds);
@@ -133,7 +146,7 @@ impl CoreIssuer {
     /// Mints a token for `{ sub, aud, task, scope, res, ttl, nbf?, cnfJkt?, claims? }` at
     /// `now` (seconds).
     pub fn mint(&self, request: JsValue, now: f64) -> JsResult<String> {
-        let o: MintOptions = serde_wasm_bindgen::from_value(request)?;
+        let o: MintOptions = options(request, "mint request")?;
         let request = MintRequest {
             sub: o.sub,
             aud: match o.aud {
@@ -171,8 +184,8 @@ impl CoreVerifier {
     /// `{ issuers: { [iss]: { keys: [publicJwk, ...] } }, audience, maxLifetime?,
     /// clockSkew?, requireBinding? }`.
     #[wasm_bindgen(constructor)]
-    pub fn new(options: JsValue) -> JsResult<CoreVerifier> {
-        let o: VerifierOptions = serde_wasm_bindgen::from_value(options)?;
+    pub fn new(value: JsValue) -> JsResult<CoreVerifier> {
+        let o: VerifierOptions = options(value, "Verifier options")?;
         let mut verifier =
             Verifier::new(&o.audience)?.require_binding(o.require_binding.unwrap_or(false));
         if let Some(seconds) = o.max_lifetime {

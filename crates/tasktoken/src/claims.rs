@@ -205,12 +205,13 @@ fn numeric_date(v: &Value) -> Option<i64> {
     if n.is_u64() {
         return Some(i64::MAX);
     }
-    // serde_json keeps integer literals outside the 64-bit ranges only as f64.
+    // serde_json keeps integer literals outside the 64-bit ranges only as f64. Every f64 of
+    // magnitude 2^63 or more is a whole number, so no fraction test is needed there.
     const LIMIT: f64 = 9_223_372_036_854_775_808.0; // 2^63
     match n.as_f64()? {
         0.0 => Some(0),
-        f if f.fract() == 0.0 && f >= LIMIT => Some(i64::MAX),
-        f if f.fract() == 0.0 && f < -LIMIT => Some(i64::MIN),
+        f if f >= LIMIT => Some(i64::MAX),
+        f if f < -LIMIT => Some(i64::MIN),
         _ => None,
     }
 }

@@ -167,7 +167,7 @@ impl Issuer {
         if request.ttl == 0 || request.ttl > self.max_ttl {
             return Err(Error::LifetimeTooLong(
                 format!(
-                    "ttl must be 1 to {} s for this issuer (its max_ttl); a task token lives \
+                    "ttl must be 1 to {} s, this issuer's maximum; a task token lives \
                      as long as its task, not longer",
                     self.max_ttl
                 )

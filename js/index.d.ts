@@ -1,0 +1,189 @@
+// Types of the `tasktoken` package (every runtime entry exports the same surface).
+
+/** The stable error codes, the same strings in Rust, JS and the CLI. */
+export type ErrorCode =
+  | "malformed"
+  | "unsupported_alg"
+  | "wrong_type"
+  | "unknown_key"
+  | "bad_signature"
+  | "missing_claim"
+  | "invalid_claim"
+  | "untrusted_issuer"
+  | "wrong_audience"
+  | "not_yet_valid"
+  | "expired"
+  | "lifetime_too_long"
+  | "revoked"
+  | "stale_revocation"
+  | "action_denied"
+  | "resource_denied"
+  | "binding_required"
+  | "binding_mismatch";
+
+/** Thrown by every entry point; `code` says which check failed. */
+export class TaskTokenError extends Error {
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown });
+  readonly name: "TaskTokenError";
+  readonly code: ErrorCode;
+}
+
+/** An Ed25519 key as a JWK (RFC 8037): `kty` OKP, `crv` Ed25519. */
+export interface Ed25519Jwk {
+  kty: "OKP";
+  crv: "Ed25519";
+  kid: string;
+  x: string;
+  /** Present only in a private JWK. */
+  d?: string;
+  alg?: "EdDSA" | "Ed25519";
+  use?: "sig";
+  [member: string]: unknown;
+}
+
+/** A private JWK: keep it secret. */
+export interface PrivateJwk extends Ed25519Jwk {
+  d: string;
+}
+
+/** The largest token accepted, in bytes. */
+export const MAX_TOKEN_LENGTH: 8192;
+
+/** Resolves when the core is ready (every entry has started it before import returns). */
+export function ready(): Promise<void>;
+
+/** Generates an Ed25519 key pair. */
+export function generateKey(options: { kid: string }): {
+  privateJwk: PrivateJwk;
+  publicJwk: Ed25519Jwk;
+};
+
+export interface IssuerOptions {
+  /** The issuer name written as `iss`. */
+  iss: string;
+  /** The private JWK that signs. */
+  key: PrivateJwk;
+  /** Longest TTL in seconds (default 900). */
+  maxTtl?: number;
+  /** Most actions in one token's scope (default 4). */
+  maxActions?: number;
+  /** Allow a bare `*` resource and more actions than `maxActions`. */
+  allowBroadScope?: boolean;
+}
+
+export interface MintRequest {
+  /** The non-human identity, e.g. `agent:lookup-bot`. */
+  sub: string;
+  /** The service(s) that may accept the token. */
+  aud: string | string[];
+  /** The workflow segment, e.g. `deploy-8812/stage:deploy`. */
+  task: string;
+  /** Space-separated actions, e.g. `customers:read`. */
+  scope: string;
+  /** Resource patterns, e.g. `customers/4821` or `artifacts/web/*`. */
+  res: string[];
+  /** Lifetime in seconds. */
+  ttl: number;
+  /** Optional start, seconds since the epoch. */
+  nbf?: number;
+  /** Optional key binding: RFC 7638 thumbprint written as `cnf.jkt`. */
+  cnfJkt?: string;
+  /** Extra claims, copied as they are (not v1 claim names). */
+  claims?: Record<string, unknown>;
+}
+
+/** Mints task tokens for one issuer. */
+export class Issuer {
+  constructor(options: IssuerOptions);
+  /** Mints a token, issued now, with a fresh 128-bit `jti`. */
+  mint(request: MintRequest): string;
+}
+
+export interface VerifierOptions {
+  /** Trusted issuers and their key sets (a JWKS object per issuer). */
+  issuers: Record<string, { keys: Ed25519Jwk[] }>;
+  /** This service's name; the token's `aud` must include it. */
+  audience: string;
+  /** Largest accepted lifetime in seconds (default 900). */
+  maxLifetime?: number;
+  /** Tolerated clock difference in seconds (default 30). */
+  clockSkew?: number;
+  /** Accept only key-bound tokens (`cnf.jkt`). */
+  requireBinding?: boolean;
+}
+
+export interface VerifyRequest {
+  /** The action about to be performed; must be one of the token's scope entries. */
+  action: string;
+  /** The resource about to be touched; must match one of the token's `res` patterns. */
+  resource: string;
+  /** Thumbprint of the key the caller proved possession of (for `cnf.jkt`). */
+  keyThumbprint?: string;
+  /** Verify as of this time (seconds since the epoch, or a Date). Default: now. */
+  now?: number | Date;
+}
+
+/** The claims of a verified token; unknown claims are included. */
+export interface TaskClaims {
+  iss: string;
+  sub: string;
+  aud: string | string[];
+  iat: number;
+  nbf?: number;
+  exp: number;
+  jti: string;
+  task: string;
+  scope: string;
+  res: string[];
+  cnf?: { jkt: string };
+  [claim: string]: unknown;
+}
+
+/** Verifies task tokens for one audience. */
+export class Verifier {
+  constructor(options: VerifierOptions);
+  /** Returns the claims, or throws a TaskTokenError with the one failed check's code. */
+  verify(token: string, request: VerifyRequest): TaskClaims;
+}
+
+export interface GuardOptions<R> {
+  /** The action the route performs. */
+  action: string;
+  /** The resource the route touches, or a function of the request that returns it. */
+  resource: string | ((request: R) => string);
+  /** Also read the token from this header (opt-in). */
+  header?: string;
+  /** Also read the token from this query parameter (opt-in). */
+  query?: string;
+  /** Thumbprint of a key the caller proved possession of. */
+  keyThumbprint?: string;
+}
+
+export type GuardResult =
+  | { ok: true; claims: TaskClaims }
+  | { ok: false; response: Response; error: TaskTokenError };
+
+/** Verifies a Fetch API request: the claims, or a ready 401/403/400/503 Response. */
+export function guard(
+  request: Request,
+  verifier: Pick<Verifier, "verify">,
+  options: GuardOptions<Request>,
+): GuardResult;
+
+/** Minimal shapes of Node's IncomingMessage and ServerResponse used by `guardNode`. */
+export interface NodeRequestLike {
+  url?: string;
+  headers: Record<string, string | string[] | undefined>;
+}
+export interface NodeResponseLike {
+  writeHead(status: number, headers: Record<string, string>): unknown;
+  end(body: string): unknown;
+}
+
+/** The guard for Node's http server: the claims, or `null` after writing the refusal. */
+export function guardNode<R extends NodeRequestLike>(
+  req: R,
+  res: NodeResponseLike,
+  verifier: Pick<Verifier, "verify">,
+  options: GuardOptions<R>,
+): TaskClaims | null;

@@ -1,0 +1,148 @@
+// Guards for the hot path: read the token from a request, verify it for one action on one
+// resource, and hand back either the claims or a ready HTTP answer. Written once, for the
+// Fetch API (Workers, Deno, Bun, browsers' service workers, Node's global Request) and, via
+// `guardNode`, for Node's `http` server.
+import { TaskTokenError } from "./errors.js";
+
+const REALM = "tasktoken";
+/** Codes that mean "a valid token, but not for this": 403 with insufficient_scope. */
+const FORBIDDEN = new Set(["action_denied", "resource_denied"]);
+/** Codes that are the server's fault, not the token's: 503, fail closed. */
+const UNAVAILABLE = new Set(["stale_revocation"]);
+
+/**
+ * Verifies the task token a request carries.
+ *
+ * @param {Request} request a Fetch API request
+ * @param {{ verify(token: string, request: object): object }} verifier a tasktoken Verifier
+ * @param {{ action: string, resource: string | ((request: Request) => string),
+ *           header?: string, query?: string, keyThumbprint?: string }} options
+ *   `action` and `resource` are what the route is about to do; `header` and `query` opt in
+ *   to reading the token from that header or query parameter as well as from
+ *   `Authorization: Bearer` (a request that carries it in more than one place is refused).
+ * @returns {{ ok: true, claims: object } | { ok: false, response: Response, error: TaskTokenError }}
+ */
+export function guard(request, verifier, options) {
+  const decision = decide(
+    (name) => request.headers.get(name),
+    () => new URL(request.url).searchParams,
+    () => resolveResource(options?.resource, request),
+    verifier,
+    options,
+  );
+  if (decision.ok) return decision;
+  const { status, headers, body } = decision.answer;
+  return { ok: false, error: decision.error, response: new Response(body, { status, headers }) };
+}
+
+/**
+ * The same guard for Node's `http` server: returns the claims, or writes the refusal to
+ * `res` and returns `null`.
+ *
+ * @param {import("node:http").IncomingMessage} req
+ * @param {import("node:http").ServerResponse} res
+ * @param {{ verify(token: string, request: object): object }} verifier
+ * @param {{ action: string, resource: string | ((req: object) => string),
+ *           header?: string, query?: string, keyThumbprint?: string }} options
+ * @returns {object | null}
+ */
+export function guardNode(req, res, verifier, options) {
+  const decision = decide(
+    (name) => headerValue(req.headers[name]),
+    () => new URL(req.url ?? "/", "http://localhost").searchParams,
+    () => resolveResource(options?.resource, req),
+    verifier,
+    options,
+  );
+  if (decision.ok) return decision.claims;
+  const { status, headers, body } = decision.answer;
+  res.writeHead(status, headers);
+  res.end(body);
+  return null;
+}
+
+function decide(getHeader, getParams, getResource, verifier, options) {
+  let token;
+  let resource;
+  try {
+    if (typeof options?.action !== "string") {
+      throw new TaskTokenError("malformed", "guard needs { action: string, resource }");
+    }
+    token = extractToken(getHeader, getParams, options);
+    if (token === undefined) {
+      const error = new TaskTokenError("malformed", "no task token in the request");
+      return refuse(401, error, `Bearer realm="${REALM}"`);
+    }
+    resource = getResource();
+  } catch (error) {
+    return refuse(400, asTaskTokenError(error), bearer("invalid_request", error));
+  }
+  try {
+    const claims = verifier.verify(token, {
+      action: options.action,
+      resource,
+      keyThumbprint: options.keyThumbprint,
+    });
+    return { ok: true, claims };
+  } catch (error) {
+    const e = asTaskTokenError(error);
+    if (FORBIDDEN.has(e.code)) return refuse(403, e, bearer("insufficient_scope", e));
+    if (UNAVAILABLE.has(e.code)) return refuse(503, e, bearer("temporarily_unavailable", e));
+    return refuse(401, e, bearer("invalid_token", e));
+  }
+}
+
+/** The one token the request carries, `undefined` if none, or a throw if ambiguous. */
+function extractToken(getHeader, getParams, options) {
+  const found = [];
+  const authorization = getHeader("authorization");
+  if (authorization) {
+    const match = /^Bearer +([^ ]+) *$/i.exec(authorization);
+    if (match) found.push(match[1]);
+  }
+  if (typeof options.header === "string") {
+    const value = getHeader(options.header.toLowerCase());
+    if (value) found.push(value.trim());
+  }
+  if (typeof options.query === "string") {
+    const values = getParams().getAll(options.query);
+    found.push(...values);
+  }
+  if (found.length > 1) {
+    throw new TaskTokenError("malformed", "the request carries more than one token");
+  }
+  return found[0];
+}
+
+function resolveResource(resource, request) {
+  const value = typeof resource === "function" ? resource(request) : resource;
+  if (typeof value !== "string") {
+    throw new TaskTokenError("malformed", "guard resource must be a string or return one");
+  }
+  return value;
+}
+
+function refuse(status, error, challenge) {
+  const body = JSON.stringify({ error: error.code, message: error.message });
+  const headers = {
+    "content-type": "application/json",
+    "cache-control": "no-store",
+    "www-authenticate": challenge,
+  };
+  return { ok: false, error, answer: { status, headers, body } };
+}
+
+/** An RFC 6750 §3 challenge; the description is our message, quotes and controls removed. */
+function bearer(code, error) {
+  const description = String(error?.message ?? "").replace(/["\\\u0000-\u001f\u007f]/g, "");
+  return `Bearer realm="${REALM}", error="${code}", error_description="${description}"`;
+}
+
+function asTaskTokenError(error) {
+  if (error instanceof TaskTokenError) return error;
+  return new TaskTokenError("malformed", "the request could not be checked", { cause: error });
+}
+
+function headerValue(value) {
+  return Array.isArray(value) ? value.join(", ") : value;
+}

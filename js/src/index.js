@@ -1,0 +1,105 @@
+// The public surface of the `tasktoken` package. Web APIs only: runtime specifics live in
+// ../load/. Every decision is the Rust core's (../wasm/); this file checks argument types
+// so that bad input is a TaskTokenError, never a wasm trap, and parses the claims.
+import { CoreIssuer, CoreVerifier, generateKey as coreGenerateKey } from "../wasm/tasktoken.js";
+import { TaskTokenError } from "./errors.js";
+
+export { TaskTokenError } from "./errors.js";
+export { guard, guardNode } from "./guard.js";
+
+/** The largest token accepted, in bytes (DESIGN.md); also checked by the core. */
+export const MAX_TOKEN_LENGTH = 8192;
+
+/** Resolves when the core is ready. Every entry point has started it before import returns. */
+export function ready() {
+  return Promise.resolve();
+}
+
+/**
+ * Generates an Ed25519 key pair as JWKs (OKP, crv Ed25519, with `kid`).
+ * @param {{ kid: string }} options
+ * @returns {{ privateJwk: object, publicJwk: object }}
+ */
+export function generateKey(options) {
+  const kid = options?.kid;
+  if (typeof kid !== "string") throw bad("generateKey needs { kid: string }");
+  return coreGenerateKey(kid);
+}
+
+/** Mints task tokens for one issuer with one private key. */
+export class Issuer {
+  #core;
+
+  /**
+   * @param {{ iss: string, key: object, maxTtl?: number, maxActions?: number,
+   *           allowBroadScope?: boolean }} options
+   */
+  constructor(options) {
+    this.#core = new CoreIssuer(object(options, "Issuer options"));
+  }
+
+  /**
+   * Mints a token for one task, issued now with a fresh 128-bit `jti`.
+   * @param {{ sub: string, aud: string | string[], task: string, scope: string,
+   *           res: string[], ttl: number, nbf?: number, cnfJkt?: string,
+   *           claims?: Record<string, unknown> }} request
+   * @returns {string}
+   */
+  mint(request) {
+    return this.#core.mint(object(request, "mint request"), Date.now() / 1000);
+  }
+}
+
+/** Verifies task tokens for one audience against the key sets of trusted issuers. */
+export class Verifier {
+  #core;
+
+  /**
+   * @param {{ issuers: Record<string, { keys: object[] }>, audience: string,
+   *           maxLifetime?: number, clockSkew?: number, requireBinding?: boolean }} options
+   */
+  constructor(options) {
+    this.#core = new CoreVerifier(object(options, "Verifier options"));
+  }
+
+  /**
+   * Verifies `token` for one action on one resource; returns the claims (unknown claims
+   * included) or throws a TaskTokenError with the one failed check's code.
+   * @param {string} token
+   * @param {{ action: string, resource: string, keyThumbprint?: string,
+   *           now?: number | Date }} request
+   * @returns {Record<string, unknown>}
+   */
+  verify(token, request) {
+    if (typeof token !== "string") throw bad("token must be a string");
+    // UTF-16 length is at most the UTF-8 length, so this never refuses a legal token; it
+    // keeps huge strings from being copied into wasm memory at all.
+    if (token.length > MAX_TOKEN_LENGTH) throw bad("token is longer than 8 KiB");
+    const { action, resource, keyThumbprint, now } = object(request, "verify request");
+    if (typeof action !== "string") throw bad("verify request needs action: string");
+    if (typeof resource !== "string") throw bad("verify request needs resource: string");
+    if (keyThumbprint !== undefined && typeof keyThumbprint !== "string") {
+      throw bad("keyThumbprint must be a string");
+    }
+    const claims = this.#core.verify(token, action, resource, keyThumbprint, seconds(now));
+    return JSON.parse(claims);
+  }
+}
+
+function seconds(now) {
+  if (now === undefined) return Date.now() / 1000;
+  if (now instanceof Date) return now.getTime() / 1000;
+  if (typeof now === "number" && Number.isFinite(now)) return now;
+  throw bad("now must be seconds since the epoch or a Date");
+}
+
+function object(value, what) {
+  if (value === null || typeof value !== "object" || Array.isArray(value)) {
+    throw bad(`${what} must be an object`);
+  }
+  return value;
+}
+
+function bad(message) {
+  return new TaskTokenError("malformed", message);
+}

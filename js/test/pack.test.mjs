@@ -1,0 +1,36 @@
+// `npm pack` of js/ yields a tarball that installs into an empty directory and works there:
+// the README's Node example, copied verbatim, runs against the installed package.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const pkgDir = fileURLToPath(new URL("..", import.meta.url));
+const readme = readFileSync(new URL("../../README.md", import.meta.url), "utf8");
+
+test("npm pack installs in an empty directory and runs the README example", () => {
+  const work = mkdtempSync(join(tmpdir(), "tasktoken-pack-"));
+  const packed = JSON.parse(
+    execFileSync("npm", ["pack", "--json", "--pack-destination", work], { cwd: pkgDir, encoding: "utf8" }),
+  )[0];
+  const files = packed.files.map((f) => f.path).sort();
+  assert.ok(files.includes("wasm/tasktoken_bg.wasm"), "the wasm ships");
+  assert.ok(files.includes("index.d.ts"), "the types ship");
+  assert.ok(!files.some((f) => f.startsWith("test/") || f.startsWith("node_modules/")), files.join());
+
+  const app = join(work, "app");
+  execFileSync("mkdir", ["-p", app]);
+  writeFileSync(join(app, "package.json"), JSON.stringify({ name: "app", private: true, type: "module" }));
+  execFileSync("npm", ["install", "--offline", "--no-audit", "--no-fund", join(work, packed.filename)], {
+    cwd: app, encoding: "utf8",
+  });
+  const example = /## Quick start \(Node[^\n]*\n[\s\S]*?```js\n([\s\S]*?)```/.exec(readme)?.[1];
+  assert.ok(example, "the README has a Node example");
+  writeFileSync(join(app, "example.mjs"), example);
+  const out = execFileSync("node", ["example.mjs"], { cwd: app, encoding: "utf8" });
+  assert.match(out, /^ok: agent:lookup-bot may do lookup-4821$/m);
+  assert.match(out, /^refused: resource_denied$/m);
+});

@@ -1,0 +1,52 @@
+// A typed consumer of the package, checked with `tsc --noEmit` by `make test`.
+import {
+  generateKey, Issuer, Verifier, TaskTokenError, guard, guardNode, ready,
+  type ErrorCode, type TaskClaims, type GuardResult,
+} from "tasktoken";
+
+await ready();
+const { privateJwk, publicJwk } = generateKey({ kid: "k1" });
+const issuer = new Issuer({ iss: "https://auth.example", key: privateJwk, maxTtl: 300 });
+const token: string = issuer.mint({
+  sub: "agent:lookup-bot", aud: "crm-api", task: "lookup-4821",
+  scope: "customers:read", res: ["customers/4821"], ttl: 60,
+});
+const verifier = new Verifier({
+  issuers: { "https://auth.example": { keys: [publicJwk] } },
+  audience: "crm-api",
+});
+try {
+  const claims: TaskClaims = verifier.verify(token, {
+    action: "customers:read", resource: "customers/4821", now: new Date(),
+  });
+  const task: string = claims.task;
+  const extra: unknown = claims["ticket"];
+  void task; void extra;
+} catch (e) {
+  if (e instanceof TaskTokenError) {
+    const code: ErrorCode = e.code;
+    void code;
+  }
+}
+
+export default {
+  fetch(request: Request): Response {
+    const gate: GuardResult = guard(request, verifier, {
+      action: "customers:read",
+      resource: (r) => new URL(r.url).pathname.slice(1),
+    });
+    if (!gate.ok) return gate.response;
+    return Response.json({ task: gate.claims.task });
+  },
+};
+
+const claimsOrNull: TaskClaims | null = guardNode(
+  { url: "/customers/4821", headers: { authorization: `Bearer ${token}` } },
+  { writeHead: () => undefined, end: () => undefined },
+  verifier,
+  { action: "customers:read", resource: "customers/4821" },
+);
+void claimsOrNull;
+
+// @ts-expect-error: ttl is required
+issuer.mint({ sub: "s", aud: "a", task: "t", scope: "x", res: ["r"] });
