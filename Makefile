@@ -12,7 +12,8 @@ WASM_OUT := js/wasm/tasktoken_bg.wasm
 WASM_OPT_FEATURES := --enable-bulk-memory --enable-mutable-globals --enable-sign-ext \
 	--enable-nontrapping-float-to-int --enable-reference-types --enable-multivalue
 
-.PHONY: build wasm demo test test-js vectors lint setup setup-rust setup-node setup-wasm clean
+.PHONY: build wasm demo test test-js vectors lint setup setup-rust setup-node setup-wasm \
+	setup-chromium size clean
 
 ## build: the release CLI at target/release/tasktoken, the wasm core and the npm package in js/
 build: setup-rust wasm
@@ -25,17 +26,22 @@ wasm: setup-wasm
 	js/node_modules/.bin/wasm-opt -Os $(WASM_OPT_FEATURES) $(WASM_OUT) -o $(WASM_OUT)
 	@echo "wasm: $$(wc -c < $(WASM_OUT)) bytes, $$(gzip -9c $(WASM_OUT) | wc -c) gzip"
 
+## size: the wasm's raw/gzip/brotli size and start-up time in Node
+size: wasm
+	cd js && node bench/startup.mjs
+
 ## demo: key, mint, verify, and a tampered token refused
 demo: build
 	bash tests/demo/cli.sh
 
-## test: formatting, lints, Rust tests and vectors, the wasm32 build, Node interop tests
+## test: lints, Rust tests and vectors, the npm package (Node, types, packaging), jose
+## interop, and the package in real workerd (wrangler dev) and headless Chromium
 test: setup build lint
 	$(CARGO) test --workspace
 	$(CARGO) build -p tasktoken --target wasm32-unknown-unknown --no-default-features
 	$(CARGO) build -p tasktoken --target wasm32-unknown-unknown
-	cd tests && TASKTOKEN_BIN=$(CURDIR)/$(RELEASE_CLI) node --test interop/
 	$(MAKE) test-js
+	cd tests && TASKTOKEN_BIN=$(CURDIR)/$(RELEASE_CLI) node --test interop/ runtime/
 
 ## test-js: the npm package's tests (Node's test runner), its types and its packaging
 test-js:
@@ -52,7 +58,7 @@ lint: setup-rust
 vectors:
 	REGENERATE_VECTORS=1 $(CARGO) test -p tasktoken --test vectors
 
-setup: setup-rust setup-node setup-wasm
+setup: setup-rust setup-node setup-wasm setup-chromium
 
 setup-rust:
 	@rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
@@ -64,6 +70,11 @@ setup-node:
 	@command -v node >/dev/null || { echo "node (20+) is required" >&2; exit 1; }
 	cd tests && $(NPM) ci --no-audit --no-fund
 	cd js && $(NPM) ci --no-audit --no-fund
+
+# Debian's Chromium for the browser tests (playwright-core drives it; no browser download).
+setup-chromium:
+	@command -v chromium >/dev/null || { apt-get update -qq \
+		&& DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
 # `--locked` fails on this registry (a pinned dependency of the CLI is missing): install without.
 setup-wasm: setup-rust

@@ -1,0 +1,34 @@
+import * as tt from "tasktoken";
+import tokens from "../../vectors/tokens.json";
+import keys from "../../vectors/keys.json";
+import { runKeyVectors, runTokenVectors } from "../../../js/test/suite/vectors.js";
+
+export default {
+  async fetch(request) {
+    const { privateJwk, publicJwk } = tt.generateKey({ kid: "w1" });
+    const issuer = new tt.Issuer({ iss: "https://auth.example", key: privateJwk });
+    const token = issuer.mint({
+      sub: "agent:edge", aud: "crm-api", task: "t", scope: "customers:read",
+      res: ["customers/*"], ttl: 60,
+    });
+    const verifier = new tt.Verifier({
+      issuers: { "https://auth.example": { keys: [publicJwk] } }, audience: "crm-api",
+    });
+    const gated = tt.guard(
+      new Request("https://x/customers/1", { headers: { authorization: `Bearer ${token}` } }),
+      verifier, { action: "customers:read", resource: "customers/1" },
+    );
+    const denied = tt.guard(
+      new Request("https://x/customers/1", { headers: { authorization: `Bearer ${token}` } }),
+      verifier, { action: "customers:write", resource: "customers/1" },
+    );
+    return Response.json({
+      runtime: navigator.userAgent,
+      tokens: runTokenVectors(tt, tokens),
+      tokenCases: tokens.cases.length,
+      keys: runKeyVectors(tt, keys),
+      mintedAndGated: gated.ok && gated.claims.sub === "agent:edge",
+      deniedStatus: denied.ok ? 200 : denied.response.status,
+    });
+  },
+};
