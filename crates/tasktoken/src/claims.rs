@@ -15,14 +15,22 @@ use crate::policy::is_scope;
 pub struct VerifiedClaims {
     map: Map<String, Value>,
     kid: String,
+    stale_revocation_ignored: bool,
 }
 
 impl VerifiedClaims {
-    pub(crate) fn new(map: Map<String, Value>, kid: &str) -> Self {
+    pub(crate) fn new(map: Map<String, Value>, kid: &str, stale_revocation_ignored: bool) -> Self {
         VerifiedClaims {
             map,
             kid: kid.into(),
+            stale_revocation_ignored,
         }
+    }
+
+    /// True if the token was accepted although the revocation data was missing or stale
+    /// (only with `fail_open_when_stale`): report it, it is a degraded check.
+    pub fn stale_revocation_ignored(&self) -> bool {
+        self.stale_revocation_ignored
     }
 
     /// The issuer (`iss`).

@@ -31,6 +31,11 @@
 //! - [`Verifier`], [`Request`], [`VerifiedClaims`]: verification, in DESIGN.md's order;
 //! - [`UnverifiedToken`]: decoding without trust, for inspection;
 //! - [`action_allowed`], [`resource_allowed`]: the matching rules on their own;
+//! - [`BloomGeometry`], [`BloomFilter`], [`Publication`] (with [`Snapshot`], [`Delta`],
+//!   [`Freshness`]): the revocation filter and its signed binary format, for authorities;
+//! - [`RevocationFilter`], [`Revocation`]: a replica's verified filter, and what
+//!   [`Verifier::verify_revocable_at`] consults; [`RevocationReplica`] ([`Offered`]): which
+//!   snapshots and deltas a replica takes, in order, never going back;
 //! - [`Error`]: one enum, one stable code per variant.
 #![cfg_attr(not(feature = "std"), no_std)]
 #![deny(missing_docs)]
@@ -47,6 +52,7 @@ mod error;
 mod issuer;
 mod keys;
 mod policy;
+mod revocation;
 mod token;
 mod verifier;
 
@@ -55,6 +61,10 @@ pub use error::Error;
 pub use issuer::{Issuer, MintRequest, DEFAULT_MAX_ACTIONS, DEFAULT_MAX_TTL};
 pub use keys::{KeySet, PublicKey, SigningKey};
 pub use policy::{action_allowed, resource_allowed};
+pub use revocation::bloom::{BloomFilter, BloomGeometry, Entry, DEFAULT_FPR, SALT_LEN};
+pub use revocation::filter::{Revocation, RevocationFilter, DEFAULT_REVOCATION_GRACE};
+pub use revocation::format::{Delta, Freshness, Publication, Snapshot, MAX_DELTA_ENTRIES};
+pub use revocation::replica::{Offered, RevocationReplica};
 pub use token::{UnverifiedToken, MAX_TOKEN_LEN, TOKEN_TYPE};
 pub use verifier::{Request, Verifier, DEFAULT_CLOCK_SKEW, DEFAULT_MAX_LIFETIME};
 

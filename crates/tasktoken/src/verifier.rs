@@ -10,6 +10,7 @@ use crate::claims::{audiences, check_claims, VerifiedClaims};
 use crate::error::{malformed, Error};
 use crate::keys::{KeySet, PublicKey};
 use crate::policy::{action_allowed, resource_allowed};
+use crate::revocation::filter::Revocation;
 use crate::token::UnverifiedToken;
 
 /// Default largest accepted lifetime (`exp - min(iat, nbf)`), in seconds.
@@ -43,7 +44,7 @@ impl<'a> Request<'a> {
 /// Verifies task tokens for one audience against the key sets of trusted issuers.
 ///
 /// Checks, in order: size → structure → header → key lookup → signature → claim types →
-/// issuer → audience → time → lifetime → binding → action → resource. The key is found by
+/// issuer → audience → time → lifetime → revocation → binding → action → resource. The key is found by
 /// `kid` among all trusted keys, never by the unverified `iss`.
 #[derive(Clone, Debug)]
 pub struct Verifier {
@@ -129,12 +130,41 @@ impl Verifier {
     }
 
     /// Verifies `token` for `request` at `now` (seconds since the epoch) and returns its
-    /// claims, or the first failed check's error.
+    /// claims, or the first failed check's error. Does not consult revocation data: use
+    /// [`Verifier::verify_revocable_at`] where tokens can be revoked.
     pub fn verify_at(
         &self,
         token: &str,
         request: &Request<'_>,
         now: i64,
+    ) -> Result<VerifiedClaims, Error> {
+        self.verify_inner(token, request, now, None)
+    }
+
+    /// Like [`Verifier::verify_at`], and after the lifetime check consults `revocation`: a
+    /// `jti` in the filter is `revoked` (unless the exact check overrules the hit); missing
+    /// or stale data is `stale_revocation` unless `fail_open_when_stale` is set.
+    pub fn verify_revocable_at(
+        &self,
+        token: &str,
+        request: &Request<'_>,
+        now: i64,
+        revocation: &Revocation<'_>,
+    ) -> Result<VerifiedClaims, Error> {
+        self.verify_inner(token, request, now, Some(revocation))
+    }
+
+    /// Every trusted key, of every issuer: the keys revocation data may be signed with.
+    pub fn trusted_keys(&self) -> KeySet {
+        KeySet::from_parts(self.keys.values().map(|(_, key)| key.clone()).collect())
+    }
+
+    fn verify_inner(
+        &self,
+        token: &str,
+        request: &Request<'_>,
+        now: i64,
+        revocation: Option<&Revocation<'_>>,
     ) -> Result<VerifiedClaims, Error> {
         let parsed = UnverifiedToken::parse(token)?;
         let kid = parsed.checked_kid()?;
@@ -183,6 +213,14 @@ impl Verifier {
                 .into(),
             ));
         }
+        let jti = claims
+            .get("jti")
+            .and_then(|v| v.as_str())
+            .unwrap_or_default();
+        let stale_ignored = match revocation {
+            Some(revocation) => revocation.check(jti, now)?,
+            None => false,
+        };
         check_binding(&claims, request, self.require_binding)?;
         let scope = claims
             .get("scope")
@@ -202,7 +240,7 @@ impl Verifier {
                 "the requested resource is not covered by the token's `res`",
             )));
         }
-        Ok(VerifiedClaims::new(claims, kid))
+        Ok(VerifiedClaims::new(claims, kid, stale_ignored))
     }
 }
 

@@ -9,7 +9,9 @@ use ed25519_dalek::Signer as _;
 use hmac::{Hmac, Mac};
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
-use tasktoken::{Issuer, MintRequest, SigningKey};
+use tasktoken::{
+    BloomFilter, BloomGeometry, Freshness, Issuer, MintRequest, Publication, SigningKey,
+};
 
 /// The clock of every case: 2026-01-01T00:00:00Z.
 pub const NOW: i64 = 1_767_225_600;
@@ -25,6 +27,7 @@ pub fn generate() -> Vec<(&'static str, String)> {
         ("tokens.json", tokens()),
         ("keys.json", keys()),
         ("resources.json", resources()),
+        ("revocation.json", revocation()),
     ];
     files
         .into_iter()
@@ -159,6 +162,8 @@ struct Case {
     token: String,
     request: Value,
     expect: Value,
+    /// Revocation data the verification consults (`null`: none configured).
+    revocation: Value,
 }
 
 fn request(action: &str, resource: &str) -> Value {
@@ -218,7 +223,7 @@ fn tokens() -> Value {
     let cases: Vec<Value> = token_cases()
         .into_iter()
         .map(|c| {
-            json!({
+            let mut case = json!({
                 "name": c.name,
                 "description": c.description,
                 "verifier": c.verifier,
@@ -226,7 +231,11 @@ fn tokens() -> Value {
                 "token": c.token,
                 "request": c.request,
                 "expect": c.expect,
-            })
+            });
+            if !c.revocation.is_null() {
+                case["revocation"] = c.revocation;
+            }
+            case
         })
         .collect();
     let keys: Map<String, Value> = ["a1", "a2", "b1", "x1"]
@@ -254,6 +263,7 @@ fn token_cases() -> Vec<Case> {
             token,
             request: default_request(),
             expect,
+            revocation: Value::Null,
         });
     };
 
@@ -1059,6 +1069,7 @@ fn token_cases() -> Vec<Case> {
             token,
             request: req,
             expect,
+            revocation: Value::Null,
         });
     };
     let t = a1_with(|_| {});
@@ -1359,6 +1370,7 @@ fn token_cases() -> Vec<Case> {
             token,
             request: default_request(),
             expect,
+            revocation: Value::Null,
         });
     };
     let mut forged = vec![0u8; 64];
@@ -1389,7 +1401,127 @@ fn token_cases() -> Vec<Case> {
         good.clone(),
         err("binding_required"),
     );
+    // --- revocation -------------------------------------------------------------------
+    let base_jti = base_claims()["jti"].as_str().expect("jti").to_string();
+    let rev = |snapshot: Option<String>, deltas: Vec<String>, fail_open: bool| json!({"snapshot": snapshot, "deltas": deltas, "grace": 60, "failOpenWhenStale": fail_open});
+    let fresh = Freshness {
+        serial: 1,
+        issued_at: NOW - 60,
+        next_update: NOW + 240,
+    };
+    let stale = Freshness {
+        serial: 1,
+        issued_at: NOW - 600,
+        next_update: NOW - 61,
+    };
+    let (with_base, _) = revocation_snapshot(&[&base_jti, "other-jti-1"], fresh);
+    let (without_base, filter) = revocation_snapshot(&["other-jti-1", "other-jti-2"], fresh);
+    let delta_fresh = Freshness {
+        serial: 2,
+        issued_at: NOW - 30,
+        next_update: NOW + 270,
+    };
+    let delta = revocation_delta(&filter, 1, &[&base_jti], delta_fresh);
+    let (stale_snapshot, _) = revocation_snapshot(&["other-jti-1"], stale);
+    let mut add_rev = |name, description, token: String, req: Value, revocation: Value, expect| {
+        cases.push(Case {
+            name,
+            description,
+            verifier: "default",
+            token,
+            request: req,
+            expect,
+            revocation,
+        });
+    };
+    let t = a1_with(|_| {});
+    add_rev(
+        "revoked_in_snapshot",
+        "the jti is in the snapshot",
+        t.clone(),
+        default_request(),
+        rev(Some(with_base.clone()), vec![], false),
+        err("revoked"),
+    );
+    add_rev(
+        "revoked_in_delta",
+        "the jti arrives in a delta on the snapshot's serial",
+        t.clone(),
+        default_request(),
+        rev(Some(without_base.clone()), vec![delta.clone()], false),
+        err("revoked"),
+    );
+    add_rev(
+        "valid_not_revoked",
+        "other jtis are revoked, not this one",
+        t.clone(),
+        default_request(),
+        rev(Some(without_base.clone()), vec![], false),
+        ok(&t),
+    );
+    add_rev(
+        "stale_revocation",
+        "next_update + grace has passed: fail closed",
+        t.clone(),
+        default_request(),
+        rev(Some(stale_snapshot.clone()), vec![], false),
+        err("stale_revocation"),
+    );
+    add_rev(
+        "stale_revocation_no_data",
+        "revocation is configured but nothing was loaded",
+        t.clone(),
+        default_request(),
+        rev(None, vec![], false),
+        err("stale_revocation"),
+    );
+    add_rev(
+        "valid_stale_fail_open",
+        "stale data with failOpenWhenStale: accepted (and reported)",
+        t.clone(),
+        default_request(),
+        rev(Some(stale_snapshot), vec![], true),
+        ok(&t),
+    );
+    add_rev(
+        "order_revocation_before_action",
+        "revoked and a wrong action",
+        t.clone(),
+        request("customers:write", "customers/4821"),
+        rev(Some(with_base.clone()), vec![], false),
+        err("revoked"),
+    );
+    let long = a1_with(|c| {
+        c["exp"] = json!(NOW + 5000);
+    });
+    add_rev(
+        "order_lifetime_before_revocation",
+        "too long and revoked",
+        long,
+        default_request(),
+        rev(Some(with_base), vec![], false),
+        err("lifetime_too_long"),
+    );
     cases
+}
+
+/// A snapshot signed by a1 holding `jtis` (fixed salt), as base64url, and its filter.
+fn revocation_snapshot(jtis: &[&str], freshness: Freshness) -> (String, BloomFilter) {
+    let geometry = BloomGeometry::for_capacity(100, tasktoken::DEFAULT_FPR).expect("geometry");
+    let mut filter = BloomFilter::new(geometry, [7u8; 16]);
+    for jti in jtis {
+        filter.insert(jti);
+    }
+    let key = SigningKey::from_seed("a1", &seed("a1")).expect("kid");
+    let bytes = Publication::sign_snapshot(&filter, freshness, &key).expect("snapshot");
+    (b64(&bytes), filter)
+}
+
+/// A delta signed by a1 adding `jtis` to `filter` from `base`, as base64url.
+fn revocation_delta(filter: &BloomFilter, base: u64, jtis: &[&str], f: Freshness) -> String {
+    let entries: Vec<_> = jtis.iter().map(|j| filter.entry(j)).collect();
+    let key = SigningKey::from_seed("a1", &seed("a1")).expect("kid");
+    b64(&Publication::sign_delta(filter, base, &entries, f, &key).expect("delta"))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1586,6 +1718,119 @@ fn keys() -> Value {
         "origin": ORIGIN,
         "cases": cases,
     })
+}
+
+// ---------------------------------------------------------------------------------------
+// revocation.json
+
+fn revocation() -> Value {
+    let key = SigningKey::from_seed("a1", &seed("a1")).expect("kid");
+    let geometry = BloomGeometry::for_capacity(100, tasktoken::DEFAULT_FPR).expect("geometry");
+    let salt: [u8; 16] = core::array::from_fn(|i| i as u8);
+    let mut filter = BloomFilter::new(geometry, salt);
+    let revoked = ["jti-revoked-1", "jti-revoked-2", "7Qj0nS1c2aQm3Jx9Zk4pVw"];
+    for jti in revoked {
+        filter.insert(jti);
+    }
+    let fresh = Freshness {
+        serial: 41,
+        issued_at: NOW - 60,
+        next_update: NOW + 240,
+    };
+    let snapshot = Publication::sign_snapshot(&filter, fresh, &key).expect("snapshot");
+    let added = ["jti-revoked-3"];
+    let entries: Vec<_> = added.iter().map(|j| filter.entry(j)).collect();
+    let next = Freshness {
+        serial: 42,
+        issued_at: NOW - 30,
+        next_update: NOW + 270,
+    };
+    let delta = Publication::sign_delta(&filter, 41, &entries, next, &key).expect("delta");
+    let gap = Freshness {
+        serial: 44,
+        issued_at: NOW - 10,
+        next_update: NOW + 290,
+    };
+    let gap_delta = Publication::sign_delta(&filter, 43, &entries, gap, &key).expect("delta");
+    let other_salt = BloomFilter::new(geometry, [9u8; 16]);
+    let foreign = Publication::sign_delta(&other_salt, 41, &entries, next, &key).expect("delta");
+    let x1 = SigningKey::from_seed("x1", &seed("x1")).expect("kid");
+    let unknown = Publication::sign_snapshot(&filter, fresh, &x1).expect("snapshot");
+
+    // Hostile variants of the snapshot, each with the one expected error.
+    let mut flipped = snapshot.clone();
+    flipped[120] ^= 1;
+    let mut bad_magic = snapshot.clone();
+    bad_magic[0] = b'X';
+    let mut bad_version = snapshot.clone();
+    bad_version[4] = 2;
+    let mut trailing = snapshot.clone();
+    trailing.push(0);
+    let truncated = snapshot[..snapshot.len() - 1].to_vec();
+    // Geometry claims 64 more bits than the bit array holds.
+    let kid_end = 7 + 2;
+    let bits_at = kid_end + 8 + 8 + 8;
+    let mut geometry_lie = snapshot.clone();
+    let bits = u64::from_be_bytes(geometry_lie[bits_at..bits_at + 8].try_into().expect("8"));
+    geometry_lie[bits_at..bits_at + 8].copy_from_slice(&(bits + 64).to_be_bytes());
+    let invalid = [
+        ("snapshot_bit_flipped", flipped, "bad_signature"),
+        ("snapshot_bad_magic", bad_magic, "malformed"),
+        ("snapshot_bad_version", bad_version, "malformed"),
+        ("snapshot_trailing_byte", trailing, "malformed"),
+        ("snapshot_truncated", truncated, "malformed"),
+        ("snapshot_geometry_lies", geometry_lie, "malformed"),
+        ("snapshot_unknown_kid", unknown, "unknown_key"),
+        ("snapshot_empty", Vec::new(), "malformed"),
+    ];
+    let entry = filter.entry(revoked[0]);
+    let h1 = u64::from_le_bytes(entry[..8].try_into().expect("8"));
+    let h2 = u64::from_le_bytes(entry[8..].try_into().expect("8")) | 1;
+    let indices: Vec<u64> = (0..u64::from(geometry.hashes()))
+        .map(|i| h1.wrapping_add(i.wrapping_mul(h2)) % geometry.bits())
+        .collect();
+    json!({
+        "description": "revocation filter v1 vectors (docs/revocation.md): a snapshot signed \
+            by key a1, a delta on it, the expected membership before and after, one entry's \
+            hash and bit indices worked out, and hostile inputs with the one expected error",
+        "origin": ORIGIN,
+        "keys": {"keys": [public_jwk("a1", "a1")]},
+        "geometry": {"capacity": 100, "fpr": tasktoken::DEFAULT_FPR, "bits": geometry.bits(),
+                     "hashes": geometry.hashes()},
+        "salt": hex(&salt),
+        "snapshot": {
+            "bytes": b64(&snapshot),
+            "serial": 41, "issuedAt": fresh.issued_at, "nextUpdate": fresh.next_update,
+            "revoked": revoked,
+            "notRevoked": ["jti-revoked-3", "jti-never", ""],
+        },
+        "delta": {
+            "bytes": b64(&delta),
+            "baseSerial": 41, "serial": 42,
+            "added": added,
+            "revokedAfter": ["jti-revoked-1", "jti-revoked-2", "jti-revoked-3"],
+        },
+        "entryExample": {
+            "jti": revoked[0],
+            "entry": hex(&entry),
+            "h1": h1.to_string(),
+            "h2": h2.to_string(),
+            "indices": indices,
+        },
+        "deltaErrors": [
+            {"name": "delta_gap", "bytes": b64(&gap_delta), "expect": err("stale_revocation")},
+            {"name": "delta_other_salt", "bytes": b64(&foreign), "expect": err("malformed")},
+            {"name": "delta_as_snapshot", "bytes": b64(&delta), "asSnapshot": true,
+             "expect": err("malformed")},
+        ],
+        "snapshotErrors": invalid.iter().map(|(name, bytes, code)| {
+            json!({"name": name, "bytes": b64(bytes), "expect": err(code)})
+        }).collect::<Vec<_>>(),
+    })
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 // ---------------------------------------------------------------------------------------

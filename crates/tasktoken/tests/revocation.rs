@@ -1,0 +1,265 @@
+//! Revocation filter properties: no false negatives, merge laws, the measured false-positive
+//! rate, signed snapshots and deltas that refuse tampering, and the sizing table of
+//! docs/revocation.md.
+
+use proptest::prelude::*;
+use tasktoken::{
+    BloomFilter, BloomGeometry, Freshness, KeySet, Publication, RevocationFilter, SigningKey,
+    DEFAULT_FPR,
+};
+
+fn key() -> SigningKey {
+    SigningKey::from_seed("rev-1", &[3u8; 32]).expect("kid")
+}
+
+fn keys() -> KeySet {
+    KeySet::from_keys([key().public_key()]).expect("one key")
+}
+
+const FRESH: Freshness = Freshness {
+    serial: 1,
+    issued_at: 1_000,
+    next_update: 1_300,
+};
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// Whatever the geometry, every inserted jti is found (no false negatives), also after a
+    /// round trip through a signed snapshot.
+    #[test]
+    fn no_false_negatives(
+        capacity in 1u64..5_000,
+        fpr_exp in 1i32..9,
+        salt in any::<[u8; 16]>(),
+        jtis in proptest::collection::vec("[ -~]{0,40}", 1..200),
+    ) {
+        let geometry = BloomGeometry::for_capacity(capacity, 10f64.powi(-fpr_exp)).expect("geometry");
+        let mut filter = BloomFilter::new(geometry, salt);
+        for jti in &jtis {
+            filter.insert(jti);
+        }
+        for jti in &jtis {
+            prop_assert!(filter.contains(jti));
+        }
+        let bytes = Publication::sign_snapshot(&filter, FRESH, &key()).expect("sign");
+        let replica = RevocationFilter::from_snapshot(&bytes, &keys()).expect("verify");
+        for jti in &jtis {
+            prop_assert!(replica.contains(jti));
+        }
+    }
+
+    /// OR-merge is commutative, associative and idempotent: replication is a grow-only set.
+    #[test]
+    fn merge_laws(
+        a in proptest::collection::vec("[a-z0-9]{1,12}", 0..50),
+        b in proptest::collection::vec("[a-z0-9]{1,12}", 0..50),
+        c in proptest::collection::vec("[a-z0-9]{1,12}", 0..50),
+    ) {
+        let geometry = BloomGeometry::for_capacity(200, 1e-4).expect("geometry");
+        let make = |jtis: &[String]| {
+            let mut f = BloomFilter::new(geometry, [5u8; 16]);
+            jtis.iter().for_each(|j| f.insert(j));
+            f
+        };
+        let (fa, fb, fc) = (make(&a), make(&b), make(&c));
+        let merged = |x: &BloomFilter, y: &BloomFilter| {
+            let mut out = x.clone();
+            out.merge(y).expect("same geometry");
+            out
+        };
+        prop_assert_eq!(merged(&fa, &fb), merged(&fb, &fa));
+        prop_assert_eq!(merged(&merged(&fa, &fb), &fc), merged(&fa, &merged(&fb, &fc)));
+        prop_assert_eq!(merged(&fa, &fa), fa.clone());
+        let all: Vec<String> = a.iter().chain(&b).chain(&c).cloned().collect();
+        prop_assert_eq!(merged(&merged(&fa, &fb), &fc), make(&all), "merge = insert all");
+    }
+
+    /// Arbitrary bytes never panic the parser, and are never accepted as signed.
+    #[test]
+    fn arbitrary_bytes_are_refused(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
+        let _ = Publication::decode(&bytes);
+        prop_assert!(RevocationFilter::from_snapshot(&bytes, &keys()).is_err());
+    }
+}
+
+/// A tiny deterministic generator, so the measured rate is reproducible.
+fn splitmix(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+fn measured_fpr(capacity: u64, fpr: f64, probes: u64) -> f64 {
+    let geometry = BloomGeometry::for_capacity(capacity, fpr).expect("geometry");
+    let mut filter = BloomFilter::new(geometry, [11u8; 16]);
+    let mut state = 42;
+    for _ in 0..capacity {
+        filter.insert(&format!("member-{:016x}", splitmix(&mut state)));
+    }
+    let hits = (0..probes)
+        .filter(|_| filter.contains(&format!("outsider-{:016x}", splitmix(&mut state))))
+        .count();
+    hits as f64 / probes as f64
+}
+
+#[test]
+fn measured_false_positive_rate_is_within_twice_the_target() {
+    // The default rate, full to capacity, 1e6 random non-members.
+    let default = measured_fpr(10_000, DEFAULT_FPR, 1_000_000);
+    println!("fpr target 1e-6 measured {default:e} over 1e6 non-members");
+    assert!(default <= 2.0 * DEFAULT_FPR, "measured {default}");
+    // A rate 1e6 probes can resolve: the same check with statistical power.
+    let coarse = measured_fpr(10_000, 1e-3, 1_000_000);
+    println!("fpr target 1e-3 measured {coarse:e} over 1e6 non-members");
+    assert!(coarse <= 2e-3 && coarse >= 0.5e-3, "measured {coarse}");
+}
+
+#[test]
+fn every_single_byte_change_to_a_snapshot_or_delta_is_refused() {
+    let geometry = BloomGeometry::for_capacity(8, 1e-2).expect("geometry");
+    let mut filter = BloomFilter::new(geometry, [1u8; 16]);
+    filter.insert("revoked");
+    let snapshot = Publication::sign_snapshot(&filter, FRESH, &key()).expect("sign");
+    let next = Freshness {
+        serial: 2,
+        issued_at: 1_010,
+        next_update: 1_310,
+    };
+    let delta =
+        Publication::sign_delta(&filter, 1, &[filter.entry("also")], next, &key()).expect("sign");
+    let base = RevocationFilter::from_snapshot(&snapshot, &keys()).expect("verify");
+    for i in 0..snapshot.len() {
+        let mut tampered = snapshot.clone();
+        tampered[i] ^= 0x01;
+        assert!(
+            RevocationFilter::from_snapshot(&tampered, &keys()).is_err(),
+            "byte {i}"
+        );
+    }
+    for i in 0..delta.len() {
+        let mut tampered = delta.clone();
+        tampered[i] ^= 0x80;
+        let mut replica = base.clone();
+        assert!(replica.apply_delta(&tampered, &keys()).is_err(), "byte {i}");
+        assert_eq!(replica, base, "a refused delta leaves the filter as it was");
+    }
+}
+
+#[test]
+fn deltas_in_any_order_of_entries_give_the_same_bits() {
+    let geometry = BloomGeometry::for_capacity(100, 1e-6).expect("geometry");
+    let jtis = ["a", "b", "c", "d", "e"];
+    let mut forward = BloomFilter::new(geometry, [2u8; 16]);
+    let mut backward = forward.clone();
+    jtis.iter().for_each(|j| forward.insert(j));
+    jtis.iter().rev().for_each(|j| backward.insert(j));
+    assert_eq!(forward, backward);
+}
+
+/// The sizing table of docs/revocation.md, computed here so the docs cannot drift.
+#[test]
+fn sizing_table_in_the_docs_is_current() {
+    let mut table =
+        String::from("| capacity | fpr 1e-3 | fpr 1e-6 | fpr 1e-9 |\n|---|---|---|---|\n");
+    for capacity in [1_000u64, 10_000, 100_000, 1_000_000] {
+        table.push_str(&format!("| {capacity} |"));
+        for fpr in [1e-3, 1e-6, 1e-9] {
+            let g = BloomGeometry::for_capacity(capacity, fpr).expect("geometry");
+            let bytes = Publication::sign_snapshot(&BloomFilter::new(g, [0; 16]), FRESH, &key())
+                .expect("sign")
+                .len();
+            table.push_str(&format!(" {bytes} B (k={}) |", g.hashes()));
+        }
+        table.push('\n');
+    }
+    let docs = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/revocation.md"
+    ))
+    .unwrap_or_default();
+    assert!(
+        docs.contains(&table),
+        "docs/revocation.md needs this sizing table:\n{table}"
+    );
+}
+
+/// A snapshot and three deltas after it, as a replica would receive them.
+fn publications() -> (Vec<u8>, Vec<Vec<u8>>) {
+    let geometry = BloomGeometry::for_capacity(100, 1e-6).expect("geometry");
+    let mut filter = BloomFilter::new(geometry, [4u8; 16]);
+    filter.insert("first");
+    let snapshot = Publication::sign_snapshot(&filter, FRESH, &key()).expect("sign");
+    let deltas = (1..=3u64)
+        .map(|base| {
+            let f = Freshness {
+                serial: base + 1,
+                issued_at: 1_000,
+                next_update: 1_300,
+            };
+            let entry = filter.entry(&format!("jti-{base}"));
+            Publication::sign_delta(&filter, base, &[entry], f, &key()).expect("sign")
+        })
+        .collect();
+    (snapshot, deltas)
+}
+
+#[test]
+fn a_replica_given_deltas_out_of_order_ends_in_the_same_state() {
+    use tasktoken::{Offered, RevocationReplica};
+    let (snapshot, deltas) = publications();
+    let mut in_order = RevocationReplica::new(keys());
+    assert_eq!(in_order.offer(&snapshot), Ok(Offered::Replaced));
+    for d in &deltas {
+        assert_eq!(in_order.offer(d), Ok(Offered::Applied));
+    }
+    assert!(!in_order.has_gap());
+
+    for order in [[2, 0, 1], [1, 2, 0], [2, 1, 0]] {
+        let mut replica = RevocationReplica::new(keys());
+        // Deltas before the snapshot, and out of order after it.
+        replica.offer(&deltas[order[0]]).expect("verifies");
+        replica.offer(&snapshot).expect("verifies");
+        for i in &order[1..] {
+            replica.offer(&deltas[*i]).expect("verifies");
+        }
+        assert_eq!(replica.filter(), in_order.filter(), "order {order:?}");
+        assert_eq!(replica.serial(), Some(4));
+        assert!(!replica.has_gap());
+    }
+}
+
+#[test]
+fn a_replica_never_goes_back_and_reports_gaps() {
+    use tasktoken::{Offered, RevocationReplica};
+    let (snapshot, deltas) = publications();
+    let mut replica = RevocationReplica::new(keys());
+    assert!(replica.has_gap(), "no snapshot yet");
+    replica.offer(&snapshot).expect("verifies");
+    assert_eq!(
+        replica.offer(&deltas[1]),
+        Ok(Offered::Buffered),
+        "2→3 before 1→2"
+    );
+    assert!(replica.has_gap());
+    assert_eq!(replica.offer(&deltas[0]), Ok(Offered::Applied));
+    assert_eq!(replica.serial(), Some(3));
+    assert_eq!(
+        replica.offer(&snapshot),
+        Ok(Offered::Ignored),
+        "an older snapshot"
+    );
+    assert_eq!(
+        replica.offer(&deltas[0]),
+        Ok(Offered::Ignored),
+        "an old delta"
+    );
+    let mut tampered = deltas[2].clone();
+    tampered[20] ^= 1;
+    let before = replica.filter().cloned();
+    assert!(replica.offer(&tampered).is_err());
+    assert_eq!(replica.filter().cloned(), before);
+    assert!(replica.filter().expect("filter").contains("jti-1"));
+}
