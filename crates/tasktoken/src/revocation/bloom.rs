@@ -44,7 +44,8 @@ impl BloomGeometry {
         let ln2 = core::f64::consts::LN_2;
         let n = capacity as f64;
         let m = libm::ceil(-n * libm::log(fpr) / (ln2 * ln2));
-        if !(m <= (MAX_FILTER_BYTES * 8) as f64) {
+        // `fpr` in (0, 1) and `n >= 1` make `m` finite and positive.
+        if m > (MAX_FILTER_BYTES * 8) as f64 {
             return Err(malformed(
                 "filter for this capacity and fpr would exceed 16 MiB",
             ));
