@@ -102,6 +102,16 @@ export class Issuer {
 export interface VerifierOptions {
   /** Trusted issuers and their key sets (a JWKS object per issuer). */
   issuers: Record<string, { keys: Ed25519Jwk[] }>;
+  /** Revocation data consulted on every verification (a hit is `revoked`). */
+  revocation?: RevocationReplica | RevocationFilter;
+  /** Seconds after the data's `nextUpdate` before it is stale (default 60). */
+  revocationGrace?: number;
+  /** Accept tokens on missing or stale revocation data, with a warning (default false). */
+  failOpenWhenStale?: boolean;
+  /** Called with the `jti` on a filter hit; returning false overrules it (false positive). */
+  exactCheck?: (jti: string) => boolean;
+  /** Called instead of console.warn when a token is accepted on stale data. */
+  onStaleRevocation?: (claims: TaskClaims) => void;
   /** This service's name; the token's `aud` must include it. */
   audience: string;
   /** Largest accepted lifetime in seconds (default 900). */
@@ -145,6 +155,65 @@ export class Verifier {
   /** Returns the claims, or throws a TaskTokenError with the one failed check's code. */
   verify(token: string, request: VerifyRequest): TaskClaims;
 }
+
+/** Serial, times and geometry of a revocation filter. */
+export interface RevocationInfo {
+  serial: number;
+  issuedAt: number;
+  nextUpdate: number;
+  kid: string;
+  bits: number;
+  hashes: number;
+}
+
+/** A verified revocation snapshot, with deltas applied on its serial. */
+export class RevocationFilter {
+  private constructor();
+  /** Verifies a snapshot signed by one of `keys`. */
+  static fromSnapshot(bytes: Uint8Array | ArrayBuffer, keys: { keys: Ed25519Jwk[] }): RevocationFilter;
+  /** Verifies a delta with the same keys and applies it; unchanged on error. */
+  applyDelta(bytes: Uint8Array | ArrayBuffer): this;
+  /** True if `jti` hits the filter. */
+  has(jti: string): boolean;
+  readonly info: RevocationInfo;
+}
+
+export interface RevocationReplicaOptions {
+  /** The JWKS whose keys may sign revocation data. */
+  keys: { keys: Ed25519Jwk[] };
+  /** Base URL serving `<url>/snapshot` and `<url>/delta/<serial>`. */
+  url?: string | URL;
+  /** Or: returns bytes (snapshots and/or deltas) after `serial`, or a snapshot for `null`. */
+  loader?: (request: { serial: number | null }) =>
+    | Uint8Array | ArrayBuffer | Array<Uint8Array | ArrayBuffer> | null | undefined
+    | Promise<Uint8Array | ArrayBuffer | Array<Uint8Array | ArrayBuffer> | null | undefined>;
+  /** Seconds between refreshes (default 30). */
+  interval?: number;
+  fetch?: typeof fetch;
+  /** Told about data that failed to verify or load (the last good filter is kept). */
+  onError?: (error: Error) => void;
+}
+
+/** Keeps a verified revocation filter fresh from a URL or a loader. */
+export class RevocationReplica {
+  constructor(options: RevocationReplicaOptions);
+  /** The current filter's info, or null before the first load. */
+  readonly info: RevocationInfo | null;
+  /** Seconds since the last successful refresh. */
+  readonly age: number;
+  has(jti: string): boolean;
+  /** Offers bytes obtained elsewhere. */
+  offer(bytes: Uint8Array | ArrayBuffer): "replaced" | "applied" | "buffered" | "ignored";
+  refresh(): Promise<RevocationInfo>;
+  start(): this;
+  stop(): void;
+}
+
+/** Revokes a token when its task is done: POSTs it to the authority URL, or calls it. */
+export function completeTask(
+  token: string,
+  authority: string | URL | ((token: string) => unknown) | { revoke(token: string): unknown },
+): Promise<void>;
 
 export interface GuardOptions<R> {
   /** The action the route performs. */

@@ -3,9 +3,11 @@
 // so that bad input is a TaskTokenError, never a wasm trap, and parses the claims.
 import { CoreIssuer, CoreVerifier, generateKey as coreGenerateKey } from "../wasm/tasktoken.js";
 import { TaskTokenError } from "./errors.js";
+import { RevocationFilter, RevocationReplica } from "./revocation.js";
 
 export { TaskTokenError } from "./errors.js";
 export { guard, guardNode } from "./guard.js";
+export { RevocationFilter, RevocationReplica, completeTask } from "./revocation.js";
 
 /** The largest token accepted, in bytes (DESIGN.md); also checked by the core. */
 export const MAX_TOKEN_LENGTH = 8192;
@@ -53,13 +55,45 @@ export class Issuer {
 /** Verifies task tokens for one audience against the key sets of trusted issuers. */
 export class Verifier {
   #core;
+  #revocation;
+  #grace;
+  #failOpen;
+  #exactCheck;
+  #onStale;
 
   /**
    * @param {{ issuers: Record<string, { keys: object[] }>, audience: string,
-   *           maxLifetime?: number, clockSkew?: number, requireBinding?: boolean }} options
+   *           maxLifetime?: number, clockSkew?: number, requireBinding?: boolean,
+   *           revocation?: RevocationReplica | RevocationFilter, revocationGrace?: number,
+   *           failOpenWhenStale?: boolean, exactCheck?: (jti: string) => boolean,
+   *           onStaleRevocation?: (claims: object) => void }} options
+   *   With `revocation`, every verification consults it: a hit is `revoked`, missing or
+   *   stale data (`nextUpdate + revocationGrace`, default 60 s) is `stale_revocation`
+   *   unless `failOpenWhenStale`, which accepts with a warning (`onStaleRevocation`, else
+   *   console.warn). `exactCheck(jti)` may overrule a filter hit (false positives).
    */
   constructor(options) {
-    this.#core = new CoreVerifier(object(options, "Verifier options"));
+    const {
+      revocation, revocationGrace = 60, failOpenWhenStale = false, exactCheck, onStaleRevocation,
+      ...core
+    } = object(options, "Verifier options");
+    if (revocation !== undefined &&
+        !(revocation instanceof RevocationReplica || revocation instanceof RevocationFilter)) {
+      throw bad("revocation must be a RevocationReplica or RevocationFilter");
+    }
+    if (!(Number.isInteger(revocationGrace) && revocationGrace >= 0 && revocationGrace < 2 ** 32)) {
+      throw bad("revocationGrace must be a non-negative integer number of seconds");
+    }
+    if (typeof failOpenWhenStale !== "boolean") throw bad("failOpenWhenStale must be a boolean");
+    if (exactCheck !== undefined && typeof exactCheck !== "function") {
+      throw bad("exactCheck must be a function");
+    }
+    this.#core = new CoreVerifier(core);
+    this.#revocation = revocation;
+    this.#grace = revocationGrace;
+    this.#failOpen = failOpenWhenStale;
+    this.#exactCheck = exactCheck;
+    this.#onStale = onStaleRevocation;
   }
 
   /**
@@ -81,8 +115,20 @@ export class Verifier {
     if (keyThumbprint !== undefined && typeof keyThumbprint !== "string") {
       throw bad("keyThumbprint must be a string");
     }
-    const claims = this.#core.verify(token, action, resource, keyThumbprint, seconds(now));
-    return JSON.parse(claims);
+    const at = seconds(now);
+    const r = this.#revocation;
+    if (r === undefined) return JSON.parse(this.#core.verify(token, action, resource, keyThumbprint, at));
+    const args = [token, action, resource, keyThumbprint, at, r.core, this.#grace, this.#failOpen,
+      this.#exactCheck];
+    const json = r instanceof RevocationReplica
+      ? this.#core.verifyWithReplica(...args)
+      : this.#core.verifyWithFilter(...args);
+    const claims = JSON.parse(json);
+    if (this.#failOpen && this.#core.staleIgnored()) {
+      if (this.#onStale) this.#onStale(claims);
+      else console.warn("tasktoken: revocation data is stale; token accepted (failOpenWhenStale)");
+    }
+    return claims;
   }
 }
 

@@ -9,12 +9,15 @@
 //!   `verify(token, action, resource, keyThumbprint, now)` → the claims as JSON text.
 #![deny(missing_docs)]
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize as _};
 use serde_json::{Map, Value};
-use tasktoken::{Error, Issuer, KeySet, MintRequest, Request, SigningKey, Verifier};
+use tasktoken::{
+    Error, Issuer, KeySet, MintRequest, Offered, Request, Revocation, RevocationFilter,
+    RevocationReplica, SigningKey, Verifier,
+};
 use wasm_bindgen::prelude::*;
 
 thread_local! {
@@ -51,18 +54,13 @@ fn options<T: serde::de::DeserializeOwned>(value: JsValue, what: &str) -> JsResu
 
 impl From<serde_wasm_bindgen::Error> for Failure {
     fn from(err: serde_wasm_bindgen::Error) -> Self {
-        Failure(Error::Malformed(
-            format!("cannot convert a value for JS: {err}").into(),
-        ))
+        Failure(Error::Malformed(format!("cannot convert a value for JS: {err}").into()))
     }
 }
 
 impl From<Failure> for JsValue {
     fn from(Failure(err): Failure) -> JsValue {
-        let (code, message) = (
-            JsValue::from_str(err.code()),
-            JsValue::from_str(err.message()),
-        );
+        let (code, message) = (JsValue::from_str(err.code()), JsValue::from_str(err.message()));
         let registered = ERROR_CLASS.with(|class| class.borrow().clone());
         if let Some(ctor) = registered {
             if let Ok(error) =
@@ -138,9 +136,7 @@ impl CoreIssuer {
         if let Some(count) = o.max_actions {
             issuer = issuer.max_actions(count);
         }
-        Ok(CoreIssuer(
-            issuer.allow_broad_scope(o.allow_broad_scope.unwrap_or(false)),
-        ))
+        Ok(CoreIssuer(issuer.allow_broad_scope(o.allow_broad_scope.unwrap_or(false))))
     }
 
     /// Mints a token for `{ sub, aud, task, scope, res, ttl, nbf?, cnfJkt?, claims? }` at
@@ -177,7 +173,11 @@ struct VerifierOptions {
 
 /// Verifies task tokens; the JS `Verifier` wraps it.
 #[wasm_bindgen]
-pub struct CoreVerifier(Verifier);
+pub struct CoreVerifier {
+    verifier: Verifier,
+    /// Whether the last revocable verification accepted stale data (fail-open).
+    stale_ignored: Cell<bool>,
+}
 
 #[wasm_bindgen]
 impl CoreVerifier {
@@ -200,7 +200,53 @@ impl CoreVerifier {
         for (iss, jwks) in &o.issuers {
             verifier = verifier.trust(iss, &KeySet::from_jwks_object(jwks)?)?;
         }
-        Ok(CoreVerifier(verifier))
+        Ok(CoreVerifier { verifier, stale_ignored: Cell::new(false) })
+    }
+
+    /// Like `verify`, consulting a revocation filter (see `Revocation` in the core).
+    #[allow(clippy::too_many_arguments)]
+    #[wasm_bindgen(js_name = verifyWithFilter)]
+    pub fn verify_with_filter(
+        &self,
+        token: &str,
+        action: &str,
+        resource: &str,
+        key_thumbprint: Option<String>,
+        now: f64,
+        filter: &CoreRevocationFilter,
+        grace: u32,
+        fail_open_when_stale: bool,
+        exact_check: Option<js_sys::Function>,
+    ) -> JsResult<String> {
+        let policy = (grace, fail_open_when_stale, exact_check);
+        let filter = Some(&filter.filter);
+        self.verify_revocable(token, action, resource, key_thumbprint, now, filter, policy)
+    }
+
+    /// Like `verify`, consulting a replica's current filter (none yet: `stale_revocation`).
+    #[allow(clippy::too_many_arguments)]
+    #[wasm_bindgen(js_name = verifyWithReplica)]
+    pub fn verify_with_replica(
+        &self,
+        token: &str,
+        action: &str,
+        resource: &str,
+        key_thumbprint: Option<String>,
+        now: f64,
+        replica: &CoreReplica,
+        grace: u32,
+        fail_open_when_stale: bool,
+        exact_check: Option<js_sys::Function>,
+    ) -> JsResult<String> {
+        let policy = (grace, fail_open_when_stale, exact_check);
+        let filter = replica.0.filter();
+        self.verify_revocable(token, action, resource, key_thumbprint, now, filter, policy)
+    }
+
+    /// True if the last revocable verification accepted the token on stale data.
+    #[wasm_bindgen(js_name = staleIgnored)]
+    pub fn stale_ignored(&self) -> bool {
+        self.stale_ignored.get()
     }
 
     /// Verifies `token` for `action` on `resource` at `now` (seconds); returns the claims as
@@ -213,13 +259,140 @@ impl CoreVerifier {
         key_thumbprint: Option<String>,
         now: f64,
     ) -> JsResult<String> {
-        let request = Request {
-            action,
-            resource,
-            key_thumbprint: key_thumbprint.as_deref(),
-        };
-        let claims = self.0.verify_at(token, &request, seconds(now)?)?;
+        let request = Request { action, resource, key_thumbprint: key_thumbprint.as_deref() };
+        let claims = self.verifier.verify_at(token, &request, seconds(now)?)?;
         serde_json::to_string(claims.as_map()).map_err(internal)
+    }
+}
+
+impl CoreVerifier {
+    #[allow(clippy::too_many_arguments)]
+    fn verify_revocable(
+        &self,
+        token: &str,
+        action: &str,
+        resource: &str,
+        key_thumbprint: Option<String>,
+        now: f64,
+        filter: Option<&RevocationFilter>,
+        (grace, fail_open_when_stale, exact_check): (u32, bool, Option<js_sys::Function>),
+    ) -> JsResult<String> {
+        // A callback that throws leaves the hit standing: fail closed.
+        let exact = exact_check.map(|f| {
+            move |jti: &str| {
+                f.call1(&JsValue::NULL, &JsValue::from_str(jti)).map_or(true, |v| v.is_truthy())
+            }
+        });
+        let revocation = Revocation {
+            filter,
+            grace,
+            fail_open_when_stale,
+            exact_check: exact.as_ref().map(|f| f as &dyn Fn(&str) -> bool),
+        };
+        let request = Request { action, resource, key_thumbprint: key_thumbprint.as_deref() };
+        self.stale_ignored.set(false);
+        let claims =
+            self.verifier.verify_revocable_at(token, &request, seconds(now)?, &revocation)?;
+        self.stale_ignored.set(claims.stale_revocation_ignored());
+        serde_json::to_string(claims.as_map()).map_err(internal)
+    }
+}
+
+/// Reads a JWKS object (`{ keys: [...] }`) given from JS.
+fn key_set(jwks: JsValue) -> JsResult<KeySet> {
+    let map: Map<String, Value> = options(jwks, "key set")?;
+    Ok(KeySet::from_jwks_object(&map)?)
+}
+
+/// Serial and times of a filter, for JS.
+fn filter_info(filter: &RevocationFilter) -> JsResult<JsValue> {
+    let f = filter.freshness();
+    let g = filter.bloom().geometry();
+    let info = serde_json::json!({
+        // Serials stay far below 2^53 in practice; JS numbers hold them exactly there.
+        "serial": f.serial as f64,
+        "issuedAt": f.issued_at,
+        "nextUpdate": f.next_update,
+        "kid": filter.kid(),
+        "bits": g.bits(),
+        "hashes": g.hashes(),
+    });
+    Ok(info.serialize(&serde_wasm_bindgen::Serializer::json_compatible())?)
+}
+
+/// A verified revocation filter; the JS `RevocationFilter` wraps it.
+#[wasm_bindgen]
+pub struct CoreRevocationFilter {
+    keys: KeySet,
+    filter: RevocationFilter,
+}
+
+#[wasm_bindgen]
+impl CoreRevocationFilter {
+    /// Verifies a snapshot with the keys of a JWKS object.
+    #[wasm_bindgen(js_name = fromSnapshot)]
+    pub fn from_snapshot(bytes: &[u8], jwks: JsValue) -> JsResult<CoreRevocationFilter> {
+        let keys = key_set(jwks)?;
+        let filter = RevocationFilter::from_snapshot(bytes, &keys)?;
+        Ok(CoreRevocationFilter { keys, filter })
+    }
+
+    /// Verifies a delta with the same keys and applies it (unchanged on error).
+    #[wasm_bindgen(js_name = applyDelta)]
+    pub fn apply_delta(&mut self, bytes: &[u8]) -> JsResult<()> {
+        Ok(self.filter.apply_delta(bytes, &self.keys)?)
+    }
+
+    /// True if `jti` hits the filter.
+    pub fn has(&self, jti: &str) -> bool {
+        self.filter.contains(jti)
+    }
+
+    /// `{ serial, issuedAt, nextUpdate, kid, bits, hashes }`.
+    pub fn info(&self) -> JsResult<JsValue> {
+        filter_info(&self.filter)
+    }
+}
+
+/// A replica's bookkeeping (which snapshots and deltas to take); the JS `RevocationReplica`
+/// wraps it and does the fetching.
+#[wasm_bindgen]
+pub struct CoreReplica(RevocationReplica);
+
+#[wasm_bindgen]
+impl CoreReplica {
+    /// An empty replica trusting the keys of a JWKS object.
+    #[wasm_bindgen(constructor)]
+    pub fn new(jwks: JsValue) -> JsResult<CoreReplica> {
+        Ok(CoreReplica(RevocationReplica::new(key_set(jwks)?)))
+    }
+
+    /// Verifies and offers a snapshot or delta: `"replaced"`, `"applied"`, `"buffered"` or
+    /// `"ignored"`.
+    pub fn offer(&mut self, bytes: &[u8]) -> JsResult<String> {
+        let outcome = match self.0.offer(bytes)? {
+            Offered::Replaced => "replaced",
+            Offered::Applied => "applied",
+            Offered::Buffered => "buffered",
+            Offered::Ignored => "ignored",
+        };
+        Ok(outcome.into())
+    }
+
+    /// True while a snapshot is needed (none yet, or deltas wait for a missing one).
+    #[wasm_bindgen(js_name = hasGap)]
+    pub fn has_gap(&self) -> bool {
+        self.0.has_gap()
+    }
+
+    /// True if `jti` hits the current filter (false with no filter).
+    pub fn has(&self, jti: &str) -> bool {
+        self.0.filter().is_some_and(|f| f.contains(jti))
+    }
+
+    /// The current filter's info (see `CoreRevocationFilter.info`), or `null`.
+    pub fn info(&self) -> JsResult<JsValue> {
+        self.0.filter().map_or(Ok(JsValue::NULL), filter_info)
     }
 }
 

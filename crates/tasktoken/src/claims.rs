@@ -20,11 +20,7 @@ pub struct VerifiedClaims {
 
 impl VerifiedClaims {
     pub(crate) fn new(map: Map<String, Value>, kid: &str, stale_revocation_ignored: bool) -> Self {
-        VerifiedClaims {
-            map,
-            kid: kid.into(),
-            stale_revocation_ignored,
-        }
+        VerifiedClaims { map, kid: kid.into(), stale_revocation_ignored }
     }
 
     /// True if the token was accepted although the revocation data was missing or stale
@@ -75,26 +71,17 @@ impl VerifiedClaims {
 
     /// Issued at (`iat`), seconds since the epoch.
     pub fn iat(&self) -> i64 {
-        self.map
-            .get("iat")
-            .and_then(numeric_date)
-            .unwrap_or_default()
+        self.map.get("iat").and_then(numeric_date).unwrap_or_default()
     }
 
     /// Not before (`nbf`, or `iat` when absent).
     pub fn nbf(&self) -> i64 {
-        self.map
-            .get("nbf")
-            .and_then(numeric_date)
-            .unwrap_or_else(|| self.iat())
+        self.map.get("nbf").and_then(numeric_date).unwrap_or_else(|| self.iat())
     }
 
     /// Expiry (`exp`), seconds since the epoch.
     pub fn exp(&self) -> i64 {
-        self.map
-            .get("exp")
-            .and_then(numeric_date)
-            .unwrap_or_default()
+        self.map.get("exp").and_then(numeric_date).unwrap_or_default()
     }
 
     /// The `kid` of the key that signed the token.
@@ -118,10 +105,7 @@ impl VerifiedClaims {
     }
 
     fn str_claim(&self, name: &str) -> &str {
-        self.map
-            .get(name)
-            .and_then(Value::as_str)
-            .unwrap_or_default()
+        self.map.get(name).and_then(Value::as_str).unwrap_or_default()
     }
 }
 
@@ -134,21 +118,16 @@ pub(crate) struct Times {
 }
 
 /// Required claims, in the order they are checked for presence.
-const REQUIRED: [&str; 9] = [
-    "iss", "sub", "aud", "iat", "exp", "jti", "task", "scope", "res",
-];
+const REQUIRED: [&str; 9] = ["iss", "sub", "aud", "iat", "exp", "jti", "task", "scope", "res"];
 
 /// Claim names an issuer fills in itself; extra claims may not use them.
-pub(crate) const REGISTERED: [&str; 11] = [
-    "iss", "sub", "aud", "iat", "nbf", "exp", "jti", "task", "scope", "res", "cnf",
-];
+pub(crate) const REGISTERED: [&str; 11] =
+    ["iss", "sub", "aud", "iat", "nbf", "exp", "jti", "task", "scope", "res", "cnf"];
 
 /// Checks presence (first, all of them) and then type of every v1 claim.
 pub(crate) fn check_claims(map: &Map<String, Value>) -> Result<Times, Error> {
     if let Some(name) = REQUIRED.iter().find(|name| !map.contains_key(**name)) {
-        return Err(Error::MissingClaim(
-            alloc::format!("claim `{name}` is missing").into(),
-        ));
+        return Err(Error::MissingClaim(alloc::format!("claim `{name}` is missing").into()));
     }
     for name in ["iss", "sub", "jti", "task"] {
         match map.get(name) {
@@ -163,9 +142,7 @@ pub(crate) fn check_claims(map: &Map<String, Value>) -> Result<Times, Error> {
     }
     let time = |name: &'static str| match map.get(name) {
         None => Ok(None),
-        Some(v) => numeric_date(v)
-            .map(Some)
-            .ok_or_else(|| invalid(name, "an integer")),
+        Some(v) => numeric_date(v).map(Some).ok_or_else(|| invalid(name, "an integer")),
     };
     let iat = time("iat")?.unwrap_or_default();
     let nbf = time("nbf")?.unwrap_or(iat);
@@ -225,7 +202,5 @@ fn numeric_date(v: &Value) -> Option<i64> {
 }
 
 fn invalid(name: &str, expected: &str) -> Error {
-    Error::InvalidClaim(Cow::Owned(alloc::format!(
-        "claim `{name}` must be {expected}"
-    )))
+    Error::InvalidClaim(Cow::Owned(alloc::format!("claim `{name}` must be {expected}")))
 }

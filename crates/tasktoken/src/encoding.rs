@@ -136,10 +136,7 @@ mod tests {
         assert!(parse_object(br#"{"a":[{"b":1,"b":1}]}"#).is_none());
         assert!(parse_object(br#"{"a":1} x"#).is_none());
         assert!(parse_object(br#"[1]"#).is_none());
-        assert!(
-            parse_object(br#"{"a":"\ud800"}"#).is_none(),
-            "lone surrogate"
-        );
+        assert!(parse_object(br#"{"a":"\ud800"}"#).is_none(), "lone surrogate");
         assert!(parse_object(b"{\"a\":\"\xff\"}").is_none(), "invalid UTF-8");
         assert!(parse_object(b"\xef\xbb\xbf{}").is_none(), "byte order mark");
         let deep = "[".repeat(200) + &"]".repeat(200);

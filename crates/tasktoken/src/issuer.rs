@@ -96,10 +96,7 @@ impl Issuer {
     }
 
     /// Mints a token for `request` at the current system time.
-    #[cfg(all(
-        feature = "std",
-        not(all(target_arch = "wasm32", target_os = "unknown"))
-    ))]
+    #[cfg(all(feature = "std", not(all(target_arch = "wasm32", target_os = "unknown"))))]
     pub fn mint(&self, request: &MintRequest) -> Result<String, Error> {
         self.mint_at(request, crate::unix_now())
     }
@@ -156,9 +153,7 @@ impl Issuer {
         let signature = b64_encode(&self.key.sign(signing_input.as_bytes()));
         let token = format!("{signing_input}.{signature}");
         if token.len() > MAX_TOKEN_LEN {
-            return Err(refuse(
-                "the token would be longer than 8 KiB; carry less in extra claims",
-            ));
+            return Err(refuse("the token would be longer than 8 KiB; carry less in extra claims"));
         }
         Ok(token)
     }
@@ -181,9 +176,7 @@ impl Issuer {
             return Err(refuse("`aud` must name at least one service, none empty"));
         }
         if !is_scope(&request.scope) {
-            return Err(refuse(
-                "`scope` must be one or more actions separated by single spaces",
-            ));
+            return Err(refuse("`scope` must be one or more actions separated by single spaces"));
         }
         let actions = request.scope.split(' ').count();
         if actions > self.max_actions && !self.allow_broad_scope {
@@ -212,15 +205,9 @@ impl Issuer {
             ));
         }
         if request.cnf_jkt.as_deref().is_some_and(|jkt| !is_jkt(jkt)) {
-            return Err(refuse(
-                "`cnf_jkt` must be an RFC 7638 SHA-256 thumbprint (43 characters)",
-            ));
+            return Err(refuse("`cnf_jkt` must be an RFC 7638 SHA-256 thumbprint (43 characters)"));
         }
-        if request
-            .extra
-            .keys()
-            .any(|k| REGISTERED.contains(&k.as_str()))
-        {
+        if request.extra.keys().any(|k| REGISTERED.contains(&k.as_str())) {
             return Err(refuse("an extra claim reuses a v1 claim name"));
         }
         Ok(())

@@ -44,10 +44,7 @@ impl SigningKey {
     pub fn from_seed(kid: &str, seed: &[u8; 32]) -> Result<Self, Error> {
         check_kid(kid)?;
         let key = ed25519_dalek::SigningKey::from_bytes(seed);
-        Ok(SigningKey {
-            kid: kid.to_string(),
-            key,
-        })
+        Ok(SigningKey { kid: kid.to_string(), key })
     }
 
     /// Imports a private JWK (`kty` `OKP`, `crv` `Ed25519`, `x`, `d`, `kid`).
@@ -63,12 +60,8 @@ impl SigningKey {
     /// Like [`SigningKey::from_jwk`], from an already parsed JSON object.
     pub fn from_jwk_object(jwk: &Map<String, Value>) -> Result<Self, Error> {
         let public = PublicKey::from_jwk_fields(jwk)?;
-        let d = jwk
-            .get("d")
-            .ok_or_else(|| malformed("JWK has no private part `d`"))?;
-        let d = d
-            .as_str()
-            .ok_or_else(|| malformed("JWK `d` is not a string"))?;
+        let d = jwk.get("d").ok_or_else(|| malformed("JWK has no private part `d`"))?;
+        let d = d.as_str().ok_or_else(|| malformed("JWK `d` is not a string"))?;
         let seed = Zeroizing::new(
             b64_decode_array::<32>(d)
                 .ok_or_else(|| malformed("JWK `d` is not 32 bytes of base64url"))?,
@@ -101,10 +94,7 @@ impl SigningKey {
 
     /// The matching public key.
     pub fn public_key(&self) -> PublicKey {
-        PublicKey {
-            kid: self.kid.clone(),
-            key: self.key.verifying_key(),
-        }
+        PublicKey { kid: self.kid.clone(), key: self.key.verifying_key() }
     }
 
     pub(crate) fn sign(&self, message: &[u8]) -> [u8; 64] {
@@ -115,9 +105,7 @@ impl SigningKey {
 
 impl fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SigningKey")
-            .field("kid", &self.kid)
-            .finish_non_exhaustive()
+        f.debug_struct("SigningKey").field("kid", &self.kid).finish_non_exhaustive()
     }
 }
 
@@ -201,11 +189,7 @@ impl PublicKey {
         match jwk.get("kty") {
             None => return Err(malformed("JWK has no `kty`")),
             Some(Value::String(k)) if k == "OKP" => {}
-            Some(_) => {
-                return Err(unsupported(
-                    "JWK `kty` is not OKP; only Ed25519 keys are used",
-                ))
-            }
+            Some(_) => return Err(unsupported("JWK `kty` is not OKP; only Ed25519 keys are used")),
         }
         match jwk.get("crv") {
             Some(Value::String(c)) if c == "Ed25519" => {}
@@ -245,10 +229,7 @@ impl PublicKey {
         }
         let key = ed25519_dalek::VerifyingKey::from_bytes(&x)
             .map_err(|_| malformed("JWK `x` is not a valid Ed25519 public key"))?;
-        Ok(PublicKey {
-            kid: kid.clone(),
-            key,
-        })
+        Ok(PublicKey { kid: kid.clone(), key })
     }
 }
 
@@ -277,9 +258,7 @@ impl KeySet {
         };
         let mut set = KeySet::default();
         for key in keys {
-            let obj = key
-                .as_object()
-                .ok_or_else(|| malformed("JWKS entry is not an object"))?;
+            let obj = key.as_object().ok_or_else(|| malformed("JWKS entry is not an object"))?;
             set.push(PublicKey::from_jwk_object(obj)?)?;
         }
         if set.keys.is_empty() {
@@ -327,11 +306,7 @@ impl KeySet {
 
     /// The set as a JWKS document.
     pub fn to_jwks(&self) -> String {
-        let keys: Vec<Value> = self
-            .keys
-            .iter()
-            .map(|k| Value::Object(k.jwk_object()))
-            .collect();
+        let keys: Vec<Value> = self.keys.iter().map(|k| Value::Object(k.jwk_object())).collect();
         json!({ "keys": keys }).to_string()
     }
 }
@@ -358,10 +333,7 @@ mod tests {
         assert_eq!(private.public_key(), key.public_key());
         let public = PublicKey::from_jwk(&key.public_key().to_jwk()).expect("public JWK imports");
         assert_eq!(public, key.public_key());
-        assert!(
-            PublicKey::from_jwk(&key.to_jwk()).is_err(),
-            "a private JWK is not a public key"
-        );
+        assert!(PublicKey::from_jwk(&key.to_jwk()).is_err(), "a private JWK is not a public key");
     }
 
     #[test]
@@ -369,10 +341,7 @@ mod tests {
         let jwk = r#"{"kty":"OKP","crv":"Ed25519","kid":"a3",
             "x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}"#;
         let key = PublicKey::from_jwk(jwk).expect("RFC 8037 key imports");
-        assert_eq!(
-            key.thumbprint(),
-            "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k"
-        );
+        assert_eq!(key.thumbprint(), "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k");
     }
 
     #[test]

@@ -39,10 +39,7 @@
 //! - [`Error`]: one enum, one stable code per variant.
 #![cfg_attr(not(feature = "std"), no_std)]
 #![deny(missing_docs)]
-#![cfg_attr(
-    not(test),
-    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
-)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 extern crate alloc;
 
@@ -69,10 +66,7 @@ pub use token::{UnverifiedToken, MAX_TOKEN_LEN, TOKEN_TYPE};
 pub use verifier::{Request, Verifier, DEFAULT_CLOCK_SKEW, DEFAULT_MAX_LIFETIME};
 
 /// Seconds since the Unix epoch from the system clock (0 if the clock is before 1970).
-#[cfg(all(
-    feature = "std",
-    not(all(target_arch = "wasm32", target_os = "unknown"))
-))]
+#[cfg(all(feature = "std", not(all(target_arch = "wasm32", target_os = "unknown"))))]
 pub(crate) fn unix_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

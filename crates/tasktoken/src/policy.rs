@@ -15,9 +15,7 @@ pub fn action_allowed(scope: &str, action: &str) -> bool {
 /// True if any of `patterns` covers the request `resource` (see the module docs).
 pub fn resource_allowed<'a>(patterns: impl IntoIterator<Item = &'a str>, resource: &str) -> bool {
     is_safe_request_resource(resource)
-        && patterns
-            .into_iter()
-            .any(|pattern| pattern_matches(pattern, resource))
+        && patterns.into_iter().any(|pattern| pattern_matches(pattern, resource))
 }
 
 /// True if `pattern` covers `resource`, which must already be a safe request resource.
@@ -58,16 +56,14 @@ fn percent_escapes_are_safe(bytes: &[u8]) -> bool {
             (b'2', b'F' | b'E' | b'5') | (b'5', b'C') | (b'C', b'0' | b'1')
         )
     };
-    bytes
-        .iter()
-        .enumerate()
-        .filter(|(_, b)| **b == b'%')
-        .all(|(i, _)| match (bytes.get(i + 1), bytes.get(i + 2)) {
+    bytes.iter().enumerate().filter(|(_, b)| **b == b'%').all(|(i, _)| {
+        match (bytes.get(i + 1), bytes.get(i + 2)) {
             (Some(&hi), Some(&lo)) if hi.is_ascii_hexdigit() && lo.is_ascii_hexdigit() => {
                 !unsafe_escape(hi, lo)
             }
             _ => false,
-        })
+        }
+    })
 }
 
 /// A scope token as RFC 6749 §3.3 defines it: one or more of `%x21 / %x23-5B / %x5D-7E`.

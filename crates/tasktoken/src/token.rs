@@ -16,9 +16,8 @@ pub const TOKEN_TYPE: &str = "tt+jwt";
 /// Header members that would change how the token is read; their presence is `malformed`.
 /// `crit` (RFC 7515 §4.1.11) and `b64` (RFC 7797) change processing, `jku`/`jwk`/`x5*`
 /// would let the token pick its own key, `zip`/`enc`/`cty` change what the payload is.
-const FORBIDDEN_HEADER_MEMBERS: [&str; 11] = [
-    "crit", "b64", "jku", "jwk", "x5u", "x5c", "x5t", "x5t#S256", "zip", "enc", "cty",
-];
+const FORBIDDEN_HEADER_MEMBERS: [&str; 11] =
+    ["crit", "b64", "jku", "jwk", "x5u", "x5c", "x5t", "x5t#S256", "zip", "enc", "cty"];
 
 /// A token split and decoded but **not verified**: nothing in it may be trusted.
 ///
@@ -48,9 +47,7 @@ impl<'a> UnverifiedToken<'a> {
         let (Some(h), Some(p), Some(s), None) =
             (parts.next(), parts.next(), parts.next(), parts.next())
         else {
-            return Err(malformed(
-                "token is not three base64url parts separated by dots",
-            ));
+            return Err(malformed("token is not three base64url parts separated by dots"));
         };
         let header = b64_decode(h)
             .and_then(|bytes| parse_object(&bytes))
@@ -63,12 +60,7 @@ impl<'a> UnverifiedToken<'a> {
             .try_into()
             .ok();
         let signing_input = &token[..h.len() + 1 + p.len()];
-        Ok(UnverifiedToken {
-            header,
-            claims,
-            signing_input,
-            signature,
-        })
+        Ok(UnverifiedToken { header, claims, signing_input, signature })
     }
 
     /// The decoded header, unverified.
@@ -100,13 +92,8 @@ impl<'a> UnverifiedToken<'a> {
             Some(Value::String(kid)) if !kid.is_empty() => kid,
             _ => return Err(malformed("token header has no `kid` string")),
         };
-        if FORBIDDEN_HEADER_MEMBERS
-            .iter()
-            .any(|m| self.header.contains_key(*m))
-        {
-            return Err(malformed(
-                "token header has a member that changes its meaning",
-            ));
+        if FORBIDDEN_HEADER_MEMBERS.iter().any(|m| self.header.contains_key(*m)) {
+            return Err(malformed("token header has a member that changes its meaning"));
         }
         Ok(kid)
     }

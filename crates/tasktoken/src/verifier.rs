@@ -33,11 +33,7 @@ pub struct Request<'a> {
 impl<'a> Request<'a> {
     /// A request for `action` on `resource`, with no proof-of-possession key.
     pub fn new(action: &'a str, resource: &'a str) -> Self {
-        Request {
-            action,
-            resource,
-            key_thumbprint: None,
-        }
+        Request { action, resource, key_thumbprint: None }
     }
 }
 
@@ -121,10 +117,7 @@ impl Verifier {
     }
 
     /// Verifies `token` for `request` at the current system time.
-    #[cfg(all(
-        feature = "std",
-        not(all(target_arch = "wasm32", target_os = "unknown"))
-    ))]
+    #[cfg(all(feature = "std", not(all(target_arch = "wasm32", target_os = "unknown"))))]
     pub fn verify(&self, token: &str, request: &Request<'_>) -> Result<VerifiedClaims, Error> {
         self.verify_at(token, request, crate::unix_now())
     }
@@ -168,9 +161,10 @@ impl Verifier {
     ) -> Result<VerifiedClaims, Error> {
         let parsed = UnverifiedToken::parse(token)?;
         let kid = parsed.checked_kid()?;
-        let (issuer_index, key) = self.keys.get(kid).ok_or(Error::UnknownKey(Cow::Borrowed(
-            "no trusted key has the token's `kid`",
-        )))?;
+        let (issuer_index, key) = self
+            .keys
+            .get(kid)
+            .ok_or(Error::UnknownKey(Cow::Borrowed("no trusted key has the token's `kid`")))?;
         let bad_signature = || Error::BadSignature(Cow::Borrowed("signature verification failed"));
         let signature =
             ed25519_dalek::Signature::from_bytes(parsed.signature().ok_or_else(bad_signature)?);
@@ -206,26 +200,17 @@ impl Verifier {
         let lifetime = times.exp.saturating_sub(times.iat.min(times.nbf));
         if lifetime > self.max_lifetime {
             return Err(Error::LifetimeTooLong(
-                format!(
-                    "token lifetime {lifetime} s exceeds the maximum {} s",
-                    self.max_lifetime
-                )
-                .into(),
+                format!("token lifetime {lifetime} s exceeds the maximum {} s", self.max_lifetime)
+                    .into(),
             ));
         }
-        let jti = claims
-            .get("jti")
-            .and_then(|v| v.as_str())
-            .unwrap_or_default();
+        let jti = claims.get("jti").and_then(|v| v.as_str()).unwrap_or_default();
         let stale_ignored = match revocation {
             Some(revocation) => revocation.check(jti, now)?,
             None => false,
         };
         check_binding(&claims, request, self.require_binding)?;
-        let scope = claims
-            .get("scope")
-            .and_then(|v| v.as_str())
-            .unwrap_or_default();
+        let scope = claims.get("scope").and_then(|v| v.as_str()).unwrap_or_default();
         if !action_allowed(scope, request.action) {
             return Err(Error::ActionDenied(Cow::Borrowed(
                 "the requested action is not in the token's scope",
@@ -250,10 +235,7 @@ fn check_binding(
     request: &Request<'_>,
     required: bool,
 ) -> Result<(), Error> {
-    let bound = claims
-        .get("cnf")
-        .and_then(|c| c.get("jkt"))
-        .and_then(|j| j.as_str());
+    let bound = claims.get("cnf").and_then(|c| c.get("jkt")).and_then(|j| j.as_str());
     match (bound, request.key_thumbprint) {
         (None, _) if required => Err(Error::BindingRequired(Cow::Borrowed(
             "this verifier accepts only key-bound tokens",

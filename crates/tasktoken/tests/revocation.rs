@@ -16,11 +16,7 @@ fn keys() -> KeySet {
     KeySet::from_keys([key().public_key()]).expect("one key")
 }
 
-const FRESH: Freshness = Freshness {
-    serial: 1,
-    issued_at: 1_000,
-    next_update: 1_300,
-};
+const FRESH: Freshness = Freshness { serial: 1, issued_at: 1_000, next_update: 1_300 };
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
@@ -123,21 +119,14 @@ fn every_single_byte_change_to_a_snapshot_or_delta_is_refused() {
     let mut filter = BloomFilter::new(geometry, [1u8; 16]);
     filter.insert("revoked");
     let snapshot = Publication::sign_snapshot(&filter, FRESH, &key()).expect("sign");
-    let next = Freshness {
-        serial: 2,
-        issued_at: 1_010,
-        next_update: 1_310,
-    };
+    let next = Freshness { serial: 2, issued_at: 1_010, next_update: 1_310 };
     let delta =
         Publication::sign_delta(&filter, 1, &[filter.entry("also")], next, &key()).expect("sign");
     let base = RevocationFilter::from_snapshot(&snapshot, &keys()).expect("verify");
     for i in 0..snapshot.len() {
         let mut tampered = snapshot.clone();
         tampered[i] ^= 0x01;
-        assert!(
-            RevocationFilter::from_snapshot(&tampered, &keys()).is_err(),
-            "byte {i}"
-        );
+        assert!(RevocationFilter::from_snapshot(&tampered, &keys()).is_err(), "byte {i}");
     }
     for i in 0..delta.len() {
         let mut tampered = delta.clone();
@@ -175,15 +164,10 @@ fn sizing_table_in_the_docs_is_current() {
         }
         table.push('\n');
     }
-    let docs = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../docs/revocation.md"
-    ))
-    .unwrap_or_default();
-    assert!(
-        docs.contains(&table),
-        "docs/revocation.md needs this sizing table:\n{table}"
-    );
+    let docs =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/revocation.md"))
+            .unwrap_or_default();
+    assert!(docs.contains(&table), "docs/revocation.md needs this sizing table:\n{table}");
 }
 
 /// A snapshot and three deltas after it, as a replica would receive them.
@@ -194,11 +178,7 @@ fn publications() -> (Vec<u8>, Vec<Vec<u8>>) {
     let snapshot = Publication::sign_snapshot(&filter, FRESH, &key()).expect("sign");
     let deltas = (1..=3u64)
         .map(|base| {
-            let f = Freshness {
-                serial: base + 1,
-                issued_at: 1_000,
-                next_update: 1_300,
-            };
+            let f = Freshness { serial: base + 1, issued_at: 1_000, next_update: 1_300 };
             let entry = filter.entry(&format!("jti-{base}"));
             Publication::sign_delta(&filter, base, &[entry], f, &key()).expect("sign")
         })
@@ -238,24 +218,12 @@ fn a_replica_never_goes_back_and_reports_gaps() {
     let mut replica = RevocationReplica::new(keys());
     assert!(replica.has_gap(), "no snapshot yet");
     replica.offer(&snapshot).expect("verifies");
-    assert_eq!(
-        replica.offer(&deltas[1]),
-        Ok(Offered::Buffered),
-        "2→3 before 1→2"
-    );
+    assert_eq!(replica.offer(&deltas[1]), Ok(Offered::Buffered), "2→3 before 1→2");
     assert!(replica.has_gap());
     assert_eq!(replica.offer(&deltas[0]), Ok(Offered::Applied));
     assert_eq!(replica.serial(), Some(3));
-    assert_eq!(
-        replica.offer(&snapshot),
-        Ok(Offered::Ignored),
-        "an older snapshot"
-    );
-    assert_eq!(
-        replica.offer(&deltas[0]),
-        Ok(Offered::Ignored),
-        "an old delta"
-    );
+    assert_eq!(replica.offer(&snapshot), Ok(Offered::Ignored), "an older snapshot");
+    assert_eq!(replica.offer(&deltas[0]), Ok(Offered::Ignored), "an old delta");
     let mut tampered = deltas[2].clone();
     tampered[20] ^= 1;
     let before = replica.filter().cloned();

@@ -31,10 +31,7 @@ fn vectors_match_their_generator() {
             std::fs::write(&path, &text).expect("vector file is writable");
         }
         let committed = std::fs::read_to_string(&path).unwrap_or_default();
-        assert!(
-            committed == text,
-            "{name} differs from its generator: run `make vectors`"
-        );
+        assert!(committed == text, "{name} differs from its generator: run `make vectors`");
     }
 }
 
@@ -73,11 +70,7 @@ fn token_vectors() {
         let expect = &case["expect"];
         match (got, expect["error"].as_str()) {
             (Ok(claims), None) => {
-                assert_eq!(
-                    &Value::Object(claims.into_map()),
-                    &expect["claims"],
-                    "{name}"
-                )
+                assert_eq!(&Value::Object(claims.into_map()), &expect["claims"], "{name}")
             }
             (Err(e), Some(code)) => {
                 assert_eq!(e.code(), code, "{name}: {e}");
@@ -103,27 +96,18 @@ fn verify_revocable(
     now: i64,
 ) -> Result<tasktoken::VerifiedClaims, Error> {
     let keys = verifier.trusted_keys();
-    let bytes = |v: &Value| {
-        URL_SAFE_NO_PAD
-            .decode(v.as_str().expect("base64url"))
-            .expect("b64")
-    };
+    let bytes = |v: &Value| URL_SAFE_NO_PAD.decode(v.as_str().expect("base64url")).expect("b64");
     let mut filter = match &rev["snapshot"] {
         Value::Null => None,
         snapshot => Some(RevocationFilter::from_snapshot(&bytes(snapshot), &keys)?),
     };
     for delta in rev["deltas"].as_array().expect("deltas") {
-        filter
-            .as_mut()
-            .expect("a delta needs a snapshot")
-            .apply_delta(&bytes(delta), &keys)?;
+        filter.as_mut().expect("a delta needs a snapshot").apply_delta(&bytes(delta), &keys)?;
     }
     let revocation = Revocation {
         filter: filter.as_ref(),
         grace: rev["grace"].as_u64().expect("grace") as u32,
-        fail_open_when_stale: rev["failOpenWhenStale"]
-            .as_bool()
-            .expect("failOpenWhenStale"),
+        fail_open_when_stale: rev["failOpenWhenStale"].as_bool().expect("failOpenWhenStale"),
         exact_check: None,
     };
     verifier.verify_revocable_at(token, request, now, &revocation)
@@ -178,11 +162,7 @@ fn resource_vectors() {
 fn revocation_vectors() {
     let file = load("revocation.json");
     let keys = KeySet::from_jwks(&file["keys"].to_string()).expect("keys");
-    let bytes = |v: &Value| {
-        URL_SAFE_NO_PAD
-            .decode(v.as_str().expect("base64url"))
-            .expect("b64")
-    };
+    let bytes = |v: &Value| URL_SAFE_NO_PAD.decode(v.as_str().expect("base64url")).expect("b64");
     let mut filter =
         RevocationFilter::from_snapshot(&bytes(&file["snapshot"]["bytes"]), &keys).expect("ok");
     assert_eq!(filter.freshness().serial, 41);
@@ -205,36 +185,18 @@ fn revocation_vectors() {
         } else {
             copy.apply_delta(&bytes(&case["bytes"]), &keys)
         };
-        assert_eq!(
-            got.map_err(|e| e.code()),
-            Err(case["expect"]["error"].as_str().expect("code"))
-        );
-        assert_eq!(
-            copy, filter,
-            "{}: a refused delta changes nothing",
-            case["name"]
-        );
+        assert_eq!(got.map_err(|e| e.code()), Err(case["expect"]["error"].as_str().expect("code")));
+        assert_eq!(copy, filter, "{}: a refused delta changes nothing", case["name"]);
     }
-    filter
-        .apply_delta(&bytes(&file["delta"]["bytes"]), &keys)
-        .expect("delta applies");
+    filter.apply_delta(&bytes(&file["delta"]["bytes"]), &keys).expect("delta applies");
     assert_eq!(filter.freshness().serial, 42);
     check(&filter, &file["delta"]["revokedAfter"], true);
     let again = filter.apply_delta(&bytes(&file["delta"]["bytes"]), &keys);
-    assert_eq!(
-        again.map_err(|e| e.code()),
-        Err("stale_revocation"),
-        "a delta applies once"
-    );
+    assert_eq!(again.map_err(|e| e.code()), Err("stale_revocation"), "a delta applies once");
 
     for case in file["snapshotErrors"].as_array().expect("cases") {
         let got = RevocationFilter::from_snapshot(&bytes(&case["bytes"]), &keys);
         let want = case["expect"]["error"].as_str().expect("code");
-        assert_eq!(
-            got.map(|_| ()).map_err(|e| e.code()),
-            Err(want),
-            "{}",
-            case["name"]
-        );
+        assert_eq!(got.map(|_| ()).map_err(|e| e.code()), Err(want), "{}", case["name"]);
     }
 }

@@ -12,7 +12,7 @@ export function runTokenVectors(tt, tokens) {
     const config = tokens.verifiers[c.verifier];
     let got;
     try {
-      const verifier = new tt.Verifier(config);
+      const verifier = new tt.Verifier({ ...config, ...revocationOptions(tt, config, c.revocation) });
       const claims = verifier.verify(c.token, { ...c.request, now: c.now });
       got = { claims };
     } catch (error) {
@@ -61,6 +61,32 @@ export function runKeyVectors(tt, keys) {
     }
   }
   return { failures, skipped };
+}
+
+/** The Verifier options for a case's revocation data (snapshot, deltas), if it has any. */
+function revocationOptions(tt, config, revocation) {
+  if (revocation === undefined) return {};
+  // The verifier's trusted keys may sign revocation data.
+  const keys = { keys: Object.values(config.issuers).flatMap((set) => set.keys) };
+  let source;
+  if (revocation.snapshot === null) {
+    source = new tt.RevocationReplica({ keys, loader: () => null });
+  } else {
+    source = tt.RevocationFilter.fromSnapshot(base64url(revocation.snapshot), keys);
+    for (const delta of revocation.deltas) source.applyDelta(base64url(delta));
+  }
+  return {
+    revocation: source,
+    revocationGrace: revocation.grace,
+    failOpenWhenStale: revocation.failOpenWhenStale,
+    onStaleRevocation: () => {},
+  };
+}
+
+/** Decodes unpadded base64url with the Web platform's atob (Node, workerd, browsers). */
+export function base64url(text) {
+  const binary = atob(text.replace(/-/g, "+").replace(/_/g, "/"));
+  return Uint8Array.from(binary, (ch) => ch.charCodeAt(0));
 }
 
 /** Compares two JSON values structurally, own properties only (`__proto__` included). */

@@ -50,3 +50,18 @@ void claimsOrNull;
 
 // @ts-expect-error: ttl is required
 issuer.mint({ sub: "s", aud: "a", task: "t", scope: "x", res: ["r"] });
+
+import { RevocationFilter, RevocationReplica, completeTask, type RevocationInfo } from "tasktoken";
+const replica = new RevocationReplica({ keys: { keys: [publicJwk] }, url: "https://cdn.example/rev", interval: 15 });
+const revocable = new Verifier({
+  issuers: { "https://auth.example": { keys: [publicJwk] } },
+  audience: "crm-api",
+  revocation: replica,
+  exactCheck: (jti) => jti.length > 0,
+});
+void revocable;
+const info: RevocationInfo | null = replica.info;
+void info;
+const filter: RevocationFilter = RevocationFilter.fromSnapshot(new Uint8Array(), { keys: [publicJwk] });
+void filter.has("jti");
+await completeTask(token, "https://auth.example/_tasktoken/revoke");

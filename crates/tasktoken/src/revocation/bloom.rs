@@ -37,18 +37,14 @@ impl BloomGeometry {
     /// (`malformed`).
     pub fn for_capacity(capacity: u64, fpr: f64) -> Result<Self, Error> {
         if capacity == 0 || !(fpr > 0.0 && fpr < 1.0) {
-            return Err(malformed(
-                "filter capacity must be at least 1 and fpr in (0, 1)",
-            ));
+            return Err(malformed("filter capacity must be at least 1 and fpr in (0, 1)"));
         }
         let ln2 = core::f64::consts::LN_2;
         let n = capacity as f64;
         let m = libm::ceil(-n * libm::log(fpr) / (ln2 * ln2));
         // `fpr` in (0, 1) and `n >= 1` make `m` finite and positive.
         if m > (MAX_FILTER_BYTES * 8) as f64 {
-            return Err(malformed(
-                "filter for this capacity and fpr would exceed 16 MiB",
-            ));
+            return Err(malformed("filter for this capacity and fpr would exceed 16 MiB"));
         }
         let bits = ((m as u64).max(64)).div_ceil(64) * 64;
         let k = libm::round(bits as f64 / n * ln2).clamp(1.0, f64::from(MAX_HASHES));
@@ -103,11 +99,7 @@ pub struct BloomFilter {
 impl BloomFilter {
     /// An empty filter.
     pub fn new(geometry: BloomGeometry, salt: [u8; SALT_LEN]) -> Self {
-        BloomFilter {
-            geometry,
-            salt,
-            bits: vec![0; geometry.byte_len()],
-        }
+        BloomFilter { geometry, salt, bits: vec![0; geometry.byte_len()] }
     }
 
     /// An empty filter with a fresh random salt. Fails (`malformed`) only if the system
@@ -124,11 +116,7 @@ impl BloomFilter {
         salt: [u8; SALT_LEN],
         bits: Vec<u8>,
     ) -> Option<Self> {
-        (bits.len() == geometry.byte_len()).then_some(BloomFilter {
-            geometry,
-            salt,
-            bits,
-        })
+        (bits.len() == geometry.byte_len()).then_some(BloomFilter { geometry, salt, bits })
     }
 
     /// The salted hash of `jti` under this filter's salt.
@@ -156,17 +144,14 @@ impl BloomFilter {
 
     /// Like [`BloomFilter::contains`], for a precomputed entry.
     pub fn contains_entry(&self, entry: &Entry) -> bool {
-        self.indices(entry)
-            .all(|index| self.bits[index / 8] & (1 << (index % 8)) != 0)
+        self.indices(entry).all(|index| self.bits[index / 8] & (1 << (index % 8)) != 0)
     }
 
     /// ORs `other` into this filter. Commutative and idempotent; refuses (`malformed`) a
     /// filter of another geometry or salt, whose bits mean something else.
     pub fn merge(&mut self, other: &BloomFilter) -> Result<(), Error> {
         if self.geometry != other.geometry || self.salt != other.salt {
-            return Err(malformed(
-                "filters of different geometry or salt cannot be merged",
-            ));
+            return Err(malformed("filters of different geometry or salt cannot be merged"));
         }
         for (mine, theirs) in self.bits.iter_mut().zip(&other.bits) {
             *mine |= theirs;
@@ -219,10 +204,7 @@ impl BloomFilter {
 
 /// SHA-256(salt ‖ jti), first 16 bytes.
 pub(crate) fn entry(salt: &[u8; SALT_LEN], jti: &str) -> Entry {
-    let digest = Sha256::new()
-        .chain_update(salt)
-        .chain_update(jti.as_bytes())
-        .finalize();
+    let digest = Sha256::new().chain_update(salt).chain_update(jti.as_bytes()).finalize();
     let mut out = [0u8; 16];
     out.copy_from_slice(&digest[..16]);
     out
@@ -235,11 +217,7 @@ mod tests {
     #[test]
     fn geometry_for_the_default_rate() {
         let g = BloomGeometry::for_capacity(1000, DEFAULT_FPR).expect("geometry");
-        assert_eq!(
-            g.bits(),
-            28_800,
-            "ceil(1000 · ln(1e6) / ln2²) = 28756, up to 64"
-        );
+        assert_eq!(g.bits(), 28_800, "ceil(1000 · ln(1e6) / ln2²) = 28756, up to 64");
         assert_eq!(g.hashes(), 20);
         assert!(g.false_positive_rate(1000) < 1.1e-6);
         assert!(BloomGeometry::for_capacity(0, 0.01).is_err());
@@ -265,9 +243,6 @@ mod tests {
         ab.merge(&b).expect("same geometry");
         assert_eq!(ab, before, "idempotent");
         assert!(ab.contains("jti-a") && ab.contains("jti-b"));
-        assert!(
-            a.merge(&BloomFilter::new(g, [2; 16])).is_err(),
-            "another salt"
-        );
+        assert!(a.merge(&BloomFilter::new(g, [2; 16])).is_err(), "another salt");
     }
 }

@@ -60,9 +60,7 @@ impl RevocationFilter {
     /// Applies a verified delta (see [`RevocationFilter::apply_delta`]).
     pub(crate) fn apply(&mut self, delta: &Delta) -> Result<(), Error> {
         if delta.geometry != self.filter.geometry() || delta.salt != *self.filter.salt() {
-            return Err(malformed(
-                "the delta is for a filter of another geometry or salt",
-            ));
+            return Err(malformed("the delta is for a filter of another geometry or salt"));
         }
         if delta.base_serial != self.freshness.serial {
             return Err(Error::StaleRevocation(

@@ -92,9 +92,7 @@ impl Publication {
         key.verifying_key()
             .verify_strict(message, &ed25519_dalek::Signature::from_bytes(&signature))
             .map_err(|_| {
-                Error::BadSignature(Cow::Borrowed(
-                    "revocation data signature verification failed",
-                ))
+                Error::BadSignature(Cow::Borrowed("revocation data signature verification failed"))
             })?;
         Ok(publication)
     }
@@ -132,9 +130,7 @@ impl Publication {
             .filter(|c| *c <= MAX_DELTA_ENTRIES)
             .ok_or_else(|| malformed("a delta carries at most 2^20 entries"))?;
         if freshness.serial <= base_serial {
-            return Err(malformed(
-                "a delta's serial must be greater than its base serial",
-            ));
+            return Err(malformed("a delta's serial must be greater than its base serial"));
         }
         let mut out = header(KIND_DELTA, key.kid(), freshness, Some(base_serial))?;
         geometry(&mut out, filter.geometry(), filter.salt());
@@ -168,20 +164,10 @@ impl Publication {
             .ok_or_else(|| malformed("revocation data `kid` is not a non-empty UTF-8 string"))?
             .into();
         let serial = r.u64()?;
-        let base_serial = if kind == KIND_DELTA {
-            Some(r.u64()?)
-        } else {
-            None
-        };
-        let freshness = Freshness {
-            serial,
-            issued_at: r.i64()?,
-            next_update: r.i64()?,
-        };
+        let base_serial = if kind == KIND_DELTA { Some(r.u64()?) } else { None };
+        let freshness = Freshness { serial, issued_at: r.i64()?, next_update: r.i64()? };
         if freshness.next_update < freshness.issued_at {
-            return Err(malformed(
-                "revocation data `next_update` is before `issued_at`",
-            ));
+            return Err(malformed("revocation data `next_update` is before `issued_at`"));
         }
         let geometry = BloomGeometry::new(r.u64()?, r.u8()?)?;
         let salt: [u8; SALT_LEN] = r.array()?;
@@ -190,17 +176,11 @@ impl Publication {
                 let bits = r.take(geometry.byte_len())?.to_vec();
                 let filter = BloomFilter::from_parts(geometry, salt, bits)
                     .ok_or_else(|| malformed("filter length does not match its geometry"))?;
-                Publication::Snapshot(Snapshot {
-                    freshness,
-                    kid,
-                    filter,
-                })
+                Publication::Snapshot(Snapshot { freshness, kid, filter })
             }
             Some(base_serial) => {
                 if serial <= base_serial {
-                    return Err(malformed(
-                        "delta serial is not greater than its base serial",
-                    ));
+                    return Err(malformed("delta serial is not greater than its base serial"));
                 }
                 let count = r.u32()?;
                 if count > MAX_DELTA_ENTRIES {
@@ -210,22 +190,13 @@ impl Publication {
                 for _ in 0..count {
                     entries.push(r.array()?);
                 }
-                Publication::Delta(Delta {
-                    freshness,
-                    base_serial,
-                    kid,
-                    geometry,
-                    salt,
-                    entries,
-                })
+                Publication::Delta(Delta { freshness, base_serial, kid, geometry, salt, entries })
             }
         };
         let signed_len = r.pos;
         r.take(64)?;
         if r.pos != bytes.len() {
-            return Err(malformed(
-                "trailing bytes after the revocation data signature",
-            ));
+            return Err(malformed("trailing bytes after the revocation data signature"));
         }
         Ok((publication, signed_len))
     }
@@ -278,10 +249,7 @@ struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     fn take(&mut self, n: usize) -> Result<&'a [u8], Error> {
-        let end = self
-            .pos
-            .checked_add(n)
-            .filter(|end| *end <= self.bytes.len());
+        let end = self.pos.checked_add(n).filter(|end| *end <= self.bytes.len());
         let end = end.ok_or_else(|| malformed("revocation data is truncated"))?;
         let out = &self.bytes[self.pos..end];
         self.pos = end;

@@ -39,11 +39,7 @@ const MAX_PENDING: usize = 64;
 impl RevocationReplica {
     /// An empty replica trusting revocation data signed by `keys`.
     pub fn new(keys: KeySet) -> Self {
-        RevocationReplica {
-            keys,
-            filter: None,
-            pending: BTreeMap::new(),
-        }
+        RevocationReplica { keys, filter: None, pending: BTreeMap::new() }
     }
 
     /// Verifies a snapshot or delta and takes it if it moves the replica forward.

@@ -113,11 +113,7 @@ fn sign_text(header: &str, payload: &str, key: &ed25519_dalek::SigningKey) -> St
 }
 
 fn sign(header: &Value, claims: &Map<String, Value>, key: &ed25519_dalek::SigningKey) -> String {
-    sign_text(
-        &header.to_string(),
-        &Value::Object(claims.clone()).to_string(),
-        key,
-    )
+    sign_text(&header.to_string(), &Value::Object(claims.clone()).to_string(), key)
 }
 
 /// A token from key `a1` with the default header and edited claims.
@@ -238,10 +234,8 @@ fn tokens() -> Value {
             case
         })
         .collect();
-    let keys: Map<String, Value> = ["a1", "a2", "b1", "x1"]
-        .iter()
-        .map(|k| (k.to_string(), private_jwk(k, k)))
-        .collect();
+    let keys: Map<String, Value> =
+        ["a1", "a2", "b1", "x1"].iter().map(|k| (k.to_string(), private_jwk(k, k))).collect();
     json!({
         "description": "task token verification vectors (DESIGN.md, token format v1): each \
             case names a verifier configuration, the clock, the token, the request, and the \
@@ -268,11 +262,8 @@ fn token_cases() -> Vec<Case> {
     };
 
     // --- valid tokens -----------------------------------------------------------------
-    let issuer = Issuer::new(
-        ISS_A,
-        SigningKey::from_seed("a1", &seed("a1")).expect("kid"),
-    )
-    .expect("issuer");
+    let issuer =
+        Issuer::new(ISS_A, SigningKey::from_seed("a1", &seed("a1")).expect("kid")).expect("issuer");
     let minted = tasktoken::__private::mint_with_jti(
         &issuer,
         &MintRequest {
@@ -295,19 +286,9 @@ fn token_cases() -> Vec<Case> {
         ok(&minted),
     );
     let t = a1_with(|_| {});
-    add(
-        "valid_basic",
-        "hand-built claims, signed by a1",
-        t.clone(),
-        ok(&t),
-    );
+    add("valid_basic", "hand-built claims, signed by a1", t.clone(), ok(&t));
     let t = sign(&header("a2"), &base_claims(), &dalek("a2"));
-    add(
-        "valid_rotated_key",
-        "signed by a2, the issuer's second key (rotation)",
-        t.clone(),
-        ok(&t),
-    );
+    add("valid_rotated_key", "signed by a2, the issuer's second key (rotation)", t.clone(), ok(&t));
     let t = sign(
         &header("b1"),
         &claims_with(|c| {
@@ -315,21 +296,11 @@ fn token_cases() -> Vec<Case> {
         }),
         &dalek("b1"),
     );
-    add(
-        "valid_second_issuer",
-        "signed by b1 for the second trusted issuer",
-        t.clone(),
-        ok(&t),
-    );
+    add("valid_second_issuer", "signed by b1 for the second trusted issuer", t.clone(), ok(&t));
     let t = a1_with(|c| {
         c["aud"] = json!(["billing-api", AUD]);
     });
-    add(
-        "valid_audience_array",
-        "`aud` is an array that includes the audience",
-        t.clone(),
-        ok(&t),
-    );
+    add("valid_audience_array", "`aud` is an array that includes the audience", t.clone(), ok(&t));
     let t = a1_with(|c| {
         c.insert("ticket".into(), json!("OPS-1182"));
         c.insert("ctx".into(), json!({"run": 8812, "tags": ["a", "b"]}));
@@ -354,61 +325,31 @@ fn token_cases() -> Vec<Case> {
         &base_claims(),
         &dalek("a1"),
     );
-    add(
-        "valid_alg_ed25519",
-        "`alg` Ed25519 (RFC 9864) is accepted",
-        t.clone(),
-        ok(&t),
-    );
+    add("valid_alg_ed25519", "`alg` Ed25519 (RFC 9864) is accepted", t.clone(), ok(&t));
     let t = sign(
         &json!({"alg": "EdDSA", "typ": "application/TT+JWT", "kid": "a1"}),
         &base_claims(),
         &dalek("a1"),
     );
-    add(
-        "valid_typ_media_type",
-        "`typ` as a media type, any case",
-        t.clone(),
-        ok(&t),
-    );
+    add("valid_typ_media_type", "`typ` as a media type, any case", t.clone(), ok(&t));
     let t = a1_with(|c| {
         c["exp"] = json!(NOW - 29);
         c["iat"] = json!(NOW - 300);
     });
-    add(
-        "valid_expired_within_skew",
-        "exp 29 s ago, clock skew 30 s",
-        t.clone(),
-        ok(&t),
-    );
+    add("valid_expired_within_skew", "exp 29 s ago, clock skew 30 s", t.clone(), ok(&t));
     let t = a1_with(|c| {
         c.insert("nbf".into(), json!(NOW + 30));
     });
-    add(
-        "valid_nbf_within_skew",
-        "nbf 30 s ahead, clock skew 30 s",
-        t.clone(),
-        ok(&t),
-    );
+    add("valid_nbf_within_skew", "nbf 30 s ahead, clock skew 30 s", t.clone(), ok(&t));
     let t = a1_with(|c| {
         c["iat"] = json!(NOW - 100);
         c["exp"] = json!(NOW + 800);
     });
-    add(
-        "valid_lifetime_at_maximum",
-        "exp - iat = 900 s exactly",
-        t.clone(),
-        ok(&t),
-    );
+    add("valid_lifetime_at_maximum", "exp - iat = 900 s exactly", t.clone(), ok(&t));
     let t = a1_with(|c| {
         c["scope"] = json!("customers:list customers:read");
     });
-    add(
-        "valid_second_action",
-        "the action is the second of two",
-        t.clone(),
-        ok(&t),
-    );
+    add("valid_second_action", "the action is the second of two", t.clone(), ok(&t));
     let t = a1_with(|c| {
         c["res"] = json!(["*"]);
     });
@@ -443,18 +384,10 @@ fn token_cases() -> Vec<Case> {
         .map(sized)
         .find(|t| t.len() == 8192)
         .expect("8192 reachable");
-    add(
-        "valid_exactly_8_kib",
-        "a token of exactly 8192 bytes",
-        t.clone(),
-        ok(&t),
-    );
+    add("valid_exactly_8_kib", "a token of exactly 8192 bytes", t.clone(), ok(&t));
 
     // --- malformed ----------------------------------------------------------------------
-    let over = (pad..pad + 8)
-        .map(sized)
-        .find(|t| t.len() > 8192)
-        .expect("over 8 KiB");
+    let over = (pad..pad + 8).map(sized).find(|t| t.len() > 8192).expect("over 8 KiB");
     add(
         "malformed_over_8_kib",
         "a correctly signed token just over 8192 bytes",
@@ -464,24 +397,9 @@ fn token_cases() -> Vec<Case> {
     let good = a1_with(|_| {});
     let (h, rest) = good.split_once('.').expect("parts");
     let (p, s) = rest.split_once('.').expect("parts");
-    add(
-        "malformed_empty",
-        "the empty string",
-        String::new(),
-        err("malformed"),
-    );
-    add(
-        "malformed_two_parts",
-        "header and payload only",
-        format!("{h}.{p}"),
-        err("malformed"),
-    );
-    add(
-        "malformed_four_parts",
-        "an extra part",
-        format!("{good}.{s}"),
-        err("malformed"),
-    );
+    add("malformed_empty", "the empty string", String::new(), err("malformed"));
+    add("malformed_two_parts", "header and payload only", format!("{h}.{p}"), err("malformed"));
+    add("malformed_four_parts", "an extra part", format!("{good}.{s}"), err("malformed"));
     add(
         "malformed_trailing_newline",
         "a newline after the token",
@@ -494,14 +412,8 @@ fn token_cases() -> Vec<Case> {
         format!(" {good}"),
         err("malformed"),
     );
-    let std_sig = STANDARD
-        .encode(signature_of(&good))
-        .trim_end_matches('=')
-        .to_string();
-    assert!(
-        std_sig.contains(['+', '/']),
-        "the signature needs a + or / for this case"
-    );
+    let std_sig = STANDARD.encode(signature_of(&good)).trim_end_matches('=').to_string();
+    assert!(std_sig.contains(['+', '/']), "the signature needs a + or / for this case");
     add(
         "malformed_standard_alphabet",
         "signature in the standard base64 alphabet",
@@ -532,11 +444,7 @@ fn token_cases() -> Vec<Case> {
     let idx = alphabet.iter().position(|c| c == last).expect("alphabet");
     *last = alphabet[idx | 1];
     let noncanonical = String::from_utf8(enc).expect("ascii");
-    assert_eq!(
-        URL_SAFE_NO_PAD.decode(&noncanonical).ok(),
-        None,
-        "strict decoders refuse it"
-    );
+    assert_eq!(URL_SAFE_NO_PAD.decode(&noncanonical).ok(), None, "strict decoders refuse it");
     add(
         "malformed_noncanonical_base64",
         "payload whose last character has non-zero unused bits",
@@ -592,31 +500,19 @@ fn token_cases() -> Vec<Case> {
     add(
         "malformed_payload_trailing_data",
         "payload has data after the object",
-        sign_text(
-            &header("a1").to_string(),
-            &format!("{base}{{}}"),
-            &dalek("a1"),
-        ),
+        sign_text(&header("a1").to_string(), &format!("{base}{{}}"), &dalek("a1")),
         err("malformed"),
     );
     add(
         "malformed_missing_kid",
         "no `kid` in the header",
-        sign(
-            &json!({"alg": "EdDSA", "typ": "tt+jwt"}),
-            &base_claims(),
-            &dalek("a1"),
-        ),
+        sign(&json!({"alg": "EdDSA", "typ": "tt+jwt"}), &base_claims(), &dalek("a1")),
         err("malformed"),
     );
     add(
         "malformed_kid_not_string",
         "`kid` is a number",
-        sign(
-            &json!({"alg": "EdDSA", "typ": "tt+jwt", "kid": 1}),
-            &base_claims(),
-            &dalek("a1"),
-        ),
+        sign(&json!({"alg": "EdDSA", "typ": "tt+jwt", "kid": 1}), &base_claims(), &dalek("a1")),
         err("malformed"),
     );
     add(
@@ -695,22 +591,14 @@ fn token_cases() -> Vec<Case> {
         add(
             name,
             "`alg` other than EdDSA or Ed25519 (case-sensitive)",
-            sign(
-                &json!({"alg": alg, "typ": "tt+jwt", "kid": "a1"}),
-                &base_claims(),
-                &dalek("a1"),
-            ),
+            sign(&json!({"alg": alg, "typ": "tt+jwt", "kid": "a1"}), &base_claims(), &dalek("a1")),
             err("unsupported_alg"),
         );
     }
     add(
         "unsupported_alg_missing",
         "no `alg` at all",
-        sign(
-            &json!({"typ": "tt+jwt", "kid": "a1"}),
-            &base_claims(),
-            &dalek("a1"),
-        ),
+        sign(&json!({"typ": "tt+jwt", "kid": "a1"}), &base_claims(), &dalek("a1")),
         err("unsupported_alg"),
     );
 
@@ -723,22 +611,14 @@ fn token_cases() -> Vec<Case> {
         add(
             name,
             "`typ` is not tt+jwt: another JWT cannot pass as a task token",
-            sign(
-                &json!({"alg": "EdDSA", "typ": typ, "kid": "a1"}),
-                &base_claims(),
-                &dalek("a1"),
-            ),
+            sign(&json!({"alg": "EdDSA", "typ": typ, "kid": "a1"}), &base_claims(), &dalek("a1")),
             err("wrong_type"),
         );
     }
     add(
         "wrong_type_missing",
         "no `typ`",
-        sign(
-            &json!({"alg": "EdDSA", "kid": "a1"}),
-            &base_claims(),
-            &dalek("a1"),
-        ),
+        sign(&json!({"alg": "EdDSA", "kid": "a1"}), &base_claims(), &dalek("a1")),
         err("wrong_type"),
     );
 
@@ -821,9 +701,7 @@ fn token_cases() -> Vec<Case> {
     );
 
     // --- missing_claim ------------------------------------------------------------------
-    for name in [
-        "iss", "sub", "aud", "iat", "exp", "jti", "task", "scope", "res",
-    ] {
+    for name in ["iss", "sub", "aud", "iat", "exp", "jti", "task", "scope", "res"] {
         let leaked: &'static str = Box::leak(format!("missing_claim_{name}").into_boxed_str());
         add(
             leaked,
@@ -839,11 +717,7 @@ fn token_cases() -> Vec<Case> {
     let invalid: [(&'static str, &'static str, Value); 24] = [
         ("invalid_claim_iat_string", "iat", json!("1767225540")),
         ("invalid_claim_exp_fraction", "exp", json!(1_767_225_840.5)),
-        (
-            "invalid_claim_exp_float_integral",
-            "exp",
-            json!(1_767_225_840.0),
-        ),
+        ("invalid_claim_exp_float_integral", "exp", json!(1_767_225_840.0)),
         ("invalid_claim_nbf_string", "nbf", json!("now")),
         ("invalid_claim_nbf_null", "nbf", Value::Null),
         ("invalid_claim_aud_number", "aud", json!(7)),
@@ -856,35 +730,15 @@ fn token_cases() -> Vec<Case> {
         ("invalid_claim_jti_empty", "jti", json!("")),
         ("invalid_claim_task_empty", "task", json!("")),
         ("invalid_claim_scope_empty", "scope", json!("")),
-        (
-            "invalid_claim_scope_double_space",
-            "scope",
-            json!("customers:read  customers:list"),
-        ),
-        (
-            "invalid_claim_scope_array",
-            "scope",
-            json!(["customers:read"]),
-        ),
+        ("invalid_claim_scope_double_space", "scope", json!("customers:read  customers:list")),
+        ("invalid_claim_scope_array", "scope", json!(["customers:read"])),
         ("invalid_claim_res_empty", "res", json!([])),
         ("invalid_claim_res_string", "res", json!("customers/4821")),
-        (
-            "invalid_claim_res_number_entry",
-            "res",
-            json!(["customers/4821", 4822]),
-        ),
+        ("invalid_claim_res_number_entry", "res", json!(["customers/4821", 4822])),
         ("invalid_claim_cnf_string", "cnf", json!("bound")),
-        (
-            "invalid_claim_cnf_without_jkt",
-            "cnf",
-            json!({"jwk": {"kty": "OKP"}}),
-        ),
+        ("invalid_claim_cnf_without_jkt", "cnf", json!({"jwk": {"kty": "OKP"}})),
         ("invalid_claim_cnf_jkt_empty", "cnf", json!({"jkt": ""})),
-        (
-            "invalid_claim_cnf_jkt_not_sha256",
-            "cnf",
-            json!({"jkt": "abc"}),
-        ),
+        ("invalid_claim_cnf_jkt_not_sha256", "cnf", json!({"jkt": "abc"})),
     ];
     for (name, claim, value) in invalid {
         add(
@@ -1049,10 +903,9 @@ fn token_cases() -> Vec<Case> {
         }),
         err("lifetime_too_long"),
     );
-    let huge = Value::Object(base_claims()).to_string().replace(
-        &format!("\"exp\":{}", NOW + 240),
-        "\"exp\":100000000000000000000",
-    );
+    let huge = Value::Object(base_claims())
+        .to_string()
+        .replace(&format!("\"exp\":{}", NOW + 240), "\"exp\":100000000000000000000");
     add(
         "lifetime_too_long_exp_beyond_u64",
         "exp = 10^20 written as an integer literal (saturates, never wraps)",
@@ -1132,10 +985,7 @@ fn token_cases() -> Vec<Case> {
         ("resource_denied_child_of_exact", "customers/4821/orders"),
         ("resource_denied_empty", ""),
         ("resource_denied_backslash", "customers/4821\\..\\4822"),
-        (
-            "resource_denied_encoded_backslash",
-            "customers/4821%5C..%5C4822",
-        ),
+        ("resource_denied_encoded_backslash", "customers/4821%5C..%5C4822"),
     ];
     for (name, resource) in denied {
         add_req(
@@ -1193,10 +1043,8 @@ fn token_cases() -> Vec<Case> {
     );
 
     // --- binding ------------------------------------------------------------------------
-    let holder = SigningKey::from_seed("holder", &seed("x1"))
-        .expect("kid")
-        .public_key()
-        .thumbprint();
+    let holder =
+        SigningKey::from_seed("holder", &seed("x1")).expect("kid").public_key().thumbprint();
     let bound = a1_with(|c| {
         c.insert("cnf".into(), json!({"jkt": holder}));
     });
@@ -1215,10 +1063,7 @@ fn token_cases() -> Vec<Case> {
         default_request(),
         err("binding_required"),
     );
-    let other = SigningKey::from_seed("other", &seed("b1"))
-        .expect("kid")
-        .public_key()
-        .thumbprint();
+    let other = SigningKey::from_seed("other", &seed("b1")).expect("kid").public_key().thumbprint();
     add_req(
         "binding_mismatch",
         "a bound token presented with another key",
@@ -1231,22 +1076,14 @@ fn token_cases() -> Vec<Case> {
     add_req(
         "order_alg_before_typ",
         "alg none and typ JWT",
-        sign_text(
-            r#"{"alg":"none","typ":"JWT","kid":"a1"}"#,
-            &base,
-            &dalek("a1"),
-        ),
+        sign_text(r#"{"alg":"none","typ":"JWT","kid":"a1"}"#, &base, &dalek("a1")),
         default_request(),
         err("unsupported_alg"),
     );
     add_req(
         "order_typ_before_kid",
         "typ JWT and unknown kid",
-        sign(
-            &json!({"alg": "EdDSA", "typ": "JWT", "kid": "zz"}),
-            &base_claims(),
-            &dalek("a1"),
-        ),
+        sign(&json!({"alg": "EdDSA", "typ": "JWT", "kid": "zz"}), &base_claims(), &dalek("a1")),
         default_request(),
         err("wrong_type"),
     );
@@ -1375,10 +1212,7 @@ fn token_cases() -> Vec<Case> {
     };
     let mut forged = vec![0u8; 64];
     forged[0] = 1;
-    let forged = with_signature(
-        &sign(&header("weak"), &base_claims(), &dalek("a1")),
-        &forged,
-    );
+    let forged = with_signature(&sign(&header("weak"), &base_claims(), &dalek("a1")), &forged);
     add_cfg(
         "bad_signature_small_order_key",
         "a small-order public key in the key set (it would accept this forgery, R = identity, \
@@ -1404,23 +1238,11 @@ fn token_cases() -> Vec<Case> {
     // --- revocation -------------------------------------------------------------------
     let base_jti = base_claims()["jti"].as_str().expect("jti").to_string();
     let rev = |snapshot: Option<String>, deltas: Vec<String>, fail_open: bool| json!({"snapshot": snapshot, "deltas": deltas, "grace": 60, "failOpenWhenStale": fail_open});
-    let fresh = Freshness {
-        serial: 1,
-        issued_at: NOW - 60,
-        next_update: NOW + 240,
-    };
-    let stale = Freshness {
-        serial: 1,
-        issued_at: NOW - 600,
-        next_update: NOW - 61,
-    };
+    let fresh = Freshness { serial: 1, issued_at: NOW - 60, next_update: NOW + 240 };
+    let stale = Freshness { serial: 1, issued_at: NOW - 600, next_update: NOW - 61 };
     let (with_base, _) = revocation_snapshot(&[&base_jti, "other-jti-1"], fresh);
     let (without_base, filter) = revocation_snapshot(&["other-jti-1", "other-jti-2"], fresh);
-    let delta_fresh = Freshness {
-        serial: 2,
-        issued_at: NOW - 30,
-        next_update: NOW + 270,
-    };
+    let delta_fresh = Freshness { serial: 2, issued_at: NOW - 30, next_update: NOW + 270 };
     let delta = revocation_delta(&filter, 1, &[&base_jti], delta_fresh);
     let (stale_snapshot, _) = revocation_snapshot(&["other-jti-1"], stale);
     let mut add_rev = |name, description, token: String, req: Value, revocation: Value, expect| {
@@ -1564,11 +1386,7 @@ fn keys() -> Value {
             json!({"kty": "OKP", "crv": "Ed25519", "kid": "m", "x": a1["x"]}),
             json!({"kid": "m"}),
         ),
-        (
-            "public_private_material",
-            a1_private.clone(),
-            err("malformed"),
-        ),
+        ("public_private_material", a1_private.clone(), err("malformed")),
         (
             "public_rsa",
             json!({"kty": "RSA", "kid": "r", "n": "AQAB", "e": "AQAB"}),
@@ -1639,25 +1457,14 @@ fn keys() -> Value {
         (
             "public_x_padded",
             edit(&a1, &|o| {
-                o.insert(
-                    "x".into(),
-                    json!(format!("{}=", a1["x"].as_str().expect("x"))),
-                );
+                o.insert("x".into(), json!(format!("{}=", a1["x"].as_str().expect("x"))));
             }),
             err("malformed"),
         ),
         ("public_x_off_curve", x_of(&off_curve), err("malformed")),
         ("public_x_noncanonical", x_of(&p_plus_1), err("malformed")),
-        (
-            "public_small_order_identity",
-            x_of(&identity),
-            err("bad_signature"),
-        ),
-        (
-            "public_small_order_2",
-            x_of(&p_minus_1),
-            err("bad_signature"),
-        ),
+        ("public_small_order_identity", x_of(&identity), err("bad_signature")),
+        ("public_small_order_2", x_of(&p_minus_1), err("bad_signature")),
     ];
     let private: Vec<(&str, Value, Value)> = vec![
         ("private_valid", a1_private.clone(), json!({"kid": "a1"})),
@@ -1697,11 +1504,7 @@ fn keys() -> Value {
         ),
         ("jwks_empty", json!({"keys": []}), err("malformed")),
         ("jwks_not_array", json!({"keys": a1}), err("malformed")),
-        (
-            "jwks_private_key",
-            json!({"keys": [a1_private]}),
-            err("malformed"),
-        ),
+        ("jwks_private_key", json!({"keys": [a1_private]}), err("malformed")),
         (
             "jwks_one_bad_key",
             json!({"keys": [a1, json!({"kty": "RSA", "kid": "r", "n": "AQAB", "e": "AQAB"})]}),
@@ -1732,25 +1535,21 @@ fn revocation() -> Value {
     for jti in revoked {
         filter.insert(jti);
     }
-    let fresh = Freshness {
-        serial: 41,
-        issued_at: NOW - 60,
-        next_update: NOW + 240,
-    };
+    let fresh = Freshness { serial: 41, issued_at: NOW - 60, next_update: NOW + 240 };
     let snapshot = Publication::sign_snapshot(&filter, fresh, &key).expect("snapshot");
     let added = ["jti-revoked-3"];
     let entries: Vec<_> = added.iter().map(|j| filter.entry(j)).collect();
-    let next = Freshness {
-        serial: 42,
-        issued_at: NOW - 30,
-        next_update: NOW + 270,
-    };
+    let next = Freshness { serial: 42, issued_at: NOW - 30, next_update: NOW + 270 };
     let delta = Publication::sign_delta(&filter, 41, &entries, next, &key).expect("delta");
-    let gap = Freshness {
-        serial: 44,
-        issued_at: NOW - 10,
-        next_update: NOW + 290,
-    };
+    // A chain of deltas after the first one: 42 → 43 → 44, one jti each.
+    let chain: Vec<String> = (42..44u64)
+        .map(|base| {
+            let f = Freshness { serial: base + 1, issued_at: NOW - 20, next_update: NOW + 280 };
+            let entry = filter.entry(&format!("jti-chain-{base}"));
+            b64(&Publication::sign_delta(&filter, base, &[entry], f, &key).expect("delta"))
+        })
+        .collect();
+    let gap = Freshness { serial: 44, issued_at: NOW - 10, next_update: NOW + 290 };
     let gap_delta = Publication::sign_delta(&filter, 43, &entries, gap, &key).expect("delta");
     let other_salt = BloomFilter::new(geometry, [9u8; 16]);
     let foreign = Publication::sign_delta(&other_salt, 41, &entries, next, &key).expect("delta");
@@ -1817,6 +1616,12 @@ fn revocation() -> Value {
             "h2": h2.to_string(),
             "indices": indices,
         },
+        "chain": {
+            "deltas": chain,
+            "description": "after the delta above: 42 → 43 adds jti-chain-42, 43 → 44 adds \
+                jti-chain-43; any arrival order ends at serial 44 with all of them",
+            "revokedAfter": ["jti-revoked-1", "jti-revoked-3", "jti-chain-42", "jti-chain-43"],
+        },
         "deltaErrors": [
             {"name": "delta_gap", "bytes": b64(&gap_delta), "expect": err("stale_revocation")},
             {"name": "delta_other_salt", "bytes": b64(&foreign), "expect": err("malformed")},
@@ -1871,11 +1676,7 @@ fn resources() -> Value {
         (&["datasets/1234", "customers/*"], "customers/1", true),
         (&["datasets/1234", "customers/*"], "datasets/1234", true),
         (&["datasets/1234", "customers/*"], "datasets/1235", false),
-        (
-            &["artifacts/web/*"],
-            "artifacts/web/build-8812/app.tar.gz",
-            true,
-        ),
+        (&["artifacts/web/*"], "artifacts/web/build-8812/app.tar.gz", true),
         (&["artifacts/web/*"], "artifacts/web/..hidden", true),
         (&["artifacts/web/*"], "artifacts/web/.", false),
         // Hardening beyond DESIGN.md: what routers and decoders turn into separators.
