@@ -34,10 +34,7 @@ pub enum Failure {
 impl Failure {
     /// A core error about one named input, e.g. `--key 'issuer.jwk'`.
     pub fn core_in(context: String) -> impl FnOnce(tasktoken::Error) -> Failure {
-        move |error| Failure::Core {
-            error,
-            context: Some(context),
-        }
+        move |error| Failure::Core { error, context: Some(context) }
     }
 
     /// Prints the failure on stderr in its format and returns its exit status.
@@ -68,10 +65,7 @@ impl Failure {
 
 impl From<tasktoken::Error> for Failure {
     fn from(error: tasktoken::Error) -> Self {
-        Failure::Core {
-            error,
-            context: None,
-        }
+        Failure::Core { error, context: None }
     }
 }
 

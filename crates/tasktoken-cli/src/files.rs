@@ -1,4 +1,5 @@
-//! Reading input files and writing the private key file, with the CLI's I/O error messages.
+//! Reading input files, writing the private key file and publishing revocation files, with the
+//! CLI's I/O error messages.
 
 use std::fs::{self, File, OpenOptions, Permissions};
 use std::io::{Read as _, Write as _};
@@ -13,6 +14,10 @@ use crate::failure::Failure;
 pub const MAX_KEY_FILE: usize = 64 * 1024;
 /// Largest JWKS file read; a real one holds a few keys of about 150 bytes each.
 pub const MAX_JWKS_FILE: usize = 1024 * 1024;
+
+/// Largest revocation snapshot or delta file read. The core refuses anything over 16 MiB and
+/// 1 KiB of header with its own `malformed` error; this bound only caps the memory used first.
+pub const MAX_FILTER_FILE: usize = 17 * 1024 * 1024;
 
 /// Mode of the private key file: read and write for the owner only.
 const PRIVATE_MODE: u32 = 0o600;
@@ -76,11 +81,24 @@ fn read_limited(
     Ok(text)
 }
 
+/// Reads a binary file of at most `limit` bytes (a revocation snapshot or delta).
+pub fn read_bytes(path: &Path, flag: &str, limit: usize) -> Result<Vec<u8>, Failure> {
+    let cannot = |e: std::io::Error| cannot_read(flag, path, &e.to_string());
+    let file = File::open(path).map_err(cannot)?;
+    let size = file.metadata().map_err(cannot)?.len();
+    let expected = usize::try_from(size).map_or(limit, |size| size.min(limit));
+    let mut bytes = Vec::with_capacity(expected.saturating_add(1));
+    let limit_plus_one = u64::try_from(limit).map_or(u64::MAX, |l| l.saturating_add(1));
+    file.take(limit_plus_one).read_to_end(&mut bytes).map_err(cannot)?;
+    if bytes.len() > limit {
+        let reason = format!("it is larger than {} MiB", limit / (1024 * 1024));
+        return Err(cannot_read(flag, path, &reason));
+    }
+    Ok(bytes)
+}
+
 fn cannot_read(flag: &str, path: &Path, reason: &str) -> Failure {
-    Failure::Io(format!(
-        "cannot read {flag} file '{}': {reason}",
-        path.display()
-    ))
+    Failure::Io(format!("cannot read {flag} file '{}': {reason}", path.display()))
 }
 
 /// Writes `contents` and a newline to a new file with mode 0600.
@@ -115,13 +133,60 @@ pub fn write_private(path: &Path, contents: &str, force: bool) -> Result<(), Fai
     })
 }
 
+/// A public file written beside its destination, not yet in place: [`Staged::publish`]
+/// renames it over the destination, and dropping it unpublished removes it.
+///
+/// Readers of the destination (a web server, a sync job) see the old file or the new one,
+/// whole, never a partial write; a crash leaves at most a `.<name>.<pid>.tmp` file behind.
+#[derive(Debug)]
+pub struct Staged {
+    temp: PathBuf,
+    path: PathBuf,
+    published: bool,
+}
+
+/// Writes `contents` to a new temporary file beside `path` and flushes it to disk.
+pub fn stage(path: &Path, contents: &[u8]) -> Result<Staged, Failure> {
+    let temp = temp_path(path)?;
+    let written =
+        OpenOptions::new().write(true).create_new(true).open(&temp).and_then(|mut file| {
+            file.write_all(contents)?;
+            file.sync_all()
+        });
+    // Owned from here on: dropping `staged` removes whatever part of the file exists.
+    let staged = Staged { temp, path: path.to_owned(), published: false };
+    written.map_err(|e| cannot_write(path, &e))?;
+    Ok(staged)
+}
+
+impl Staged {
+    /// Renames the file over its destination, then flushes the directory so that the rename
+    /// itself survives a power loss.
+    pub fn publish(mut self) -> Result<(), Failure> {
+        fs::rename(&self.temp, &self.path).map_err(|e| cannot_write(&self.path, &e))?;
+        self.published = true;
+        let dir = match self.path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => Path::new("."),
+        };
+        // Best effort: the file is in place either way, and some file systems refuse to sync
+        // a directory; there is nothing useful to tell the operator if they do.
+        let _ = File::open(dir).and_then(|d| d.sync_all());
+        Ok(())
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if !self.published {
+            let _ = fs::remove_file(&self.temp);
+        }
+    }
+}
+
 /// Creates a new file with mode 0600, failing if anything exists at `path`.
 fn create_private(path: &Path) -> std::io::Result<File> {
-    let file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(PRIVATE_MODE)
-        .open(path)?;
+    let file = OpenOptions::new().write(true).create_new(true).mode(PRIVATE_MODE).open(path)?;
     // The umask may have taken bits away; the mode is exactly 0600 either way.
     file.set_permissions(Permissions::from_mode(PRIVATE_MODE))?;
     Ok(file)
@@ -148,8 +213,5 @@ fn temp_path(path: &Path) -> Result<PathBuf, Failure> {
 }
 
 fn cannot_write(path: &Path, error: &std::io::Error) -> Failure {
-    Failure::Io(format!(
-        "cannot write --out file '{}': {error}",
-        path.display()
-    ))
+    Failure::Io(format!("cannot write --out file '{}': {error}", path.display()))
 }

@@ -1,16 +1,23 @@
-//! The `tasktoken` command line: generate keys, mint, verify and inspect task-scoped tokens.
+//! The `tasktoken` command line: generate keys, mint, verify and inspect task-scoped tokens,
+//! and run a revocation authority (a SQLite store, signed filter snapshots and deltas).
 //!
-//! All token logic lives in the core crate; this binary parses arguments, reads and writes
-//! files, and prints. Exit status: 0 success, 1 a core error (one JSON line on stderr with a
-//! stable code), 2 a usage or file error (a plain line on stderr).
+//! All token and filter logic lives in the core crate; this binary parses arguments, reads
+//! and writes files (the revocation store among them), and prints. Exit status: 0 success,
+//! 1 a core error (one JSON line on stderr with a stable code), 2 a usage or file error (a
+//! plain line on stderr).
 
+mod clock;
 mod duration;
 mod failure;
 mod files;
+mod filter;
 mod inspect;
 mod keygen;
 mod mint;
 mod output;
+mod revocation_arg;
+mod revoke;
+mod store;
 mod token_arg;
 mod verify;
 
@@ -22,13 +29,14 @@ use clap::{Parser, Subcommand};
 const EXIT_STATUS_HELP: &str = "\
 Exit status:
   0  success
-  1  rejected: a token, key or request failed a check. stderr holds one JSON line,
+  1  rejected: a token, key, request or revocation file failed a check (`filter check`:
+     the jti is revoked). stderr holds one JSON line,
      {\"error\":\"<code>\",\"message\":\"...\"}, where <code> is a stable string: malformed,
      unsupported_alg, wrong_type, unknown_key, bad_signature, missing_claim, invalid_claim,
      untrusted_issuer, wrong_audience, not_yet_valid, expired, lifetime_too_long, revoked,
      stale_revocation, action_denied, resource_denied, binding_required, binding_mismatch
-  2  usage or file error: bad arguments, or a file that cannot be read or written.
-     stderr holds a plain message
+  2  usage or file error: bad arguments, or a file that cannot be read or written
+     (the revocation store included). stderr holds a plain message
 
 A TOKEN argument of `-` is read from stdin (so the token stays out of shell history).
 Durations are seconds (90) or whole numbers with units s, m, h, d, largest first
@@ -44,20 +52,22 @@ struct Cli {
     command: Command,
 }
 
+/// The subcommands. No doc comments on the variants: clap then takes the about line and the
+/// long --help text from the doc comment of each arguments struct.
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Generate an Ed25519 signing key: private JWK to a file, public JWKS to stdout.
     #[command(after_help = EXIT_STATUS_HELP)]
     Keygen(keygen::KeygenArgs),
-    /// Mint a token for one task and print it.
     #[command(after_help = EXIT_STATUS_HELP)]
     Mint(mint::MintArgs),
-    /// Verify a token for one action on one resource and print its claims.
     #[command(after_help = EXIT_STATUS_HELP)]
     Verify(verify::VerifyArgs),
-    /// Decode a token WITHOUT verifying it, to look at its header and claims.
     #[command(after_help = EXIT_STATUS_HELP)]
     Inspect(inspect::InspectArgs),
+    #[command(after_help = EXIT_STATUS_HELP)]
+    Revoke(revoke::RevokeArgs),
+    #[command(after_help = EXIT_STATUS_HELP, subcommand_required = true)]
+    Filter(filter::FilterArgs),
 }
 
 fn main() -> ExitCode {
@@ -67,6 +77,8 @@ fn main() -> ExitCode {
         Command::Mint(args) => mint::run(args),
         Command::Verify(args) => verify::run(args),
         Command::Inspect(args) => inspect::run(args),
+        Command::Revoke(args) => revoke::run(args),
+        Command::Filter(args) => filter::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -89,15 +101,17 @@ mod tests {
     fn help_defaults_match_the_core() {
         assert_eq!(tasktoken::DEFAULT_MAX_TTL, 15 * 60, "mint --max-ttl help");
         assert_eq!(tasktoken::DEFAULT_MAX_ACTIONS, 4, "mint --max-actions help");
-        assert_eq!(
-            tasktoken::DEFAULT_MAX_LIFETIME,
-            15 * 60,
-            "verify --max-lifetime help"
-        );
+        assert_eq!(tasktoken::DEFAULT_MAX_LIFETIME, 15 * 60, "verify --max-lifetime help");
         assert_eq!(
             tasktoken::DEFAULT_CLOCK_SKEW,
             30,
-            "verify --clock-skew help"
+            "verify --clock-skew, filter build/delta --clock-skew help"
         );
+        assert_eq!(
+            tasktoken::DEFAULT_REVOCATION_GRACE,
+            60,
+            "verify --revocation-grace, filter check --grace help"
+        );
+        assert_eq!(tasktoken::DEFAULT_FPR, 1e-6, "filter build --fpr help");
     }
 }

@@ -146,10 +146,7 @@ mod tests {
         let claim = |text: &str| parse_claim(text).expect(text);
         assert_eq!(claim("n=3"), ("n".into(), json!(3)));
         assert_eq!(claim("ok=true"), ("ok".into(), json!(true)));
-        assert_eq!(
-            claim(r#"ctx={"env":"prod"}"#),
-            ("ctx".into(), json!({"env": "prod"}))
-        );
+        assert_eq!(claim(r#"ctx={"env":"prod"}"#), ("ctx".into(), json!({"env": "prod"})));
         assert_eq!(claim(r#"q="a=b""#), ("q".into(), json!("a=b")));
         assert_eq!(claim("ticket=OPS-12"), ("ticket".into(), json!("OPS-12")));
         assert_eq!(claim("eq=a=b"), ("eq".into(), json!("a=b")));

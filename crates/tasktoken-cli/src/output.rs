@@ -33,6 +33,14 @@ pub fn pretty_object(members: &[(&str, &Value)]) -> String {
     out
 }
 
+/// A one-line JSON object whose members keep the given order, for output that scripts read
+/// line by line.
+pub fn compact_object(members: &[(&str, &Value)]) -> String {
+    let members: Vec<String> =
+        members.iter().map(|(name, value)| format!("{}:{value}", Value::from(*name))).collect();
+    format!("{{{}}}", members.join(","))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -45,5 +53,12 @@ mod tests {
         let parsed: Value = serde_json::from_str(&text).expect("valid JSON");
         assert_eq!(parsed, json!({ "z\"": false, "header": header }));
         assert!(text.starts_with("{\n  \"z\\\"\": false,\n  \"header\": {\n    \"a\""));
+    }
+
+    #[test]
+    fn compact_object_keeps_order_on_one_line() {
+        let text = compact_object(&[("z", &json!("a\nb")), ("a", &json!({"k": [1, 2]}))]);
+        assert_eq!(text, r#"{"z":"a\nb","a":{"k":[1,2]}}"#);
+        assert_eq!(compact_object(&[]), "{}");
     }
 }

@@ -27,9 +27,7 @@ pub fn read_token(arg: &str) -> Result<Zeroizing<String>, Failure> {
 
 fn token_from_stdin(bytes: &[u8]) -> Result<Zeroizing<String>, tasktoken::Error> {
     if bytes.len() > MAX_STDIN {
-        return Err(malformed(
-            "stdin holds more than 64 KiB; a token is at most 8 KiB",
-        ));
+        return Err(malformed("stdin holds more than 64 KiB; a token is at most 8 KiB"));
     }
     let text = std::str::from_utf8(bytes.trim_ascii())
         .map_err(|_| malformed("stdin is not UTF-8 text"))?;

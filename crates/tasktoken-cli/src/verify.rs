@@ -4,19 +4,27 @@ use std::path::PathBuf;
 
 use clap::Args;
 use serde_json::Value;
-use tasktoken::{KeySet, Request, Verifier};
+use tasktoken::{KeySet, Request, Revocation, Verifier, DEFAULT_REVOCATION_GRACE};
 
+use crate::clock::unix_now;
 use crate::duration::parse_duration;
-use crate::failure::Failure;
+use crate::failure::{stderr_line, Failure};
 use crate::files::{read_text, MAX_JWKS_FILE};
 use crate::output::stdout_line;
+use crate::revocation_arg::load_filter;
 use crate::token_arg::read_token;
 
 /// Verifies a token and prints its claims as JSON on stdout (exit 0), or prints the error
 /// JSON on stderr (exit 1).
 ///
 /// Checks, in order: size, structure, header, key (by `kid` among all trusted keys),
-/// signature, claim types, issuer, audience, time, lifetime, key binding, action, resource.
+/// signature, claim types, issuer, audience, time, lifetime, revocation (with --filter), key
+/// binding, action, resource.
+///
+/// With --filter, the token's `jti` is looked up in a signed revocation snapshot (and the
+/// --delta files after it), all verified with the --jwks keys: a hit is `revoked`; data past
+/// its `next_update` plus --revocation-grace is `stale_revocation`. Without --filter,
+/// revocation is not checked.
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
     /// JWKS file of a trusted issuer. Repeat together with --iss: the n-th --jwks holds the
@@ -61,6 +69,26 @@ pub struct VerifyArgs {
     #[arg(long)]
     require_binding: bool,
 
+    /// Revocation snapshot file (from `tasktoken filter build`), signed by a --jwks key.
+    #[arg(long, value_name = "FILE")]
+    filter: Option<PathBuf>,
+
+    /// Revocation delta file (from `tasktoken filter delta`) to apply on --filter; repeat
+    /// to apply several, in order, each on the serial the one before it produced.
+    #[arg(long, value_name = "FILE", requires = "filter")]
+    delta: Vec<PathBuf>,
+
+    /// How long after its `next_update` the revocation data is still used; after that
+    /// verification fails with `stale_revocation` [default: 60s].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, allow_hyphen_values = true)]
+    #[arg(requires = "filter")]
+    revocation_grace: Option<u32>,
+
+    /// DANGER: accept tokens when the revocation data is stale instead of failing with
+    /// `stale_revocation` (the stale data is still consulted); a warning goes to stderr.
+    #[arg(long, requires = "filter")]
+    fail_open_when_stale: bool,
+
     /// The token, or `-` to read it from stdin.
     #[arg(value_name = "TOKEN")]
     token: String,
@@ -75,11 +103,34 @@ pub fn run(args: &VerifyArgs) -> Result<(), Failure> {
         resource: &args.resource,
         key_thumbprint: args.key_thumbprint.as_deref(),
     };
-    let claims = match args.now {
-        Some(now) => verifier.verify_at(&token, &request, now)?,
-        None => verifier.verify(&token, &request)?,
+    let Some(snapshot) = &args.filter else {
+        let claims = match args.now {
+            Some(now) => verifier.verify_at(&token, &request, now)?,
+            None => verifier.verify(&token, &request)?,
+        };
+        return stdout_line(&format!("{:#}", Value::Object(claims.into_map())));
     };
-    stdout_line(&format!("{:#}", Value::Object(claims.into_map())))
+    let filter = load_filter(snapshot, "--filter", &args.delta, &verifier.trusted_keys())?;
+    let revocation = Revocation {
+        filter: Some(&filter),
+        grace: args.revocation_grace.unwrap_or(DEFAULT_REVOCATION_GRACE),
+        fail_open_when_stale: args.fail_open_when_stale,
+        exact_check: None,
+    };
+    let now = args.now.unwrap_or_else(unix_now);
+    let claims = verifier.verify_revocable_at(&token, &request, now, &revocation)?;
+    let stale = claims.stale_revocation_ignored();
+    stdout_line(&format!("{:#}", Value::Object(claims.into_map())))?;
+    if stale {
+        let freshness = filter.freshness();
+        stderr_line(&format!(
+            "tasktoken: warning: the revocation data (serial {}) is stale: it was due for \
+             update at {}; the token was accepted without a current revocation check \
+             (--fail-open-when-stale)",
+            freshness.serial, freshness.next_update
+        ));
+    }
+    Ok(())
 }
 
 /// The verifier the arguments describe, trusting each --iss with its --jwks file.
@@ -105,9 +156,7 @@ fn verifier(args: &VerifyArgs) -> Result<Verifier, Failure> {
         let context = format!("--jwks '{}'", path.display());
         let text = read_text(path, "--jwks", MAX_JWKS_FILE)?;
         let keys = KeySet::from_jwks(&text).map_err(Failure::core_in(context.clone()))?;
-        verifier = verifier
-            .trust(iss, &keys)
-            .map_err(Failure::core_in(context))?;
+        verifier = verifier.trust(iss, &keys).map_err(Failure::core_in(context))?;
     }
     Ok(verifier)
 }

@@ -17,9 +17,7 @@ struct TempDir(PathBuf);
 impl TempDir {
     fn new() -> Self {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
+        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
         let name = format!(
             "tasktoken-cli-{}-{}-{nanos}",
             std::process::id(),
@@ -80,20 +78,13 @@ fn error_code(output: &Output) -> String {
 }
 
 fn now() -> i64 {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_secs();
+    let secs = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock after 1970").as_secs();
     i64::try_from(secs).expect("time fits i64")
 }
 
 /// Generates key `kid`: private JWK in `<kid>.jwk`, public JWKS in `<kid>.jwks`.
 fn keygen(dir: &TempDir, kid: &str) -> Value {
-    let out = run(
-        dir,
-        &["keygen", "--kid", kid, "--out", &format!("{kid}.jwk")],
-        None,
-    );
+    let out = run(dir, &["keygen", "--kid", kid, "--out", &format!("{kid}.jwk")], None);
     assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
     fs::write(dir.path(&format!("{kid}.jwks")), &out.stdout).expect("write JWKS");
     serde_json::from_str(&stdout(&out)).expect("stdout is a JWKS")
@@ -160,19 +151,14 @@ fn verify(dir: &TempDir, kid: &str, iss: &str, extra: &[&str], stdin: Option<&st
 fn keygen_writes_a_private_0600_file_and_prints_only_public_keys() {
     let dir = TempDir::new();
     let jwks = keygen(&dir, "k1");
-    let mode = fs::metadata(dir.path("k1.jwk"))
-        .expect("key file")
-        .permissions()
-        .mode();
+    let mode = fs::metadata(dir.path("k1.jwk")).expect("key file").permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
 
     let keys = jwks["keys"].as_array().expect("keys array");
     assert_eq!(keys.len(), 1);
     assert_eq!(keys[0]["kid"], "k1");
     assert!(keys[0].get("d").is_none());
-    assert!(!fs::read_to_string(dir.path("k1.jwks"))
-        .expect("JWKS")
-        .contains("\"d\""));
+    assert!(!fs::read_to_string(dir.path("k1.jwks")).expect("JWKS").contains("\"d\""));
     let private: Value =
         serde_json::from_str(&fs::read_to_string(dir.path("k1.jwk")).expect("JWK")).expect("JWK");
     assert!(private["d"].is_string(), "the file holds the private key");
@@ -189,28 +175,13 @@ fn keygen_refuses_to_overwrite_without_force() {
     assert_eq!(again.status.code(), Some(2));
     assert!(stderr(&again).contains("--force"), "{}", stderr(&again));
     assert!(again.stdout.is_empty());
-    assert_eq!(
-        fs::read(dir.path("k1.jwk")).expect("key file"),
-        before,
-        "untouched"
-    );
+    assert_eq!(fs::read(dir.path("k1.jwk")).expect("key file"), before, "untouched");
 
     fs::set_permissions(dir.path("k1.jwk"), fs::Permissions::from_mode(0o644)).expect("chmod");
-    let forced = run(
-        &dir,
-        &["keygen", "--kid", "k1", "--out", "k1.jwk", "--force"],
-        None,
-    );
+    let forced = run(&dir, &["keygen", "--kid", "k1", "--out", "k1.jwk", "--force"], None);
     assert_eq!(forced.status.code(), Some(0), "stderr: {}", stderr(&forced));
-    assert_ne!(
-        fs::read(dir.path("k1.jwk")).expect("key file"),
-        before,
-        "replaced"
-    );
-    let mode = fs::metadata(dir.path("k1.jwk"))
-        .expect("key file")
-        .permissions()
-        .mode();
+    assert_ne!(fs::read(dir.path("k1.jwk")).expect("key file"), before, "replaced");
+    let mode = fs::metadata(dir.path("k1.jwk")).expect("key file").permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
     let names: Vec<_> = fs::read_dir(&dir.0).expect("dir").collect();
     assert_eq!(names.len(), 2, "no temporary file left behind");
@@ -288,23 +259,11 @@ fn token_from_stdin() {
 fn empty_or_oversized_stdin_is_malformed() {
     let dir = TempDir::new();
     keygen(&dir, "k1");
-    assert_eq!(
-        error_code(&verify(&dir, "k1", "iss", &["-"], None)),
-        "malformed"
-    );
-    assert_eq!(
-        error_code(&verify(&dir, "k1", "iss", &["-"], Some(" \n"))),
-        "malformed"
-    );
+    assert_eq!(error_code(&verify(&dir, "k1", "iss", &["-"], None)), "malformed");
+    assert_eq!(error_code(&verify(&dir, "k1", "iss", &["-"], Some(" \n"))), "malformed");
     let huge = "a".repeat(100 * 1024);
-    assert_eq!(
-        error_code(&verify(&dir, "k1", "iss", &["-"], Some(&huge))),
-        "malformed"
-    );
-    assert_eq!(
-        error_code(&run(&dir, &["inspect", "-"], Some(""))),
-        "malformed"
-    );
+    assert_eq!(error_code(&verify(&dir, "k1", "iss", &["-"], Some(&huge))), "malformed");
+    assert_eq!(error_code(&run(&dir, &["inspect", "-"], Some(""))), "malformed");
 }
 
 #[test]
@@ -336,13 +295,7 @@ fn an_expired_token_is_expired() {
     let just_after = (now() + 300 + 10).to_string();
     let out = verify(&dir, "k1", "iss", &["--now", &just_after, &token], None);
     assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
-    let out = verify(
-        &dir,
-        "k1",
-        "iss",
-        &["--now", &just_after, "--clock-skew", "0", &token],
-        None,
-    );
+    let out = verify(&dir, "k1", "iss", &["--now", &just_after, "--clock-skew", "0", &token], None);
     assert_eq!(error_code(&out), "expired");
 }
 
@@ -351,13 +304,7 @@ fn verify_max_lifetime_is_applied() {
     let dir = TempDir::new();
     keygen(&dir, "k1");
     let token = mint(&dir, "k1", "iss");
-    let out = verify(
-        &dir,
-        "k1",
-        "iss",
-        &["--max-lifetime", "4m59s", &token],
-        None,
-    );
+    let out = verify(&dir, "k1", "iss", &["--max-lifetime", "4m59s", &token], None);
     assert_eq!(error_code(&out), "lifetime_too_long");
 }
 
@@ -377,16 +324,8 @@ fn mint_refuses_a_ttl_over_the_maximum_and_broad_scope() {
     let long = with(&["--res", "r/1", "--ttl", "1h"]);
     assert_eq!(error_code(&long), "lifetime_too_long");
     let allowed = with(&["--res", "r/1", "--ttl", "1h", "--max-ttl", "2h"]);
-    assert_eq!(
-        allowed.status.code(),
-        Some(0),
-        "stderr: {}",
-        stderr(&allowed)
-    );
-    assert_eq!(
-        error_code(&with(&["--res", "*", "--ttl", "1m"])),
-        "invalid_claim"
-    );
+    assert_eq!(allowed.status.code(), Some(0), "stderr: {}", stderr(&allowed));
+    assert_eq!(error_code(&with(&["--res", "*", "--ttl", "1m"])), "invalid_claim");
     let broad = with(&["--res", "*", "--ttl", "1m", "--allow-broad-scope"]);
     assert_eq!(broad.status.code(), Some(0), "stderr: {}", stderr(&broad));
 }
@@ -402,18 +341,12 @@ fn inspect_decodes_without_verifying() {
     assert!(text.contains("\"verified\": false"), "{text}");
     let value: Value = serde_json::from_str(&text).expect("inspect JSON");
     assert_eq!(value["verified"], false);
-    assert!(value["warning"]
-        .as_str()
-        .expect("warning")
-        .starts_with("NOT VERIFIED"));
+    assert!(value["warning"].as_str().expect("warning").starts_with("NOT VERIFIED"));
     assert_eq!(value["header"]["kid"], "k1");
     assert_eq!(value["claims"]["task"], "lookup-4821");
     assert!(stderr(&out).contains("NOT verified"), "{}", stderr(&out));
 
-    assert_eq!(
-        error_code(&run(&dir, &["inspect", "not.a.token"], None)),
-        "malformed"
-    );
+    assert_eq!(error_code(&run(&dir, &["inspect", "not.a.token"], None)), "malformed");
 }
 
 #[test]
@@ -464,10 +397,7 @@ fn a_missing_file_is_a_plain_error_with_exit_2() {
     );
     assert_eq!(out.status.code(), Some(2));
     let text = stderr(&out);
-    assert!(
-        text.starts_with("tasktoken: cannot read --key file 'missing.jwk': "),
-        "{text}"
-    );
+    assert!(text.starts_with("tasktoken: cannot read --key file 'missing.jwk': "), "{text}");
     assert!(out.stdout.is_empty());
 
     let out = verify(&dir, "missing", "iss", &["x.y.z"], None);
@@ -548,10 +478,7 @@ fn help_works_for_every_subcommand() {
         assert!(text.contains("Exit status"), "{sub}");
     }
     assert_eq!(run(&dir, &[], None).status.code(), Some(2));
-    assert_eq!(
-        run(&dir, &["verify", "--bogus"], None).status.code(),
-        Some(2)
-    );
+    assert_eq!(run(&dir, &["verify", "--bogus"], None).status.code(), Some(2));
 }
 
 #[test]
@@ -570,10 +497,7 @@ fn rotation_one_jwks_with_two_keys_verifies_both() {
         assert_eq!(out.status.code(), Some(0), "{kid}: {}", stderr(&out));
         // The other single-key set does not know this key.
         let other = if kid == "old" { "new" } else { "old" };
-        assert_eq!(
-            error_code(&verify(&dir, other, "iss", &[&token], None)),
-            "unknown_key"
-        );
+        assert_eq!(error_code(&verify(&dir, other, "iss", &[&token], None)), "unknown_key");
     }
 }
 
@@ -671,17 +595,8 @@ fn key_binding_is_checked() {
     );
     assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
     let token = stdout(&out).trim_end().to_owned();
-    assert_eq!(
-        error_code(&verify(&dir, "k1", "iss", &[&token], None)),
-        "binding_required"
-    );
-    let wrong = verify(
-        &dir,
-        "k1",
-        "iss",
-        &["--key-thumbprint", "other", &token],
-        None,
-    );
+    assert_eq!(error_code(&verify(&dir, "k1", "iss", &[&token], None)), "binding_required");
+    let wrong = verify(&dir, "k1", "iss", &["--key-thumbprint", "other", &token], None);
     assert_eq!(error_code(&wrong), "binding_mismatch");
     let right = verify(&dir, "k1", "iss", &["--key-thumbprint", jkt, &token], None);
     assert_eq!(right.status.code(), Some(0), "stderr: {}", stderr(&right));
