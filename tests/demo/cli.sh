@@ -58,7 +58,14 @@ step "9. A 1-hour token: the issuer refuses to mint it"
 show_refusal "$tt" mint --key "$work/issuer.jwk" --iss https://auth.example --sub agent:x \
   --aud crm-api --task t --scope customers:read --res customers/4821 --ttl 1h
 
-step "10. Inspect decodes without verifying, and says so"
+step "10. The task is done: revoke the token, publish the signed filter, verify again"
+"$tt" revoke --db "$work/authority.db" - <"$work/token"
+"$tt" filter build --db "$work/authority.db" --create --key "$work/issuer.jwk" \
+  --out "$work/snapshot.bin" | head -4
+show_refusal "${verify[@]}" --action customers:read --resource customers/4821 \
+  --filter "$work/snapshot.bin" - <"$work/token"
+
+step "11. Inspect decodes without verifying, and says so"
 "$tt" inspect - <"$work/token"
 echo
 echo "demo complete"
