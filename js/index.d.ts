@@ -154,6 +154,11 @@ export class Verifier {
   constructor(options: VerifierOptions);
   /** Returns the claims, or throws a TaskTokenError with the one failed check's code. */
   verify(token: string, request: VerifyRequest): TaskClaims;
+  /**
+   * Genuine and current only (no action, resource, binding or revocation check): for a
+   * token revoking itself. Never use it to authorize anything else.
+   */
+  verifyForRevocation(token: string, options?: { now?: number | Date }): TaskClaims;
 }
 
 /** Serial, times and geometry of a revocation filter. */
@@ -208,6 +213,26 @@ export class RevocationReplica {
   start(): this;
   stop(): void;
 }
+
+export interface RevocationPublishOptions {
+  jtis: string[];
+  serial: number;
+  issuedAt: number;
+  nextUpdate: number;
+}
+
+/** For authorities: a signed snapshot of `jtis` (a new generation, fresh salt). */
+export function signRevocationSnapshot(
+  key: PrivateJwk,
+  options: RevocationPublishOptions & { capacity?: number; fpr?: number },
+): Uint8Array;
+
+/** For authorities: a signed delta adding `jtis` to the generation of `snapshot`. */
+export function signRevocationDelta(
+  key: PrivateJwk,
+  snapshot: Uint8Array | ArrayBuffer,
+  options: RevocationPublishOptions & { baseSerial: number },
+): Uint8Array;
 
 /** Revokes a token when its task is done: POSTs it to the authority URL, or calls it. */
 export function completeTask(

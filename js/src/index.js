@@ -7,7 +7,9 @@ import { RevocationFilter, RevocationReplica } from "./revocation.js";
 
 export { TaskTokenError } from "./errors.js";
 export { guard, guardNode } from "./guard.js";
-export { RevocationFilter, RevocationReplica, completeTask } from "./revocation.js";
+export {
+  RevocationFilter, RevocationReplica, completeTask, signRevocationDelta, signRevocationSnapshot,
+} from "./revocation.js";
 
 /** The largest token accepted, in bytes (DESIGN.md); also checked by the core. */
 export const MAX_TOKEN_LENGTH = 8192;
@@ -97,6 +99,20 @@ export class Verifier {
   }
 
   /**
+   * Verifies `token` as genuine and current (signature, issuer, audience, time, lifetime)
+   * and nothing more — no action, resource, binding or revocation check — for one purpose:
+   * a token may always revoke itself. Never use it to authorize anything else.
+   * @param {string} token
+   * @param {{ now?: number | Date }} [options]
+   * @returns {Record<string, unknown>}
+   */
+  verifyForRevocation(token, options = {}) {
+    checkToken(token);
+    const { now } = object(options, "options");
+    return JSON.parse(this.#core.verifyForRevocation(token, seconds(now)));
+  }
+
+  /**
    * Verifies `token` for one action on one resource; returns the claims (unknown claims
    * included) or throws a TaskTokenError with the one failed check's code.
    * @param {string} token
@@ -105,10 +121,7 @@ export class Verifier {
    * @returns {Record<string, unknown>}
    */
   verify(token, request) {
-    if (typeof token !== "string") throw bad("token must be a string");
-    // UTF-16 length is at most the UTF-8 length, so this never refuses a legal token; it
-    // keeps huge strings from being copied into wasm memory at all.
-    if (token.length > MAX_TOKEN_LENGTH) throw bad("token is longer than 8 KiB");
+    checkToken(token);
     const { action, resource, keyThumbprint, now } = object(request, "verify request");
     if (typeof action !== "string") throw bad("verify request needs action: string");
     if (typeof resource !== "string") throw bad("verify request needs resource: string");
@@ -130,6 +143,13 @@ export class Verifier {
     }
     return claims;
   }
+}
+
+function checkToken(token) {
+  if (typeof token !== "string") throw bad("token must be a string");
+  // UTF-16 length is at most the UTF-8 length, so this never refuses a legal token; it
+  // keeps huge strings from being copied into wasm memory at all.
+  if (token.length > MAX_TOKEN_LENGTH) throw bad("token is longer than 8 KiB");
 }
 
 function seconds(now) {

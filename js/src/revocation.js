@@ -1,7 +1,7 @@
 // Revocation in the package: a verified filter, a replica that keeps one fresh, and
 // completeTask. Every decision (verification, which snapshot or delta to take, in which
 // order) is the core's; this file fetches bytes and schedules.
-import { CoreReplica, CoreRevocationFilter } from "../wasm/tasktoken.js";
+import { CoreReplica, CoreRevocationFilter, signDelta, signSnapshot } from "../wasm/tasktoken.js";
 import { TaskTokenError } from "./errors.js";
 
 /** A verified revocation snapshot, with deltas applied on its serial. */
@@ -150,36 +150,37 @@ export class RevocationReplica {
   }
 
   async #refresh() {
-    const serial = this.#core.info()?.serial ?? null;
-    let progressed = false;
-    if (serial !== null) {
-      progressed = await this.#offerAll(await this.#load(serial), false);
+    // Follow deltas from the current serial while they move it forward (bounded).
+    let advanced = false;
+    for (let step = 0; step < MAX_DELTA_STEPS; step++) {
+      const serial = this.#core.info()?.serial ?? null;
+      if (serial === null) break;
+      await this.#offerAll(await this.#load(serial));
+      if ((this.#core.info()?.serial ?? null) === serial) break;
+      advanced = true;
     }
-    if (this.#core.hasGap()) {
-      progressed = (await this.#offerAll(await this.#load(null), true)) || progressed;
+    // No filter, a gap, or nothing new by deltas (the authority may have rotated to a new
+    // snapshot generation): read the snapshot. One older than what we have is ignored.
+    if (!advanced || this.#core.hasGap()) {
+      await this.#offerAll(await this.#load(null));
     }
-    if (this.#core.info() === null) {
-      throw new TaskTokenError("stale_revocation", "no revocation snapshot could be loaded");
+    const info = this.#core.info();
+    if (info === null) {
+      throw new TaskTokenError("stale_revocation", "no verified revocation snapshot could be loaded");
     }
-    if (progressed || !this.#core.hasGap()) this.#lastRefresh = Date.now();
-    return this.#core.info();
+    this.#lastRefresh = Date.now();
+    return info;
   }
 
-  /** Offers each item; returns whether any verified. Throws only if a snapshot was needed. */
-  async #offerAll(items, needSnapshot) {
-    let ok = false;
-    let lastError;
+  /** Offers each item; data that does not verify is reported and skipped. */
+  async #offerAll(items) {
     for (const item of items) {
       try {
         this.#core.offer(toBytes(item));
-        ok = true;
       } catch (error) {
-        lastError = error;
         this.#onError?.(error);
       }
     }
-    if (!ok && needSnapshot && this.#core.info() === null && lastError) throw lastError;
-    return ok;
   }
 
   /** Bytes for the given serial (a delta from it) or for `null` (a snapshot). */
@@ -229,6 +230,33 @@ export async function completeTask(token, authority) {
   }
   throw new TaskTokenError("malformed", "completeTask needs an authority URL, function or object");
 }
+
+/**
+ * For authorities: builds and signs a revocation snapshot of `jtis` with a private JWK
+ * (a fresh salt: a new generation).
+ * @param {object} key a private JWK whose public part verifiers trust
+ * @param {{ jtis: string[], serial: number, issuedAt: number, nextUpdate: number,
+ *           capacity?: number, fpr?: number }} options
+ * @returns {Uint8Array}
+ */
+export function signRevocationSnapshot(key, options) {
+  return signSnapshot(key, options);
+}
+
+/**
+ * For authorities: builds and signs a delta adding `jtis` to the generation of `snapshot`.
+ * @param {object} key a private JWK
+ * @param {Uint8Array} snapshot the generation's snapshot (its geometry and salt are used)
+ * @param {{ jtis: string[], baseSerial: number, serial: number, issuedAt: number,
+ *           nextUpdate: number }} options
+ * @returns {Uint8Array}
+ */
+export function signRevocationDelta(key, snapshot, options) {
+  return signDelta(key, toBytes(snapshot), options);
+}
+
+/** How many deltas one refresh follows before reading the snapshot instead. */
+const MAX_DELTA_STEPS = 32;
 
 function toBytes(bytes) {
   if (bytes instanceof Uint8Array) return bytes;

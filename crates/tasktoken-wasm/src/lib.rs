@@ -6,7 +6,11 @@
 //! - `generateKey(kid)`: a fresh Ed25519 key as `{ privateJwk, publicJwk }`;
 //! - `CoreIssuer`: `new CoreIssuer(options)`, `mint(request, now)` → token;
 //! - `CoreVerifier`: `new CoreVerifier(options)`,
-//!   `verify(token, action, resource, keyThumbprint, now)` → the claims as JSON text.
+//!   `verify(token, action, resource, keyThumbprint, now)` → the claims as JSON text;
+//!   `verifyWithFilter`/`verifyWithReplica` (the same, consulting revocation data),
+//!   `verifyForRevocation(token, now)` (genuine and current only, for self-revocation);
+//! - `CoreRevocationFilter`, `CoreReplica`: verified revocation data and replica bookkeeping;
+//! - `signSnapshot(key, options)`, `signDelta(key, snapshot, options)`: for authorities.
 #![deny(missing_docs)]
 
 use std::cell::{Cell, RefCell};
@@ -15,8 +19,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize as _};
 use serde_json::{Map, Value};
 use tasktoken::{
-    Error, Issuer, KeySet, MintRequest, Offered, Request, Revocation, RevocationFilter,
-    RevocationReplica, SigningKey, Verifier,
+    BloomFilter, BloomGeometry, Error, Freshness, Issuer, KeySet, MintRequest, Offered,
+    Publication, Request, Revocation, RevocationFilter, RevocationReplica, SigningKey, Verifier,
+    DEFAULT_FPR,
 };
 use wasm_bindgen::prelude::*;
 
@@ -243,6 +248,14 @@ impl CoreVerifier {
         self.verify_revocable(token, action, resource, key_thumbprint, now, filter, policy)
     }
 
+    /// Verifies `token` as genuine and current, without action, resource, binding or
+    /// revocation checks: only so that a token can revoke itself. Returns the claims as JSON.
+    #[wasm_bindgen(js_name = verifyForRevocation)]
+    pub fn verify_for_revocation(&self, token: &str, now: f64) -> JsResult<String> {
+        let claims = self.verifier.verify_for_revocation_at(token, seconds(now)?)?;
+        serde_json::to_string(claims.as_map()).map_err(internal)
+    }
+
     /// True if the last revocable verification accepted the token on stale data.
     #[wasm_bindgen(js_name = staleIgnored)]
     pub fn stale_ignored(&self) -> bool {
@@ -296,6 +309,57 @@ impl CoreVerifier {
         self.stale_ignored.set(claims.stale_revocation_ignored());
         serde_json::to_string(claims.as_map()).map_err(internal)
     }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct PublishOptions {
+    jtis: Vec<String>,
+    serial: u64,
+    issued_at: i64,
+    next_update: i64,
+    capacity: Option<u64>,
+    fpr: Option<f64>,
+    base_serial: Option<u64>,
+}
+
+/// Builds and signs a revocation snapshot holding `jtis`:
+/// `{ jtis, serial, issuedAt, nextUpdate, capacity?, fpr? }` (capacity defaults to twice the
+/// entries, at least 1000; fpr to 1e-6). A fresh random salt makes each a new generation.
+#[wasm_bindgen(js_name = signSnapshot)]
+pub fn sign_snapshot(key: JsValue, options: JsValue) -> JsResult<Vec<u8>> {
+    let key = signing_key(key)?;
+    let o: PublishOptions = self::options(options, "snapshot options")?;
+    let count = o.jtis.len() as u64;
+    let capacity = o.capacity.unwrap_or_else(|| (2 * count).max(1000));
+    let geometry = BloomGeometry::for_capacity(capacity, o.fpr.unwrap_or(DEFAULT_FPR))?;
+    let mut filter = BloomFilter::with_random_salt(geometry)?;
+    o.jtis.iter().for_each(|jti| filter.insert(jti));
+    let freshness =
+        Freshness { serial: o.serial, issued_at: o.issued_at, next_update: o.next_update };
+    Ok(Publication::sign_snapshot(&filter, freshness, &key)?)
+}
+
+/// Builds and signs a delta adding `jtis` to the generation of `snapshot` (its geometry and
+/// salt): `{ jtis, baseSerial, serial, issuedAt, nextUpdate }`.
+#[wasm_bindgen(js_name = signDelta)]
+pub fn sign_delta(key: JsValue, snapshot: &[u8], options: JsValue) -> JsResult<Vec<u8>> {
+    let key = signing_key(key)?;
+    let o: PublishOptions = self::options(options, "delta options")?;
+    let Publication::Snapshot(generation) = Publication::decode(snapshot)? else {
+        return Err(Error::Malformed("signDelta needs the generation's snapshot".into()).into());
+    };
+    let base = o.base_serial.ok_or(Error::Malformed("delta options need baseSerial".into()))?;
+    let empty = BloomFilter::new(generation.filter.geometry(), *generation.filter.salt());
+    let entries: Vec<_> = o.jtis.iter().map(|jti| empty.entry(jti)).collect();
+    let freshness =
+        Freshness { serial: o.serial, issued_at: o.issued_at, next_update: o.next_update };
+    Ok(Publication::sign_delta(&empty, base, &entries, freshness, &key)?)
+}
+
+fn signing_key(jwk: JsValue) -> JsResult<SigningKey> {
+    let map: Map<String, Value> = options(jwk, "private key")?;
+    Ok(SigningKey::from_jwk_object(&map)?)
 }
 
 /// Reads a JWKS object (`{ keys: [...] }`) given from JS.

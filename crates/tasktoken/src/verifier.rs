@@ -11,6 +11,7 @@ use crate::error::{malformed, Error};
 use crate::keys::{KeySet, PublicKey};
 use crate::policy::{action_allowed, resource_allowed};
 use crate::revocation::filter::Revocation;
+use serde_json::{Map, Value};
 use crate::token::UnverifiedToken;
 
 /// Default largest accepted lifetime (`exp - min(iat, nbf)`), in seconds.
@@ -152,13 +153,17 @@ impl Verifier {
         KeySet::from_parts(self.keys.values().map(|(_, key)| key.clone()).collect())
     }
 
-    fn verify_inner(
-        &self,
-        token: &str,
-        request: &Request<'_>,
-        now: i64,
-        revocation: Option<&Revocation<'_>>,
-    ) -> Result<VerifiedClaims, Error> {
+    /// Verifies `token` as genuine and current — every check up to and including the
+    /// lifetime, none after (no revocation, binding, action or resource) — for one purpose:
+    /// a token may always revoke itself (`completeTask`), whatever it was scoped for.
+    pub fn verify_for_revocation_at(&self, token: &str, now: i64) -> Result<VerifiedClaims, Error> {
+        let (claims, kid) = self.authenticate(token, now)?;
+        Ok(VerifiedClaims::new(claims, kid, false))
+    }
+
+    /// Size → structure → header → key → signature → claim types → issuer → audience →
+    /// time → lifetime: the checks that make a token genuine and current.
+    fn authenticate(&self, token: &str, now: i64) -> Result<(Map<String, Value>, &str), Error> {
         let parsed = UnverifiedToken::parse(token)?;
         let kid = parsed.checked_kid()?;
         let (issuer_index, key) = self
@@ -204,6 +209,17 @@ impl Verifier {
                     .into(),
             ));
         }
+        Ok((claims, kid))
+    }
+
+    fn verify_inner(
+        &self,
+        token: &str,
+        request: &Request<'_>,
+        now: i64,
+        revocation: Option<&Revocation<'_>>,
+    ) -> Result<VerifiedClaims, Error> {
+        let (claims, kid) = self.authenticate(token, now)?;
         let jti = claims.get("jti").and_then(|v| v.as_str()).unwrap_or_default();
         let stale_ignored = match revocation {
             Some(revocation) => revocation.check(jti, now)?,
