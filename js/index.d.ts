@@ -225,6 +225,7 @@ export interface RevocationPublishOptions {
 export function signRevocationSnapshot(
   key: PrivateJwk,
   options: RevocationPublishOptions & { capacity?: number; fpr?: number },
+  generation?: Uint8Array | ArrayBuffer,
 ): Uint8Array;
 
 /** For authorities: a signed delta adding `jtis` to the generation of `snapshot`. */

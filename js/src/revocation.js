@@ -232,15 +232,17 @@ export async function completeTask(token, authority) {
 }
 
 /**
- * For authorities: builds and signs a revocation snapshot of `jtis` with a private JWK
- * (a fresh salt: a new generation).
+ * For authorities: builds and signs a revocation snapshot of `jtis` with a private JWK: a
+ * new generation (fresh salt), or, given an earlier snapshot as `generation`, the same
+ * geometry and salt, so that deltas of that generation still apply.
  * @param {object} key a private JWK whose public part verifiers trust
  * @param {{ jtis: string[], serial: number, issuedAt: number, nextUpdate: number,
  *           capacity?: number, fpr?: number }} options
+ * @param {Uint8Array} [generation]
  * @returns {Uint8Array}
  */
-export function signRevocationSnapshot(key, options) {
-  return signSnapshot(key, options);
+export function signRevocationSnapshot(key, options, generation) {
+  return signSnapshot(key, options, generation === undefined ? undefined : toBytes(generation));
 }
 
 /**

@@ -24,7 +24,10 @@ export function freePort() {
  * Runs `wrangler dev --config <config>` and resolves once it answers HTTP.
  * @returns {Promise<{ url: string, port: number, output: () => string, stop: () => Promise<void> }>}
  */
-export async function startWrangler(configUrl, { vars = {}, timeoutMs = 60_000, extraArgs = [] } = {}) {
+export async function startWrangler(
+  configUrl,
+  { vars = {}, timeoutMs = 60_000, extraArgs = [], persistTo, readyPath = "/" } = {},
+) {
   const config = fileURLToPath(configUrl);
   const port = await freePort();
   const inspectorPort = await freePort();
@@ -33,6 +36,7 @@ export async function startWrangler(configUrl, { vars = {}, timeoutMs = 60_000, 
     "--inspector-port", String(inspectorPort), "--log-level", "warn", ...extraArgs,
   ];
   for (const [k, v] of Object.entries(vars)) args.push("--var", `${k}:${v}`);
+  if (persistTo) args.push("--persist-to", persistTo);
   const child = spawn(wranglerBin, args, {
     cwd: dirname(config),
     env: {
@@ -54,7 +58,7 @@ export async function startWrangler(configUrl, { vars = {}, timeoutMs = 60_000, 
   for (;;) {
     if (child.exitCode !== null) throw new Error(`wrangler dev exited early:\n${log}`);
     try {
-      await fetch(url, { signal: AbortSignal.timeout(2000) });
+      await fetch(new URL(readyPath, url), { signal: AbortSignal.timeout(2000) });
       break;
     } catch {
       if (Date.now() > deadline) {

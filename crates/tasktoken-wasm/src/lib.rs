@@ -325,15 +325,31 @@ struct PublishOptions {
 
 /// Builds and signs a revocation snapshot holding `jtis`:
 /// `{ jtis, serial, issuedAt, nextUpdate, capacity?, fpr? }` (capacity defaults to twice the
-/// entries, at least 1000; fpr to 1e-6). A fresh random salt makes each a new generation.
+/// entries, at least 1000; fpr to 1e-6). A fresh random salt makes it a new generation,
+/// unless `generation` (an earlier snapshot) is given: then its geometry and salt are kept,
+/// so deltas of that generation still apply on top of the new snapshot.
 #[wasm_bindgen(js_name = signSnapshot)]
-pub fn sign_snapshot(key: JsValue, options: JsValue) -> JsResult<Vec<u8>> {
+pub fn sign_snapshot(
+    key: JsValue,
+    options: JsValue,
+    generation: Option<Vec<u8>>,
+) -> JsResult<Vec<u8>> {
     let key = signing_key(key)?;
     let o: PublishOptions = self::options(options, "snapshot options")?;
-    let count = o.jtis.len() as u64;
-    let capacity = o.capacity.unwrap_or_else(|| (2 * count).max(1000));
-    let geometry = BloomGeometry::for_capacity(capacity, o.fpr.unwrap_or(DEFAULT_FPR))?;
-    let mut filter = BloomFilter::with_random_salt(geometry)?;
+    let mut filter = match generation {
+        Some(bytes) => {
+            let Publication::Snapshot(old) = Publication::decode(&bytes)? else {
+                return Err(Error::Malformed("a generation must be a snapshot".into()).into());
+            };
+            BloomFilter::new(old.filter.geometry(), *old.filter.salt())
+        }
+        None => {
+            let count = o.jtis.len() as u64;
+            let capacity = o.capacity.unwrap_or_else(|| (2 * count).max(1000));
+            let geometry = BloomGeometry::for_capacity(capacity, o.fpr.unwrap_or(DEFAULT_FPR))?;
+            BloomFilter::with_random_salt(geometry)?
+        }
+    };
     o.jtis.iter().for_each(|jti| filter.insert(jti));
     let freshness =
         Freshness { serial: o.serial, issued_at: o.issued_at, next_update: o.next_update };

@@ -1,0 +1,94 @@
+// Starts the gateway (the top-level wrangler.toml) in real workerd through `wrangler dev`,
+// with a local origin, fresh keys and its own persisted state; shared by tests and demo.
+import { execFileSync } from "node:child_process";
+import { createServer, request as httpRequest } from "node:http";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { generateKey } from "tasktoken";
+import { startWrangler } from "../runtime/wrangler.js";
+
+export const CONFIG = new URL("../../wrangler.toml", import.meta.url);
+export const ISSUER = "https://auth.example";
+export const AUDIENCE = "crm-api";
+const WRANGLER = new URL("../node_modules/.bin/wrangler", import.meta.url).pathname;
+
+/** A tiny origin that answers with what it received and remembers every request. */
+export async function startOrigin() {
+  const seen = [];
+  const server = createServer((req, res) => {
+    seen.push({ method: req.method, path: req.url, headers: req.headers });
+    res.writeHead(200, { "content-type": "application/json" });
+    res.end(JSON.stringify({
+      origin: "crm", method: req.method, path: req.url,
+      sub: req.headers["x-tasktoken-sub"], task: req.headers["x-tasktoken-task"],
+      authorization: req.headers.authorization ?? null,
+    }));
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    url: `http://127.0.0.1:${server.address().port}`,
+    seen,
+    close: () => new Promise((resolve) => server.close(resolve)),
+  };
+}
+
+/** Two issuer keys (rotation: both valid); k1 also signs revocation data. */
+export function makeKeys() {
+  const k1 = generateKey({ kid: "gw-k1" });
+  const k2 = generateKey({ kid: "gw-k2" });
+  return { k1, k2, jwks: { keys: [k1.publicJwk, k2.publicJwk] } };
+}
+
+/** Writes a value into the gateway's local KV before it starts (as an operator would). */
+export function seedKv(persistTo, key, bytes) {
+  const file = join(mkdtempSync(join(tmpdir(), "tasktoken-kv-")), "value.bin");
+  writeFileSync(file, bytes);
+  execFileSync(WRANGLER, ["kv", "key", "put", key, "--path", file, "--binding", "REVOCATION",
+    "--local", "--persist-to", persistTo, "--config", CONFIG.pathname], {
+    env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "true" },
+    stdio: "ignore",
+  });
+}
+
+/** Starts the gateway; resolves to { url, stop, ... } once it answers. */
+export async function startGateway({ keys, origin, refreshSeconds = 1, validFor = 300, persistTo }) {
+  persistTo ??= mkdtempSync(join(tmpdir(), "tasktoken-gateway-"));
+  const dev = await startWrangler(CONFIG, {
+    persistTo,
+    readyPath: "/_tasktoken/ready",
+    vars: {
+      JWKS: JSON.stringify(keys.jwks),
+      AUTHORITY_KEY: JSON.stringify(keys.k1.privateJwk),
+      ORIGIN_URL: origin.url,
+      REVOCATION_REFRESH_SECONDS: String(refreshSeconds),
+      REVOCATION_VALID_FOR_SECONDS: String(validFor),
+    },
+  });
+  return { ...dev, persistTo, base: dev.url.replace(/\/$/, "") };
+}
+
+/**
+ * Sends a request with the path exactly as given (no client-side normalisation of `..` or
+ * escapes, unlike fetch), and resolves to { status, body }.
+ */
+export function rawRequest(base, path, { method = "GET", token, body } = {}) {
+  const { hostname, port } = new URL(base);
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: hostname, port, path, method,
+      headers: token ? { authorization: `Bearer ${token}` } : {} }, (res) => {
+      let data = "";
+      res.setEncoding("utf8");
+      res.on("data", (d) => (data += d));
+      res.on("end", () => {
+        let json;
+        try {
+          json = JSON.parse(data);
+        } catch {}
+        resolve({ status: res.statusCode, body: json ?? data, headers: res.headers });
+      });
+    });
+    req.on("error", reject);
+    req.end(body);
+  });
+}
