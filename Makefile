@@ -30,18 +30,20 @@ wasm: setup-wasm
 size: wasm
 	cd js && node bench/startup.mjs
 
-## demo: key, mint, verify, and a tampered token refused
-demo: build
+## demo: the edge gateway story (wrangler dev), then the command-line story
+demo: setup-rust setup-node build
+	cd tests && node demo/gateway.mjs
 	bash tests/demo/cli.sh
 
 ## test: lints, Rust tests and vectors, the npm package (Node, types, packaging), jose
-## interop, and the package in real workerd (wrangler dev) and headless Chromium
+## interop, the package in real workerd (wrangler dev) and headless Chromium, and the
+## edge gateway end to end
 test: setup build lint
 	$(CARGO) test --workspace
 	$(CARGO) build -p tasktoken --target wasm32-unknown-unknown --no-default-features
 	$(CARGO) build -p tasktoken --target wasm32-unknown-unknown
 	$(MAKE) test-js
-	cd tests && TASKTOKEN_BIN=$(CURDIR)/$(RELEASE_CLI) node --test interop/ runtime/
+	cd tests && TASKTOKEN_BIN=$(CURDIR)/$(RELEASE_CLI) node --test interop/ runtime/ gateway/
 
 ## test-js: the npm package's tests (Node's test runner), its types and its packaging
 test-js:

@@ -108,7 +108,10 @@ export interface VerifierOptions {
   revocationGrace?: number;
   /** Accept tokens on missing or stale revocation data, with a warning (default false). */
   failOpenWhenStale?: boolean;
-  /** Called with the `jti` on a filter hit; returning false overrules it (false positive). */
+  /**
+   * Called synchronously with the `jti` on a filter hit; returning exactly `false`
+   * overrules it (a false positive). Anything else, or a throw, leaves the token revoked.
+   */
   exactCheck?: (jti: string) => boolean;
   /** Called instead of console.warn when a token is accepted on stale data. */
   onStaleRevocation?: (claims: TaskClaims) => void;
@@ -210,6 +213,9 @@ export class RevocationReplica {
   /** Offers bytes obtained elsewhere. */
   offer(bytes: Uint8Array | ArrayBuffer): "replaced" | "applied" | "buffered" | "ignored";
   refresh(): Promise<RevocationInfo>;
+  /** Refreshes only if the interval has passed since the last attempt (for Workers). */
+  refreshIfDue(): Promise<RevocationInfo | null>;
+  /** Refreshes on an interval (Node, browsers); in Workers use refreshIfDue per request. */
   start(): this;
   stop(): void;
 }

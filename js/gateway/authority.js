@@ -93,6 +93,11 @@ export class RevocationAuthority {
       serial, issuedAt: times.issuedAt, generation: generation ?? snapshot,
     });
     await this.env.REVOCATION.put(SNAPSHOT_KEY, snapshot);
+    if (meta && generation === undefined) {
+      // A new generation: replicas asking for the delta after the previous serial get the
+      // new snapshot instead (a newer serial replaces their filter), so none is left behind.
+      await this.env.REVOCATION.put(DELTA_PREFIX + meta.serial, snapshot, { expirationTtl: 86400 });
+    }
     await this.ctx.storage.setAlarm(Date.now() + (this.validFor() / 2) * 1000);
     return serial;
   }

@@ -46,7 +46,7 @@ function setup(env) {
     revocation: replica,
     revocationGrace: Number(env.REVOCATION_GRACE_SECONDS ?? 60),
   });
-  return { verifier, replica, refreshMs: refreshSeconds * 1000, lastAttempt: 0 };
+  return { verifier, replica };
 }
 
 /**
@@ -55,11 +55,8 @@ function setup(env) {
  * that is present but does not verify is never replaced from here: that fails closed.
  */
 async function freshen(state, env) {
-  const now = Date.now();
-  if (now - state.lastAttempt < state.refreshMs) return;
-  state.lastAttempt = now;
   try {
-    await state.replica.refresh();
+    await state.replica.refreshIfDue();
   } catch {
     if (state.replica.info === null && (await env.REVOCATION.get(SNAPSHOT_KEY)) === null) {
       await authority(env).fetch("https://authority/ensure", { method: "POST" });
@@ -102,7 +99,7 @@ async function revoke(request, env, state) {
     body: JSON.stringify({ jti: target.jti, exp: target.exp }),
   });
   // The revocation is durable at the authority; make this isolate see it now.
-  state.lastAttempt = 0;
+  await state.replica.refresh().catch(() => {});
   return new Response(answer.body, { status: answer.status, headers: { "content-type": "application/json" } });
 }
 

@@ -75,7 +75,8 @@ function decide(getHeader, getParams, getResource, verifier, options) {
     }
     resource = getResource();
   } catch (error) {
-    return refuse(400, asTaskTokenError(error), bearer("invalid_request", error));
+    const e = asTaskTokenError(error);
+    return refuse(400, e, bearer("invalid_request", e));
   }
   try {
     const claims = verifier.verify(token, {
@@ -98,7 +99,13 @@ function extractToken(getHeader, getParams, options) {
   const authorization = getHeader("authorization");
   if (authorization) {
     const match = /^Bearer +([^ ]+) *$/i.exec(authorization);
-    if (match) found.push(match[1]);
+    if (match) {
+      found.push(match[1]);
+    } else if (/^bearer\b/i.test(authorization.trimStart())) {
+      // A Bearer header we cannot read exactly must not let another source win: a proxy
+      // or a log could read it differently from us.
+      throw new TaskTokenError("malformed", "the Authorization header is not `Bearer <token>`");
+    }
   }
   if (typeof options.header === "string") {
     const value = getHeader(options.header.toLowerCase());
@@ -132,9 +139,12 @@ function refuse(status, error, challenge) {
   return { ok: false, error, answer: { status, headers, body } };
 }
 
-/** An RFC 6750 §3 challenge; the description is our message, quotes and controls removed. */
+/**
+ * An RFC 6750 §3 challenge; the description is our message with quotes, backslashes,
+ * controls and anything outside Latin-1 (not allowed in a header value) removed.
+ */
 function bearer(code, error) {
-  const description = String(error?.message ?? "").replace(/["\\\u0000-\u001f\u007f]/g, "");
+  const description = String(error?.message ?? "").replace(/[^\u0020-\u007e\u00a0-\u00ff]|["\\]/g, "");
   return `Bearer realm="${REALM}", error="${code}", error_description="${description}"`;
 }
 

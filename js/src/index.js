@@ -3,6 +3,7 @@
 // so that bad input is a TaskTokenError, never a wasm trap, and parses the claims.
 import { CoreIssuer, CoreVerifier, generateKey as coreGenerateKey } from "../wasm/tasktoken.js";
 import { TaskTokenError } from "./errors.js";
+import { checkedDepth } from "./input.js";
 import { RevocationFilter, RevocationReplica } from "./revocation.js";
 
 export { TaskTokenError } from "./errors.js";
@@ -72,7 +73,8 @@ export class Verifier {
    *   With `revocation`, every verification consults it: a hit is `revoked`, missing or
    *   stale data (`nextUpdate + revocationGrace`, default 60 s) is `stale_revocation`
    *   unless `failOpenWhenStale`, which accepts with a warning (`onStaleRevocation`, else
-   *   console.warn). `exactCheck(jti)` may overrule a filter hit (false positives).
+   *   console.warn). `exactCheck(jti)`, synchronous, may overrule a filter hit (a false
+   *   positive) by returning exactly `false`; anything else leaves the token revoked.
    */
   constructor(options) {
     const {
@@ -89,6 +91,9 @@ export class Verifier {
     if (typeof failOpenWhenStale !== "boolean") throw bad("failOpenWhenStale must be a boolean");
     if (exactCheck !== undefined && typeof exactCheck !== "function") {
       throw bad("exactCheck must be a function");
+    }
+    if (onStaleRevocation !== undefined && typeof onStaleRevocation !== "function") {
+      throw bad("onStaleRevocation must be a function");
     }
     this.#core = new CoreVerifier(core);
     this.#revocation = revocation;
@@ -163,7 +168,7 @@ function object(value, what) {
   if (value === null || typeof value !== "object" || Array.isArray(value)) {
     throw bad(`${what} must be an object`);
   }
-  return value;
+  return checkedDepth(value, what);
 }
 
 function bad(message) {

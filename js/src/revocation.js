@@ -3,6 +3,7 @@
 // order) is the core's; this file fetches bytes and schedules.
 import { CoreReplica, CoreRevocationFilter, signDelta, signSnapshot } from "../wasm/tasktoken.js";
 import { TaskTokenError } from "./errors.js";
+import { checkedDepth } from "./input.js";
 
 /** A verified revocation snapshot, with deltas applied on its serial. */
 export class RevocationFilter {
@@ -22,7 +23,7 @@ export class RevocationFilter {
    * @param {{ keys: object[] }} jwks
    */
   static fromSnapshot(bytes, jwks) {
-    return new RevocationFilter(CoreRevocationFilter.fromSnapshot(toBytes(bytes), jwks));
+    return new RevocationFilter(CoreRevocationFilter.fromSnapshot(toBytes(bytes), checkedDepth(jwks, "keys")));
   }
 
   /** Verifies a delta with the same keys and applies it; unchanged on error. */
@@ -62,6 +63,7 @@ export class RevocationReplica {
   #timer;
   #onError;
   #lastRefresh = 0;
+  #lastAttempt = 0;
   #inflight;
 
   /**
@@ -71,7 +73,7 @@ export class RevocationReplica {
    *   `keys`: the JWKS whose keys may sign revocation data. `url` or `loader`: where bytes
    *   come from; a loader gets the current serial (or `null` when a full snapshot is needed)
    *   and returns bytes, an array of byte arrays (snapshots and/or deltas), or nothing.
-   *   `interval`: seconds between refreshes (default 30).
+   *   `interval`: seconds between refreshes (default 30, at most 2147483).
    */
   constructor(options) {
     const { keys, url, loader, interval = 30, fetch: fetchImpl, onError } = options ?? {};
@@ -81,11 +83,15 @@ export class RevocationReplica {
     if (loader !== undefined && typeof loader !== "function") {
       throw new TaskTokenError("malformed", "loader must be a function");
     }
-    if (!(typeof interval === "number" && interval > 0)) {
-      throw new TaskTokenError("malformed", "interval must be a positive number of seconds");
+    if (onError !== undefined && typeof onError !== "function") {
+      throw new TaskTokenError("malformed", "onError must be a function");
     }
-    this.#core = new CoreReplica(keys);
-    this.#url = url === undefined ? undefined : String(url).replace(/\/+$/, "");
+    // setInterval takes at most 2^31 - 1 ms; beyond, runtimes fire every millisecond.
+    if (!(typeof interval === "number" && interval > 0 && interval <= 2147483)) {
+      throw new TaskTokenError("malformed", "interval must be 0 < seconds <= 2147483");
+    }
+    this.#core = new CoreReplica(checkedDepth(keys, "keys"));
+    this.#url = url === undefined ? undefined : new URL(String(url));
     this.#loader = loader;
     this.#fetch = fetchImpl ?? globalThis.fetch.bind(globalThis);
     this.#interval = interval;
@@ -97,7 +103,10 @@ export class RevocationReplica {
     return this.#core.info();
   }
 
-  /** Seconds since the last successful refresh (Infinity before the first). */
+  /**
+   * Seconds since the last healthy refresh — one where every fetch answered and everything
+   * offered verified (Infinity before the first).
+   */
   get age() {
     return this.#lastRefresh ? (Date.now() - this.#lastRefresh) / 1000 : Infinity;
   }
@@ -122,16 +131,33 @@ export class RevocationReplica {
   }
 
   /**
-   * One refresh: fetch what is new, apply it, and fall back to a snapshot on a gap.
-   * Concurrent calls share one refresh. Resolves to the info after it; rejects (and keeps
-   * the last good filter) if nothing verified could be loaded.
+   * One refresh: follow deltas from the current serial; read the full snapshot when there is
+   * none yet, a gap, data that failed, or the filter is close to stale; then follow the
+   * deltas published after that snapshot. Concurrent calls share one refresh. Resolves to
+   * the info after it; rejects only if no verified filter exists at all (the last good one
+   * is always kept).
    */
   refresh() {
     this.#inflight ??= this.#refresh().finally(() => (this.#inflight = undefined));
     return this.#inflight;
   }
 
-  /** Refreshes now and then every `interval` seconds until `stop()`. */
+  /**
+   * Refreshes if the interval has passed since the last attempt; otherwise resolves at
+   * once, reading nothing. The way to keep a replica fresh where timers do not outlive a
+   * request (Cloudflare Workers): `await replica.refreshIfDue()` in the handler.
+   */
+  refreshIfDue() {
+    if (Date.now() - this.#lastAttempt < this.#interval * 1000) {
+      return Promise.resolve(this.#core.info());
+    }
+    return this.refresh();
+  }
+
+  /**
+   * Refreshes now and then every `interval` seconds until `stop()`: for Node and browsers.
+   * In Workers timers do not outlive a request; use `refreshIfDue()` there.
+   */
   start() {
     if (this.#timer === undefined) {
       const tick = () => this.refresh().catch((e) => this.#onError?.(e));
@@ -150,53 +176,71 @@ export class RevocationReplica {
   }
 
   async #refresh() {
-    // Follow deltas from the current serial while they move it forward (bounded).
-    let advanced = false;
-    for (let step = 0; step < MAX_DELTA_STEPS; step++) {
-      const serial = this.#core.info()?.serial ?? null;
-      if (serial === null) break;
-      await this.#offerAll(await this.#load(serial));
-      if ((this.#core.info()?.serial ?? null) === serial) break;
-      advanced = true;
-    }
-    // No filter, a gap, or nothing new by deltas (the authority may have rotated to a new
-    // snapshot generation): read the snapshot. One older than what we have is ignored.
-    if (!advanced || this.#core.hasGap()) {
-      await this.#offerAll(await this.#load(null));
-    }
+    this.#lastAttempt = Date.now();
+    let healthy = true;
+    const report = (error) => {
+      healthy = false;
+      this.#onError?.(error);
+    };
+    const serialNow = () => this.#core.info()?.serial ?? null;
+    const followDeltas = async () => {
+      for (let step = 0; step < MAX_DELTA_STEPS; step++) {
+        const serial = serialNow();
+        if (serial === null) return;
+        const items = await this.#load(serial, report);
+        if (items.length === 0) return;
+        this.#offerAll(items, report);
+        if (serialNow() === serial) return;
+      }
+    };
+    await followDeltas();
     const info = this.#core.info();
-    if (info === null) {
+    const nearStale = info !== null && Date.now() / 1000 >= info.nextUpdate - 2 * this.#interval;
+    if (info === null || this.#core.hasGap() || !healthy || nearStale) {
+      this.#offerAll(await this.#load(null, report), report);
+      await followDeltas();
+    }
+    if (this.#core.info() === null) {
       throw new TaskTokenError("stale_revocation", "no verified revocation snapshot could be loaded");
     }
-    this.#lastRefresh = Date.now();
-    return info;
+    if (healthy) this.#lastRefresh = Date.now();
+    return this.#core.info();
   }
 
   /** Offers each item; data that does not verify is reported and skipped. */
-  async #offerAll(items) {
+  #offerAll(items, report) {
     for (const item of items) {
       try {
         this.#core.offer(toBytes(item));
       } catch (error) {
-        this.#onError?.(error);
+        report(error);
       }
     }
   }
 
-  /** Bytes for the given serial (a delta from it) or for `null` (a snapshot). */
-  async #load(serial) {
-    if (this.#loader) {
-      const out = await this.#loader({ serial });
-      if (out === undefined || out === null) return [];
-      return Array.isArray(out) ? out : [out];
+  /**
+   * Bytes after `serial` (a delta from it), or for `null` a snapshot. "Nothing new" (no
+   * delta, HTTP 404) is an empty list; any other failure is reported and also empty.
+   */
+  async #load(serial, report) {
+    try {
+      if (this.#loader) {
+        const out = await this.#loader({ serial });
+        if (out === undefined || out === null) return [];
+        return Array.isArray(out) ? out : [out];
+      }
+      const url = new URL(this.#url);
+      url.pathname = url.pathname.replace(/\/*$/, serial === null ? "/snapshot" : `/delta/${serial}`);
+      const response = await this.#fetch(url, { cache: "no-store" });
+      if (response.status === 404 && serial !== null) return [];
+      if (!response.ok) {
+        throw new TaskTokenError("stale_revocation", `revocation data fetch: HTTP ${response.status}`);
+      }
+      return [new Uint8Array(await response.arrayBuffer())];
+    } catch (error) {
+      report(error);
+      return [];
     }
-    const path = serial === null ? "/snapshot" : `/delta/${serial}`;
-    const response = await this.#fetch(this.#url + path, { cache: "no-store" });
-    if (!response.ok) {
-      if (serial !== null) return []; // no delta from there: the gap check fetches a snapshot
-      throw new TaskTokenError("stale_revocation", `revocation snapshot fetch failed: ${response.status}`);
-    }
-    return [new Uint8Array(await response.arrayBuffer())];
   }
 }
 
@@ -214,22 +258,35 @@ export async function completeTask(token, authority) {
   }
   if (typeof authority === "function") return void (await authority(token));
   if (authority && typeof authority.revoke === "function") return void (await authority.revoke(token));
-  if (typeof authority === "string" || authority instanceof URL) {
-    const response = await fetch(authority, {
+  if (typeof authority !== "string" && !(authority instanceof URL)) {
+    throw new TaskTokenError("malformed", "completeTask needs an authority URL, function or object");
+  }
+  let response;
+  try {
+    // No redirects: a 3xx would re-send the token elsewhere and prove nothing was stored.
+    response = await fetch(authority, {
       method: "POST",
       headers: { authorization: `Bearer ${token}` },
+      redirect: "error",
     });
-    if (!response.ok) {
-      let code = "malformed";
-      try {
-        code = (await response.json()).error ?? code;
-      } catch {}
-      throw new TaskTokenError(code, `the authority refused the revocation (HTTP ${response.status})`);
-    }
-    return;
+  } catch (cause) {
+    throw new TaskTokenError("malformed", "the revocation authority could not be reached", { cause });
   }
-  throw new TaskTokenError("malformed", "completeTask needs an authority URL, function or object");
+  if (response.ok) return;
+  let code = "malformed";
+  try {
+    const body = await response.json();
+    if (CODES.has(body?.error)) code = body.error;
+  } catch {}
+  throw new TaskTokenError(code, `the authority refused the revocation (HTTP ${response.status})`);
 }
+
+const CODES = new Set([
+  "malformed", "unsupported_alg", "wrong_type", "unknown_key", "bad_signature", "missing_claim",
+  "invalid_claim", "untrusted_issuer", "wrong_audience", "not_yet_valid", "expired",
+  "lifetime_too_long", "revoked", "stale_revocation", "action_denied", "resource_denied",
+  "binding_required", "binding_mismatch",
+]);
 
 /**
  * For authorities: builds and signs a revocation snapshot of `jtis` with a private JWK: a
@@ -242,7 +299,8 @@ export async function completeTask(token, authority) {
  * @returns {Uint8Array}
  */
 export function signRevocationSnapshot(key, options, generation) {
-  return signSnapshot(key, options, generation === undefined ? undefined : toBytes(generation));
+  const gen = generation === undefined ? undefined : toBytes(generation);
+  return signSnapshot(checkedDepth(key, "key"), checkedDepth(options, "options"), gen);
 }
 
 /**
@@ -254,7 +312,7 @@ export function signRevocationSnapshot(key, options, generation) {
  * @returns {Uint8Array}
  */
 export function signRevocationDelta(key, snapshot, options) {
-  return signDelta(key, toBytes(snapshot), options);
+  return signDelta(checkedDepth(key, "key"), toBytes(snapshot), checkedDepth(options, "options"));
 }
 
 /** How many deltas one refresh follows before reading the snapshot instead. */

@@ -72,12 +72,17 @@ test("a replica falls back to a snapshot on a gap, and keeps its last good filte
     onError: () => {},
   });
   await replica.refresh();
-  assert.deepEqual(asked, [null], "no filter yet: a snapshot is asked for");
+  assert.deepEqual(asked, [null, 44], "no filter: a snapshot, then the deltas after it");
   assert.equal(replica.info.serial, 44);
+  assert.ok(replica.age < 1);
   serve = "tampered";
+  asked.length = 0;
+  const healthyAge = replica.age;
+  await new Promise((r) => setTimeout(r, 20));
   await replica.refresh();
   assert.equal(replica.info.serial, 44, "tampered data is refused, the filter kept");
-  assert.deepEqual(asked, [null, 44, null], "no progress by deltas: the snapshot is read");
+  assert.deepEqual(asked, [44, null, 44], "data that failed: the snapshot is read again");
+  assert.ok(replica.age > healthyAge, "a refresh that met bad data does not count as healthy");
 });
 
 function serve(handler) {

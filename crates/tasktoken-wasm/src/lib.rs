@@ -49,12 +49,39 @@ impl From<Error> for Failure {
 /// misspelt `maxLifeTime` is an error instead of a silently ignored limit. serde-wasm-bindgen
 /// reads only the fields a struct names, so the object goes through a JSON value first.
 fn options<T: serde::de::DeserializeOwned>(value: JsValue, what: &str) -> JsResult<T> {
-    let bad = |err: &dyn core::fmt::Display| {
-        // The message names the field and the expected type, never a whole value.
-        Failure(Error::Malformed(format!("invalid {what}: {err}").into()))
-    };
-    let value: Value = serde_wasm_bindgen::from_value(value).map_err(|e| bad(&e))?;
-    serde_json::from_value(value).map_err(|e| bad(&e))
+    let value: Value = serde_wasm_bindgen::from_value(value)
+        .map_err(|e| Failure(Error::Malformed(format!("invalid {what}: {}", redact(&e)).into())))?;
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let at = if path == "." { String::new() } else { format!(" at `{path}`") };
+        Failure(Error::Malformed(format!("invalid {what}{at}: {}", redact(e.inner())).into()))
+    })
+}
+
+/// serde's message with every quoted string value cut out: the field name and the expected
+/// type stay, a value (which could be a token or a private key put in the wrong place) never
+/// reaches an error message.
+fn redact(err: &dyn core::fmt::Display) -> String {
+    let text = err.to_string();
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        out.push(c);
+        if c == '"' {
+            // Skip to the closing quote, honouring backslash escapes.
+            while let Some(c) = chars.next() {
+                match c {
+                    '\\' => {
+                        chars.next();
+                    }
+                    '"' => break,
+                    _ => {}
+                }
+            }
+            out.push_str("…\"");
+        }
+    }
+    out
 }
 
 impl From<serde_wasm_bindgen::Error> for Failure {
@@ -293,7 +320,10 @@ impl CoreVerifier {
         // A callback that throws leaves the hit standing: fail closed.
         let exact = exact_check.map(|f| {
             move |jti: &str| {
-                f.call1(&JsValue::NULL, &JsValue::from_str(jti)).map_or(true, |v| v.is_truthy())
+                // Only an explicit `false` overrules the hit: undefined (a forgotten return),
+                // a Promise (an async callback), a throw — all leave the token revoked.
+                f.call1(&JsValue::NULL, &JsValue::from_str(jti))
+                    .map_or(true, |v| v.as_bool() != Some(false))
             }
         });
         let revocation = Revocation {
@@ -313,14 +343,23 @@ impl CoreVerifier {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct PublishOptions {
+struct SnapshotOptions {
     jtis: Vec<String>,
     serial: u64,
     issued_at: i64,
     next_update: i64,
     capacity: Option<u64>,
     fpr: Option<f64>,
-    base_serial: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct DeltaOptions {
+    jtis: Vec<String>,
+    base_serial: u64,
+    serial: u64,
+    issued_at: i64,
+    next_update: i64,
 }
 
 /// Builds and signs a revocation snapshot holding `jtis`:
@@ -335,7 +374,7 @@ pub fn sign_snapshot(
     generation: Option<Vec<u8>>,
 ) -> JsResult<Vec<u8>> {
     let key = signing_key(key)?;
-    let o: PublishOptions = self::options(options, "snapshot options")?;
+    let o: SnapshotOptions = self::options(options, "snapshot options")?;
     let mut filter = match generation {
         Some(bytes) => {
             let Publication::Snapshot(old) = Publication::decode(&bytes)? else {
@@ -361,16 +400,15 @@ pub fn sign_snapshot(
 #[wasm_bindgen(js_name = signDelta)]
 pub fn sign_delta(key: JsValue, snapshot: &[u8], options: JsValue) -> JsResult<Vec<u8>> {
     let key = signing_key(key)?;
-    let o: PublishOptions = self::options(options, "delta options")?;
+    let o: DeltaOptions = self::options(options, "delta options")?;
     let Publication::Snapshot(generation) = Publication::decode(snapshot)? else {
         return Err(Error::Malformed("signDelta needs the generation's snapshot".into()).into());
     };
-    let base = o.base_serial.ok_or(Error::Malformed("delta options need baseSerial".into()))?;
     let empty = BloomFilter::new(generation.filter.geometry(), *generation.filter.salt());
     let entries: Vec<_> = o.jtis.iter().map(|jti| empty.entry(jti)).collect();
     let freshness =
         Freshness { serial: o.serial, issued_at: o.issued_at, next_update: o.next_update };
-    Ok(Publication::sign_delta(&empty, base, &entries, freshness, &key)?)
+    Ok(Publication::sign_delta(&empty, o.base_serial, &entries, freshness, &key)?)
 }
 
 fn signing_key(jwk: JsValue) -> JsResult<SigningKey> {

@@ -207,11 +207,35 @@ impl Issuer {
         if request.cnf_jkt.as_deref().is_some_and(|jkt| !is_jkt(jkt)) {
             return Err(refuse("`cnf_jkt` must be an RFC 7638 SHA-256 thumbprint (43 characters)"));
         }
+        if request.extra.values().any(|v| nesting_exceeds(v, MAX_EXTRA_NESTING)) {
+            return Err(refuse("extra claims nest deeper than 64 levels"));
+        }
         if request.extra.keys().any(|k| REGISTERED.contains(&k.as_str())) {
             return Err(refuse("an extra claim reuses a v1 claim name"));
         }
         Ok(())
     }
+}
+
+/// How deep extra claims may nest: well inside what every verifier parses (ours: 127).
+const MAX_EXTRA_NESTING: usize = 64;
+
+/// True if `value` nests deeper than `limit` arrays/objects. Iterative: a value built in code
+/// can be arbitrarily deep, and recursion over it could overflow the stack.
+fn nesting_exceeds(value: &Value, limit: usize) -> bool {
+    let mut stack = alloc::vec![(value, 1usize)];
+    while let Some((v, depth)) = stack.pop() {
+        let children: &mut dyn Iterator<Item = &Value> = match v {
+            Value::Array(items) => &mut items.iter(),
+            Value::Object(map) => &mut map.values(),
+            _ => continue,
+        };
+        if depth > limit {
+            return true;
+        }
+        stack.extend(children.map(|c| (c, depth + 1)));
+    }
+    false
 }
 
 fn refuse(msg: &'static str) -> Error {

@@ -11,8 +11,8 @@ use crate::error::{malformed, Error};
 use crate::keys::{KeySet, PublicKey};
 use crate::policy::{action_allowed, resource_allowed};
 use crate::revocation::filter::Revocation;
-use serde_json::{Map, Value};
 use crate::token::UnverifiedToken;
+use serde_json::{Map, Value};
 
 /// Default largest accepted lifetime (`exp - min(iat, nbf)`), in seconds.
 pub const DEFAULT_MAX_LIFETIME: u32 = 900;
