@@ -1,22 +1,26 @@
 // The gateway load figure (`make load`): requests per second and latency through a gated
 // route vs the same route ungated, both in local workerd, driven by autocannon in a second
 // process on loopback. Writes target/bench/gateway-load.json and prints a table.
-import { execFileSync } from "node:child_process";
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { Issuer } from "tasktoken";
 import { startWrangler } from "../runtime/wrangler.js";
 import { AUDIENCE, ISSUER, makeKeys, startGateway, startOrigin } from "./harness.js";
 
 const SECONDS = Number(process.env.LOAD_SECONDS ?? 10);
-const CONNECTIONS = Number(process.env.LOAD_CONNECTIONS ?? 16);
+const CONNECTION_COUNTS = (process.env.LOAD_CONNECTIONS ?? "1,16").split(",").map(Number);
 const autocannon = new URL("../node_modules/.bin/autocannon", import.meta.url).pathname;
 
-function load(url, headers = {}) {
-  const args = ["--json", "-c", String(CONNECTIONS), "-d", String(SECONDS)];
+// Async: the origin answers from this process, so its event loop must keep running.
+const run = promisify(execFile);
+
+async function load(url, connections, headers = {}) {
+  const args = ["--json", "-c", String(connections), "-d", String(SECONDS)];
   for (const [k, v] of Object.entries(headers)) args.push("-H", `${k}=${v}`);
   // Warm-up, then the measured run.
-  execFileSync(autocannon, [...args.slice(0, 3), "-d", "2", ...args.slice(5), url], { stdio: "ignore" });
-  const out = JSON.parse(execFileSync(autocannon, [...args, url], { encoding: "utf8", maxBuffer: 1 << 26 }));
+  await run(autocannon, [...args.slice(0, 3), "-d", "2", ...args.slice(5), url]);
+  const out = JSON.parse((await run(autocannon, [...args, url], { maxBuffer: 1 << 26 })).stdout);
   return {
     rps: Math.round(out.requests.average),
     p50: out.latency.p50,
@@ -36,23 +40,32 @@ try {
     sub: "agent:load", aud: AUDIENCE, task: "load", scope: "customers:read",
     res: ["customers/4821"], ttl: 900,
   });
-  const base = load(`${ungated.url}customers/4821`);
-  origin.seen.length = 0;
-  const gated = load(`${gw.base}/customers/4821`, { authorization: `Bearer ${token}` });
-  origin.seen.length = 0;
-  const result = {
-    date: new Date().toISOString(), node: process.version, seconds: SECONDS,
-    connections: CONNECTIONS, ungated: base, gated,
-    addedLatencyMs: { p50: gated.p50 - base.p50, p99: gated.p99 - base.p99 },
-    throughputRatio: Number((gated.rps / base.rps).toFixed(3)),
-  };
+  const rows = [];
+  for (const connections of CONNECTION_COUNTS) {
+    const base = await load(`${ungated.url}customers/4821`, connections);
+    const gated = await load(`${gw.base}/customers/4821`, connections,
+      { authorization: `Bearer ${token}` });
+    origin.seen.length = 0;
+    rows.push({
+      connections, ungated: base, gated,
+      addedLatencyMs: { p50: gated.p50 - base.p50, p99: gated.p99 - base.p99 },
+      throughputRatio: Number((gated.rps / base.rps).toFixed(3)),
+    });
+  }
+  const result = { date: new Date().toISOString(), node: process.version, seconds: SECONDS, rows };
   mkdirSync(new URL("../../target/bench/", import.meta.url), { recursive: true });
   writeFileSync(new URL("../../target/bench/gateway-load.json", import.meta.url), JSON.stringify(result, null, 2));
-  console.log(`| route | req/s | p50 ms | p99 ms | errors |`);
-  console.log(`|---|---|---|---|---|`);
-  console.log(`| ungated proxy | ${base.rps} | ${base.p50} | ${base.p99} | ${base.errors} |`);
-  console.log(`| gated (task token verified) | ${gated.rps} | ${gated.p50} | ${gated.p99} | ${gated.errors} |`);
-  console.log(`added latency p50 ${result.addedLatencyMs.p50} ms, p99 ${result.addedLatencyMs.p99} ms; throughput ratio ${result.throughputRatio}`);
+  console.log("| connections | route | req/s | p50 ms | p99 ms | errors |");
+  console.log("|---|---|---|---|---|---|");
+  for (const r of rows) {
+    for (const [name, m] of [["ungated proxy", r.ungated], ["gated (task token verified)", r.gated]]) {
+      console.log(`| ${r.connections} | ${name} | ${m.rps} | ${m.p50} | ${m.p99} | ${m.errors} |`);
+    }
+  }
+  for (const r of rows) {
+    console.log(`c=${r.connections}: added latency p50 ${r.addedLatencyMs.p50} ms, ` +
+      `p99 ${r.addedLatencyMs.p99} ms; throughput ratio ${r.throughputRatio}`);
+  }
 } finally {
   await gw.stop();
   await ungated.stop();
