@@ -13,7 +13,7 @@ WASM_OPT_FEATURES := --enable-bulk-memory --enable-mutable-globals --enable-sign
 	--enable-nontrapping-float-to-int --enable-reference-types --enable-multivalue
 
 .PHONY: build wasm demo test test-js vectors lint setup setup-rust setup-node setup-wasm \
-	setup-chromium size load clean
+	setup-chromium size load demo-exports clean
 
 ## build: the release CLI at target/release/tasktoken, the wasm core and the npm package in js/
 build: setup-rust wasm
@@ -25,6 +25,10 @@ wasm: setup-wasm
 	wasm-bindgen --target web --no-typescript --out-dir js/wasm --out-name tasktoken $(WASM_IN)
 	js/node_modules/.bin/wasm-opt -Os $(WASM_OPT_FEATURES) $(WASM_OUT) -o $(WASM_OUT)
 	@echo "wasm: $$(wc -c < $(WASM_OUT)) bytes, $$(gzip -9c $(WASM_OUT) | wc -c) gzip"
+
+## demo-exports: the signed export links page at http://127.0.0.1:8790/ (Ctrl-C to stop)
+demo-exports: setup-node build
+	cd tests && node demo/exports-server.mjs
 
 ## load: requests/s and latency through a gated vs an ungated route (docs/gateway.md)
 load: setup-node build

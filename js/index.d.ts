@@ -95,8 +95,8 @@ export interface MintRequest {
 /** Mints task tokens for one issuer. */
 export class Issuer {
   constructor(options: IssuerOptions);
-  /** Mints a token, issued now, with a fresh 128-bit `jti`. */
-  mint(request: MintRequest): string;
+  /** Mints a token, issued now (or at `options.now`), with a fresh 128-bit `jti`. */
+  mint(request: MintRequest, options?: { now?: number | Date }): string;
 }
 
 export interface VerifierOptions {
@@ -240,6 +240,39 @@ export function signRevocationDelta(
   snapshot: Uint8Array | ArrayBuffer,
   options: RevocationPublishOptions & { baseSerial: number },
 ): Uint8Array;
+
+/** The state of an export link, as `checkLink` sees it. */
+export type LinkState =
+  | "valid" | "expired" | "not_yet_valid" | "wrong_resource" | "revoked" | "invalid";
+
+export interface LinkCheck {
+  state: LinkState;
+  /** The verifier's error code when not valid. */
+  code?: ErrorCode;
+  message?: string;
+  /** Seconds until `exp` for a valid link; 0 otherwise. */
+  secondsLeft: number;
+  expiresAt?: number;
+  claims?: TaskClaims;
+}
+
+/** Mints a link for one export (one action, one resource): `url#tt=<token>`. */
+export function mintLink(
+  issuer: Pick<Issuer, "mint">,
+  options: Omit<MintRequest, "scope" | "res"> & { url: string | URL; action: string; resource: string },
+): string;
+
+/** The token in a link's fragment, if any. */
+export function linkToken(url: string | URL): string | undefined;
+
+/** Checks a link locally with a verifier, for the action and the resource the page expects. */
+export function checkLink(
+  url: string | URL,
+  options: { verifier: Pick<Verifier, "verify">; action: string; resource: string; now?: number | Date },
+): LinkCheck;
+
+/** Requests a link's URL without its fragment, the token in `Authorization: Bearer`. */
+export function fetchLink(url: string | URL, init?: RequestInit): Promise<Response>;
 
 /** Revokes a token when its task is done: POSTs it to the authority URL, or calls it. */
 export function completeTask(

@@ -8,6 +8,7 @@ import { RevocationFilter, RevocationReplica } from "./revocation.js";
 
 export { TaskTokenError } from "./errors.js";
 export { guard, guardNode } from "./guard.js";
+export { checkLink, fetchLink, linkToken, mintLink } from "./links.js";
 export {
   RevocationFilter, RevocationReplica, completeTask, signRevocationDelta, signRevocationSnapshot,
 } from "./revocation.js";
@@ -48,10 +49,12 @@ export class Issuer {
    * @param {{ sub: string, aud: string | string[], task: string, scope: string,
    *           res: string[], ttl: number, nbf?: number, cnfJkt?: string,
    *           claims?: Record<string, unknown> }} request
+   * @param {{ now?: number | Date }} [options]
    * @returns {string}
    */
-  mint(request) {
-    return this.#core.mint(object(request, "mint request"), Date.now() / 1000);
+  mint(request, options = {}) {
+    const { now } = object(options, "mint options");
+    return this.#core.mint(object(request, "mint request"), seconds(now));
   }
 }
 

@@ -65,3 +65,11 @@ void info;
 const filter: RevocationFilter = RevocationFilter.fromSnapshot(new Uint8Array(), { keys: [publicJwk] });
 void filter.has("jti");
 await completeTask(token, "https://auth.example/_tasktoken/revoke");
+
+import { checkLink, fetchLink, mintLink, type LinkCheck } from "tasktoken";
+const link: string = mintLink(issuer, {
+  url: "https://app.example/exports/1234/download", sub: "user:alice", aud: "exports",
+  task: "export-1234", action: "datasets:export", resource: "datasets/1234", ttl: 300,
+});
+const state: LinkCheck = checkLink(link, { verifier, action: "datasets:export", resource: "datasets/1234" });
+if (state.state === "valid") void fetchLink(link);
