@@ -6,12 +6,14 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use serde_json::{Map, Value};
 
+use crate::audit::{AuditEvent, AuditHook, AuditKind, AuditSink};
 use crate::claims::{is_jkt, REGISTERED};
 use crate::encoding::b64_encode;
 use crate::error::{malformed, Error};
 use crate::keys::SigningKey;
 use crate::policy::{is_mintable_pattern, is_scope};
 use crate::token::MAX_TOKEN_LEN;
+use alloc::sync::Arc;
 
 /// Default longest TTL an issuer mints, in seconds (15 minutes).
 pub const DEFAULT_MAX_TTL: u32 = 900;
@@ -52,6 +54,7 @@ pub struct Issuer {
     max_ttl: u32,
     max_actions: usize,
     allow_broad_scope: bool,
+    audit: Option<AuditHook>,
 }
 
 impl Issuer {
@@ -68,6 +71,7 @@ impl Issuer {
             max_ttl: DEFAULT_MAX_TTL,
             max_actions: DEFAULT_MAX_ACTIONS,
             allow_broad_scope: false,
+            audit: None,
         })
     }
 
@@ -90,6 +94,23 @@ impl Issuer {
         self
     }
 
+    /// Records every mint (and every refusal) to `sink`; `decided_by` is the issuer name.
+    pub fn with_audit(mut self, sink: Arc<dyn AuditSink + Send + Sync>) -> Self {
+        self.audit = Some(AuditHook { sink });
+        self
+    }
+
+    /// Mints like [`Issuer::mint_at`] and records the decision to `sink` as well.
+    pub fn mint_audited_at(
+        &self,
+        request: &MintRequest,
+        now: i64,
+        sink: &dyn AuditSink,
+    ) -> Result<String, Error> {
+        let jti = random_jti()?;
+        self.decide(request, now, &jti, Some(sink))
+    }
+
     /// The issuer name (`iss`).
     pub fn iss(&self) -> &str {
         &self.iss
@@ -110,10 +131,38 @@ impl Issuer {
     /// not the whole last segment; a `cnf_jkt` that is not a SHA-256 thumbprint; an extra
     /// claim that reuses a v1 name; a token that would exceed 8 KiB (`invalid_claim`).
     pub fn mint_at(&self, request: &MintRequest, now: i64) -> Result<String, Error> {
-        let mut jti = [0u8; 16];
-        getrandom::fill(&mut jti)
-            .map_err(|_| malformed("the system's random number generator is unavailable"))?;
-        self.mint_with_jti(request, now, &b64_encode(&jti))
+        let jti = random_jti()?;
+        self.decide(request, now, &jti, None)
+    }
+
+    /// Mints with `jti` and, when anyone listens, records the decision.
+    pub(crate) fn decide(
+        &self,
+        request: &MintRequest,
+        now: i64,
+        jti: &str,
+        sink: Option<&dyn AuditSink>,
+    ) -> Result<String, Error> {
+        let result = self.mint_with_jti(request, now, jti);
+        if sink.is_some() || self.audit.is_some() {
+            let outcome = result.as_ref().map_or_else(Error::code, |_| "ok");
+            let mut event = AuditEvent::new(AuditKind::Mint, now, outcome, &self.iss);
+            event.issuer = Some(self.iss.clone());
+            event.kid = Some(self.key.kid().into());
+            event.sub = Some(request.sub.clone());
+            event.task = Some(request.task.clone());
+            // A refused request got no token, so no jti.
+            event.jti = result.is_ok().then(|| jti.into());
+            event.action = Some(request.scope.clone());
+            event.resource = Some(request.res.join(" "));
+            if let Some(sink) = sink {
+                sink.record(&event);
+            }
+            if let Some(hook) = &self.audit {
+                hook.sink.record(&event);
+            }
+        }
+        result
     }
 
     /// Mints with a given `jti`; only [`crate::__private`] exposes it, for fixed vectors.
@@ -236,6 +285,14 @@ fn nesting_exceeds(value: &Value, limit: usize) -> bool {
         stack.extend(children.map(|c| (c, depth + 1)));
     }
     false
+}
+
+/// 128 random bits, base64url.
+fn random_jti() -> Result<String, Error> {
+    let mut jti = [0u8; 16];
+    getrandom::fill(&mut jti)
+        .map_err(|_| malformed("the system's random number generator is unavailable"))?;
+    Ok(b64_encode(&jti))
 }
 
 fn refuse(msg: &'static str) -> Error {

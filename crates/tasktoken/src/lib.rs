@@ -36,6 +36,8 @@
 //! - [`RevocationFilter`], [`Revocation`]: a replica's verified filter, and what
 //!   [`Verifier::verify_revocable_at`] consults; [`RevocationReplica`] ([`Offered`]): which
 //!   snapshots and deltas a replica takes, in order, never going back;
+//! - [`AuditSink`], [`AuditEvent`], [`AuditKind`], [`OutcomeCounters`]: a structured event for
+//!   every mint, verification decision and revocation, without token text or keys;
 //! - [`Error`]: one enum, one stable code per variant.
 #![cfg_attr(not(feature = "std"), no_std)]
 #![deny(missing_docs)]
@@ -43,6 +45,7 @@
 
 extern crate alloc;
 
+mod audit;
 mod claims;
 mod encoding;
 mod error;
@@ -53,6 +56,7 @@ mod revocation;
 mod token;
 mod verifier;
 
+pub use audit::{AuditEvent, AuditKind, AuditSink, OutcomeCounters};
 pub use claims::VerifiedClaims;
 pub use error::Error;
 pub use issuer::{Issuer, MintRequest, DEFAULT_MAX_ACTIONS, DEFAULT_MAX_TTL};

@@ -6,12 +6,14 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 
+use crate::audit::{AuditHook, AuditKind, AuditSink, Trace};
 use crate::claims::{audiences, check_claims, VerifiedClaims};
 use crate::error::{malformed, Error};
 use crate::keys::{KeySet, PublicKey};
 use crate::policy::{action_allowed, resource_allowed};
 use crate::revocation::filter::Revocation;
 use crate::token::UnverifiedToken;
+use alloc::sync::Arc;
 use serde_json::{Map, Value};
 
 /// Default largest accepted lifetime (`exp - min(iat, nbf)`), in seconds.
@@ -52,6 +54,9 @@ pub struct Verifier {
     max_lifetime: i64,
     clock_skew: i64,
     require_binding: bool,
+    /// Reported as `decided_by` in audit events.
+    name: String,
+    audit: Option<AuditHook>,
 }
 
 impl Verifier {
@@ -69,6 +74,8 @@ impl Verifier {
             max_lifetime: i64::from(DEFAULT_MAX_LIFETIME),
             clock_skew: i64::from(DEFAULT_CLOCK_SKEW),
             require_binding: false,
+            name: String::from("verifier"),
+            audit: None,
         })
     }
 
@@ -117,6 +124,32 @@ impl Verifier {
         self
     }
 
+    /// Names this verifier in audit events (`decided_by`; default `"verifier"`).
+    pub fn named(mut self, name: &str) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// Records every decision of this verifier (and its clones) to `sink`.
+    pub fn with_audit(mut self, sink: Arc<dyn AuditSink + Send + Sync>) -> Self {
+        self.audit = Some(AuditHook { sink });
+        self
+    }
+
+    /// Verifies like [`Verifier::verify_revocable_at`] (or [`Verifier::verify_at`] without
+    /// `revocation`) and records the decision to `sink` as well as to the verifier's own
+    /// sink: for callers that collect events per call (the wasm binding, a request log).
+    pub fn verify_audited_at(
+        &self,
+        token: &str,
+        request: &Request<'_>,
+        now: i64,
+        revocation: Option<&Revocation<'_>>,
+        sink: &dyn AuditSink,
+    ) -> Result<VerifiedClaims, Error> {
+        self.decide(token, request, now, revocation, Some(sink))
+    }
+
     /// Verifies `token` for `request` at the current system time.
     #[cfg(all(feature = "std", not(all(target_arch = "wasm32", target_os = "unknown"))))]
     pub fn verify(&self, token: &str, request: &Request<'_>) -> Result<VerifiedClaims, Error> {
@@ -132,7 +165,7 @@ impl Verifier {
         request: &Request<'_>,
         now: i64,
     ) -> Result<VerifiedClaims, Error> {
-        self.verify_inner(token, request, now, None)
+        self.decide(token, request, now, None, None)
     }
 
     /// Like [`Verifier::verify_at`], and after the lifetime check consults `revocation`: a
@@ -145,7 +178,7 @@ impl Verifier {
         now: i64,
         revocation: &Revocation<'_>,
     ) -> Result<VerifiedClaims, Error> {
-        self.verify_inner(token, request, now, Some(revocation))
+        self.decide(token, request, now, Some(revocation), None)
     }
 
     /// Every trusted key, of every issuer: the keys revocation data may be signed with.
@@ -157,19 +190,62 @@ impl Verifier {
     /// lifetime, none after (no revocation, binding, action or resource) — for one purpose:
     /// a token may always revoke itself (`completeTask`), whatever it was scoped for.
     pub fn verify_for_revocation_at(&self, token: &str, now: i64) -> Result<VerifiedClaims, Error> {
-        let (claims, kid) = self.authenticate(token, now)?;
-        Ok(VerifiedClaims::new(claims, kid, false))
+        let mut trace = Trace::new(self.audit.is_some());
+        let result = self
+            .authenticate(token, now, &mut trace)
+            .map(|(claims, kid)| VerifiedClaims::new(claims, kid, false));
+        if let Some(hook) = &self.audit {
+            let outcome = result.as_ref().map_or_else(Error::code, |_| "ok");
+            hook.sink.record(&trace.into_event(AuditKind::Verify, now, outcome, &self.name));
+        }
+        result
+    }
+
+    /// Runs the checks and, when anyone listens, records the decision.
+    fn decide(
+        &self,
+        token: &str,
+        request: &Request<'_>,
+        now: i64,
+        revocation: Option<&Revocation<'_>>,
+        sink: Option<&dyn AuditSink>,
+    ) -> Result<VerifiedClaims, Error> {
+        let enabled = sink.is_some() || self.audit.is_some();
+        let mut trace = Trace::new(enabled);
+        let result = self.verify_inner(token, request, now, revocation, &mut trace);
+        if enabled {
+            let outcome = result.as_ref().map_or_else(Error::code, |_| "ok");
+            let mut event = trace.into_event(AuditKind::Verify, now, outcome, &self.name);
+            event.action = Some(request.action.into());
+            event.resource = Some(request.resource.into());
+            if let Some(sink) = sink {
+                sink.record(&event);
+            }
+            if let Some(hook) = &self.audit {
+                hook.sink.record(&event);
+            }
+        }
+        result
     }
 
     /// Size → structure → header → key → signature → claim types → issuer → audience →
     /// time → lifetime: the checks that make a token genuine and current.
-    fn authenticate(&self, token: &str, now: i64) -> Result<(Map<String, Value>, &str), Error> {
+    fn authenticate(
+        &self,
+        token: &str,
+        now: i64,
+        trace: &mut Trace,
+    ) -> Result<(Map<String, Value>, &str), Error> {
         let parsed = UnverifiedToken::parse(token)?;
         let kid = parsed.checked_kid()?;
         let (issuer_index, key) = self
             .keys
             .get(kid)
             .ok_or(Error::UnknownKey(Cow::Borrowed("no trusted key has the token's `kid`")))?;
+        if trace.enabled {
+            trace.kid = Some(key.kid().into());
+            trace.issuer = Some(self.issuers[*issuer_index].clone());
+        }
         let bad_signature = || Error::BadSignature(Cow::Borrowed("signature verification failed"));
         let signature =
             ed25519_dalek::Signature::from_bytes(parsed.signature().ok_or_else(bad_signature)?);
@@ -179,6 +255,7 @@ impl Verifier {
 
         let kid = key.kid();
         let claims = parsed.into_claims();
+        trace.claims(&claims);
         let times = check_claims(&claims)?;
         let issuer = &self.issuers[*issuer_index];
         if claims.get("iss").and_then(|v| v.as_str()) != Some(issuer.as_str()) {
@@ -218,8 +295,9 @@ impl Verifier {
         request: &Request<'_>,
         now: i64,
         revocation: Option<&Revocation<'_>>,
+        trace: &mut Trace,
     ) -> Result<VerifiedClaims, Error> {
-        let (claims, kid) = self.authenticate(token, now)?;
+        let (claims, kid) = self.authenticate(token, now, trace)?;
         let jti = claims.get("jti").and_then(|v| v.as_str()).unwrap_or_default();
         let stale_ignored = match revocation {
             Some(revocation) => revocation.check(jti, now)?,

@@ -1,0 +1,219 @@
+//! Audit events: every mint, verification decision and revocation can be recorded as a
+//! structured event — never with the token text or any key material.
+
+use alloc::string::{String, ToString};
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::fmt;
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use serde_json::{json, Value};
+
+use crate::error::Error;
+
+/// What an event records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuditKind {
+    /// An issuer minted (or refused to mint) a token.
+    Mint,
+    /// A verifier accepted or refused a token.
+    Verify,
+    /// An authority recorded a revocation.
+    Revoke,
+}
+
+impl AuditKind {
+    /// `"mint"`, `"verify"` or `"revoke"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditKind::Mint => "mint",
+            AuditKind::Verify => "verify",
+            AuditKind::Revoke => "revoke",
+        }
+    }
+}
+
+/// One decision. Fields that were not known (or not trusted) at the point of decision are
+/// `None`: claims appear only once the signature held, the `kid` only once it named a
+/// trusted key. There is deliberately no field for the token or a key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditEvent {
+    /// Seconds since the epoch, the time the decision was made at.
+    pub time: i64,
+    /// Mint, verify or revoke.
+    pub kind: AuditKind,
+    /// `"ok"`, or the stable error code.
+    pub outcome: &'static str,
+    /// The issuer (`iss`) the token belongs to.
+    pub issuer: Option<String>,
+    /// The key id that signed (or would sign) the token.
+    pub kid: Option<String>,
+    /// The non-human identity (`sub`).
+    pub sub: Option<String>,
+    /// The workflow segment (`task`).
+    pub task: Option<String>,
+    /// The token id (`jti`).
+    pub jti: Option<String>,
+    /// The requested action (verify) or the granted scope (mint).
+    pub action: Option<String>,
+    /// The requested resource (verify) or the granted patterns, space-separated (mint).
+    pub resource: Option<String>,
+    /// The verifier, issuer or authority that decided.
+    pub decided_by: String,
+}
+
+impl AuditEvent {
+    /// An event with only the kind, time, outcome and decider filled in.
+    pub fn new(kind: AuditKind, time: i64, outcome: &'static str, decided_by: &str) -> Self {
+        AuditEvent {
+            time,
+            kind,
+            outcome,
+            issuer: None,
+            kid: None,
+            sub: None,
+            task: None,
+            jti: None,
+            action: None,
+            resource: None,
+            decided_by: decided_by.into(),
+        }
+    }
+
+    /// The event as one JSON object (absent fields omitted), e.g. a JSON-lines record.
+    pub fn to_json(&self) -> Value {
+        let mut v = json!({
+            "time": self.time,
+            "event": self.kind.as_str(),
+            "outcome": self.outcome,
+            "decided_by": self.decided_by,
+        });
+        let optional = [
+            ("issuer", &self.issuer),
+            ("kid", &self.kid),
+            ("sub", &self.sub),
+            ("task", &self.task),
+            ("jti", &self.jti),
+            ("action", &self.action),
+            ("resource", &self.resource),
+        ];
+        for (name, value) in optional {
+            if let Some(value) = value {
+                v[name] = Value::String(value.clone());
+            }
+        }
+        v
+    }
+}
+
+/// Where events go: a logger, a file, counters, a metrics system.
+pub trait AuditSink {
+    /// Records one event. Called synchronously on the decision path: keep it cheap.
+    fn record(&self, event: &AuditEvent);
+}
+
+/// A sink shared by a long-lived verifier or issuer.
+pub(crate) type SharedSink = Arc<dyn AuditSink + Send + Sync>;
+
+/// Counts events per outcome (`ok` and every error code), lock-free: for metrics.
+pub struct OutcomeCounters {
+    counts: [AtomicU64; 19],
+}
+
+impl OutcomeCounters {
+    /// All counters at zero.
+    pub fn new() -> Self {
+        OutcomeCounters { counts: core::array::from_fn(|_| AtomicU64::new(0)) }
+    }
+
+    /// Every outcome with its count (`ok` first, then the codes in DESIGN.md's order).
+    pub fn counts(&self) -> Vec<(&'static str, u64)> {
+        core::iter::once("ok")
+            .chain(Error::CODES)
+            .zip(&self.counts)
+            .map(|(name, n)| (name, n.load(Ordering::Relaxed)))
+            .collect()
+    }
+}
+
+impl Default for OutcomeCounters {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for OutcomeCounters {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.counts().into_iter().filter(|(_, n)| *n > 0)).finish()
+    }
+}
+
+impl AuditSink for OutcomeCounters {
+    fn record(&self, event: &AuditEvent) {
+        let index = if event.outcome == "ok" {
+            Some(0)
+        } else {
+            Error::CODES.iter().position(|c| *c == event.outcome).map(|i| i + 1)
+        };
+        if let Some(i) = index {
+            self.counts[i].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// What the decision path learned, collected only when an event will be recorded.
+#[derive(Default)]
+pub(crate) struct Trace {
+    pub enabled: bool,
+    pub issuer: Option<String>,
+    pub kid: Option<String>,
+    pub sub: Option<String>,
+    pub task: Option<String>,
+    pub jti: Option<String>,
+}
+
+impl Trace {
+    pub(crate) fn new(enabled: bool) -> Self {
+        Trace { enabled, ..Trace::default() }
+    }
+
+    /// Copies `sub`, `task` and `jti` when they are strings (and tracing is on).
+    pub(crate) fn claims(&mut self, claims: &serde_json::Map<String, Value>) {
+        if self.enabled {
+            let get =
+                |name: &str| claims.get(name).and_then(Value::as_str).map(ToString::to_string);
+            self.sub = get("sub");
+            self.task = get("task");
+            self.jti = get("jti");
+        }
+    }
+
+    pub(crate) fn into_event(
+        self,
+        kind: AuditKind,
+        time: i64,
+        outcome: &'static str,
+        decided_by: &str,
+    ) -> AuditEvent {
+        AuditEvent {
+            issuer: self.issuer,
+            kid: self.kid,
+            sub: self.sub,
+            task: self.task,
+            jti: self.jti,
+            ..AuditEvent::new(kind, time, outcome, decided_by)
+        }
+    }
+}
+
+/// A sink with the name it reports as, held by a verifier or an issuer.
+#[derive(Clone)]
+pub(crate) struct AuditHook {
+    pub sink: SharedSink,
+}
+
+impl fmt::Debug for AuditHook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AuditHook")
+    }
+}

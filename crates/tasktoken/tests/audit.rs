@@ -1,0 +1,130 @@
+//! Audit events: one per decision, the right outcome and fields, and never the token text
+//! or key material.
+
+use std::sync::{Arc, Mutex};
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use serde_json::Value;
+use tasktoken::{
+    AuditEvent, AuditKind, AuditSink, Issuer, KeySet, MintRequest, OutcomeCounters, Request,
+    Revocation, RevocationFilter, SigningKey, Verifier,
+};
+
+#[derive(Default)]
+struct Collect(Mutex<Vec<AuditEvent>>);
+
+impl AuditSink for Collect {
+    fn record(&self, event: &AuditEvent) {
+        self.0.lock().expect("not poisoned").push(event.clone());
+    }
+}
+
+fn load(name: &str) -> Value {
+    let path = format!("{}/../../tests/vectors/{name}", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(path).expect("readable")).expect("JSON")
+}
+
+fn verifier(config: &Value) -> Option<Verifier> {
+    let mut v = Verifier::new(config["audience"].as_str()?).ok()?.named("crm-api-verifier");
+    for (iss, set) in config["issuers"].as_object()? {
+        v = v.trust(iss, &KeySet::from_jwks(&set.to_string()).ok()?).ok()?;
+    }
+    Some(v)
+}
+
+#[test]
+fn every_vector_decision_is_one_event_with_its_outcome_and_no_secrets() {
+    let file = load("tokens.json");
+    let private_keys: Vec<String> = file["privateKeys"]
+        .as_object()
+        .expect("keys")
+        .values()
+        .map(|k| k["d"].as_str().expect("d").to_string())
+        .collect();
+    let counters = Arc::new(OutcomeCounters::new());
+    let mut decisions = 0u64;
+    for case in file["cases"].as_array().expect("cases") {
+        let Some(v) = verifier(&file["verifiers"][case["verifier"].as_str().expect("name")]) else {
+            continue; // configurations that are refused never decide anything
+        };
+        let v = v.with_audit(counters.clone());
+        let token = case["token"].as_str().expect("token");
+        let req = &case["request"];
+        let request = Request {
+            action: req["action"].as_str().expect("action"),
+            resource: req["resource"].as_str().expect("resource"),
+            key_thumbprint: req["keyThumbprint"].as_str(),
+        };
+        let sink = Collect::default();
+        let filter = case.get("revocation").and_then(|rev| {
+            let bytes = URL_SAFE_NO_PAD.decode(rev["snapshot"].as_str()?).ok()?;
+            RevocationFilter::from_snapshot(&bytes, &v.trusted_keys()).ok()
+        });
+        let revocation = case.get("revocation").map(|rev| Revocation {
+            filter: filter.as_ref(),
+            grace: 60,
+            fail_open_when_stale: rev["failOpenWhenStale"] == true,
+            exact_check: None,
+        });
+        let now = case["now"].as_i64().expect("now");
+        let result = v.verify_audited_at(token, &request, now, revocation.as_ref(), &sink);
+        decisions += 1;
+        let events = sink.0.into_inner().expect("not poisoned");
+        assert_eq!(events.len(), 1, "{}", case["name"]);
+        let event = &events[0];
+        let name = case["name"].as_str().expect("name");
+        assert_eq!(event.kind, AuditKind::Verify);
+        assert_eq!(event.outcome, result.as_ref().map_or_else(|e| e.code(), |_| "ok"), "{name}");
+        assert_eq!(event.decided_by, "crm-api-verifier");
+        assert_eq!(event.action.as_deref(), Some(request.action));
+        if result.is_ok() {
+            assert!(event.sub.is_some() && event.jti.is_some() && event.kid.is_some(), "{name}");
+        }
+        if event.outcome == "bad_signature" || event.outcome == "malformed" {
+            assert!(event.sub.is_none() && event.jti.is_none(), "{name}: untrusted claims logged");
+        }
+        let text = event.to_json().to_string();
+        for part in token.split('.').filter(|p| p.len() > 8) {
+            assert!(!text.contains(part), "{name}: the event contains token text");
+        }
+        for d in &private_keys {
+            assert!(!text.contains(d.as_str()), "{name}: the event contains a private key");
+        }
+    }
+    let total: u64 = counters.counts().iter().map(|(_, n)| n).sum();
+    assert_eq!(total, decisions, "the counters saw every decision");
+    assert!(counters.counts().iter().filter(|(_, n)| *n > 0).count() >= 15, "{counters:?}");
+}
+
+#[test]
+fn mints_and_refusals_are_events_too() {
+    let key = SigningKey::from_seed("m1", &[9u8; 32]).expect("kid");
+    let d = serde_json::from_str::<Value>(&key.to_jwk()).expect("JSON")["d"].clone();
+    let sink = Arc::new(Collect::default());
+    let issuer = Issuer::new("https://auth.example", key).expect("issuer").with_audit(sink.clone());
+    let request = MintRequest {
+        sub: "agent:x".into(),
+        aud: vec!["crm-api".into()],
+        task: "t-1".into(),
+        scope: "customers:read".into(),
+        res: vec!["customers/1".into()],
+        ttl: 60,
+        ..Default::default()
+    };
+    let token = issuer.mint_at(&request, 1_000).expect("minted");
+    let refused = issuer.mint_at(&MintRequest { ttl: 3600, ..request.clone() }, 1_000);
+    assert_eq!(refused.map_err(|e| e.code()), Err("lifetime_too_long"));
+    let events = sink.0.lock().expect("not poisoned").clone();
+    assert_eq!(events.len(), 2);
+    assert_eq!((events[0].kind, events[0].outcome), (AuditKind::Mint, "ok"));
+    assert_eq!(events[0].resource.as_deref(), Some("customers/1"));
+    assert!(events[0].jti.is_some());
+    assert_eq!(events[1].outcome, "lifetime_too_long");
+    assert!(events[1].jti.is_none(), "a refused mint has no jti");
+    for e in &events {
+        let text = e.to_json().to_string();
+        assert!(!text.contains(d.as_str().expect("d")));
+        assert!(!text.contains(token.split('.').nth(2).expect("signature")));
+    }
+}
