@@ -46,6 +46,27 @@ export interface PrivateJwk extends Ed25519Jwk {
   d: string;
 }
 
+/** One decision — a mint, a verification, a revocation — never with token text or keys. */
+export interface AuditEvent {
+  /** Seconds since the epoch. */
+  time: number;
+  event: "mint" | "verify" | "revoke";
+  /** `"ok"` or the stable error code. */
+  outcome: "ok" | ErrorCode;
+  /** Claims appear only once the signature held; `kid`/`issuer` once the key was trusted. */
+  issuer?: string;
+  kid?: string;
+  sub?: string;
+  task?: string;
+  jti?: string;
+  /** The requested action (verify) or the granted scope (mint). */
+  action?: string;
+  /** The requested resource (verify) or the granted patterns, space-separated (mint). */
+  resource?: string;
+  /** The verifier (its `name`), issuer (`iss`), guard or authority that decided. */
+  decided_by: string;
+}
+
 /** The largest token accepted, in bytes. */
 export const MAX_TOKEN_LENGTH: 8192;
 
@@ -69,6 +90,8 @@ export interface IssuerOptions {
   maxActions?: number;
   /** Allow a bare `*` resource and more actions than `maxActions`. */
   allowBroadScope?: boolean;
+  /** Receives an audit event for every mint and refusal. */
+  onDecision?: (event: AuditEvent) => void;
 }
 
 export interface MintRequest {
@@ -115,6 +138,10 @@ export interface VerifierOptions {
   exactCheck?: (jti: string) => boolean;
   /** Called instead of console.warn when a token is accepted on stale data. */
   onStaleRevocation?: (claims: TaskClaims) => void;
+  /** Receives an audit event for every verification decision. */
+  onDecision?: (event: AuditEvent) => void;
+  /** This verifier's name in audit events (`decided_by`, default "verifier"). */
+  name?: string;
   /** This service's name; the token's `aud` must include it. */
   audience: string;
   /** Largest accepted lifetime in seconds (default 900). */
@@ -134,6 +161,8 @@ export interface VerifyRequest {
   keyThumbprint?: string;
   /** Verify as of this time (seconds since the epoch, or a Date). Default: now. */
   now?: number | Date;
+  /** Receives this call's audit event (in addition to the verifier's own listener). */
+  onDecision?: (event: AuditEvent) => void;
 }
 
 /** The claims of a verified token; unknown claims are included. */
@@ -162,6 +191,8 @@ export class Verifier {
    * token revoking itself. Never use it to authorize anything else.
    */
   verifyForRevocation(token: string, options?: { now?: number | Date }): TaskClaims;
+  /** Decisions so far by outcome, for metrics: `{ ok: 12, expired: 1 }`. */
+  stats(): Partial<Record<"ok" | ErrorCode, number>>;
 }
 
 /** Serial, times and geometry of a revocation filter. */
@@ -291,6 +322,8 @@ export interface GuardOptions<R> {
   query?: string;
   /** Thumbprint of a key the caller proved possession of. */
   keyThumbprint?: string;
+  /** Receives the audit event of this request's decision. */
+  onDecision?: (event: AuditEvent) => void;
 }
 
 export type GuardResult =

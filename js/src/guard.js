@@ -16,8 +16,10 @@ const UNAVAILABLE = new Set(["stale_revocation"]);
  * @param {Request} request a Fetch API request
  * @param {{ verify(token: string, request: object): object }} verifier a tasktoken Verifier
  * @param {{ action: string, resource: string | ((request: Request) => string),
- *           header?: string, query?: string, keyThumbprint?: string }} options
- *   `action` and `resource` are what the route is about to do; `header` and `query` opt in
+ *           header?: string, query?: string, keyThumbprint?: string,
+ *           onDecision?: (event: object) => void }} options
+ *   `action` and `resource` are what the route is about to do; `onDecision` receives the
+ *   audit event of this request's decision; `header` and `query` opt in
  *   to reading the token from that header or query parameter as well as from
  *   `Authorization: Bearer` (a request that carries it in more than one place is refused).
  * @returns {{ ok: true, claims: object } | { ok: false, response: Response, error: TaskTokenError }}
@@ -64,6 +66,22 @@ export function guardNode(req, res, verifier, options) {
 function decide(getHeader, getParams, getResource, verifier, options) {
   let token;
   let resource;
+  // Refusals decided here, before any token reached the verifier, are audited here too.
+  const early = (status, error, challenge) => {
+    const onDecision = options?.onDecision;
+    if (typeof onDecision === "function") {
+      try {
+        onDecision({
+          time: Math.floor(Date.now() / 1000), event: "verify", outcome: error.code,
+          action: typeof options?.action === "string" ? options.action : undefined,
+          decided_by: "guard",
+        });
+      } catch (e) {
+        console.error("tasktoken: an onDecision listener threw", e);
+      }
+    }
+    return refuse(status, error, challenge);
+  };
   try {
     if (typeof options?.action !== "string") {
       throw new TaskTokenError("malformed", "guard needs { action: string, resource }");
@@ -71,18 +89,19 @@ function decide(getHeader, getParams, getResource, verifier, options) {
     token = extractToken(getHeader, getParams, options);
     if (token === undefined) {
       const error = new TaskTokenError("malformed", "no task token in the request");
-      return refuse(401, error, `Bearer realm="${REALM}"`);
+      return early(401, error, `Bearer realm="${REALM}"`);
     }
     resource = getResource();
   } catch (error) {
     const e = asTaskTokenError(error);
-    return refuse(400, e, bearer("invalid_request", e));
+    return early(400, e, bearer("invalid_request", e));
   }
   try {
     const claims = verifier.verify(token, {
       action: options.action,
       resource,
       keyThumbprint: options.keyThumbprint,
+      onDecision: options.onDecision,
     });
     return { ok: true, claims };
   } catch (error) {

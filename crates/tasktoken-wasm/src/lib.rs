@@ -19,9 +19,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize as _};
 use serde_json::{Map, Value};
 use tasktoken::{
-    BloomFilter, BloomGeometry, Error, Freshness, Issuer, KeySet, MintRequest, Offered,
-    Publication, Request, Revocation, RevocationFilter, RevocationReplica, SigningKey, Verifier,
-    DEFAULT_FPR,
+    AuditEvent, AuditSink, BloomFilter, BloomGeometry, Error, Freshness, Issuer, KeySet,
+    MintRequest, Offered, Publication, Request, Revocation, RevocationFilter, RevocationReplica,
+    SigningKey, VerifiedClaims, Verifier, DEFAULT_FPR,
 };
 use wasm_bindgen::prelude::*;
 
@@ -153,7 +153,10 @@ struct MintOptions {
 
 /// Mints task tokens; the JS `Issuer` wraps it.
 #[wasm_bindgen]
-pub struct CoreIssuer(Issuer);
+pub struct CoreIssuer {
+    issuer: Issuer,
+    decisions: Decisions,
+}
 
 #[wasm_bindgen]
 impl CoreIssuer {
@@ -168,7 +171,8 @@ impl CoreIssuer {
         if let Some(count) = o.max_actions {
             issuer = issuer.max_actions(count);
         }
-        Ok(CoreIssuer(issuer.allow_broad_scope(o.allow_broad_scope.unwrap_or(false))))
+        let issuer = issuer.allow_broad_scope(o.allow_broad_scope.unwrap_or(false));
+        Ok(CoreIssuer { issuer, decisions: Decisions::default() })
     }
 
     /// Mints a token for `{ sub, aud, task, scope, res, ttl, nbf?, cnfJkt?, claims? }` at
@@ -189,7 +193,23 @@ impl CoreIssuer {
             cnf_jkt: o.cnf_jkt,
             extra: o.claims.unwrap_or_default(),
         };
-        Ok(self.0.mint_at(&request, seconds(now)?)?)
+        let now = seconds(now)?;
+        Ok(match self.decisions.capturing() {
+            Some(sink) => self.issuer.mint_audited_at(&request, now, &sink),
+            None => self.issuer.mint_at(&request, now),
+        }?)
+    }
+
+    /// Records the next mint's decision, to be read with `takeDecision`.
+    #[wasm_bindgen(js_name = captureNextDecision)]
+    pub fn capture_next_decision(&self) {
+        self.decisions.capture.set(true);
+    }
+
+    /// The captured decision as an audit event object, or `null`.
+    #[wasm_bindgen(js_name = takeDecision)]
+    pub fn take_decision(&self) -> JsResult<JsValue> {
+        self.decisions.take()
     }
 }
 
@@ -201,6 +221,7 @@ struct VerifierOptions {
     max_lifetime: Option<u32>,
     clock_skew: Option<u32>,
     require_binding: Option<bool>,
+    name: Option<String>,
 }
 
 /// Verifies task tokens; the JS `Verifier` wraps it.
@@ -209,6 +230,7 @@ pub struct CoreVerifier {
     verifier: Verifier,
     /// Whether the last revocable verification accepted stale data (fail-open).
     stale_ignored: Cell<bool>,
+    decisions: Decisions,
 }
 
 #[wasm_bindgen]
@@ -220,6 +242,9 @@ impl CoreVerifier {
         let o: VerifierOptions = options(value, "Verifier options")?;
         let mut verifier =
             Verifier::new(&o.audience)?.require_binding(o.require_binding.unwrap_or(false));
+        if let Some(name) = &o.name {
+            verifier = verifier.named(name);
+        }
         if let Some(seconds) = o.max_lifetime {
             verifier = verifier.max_lifetime(seconds);
         }
@@ -232,7 +257,11 @@ impl CoreVerifier {
         for (iss, jwks) in &o.issuers {
             verifier = verifier.trust(iss, &KeySet::from_jwks_object(jwks)?)?;
         }
-        Ok(CoreVerifier { verifier, stale_ignored: Cell::new(false) })
+        Ok(CoreVerifier {
+            verifier,
+            stale_ignored: Cell::new(false),
+            decisions: Decisions::default(),
+        })
     }
 
     /// Like `verify`, consulting a revocation filter (see `Revocation` in the core).
@@ -300,12 +329,43 @@ impl CoreVerifier {
         now: f64,
     ) -> JsResult<String> {
         let request = Request { action, resource, key_thumbprint: key_thumbprint.as_deref() };
-        let claims = self.verifier.verify_at(token, &request, seconds(now)?)?;
+        let claims = self.decide(token, &request, seconds(now)?, None)?;
         serde_json::to_string(claims.as_map()).map_err(internal)
+    }
+
+    /// Records the next verification's decision, to be read with `takeDecision`.
+    #[wasm_bindgen(js_name = captureNextDecision)]
+    pub fn capture_next_decision(&self) {
+        self.decisions.capture.set(true);
+    }
+
+    /// The captured decision as an audit event object, or `null`.
+    #[wasm_bindgen(js_name = takeDecision)]
+    pub fn take_decision(&self) -> JsResult<JsValue> {
+        self.decisions.take()
     }
 }
 
 impl CoreVerifier {
+    /// Verifies, through the audited path when the caller asked for the decision.
+    fn decide(
+        &self,
+        token: &str,
+        request: &Request<'_>,
+        now: i64,
+        revocation: Option<&Revocation<'_>>,
+    ) -> Result<VerifiedClaims, Error> {
+        match self.decisions.capturing() {
+            Some(sink) => self.verifier.verify_audited_at(token, request, now, revocation, &sink),
+            None => match revocation {
+                Some(revocation) => {
+                    self.verifier.verify_revocable_at(token, request, now, revocation)
+                }
+                None => self.verifier.verify_at(token, request, now),
+            },
+        }
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn verify_revocable(
         &self,
@@ -334,8 +394,7 @@ impl CoreVerifier {
         };
         let request = Request { action, resource, key_thumbprint: key_thumbprint.as_deref() };
         self.stale_ignored.set(false);
-        let claims =
-            self.verifier.verify_revocable_at(token, &request, seconds(now)?, &revocation)?;
+        let claims = self.decide(token, &request, seconds(now)?, Some(&revocation))?;
         self.stale_ignored.set(claims.stale_revocation_ignored());
         serde_json::to_string(claims.as_map()).map_err(internal)
     }
@@ -414,6 +473,38 @@ pub fn sign_delta(key: JsValue, snapshot: &[u8], options: JsValue) -> JsResult<V
 fn signing_key(jwk: JsValue) -> JsResult<SigningKey> {
     let map: Map<String, Value> = options(jwk, "private key")?;
     Ok(SigningKey::from_jwk_object(&map)?)
+}
+
+/// Audit decisions the JS side asked for: capture the next one, hand it over once.
+#[derive(Default)]
+struct Decisions {
+    capture: Cell<bool>,
+    last: std::rc::Rc<RefCell<Option<AuditEvent>>>,
+}
+
+/// A sink that keeps the one event of a call.
+struct Capture(std::rc::Rc<RefCell<Option<AuditEvent>>>);
+
+impl AuditSink for Capture {
+    fn record(&self, event: &AuditEvent) {
+        *self.0.borrow_mut() = Some(event.clone());
+    }
+}
+
+impl Decisions {
+    /// A sink for this call if the next decision was asked for (and resets the request).
+    fn capturing(&self) -> Option<Capture> {
+        self.capture.replace(false).then(|| Capture(self.last.clone()))
+    }
+
+    fn take(&self) -> JsResult<JsValue> {
+        match self.last.borrow_mut().take() {
+            Some(event) => {
+                Ok(event.to_json().serialize(&serde_wasm_bindgen::Serializer::json_compatible())?)
+            }
+            None => Ok(JsValue::NULL),
+        }
+    }
 }
 
 /// Reads a JWKS object (`{ keys: [...] }`) given from JS.

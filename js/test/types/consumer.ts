@@ -73,3 +73,4 @@ const link: string = mintLink(issuer, {
 });
 const state: LinkCheck = checkLink(link, { verifier, action: "datasets:export", resource: "datasets/1234" });
 if (state.state === "valid") void fetchLink(link);
+const counts = new Verifier({ issuers: {}, audience: "x", onDecision: (e) => void e.outcome }).stats(); void counts.ok;

@@ -1,0 +1,93 @@
+// Audit events through the package: one per decision with the right outcome, from the
+// Verifier, the Issuer and the guard — and never a token or a private key in any of them.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { Issuer, TaskTokenError, Verifier, generateKey, guard } from "tasktoken";
+
+const tokens = JSON.parse(readFileSync(new URL("../../tests/vectors/tokens.json", import.meta.url), "utf8"));
+const secrets = Object.values(tokens.privateKeys).map((k) => k.d);
+
+test("every vector decision is one event, with its outcome, without secrets", () => {
+  const all = [];
+  for (const c of tokens.cases) {
+    if (c.revocation) continue;
+    let verifier;
+    try {
+      verifier = new Verifier({ ...tokens.verifiers[c.verifier], name: "crm-api" });
+    } catch {
+      continue; // refused configurations decide nothing
+    }
+    const events = [];
+    let outcome;
+    try {
+      verifier.verify(c.token, { ...c.request, now: c.now, onDecision: (e) => events.push(e) });
+      outcome = "ok";
+    } catch (e) {
+      assert.ok(e instanceof TaskTokenError);
+      outcome = e.code;
+    }
+    assert.equal(events.length, 1, c.name);
+    const [event] = events;
+    assert.equal(event.outcome, outcome, c.name);
+    assert.equal(event.event, "verify");
+    assert.equal(event.decided_by, "crm-api");
+    assert.equal(event.action, c.request.action);
+    if (outcome === "ok") assert.ok(event.sub && event.jti && event.kid && event.issuer, c.name);
+    const text = JSON.stringify(event);
+    for (const part of c.token.split(".").filter((p) => p.length > 8)) {
+      assert.ok(!text.includes(part), `${c.name}: token text in the event`);
+    }
+    for (const d of secrets) assert.ok(!text.includes(d), `${c.name}: a private key in the event`);
+    all.push(event);
+  }
+  assert.ok(all.length > 140);
+});
+
+test("Issuer onDecision: mints and refusals, stats on the Verifier", () => {
+  const { privateJwk, publicJwk } = generateKey({ kid: "a1" });
+  const events = [];
+  const issuer = new Issuer({ iss: "https://a", key: privateJwk, onDecision: (e) => events.push(e) });
+  const request = { sub: "agent:x", aud: "crm", task: "t", scope: "c:read", res: ["c/1"], ttl: 60 };
+  const token = issuer.mint(request);
+  assert.throws(() => issuer.mint({ ...request, res: ["*"] }), { code: "invalid_claim" });
+  assert.deepEqual(events.map((e) => [e.event, e.outcome, e.resource]),
+    [["mint", "ok", "c/1"], ["mint", "invalid_claim", "*"]]);
+  assert.ok(events[0].jti && !events[1].jti);
+  for (const e of events) assert.ok(!JSON.stringify(e).includes(privateJwk.d));
+
+  const seen = [];
+  const verifier = new Verifier({ issuers: { "https://a": { keys: [publicJwk] } }, audience: "crm",
+    onDecision: (e) => seen.push(e.outcome) });
+  verifier.verify(token, { action: "c:read", resource: "c/1" });
+  assert.throws(() => verifier.verify(token, { action: "c:write", resource: "c/1" }));
+  assert.throws(() => verifier.verify(42, { action: "c:read", resource: "c/1" }));
+  assert.deepEqual(seen, ["ok", "action_denied", "malformed"]);
+  assert.deepEqual(verifier.stats(), { ok: 1, action_denied: 1, malformed: 1 });
+});
+
+test("guard onDecision: also for requests refused before verification", () => {
+  const { publicJwk } = generateKey({ kid: "g" });
+  const verifier = new Verifier({ issuers: { "https://a": { keys: [publicJwk] } }, audience: "crm" });
+  const events = [];
+  const gate = guard(new Request("https://h/c/1"), verifier,
+    { action: "c:read", resource: "c/1", onDecision: (e) => events.push(e) });
+  assert.equal(gate.response.status, 401);
+  assert.deepEqual(events.map((e) => [e.outcome, e.decided_by]), [["malformed", "guard"]]);
+});
+
+test("a throwing listener never changes a decision", () => {
+  const { privateJwk, publicJwk } = generateKey({ kid: "t" });
+  const token = new Issuer({ iss: "https://a", key: privateJwk })
+    .mint({ sub: "s", aud: "crm", task: "t", scope: "r", res: ["r"], ttl: 60 });
+  const verifier = new Verifier({ issuers: { "https://a": { keys: [publicJwk] } }, audience: "crm",
+    onDecision: () => { throw new Error("logger down"); } });
+  const original = console.error;
+  console.error = () => {};
+  try {
+    assert.equal(verifier.verify(token, { action: "r", resource: "r" }).sub, "s");
+    assert.throws(() => verifier.verify(token, { action: "w", resource: "r" }), { code: "action_denied" });
+  } finally {
+    console.error = original;
+  }
+});
