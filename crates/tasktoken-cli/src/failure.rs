@@ -22,6 +22,8 @@ pub enum Failure {
     },
     /// A file or stream that cannot be read or written (exit 2, a plain line).
     Io(String),
+    /// `scan` found live tokens (exit 1; the findings are already printed).
+    Found,
     /// An error from the core (exit 1, `{"error":"<code>","message":"..."}`).
     Core {
         /// The core's error, whose code is printed unchanged.
@@ -51,6 +53,7 @@ impl Failure {
                 let _ = error.print();
                 ExitCode::from(EXIT_USAGE)
             }
+            Failure::Found => ExitCode::from(EXIT_REJECTED),
             Failure::Io(message) => {
                 stderr_line(&format!("tasktoken: {message}"));
                 ExitCode::from(EXIT_USAGE)

@@ -6,6 +6,7 @@
 //! 1 a core error (one JSON line on stderr with a stable code), 2 a usage or file error (a
 //! plain line on stderr).
 
+mod audit_log;
 mod clock;
 mod duration;
 mod failure;
@@ -17,6 +18,7 @@ mod mint;
 mod output;
 mod revocation_arg;
 mod revoke;
+mod scan;
 mod store;
 mod token_arg;
 mod verify;
@@ -68,6 +70,8 @@ enum Command {
     Revoke(revoke::RevokeArgs),
     #[command(after_help = EXIT_STATUS_HELP, subcommand_required = true)]
     Filter(filter::FilterArgs),
+    #[command(after_help = EXIT_STATUS_HELP)]
+    Scan(scan::ScanArgs),
 }
 
 fn main() -> ExitCode {
@@ -79,6 +83,7 @@ fn main() -> ExitCode {
         Command::Inspect(args) => inspect::run(args),
         Command::Revoke(args) => revoke::run(args),
         Command::Filter(args) => filter::run(args),
+        Command::Scan(args) => scan::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

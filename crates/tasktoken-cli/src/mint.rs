@@ -6,6 +6,7 @@ use clap::Args;
 use serde_json::{Map, Value};
 use tasktoken::{Issuer, MintRequest, SigningKey};
 
+use crate::audit_log::AuditLogArg;
 use crate::duration::parse_duration;
 use crate::failure::{stderr_line, Failure};
 use crate::files::read_secret;
@@ -18,6 +19,9 @@ use crate::output::stdout_line;
 /// (`invalid_claim`). Each token gets a fresh random `jti`.
 #[derive(Debug, Args)]
 pub struct MintArgs {
+    #[command(flatten)]
+    audit: AuditLogArg,
+
     /// Private JWK file written by `tasktoken keygen`.
     #[arg(long, value_name = "FILE")]
     key: PathBuf,
@@ -91,6 +95,9 @@ pub fn run(args: &MintArgs) -> Result<(), Failure> {
     }
     if let Some(count) = args.max_actions {
         issuer = issuer.max_actions(count);
+    }
+    if let Some(sink) = args.audit.sink()? {
+        issuer = issuer.with_audit(sink);
     }
     let token = issuer.mint(&MintRequest {
         sub: args.sub.clone(),

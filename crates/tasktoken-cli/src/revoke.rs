@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use clap::builder::NonEmptyStringValueParser;
 use clap::{ArgGroup, Args};
 use serde_json::Value;
-use tasktoken::{Error, UnverifiedToken};
+use tasktoken::{AuditEvent, AuditKind, AuditSink as _, Error, UnverifiedToken};
+
+use crate::audit_log::{AuditLogArg, JsonLines};
 
 use crate::clock::unix_now;
 use crate::failure::{stderr_line, Failure};
@@ -33,6 +35,9 @@ const MAX_LINE: usize = 16 * 1024;
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("what").required(true).args(["token", "jti", "batch"])))]
 pub struct RevokeArgs {
+    #[command(flatten)]
+    audit: AuditLogArg,
+
     /// The revocation store (SQLite, WAL mode); created with its schema if missing.
     #[arg(long, value_name = "FILE")]
     db: PathBuf,
@@ -60,9 +65,10 @@ pub struct RevokeArgs {
 
 /// Runs `tasktoken revoke`.
 pub fn run(args: &RevokeArgs) -> Result<(), Failure> {
+    let sink = args.audit.sink()?;
     if args.batch {
         let mut store = Store::open(&args.db, Open::CreateIfMissing)?;
-        return batch(&mut store);
+        return batch(&mut store, sink.as_deref());
     }
     let (jti, exp) = match (&args.jti, args.exp, &args.token) {
         (Some(jti), Some(exp), _) => (jti.clone(), exp),
@@ -78,6 +84,7 @@ pub fn run(args: &RevokeArgs) -> Result<(), Failure> {
     let mut store = Store::open(&args.db, Open::CreateIfMissing)?;
     let now = unix_now();
     let revoked = store.revoke(&jti, exp, now)?;
+    audit(sink.as_deref(), &jti, now);
     stdout_line(&compact_object(&[
         ("revoked", &Value::from(jti)),
         ("exp", &Value::from(revoked.exp)),
@@ -111,7 +118,16 @@ fn jti_and_exp(token: &str) -> Result<(String, i64), Failure> {
 }
 
 /// Revokes the `JTI EXP` lines of stdin, one committed transaction and one report each.
-fn batch(store: &mut Store) -> Result<(), Failure> {
+/// Records a committed revocation as an audit event.
+fn audit(sink: Option<&JsonLines>, jti: &str, now: i64) {
+    if let Some(sink) = sink {
+        let mut event = AuditEvent::new(AuditKind::Revoke, now, "ok", "tasktoken-cli authority");
+        event.jti = Some(jti.into());
+        sink.record(&event);
+    }
+}
+
+fn batch(store: &mut Store, sink: Option<&JsonLines>) -> Result<(), Failure> {
     let mut stdin = std::io::stdin().lock();
     let mut line = Vec::new();
     for number in 1.. {
@@ -127,7 +143,9 @@ fn batch(store: &mut Store) -> Result<(), Failure> {
         let Some((jti, exp)) = parse_line(&line).map_err(|e| line_error(number, e))? else {
             continue;
         };
-        store.revoke(jti, exp, unix_now())?;
+        let now = unix_now();
+        store.revoke(jti, exp, now)?;
+        audit(sink, jti, now);
         stdout_line(&format!("revoked {jti}"))?;
     }
     Ok(())

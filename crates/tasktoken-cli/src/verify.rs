@@ -6,6 +6,7 @@ use clap::Args;
 use serde_json::Value;
 use tasktoken::{KeySet, Request, Revocation, Verifier, DEFAULT_REVOCATION_GRACE};
 
+use crate::audit_log::AuditLogArg;
 use crate::clock::unix_now;
 use crate::duration::parse_duration;
 use crate::failure::{stderr_line, Failure};
@@ -27,6 +28,9 @@ use crate::token_arg::read_token;
 /// revocation is not checked.
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
+    #[command(flatten)]
+    audit: AuditLogArg,
+
     /// JWKS file of a trusted issuer. Repeat together with --iss: the n-th --jwks holds the
     /// keys of the n-th --iss. For rotation, put the old and new key in one file.
     #[arg(long, value_name = "FILE", required = true)]
@@ -145,7 +149,12 @@ fn verifier(args: &VerifyArgs) -> Result<Verifier, Failure> {
             ),
         });
     }
-    let mut verifier = Verifier::new(&args.aud)?.require_binding(args.require_binding);
+    let mut verifier = Verifier::new(&args.aud)?
+        .require_binding(args.require_binding)
+        .named(&format!("tasktoken-cli verify ({})", args.aud));
+    if let Some(sink) = args.audit.sink()? {
+        verifier = verifier.with_audit(sink);
+    }
     if let Some(seconds) = args.max_lifetime {
         verifier = verifier.max_lifetime(seconds);
     }

@@ -38,6 +38,7 @@
 //!   snapshots and deltas a replica takes, in order, never going back;
 //! - [`AuditSink`], [`AuditEvent`], [`AuditKind`], [`OutcomeCounters`]: a structured event for
 //!   every mint, verification decision and revocation, without token text or keys;
+//! - [`Scanner`], [`FoundToken`], [`is_task_token`]: finding leaked task tokens in text;
 //! - [`Error`]: one enum, one stable code per variant.
 #![cfg_attr(not(feature = "std"), no_std)]
 #![deny(missing_docs)]
@@ -53,6 +54,7 @@ mod issuer;
 mod keys;
 mod policy;
 mod revocation;
+mod scan;
 mod token;
 mod verifier;
 
@@ -66,6 +68,7 @@ pub use revocation::bloom::{BloomFilter, BloomGeometry, Entry, DEFAULT_FPR, SALT
 pub use revocation::filter::{Revocation, RevocationFilter, DEFAULT_REVOCATION_GRACE};
 pub use revocation::format::{Delta, Freshness, Publication, Snapshot, MAX_DELTA_ENTRIES};
 pub use revocation::replica::{Offered, RevocationReplica};
+pub use scan::{is_task_token, FoundToken, Scanner};
 pub use token::{UnverifiedToken, MAX_TOKEN_LEN, TOKEN_TYPE};
 pub use verifier::{Request, Verifier, DEFAULT_CLOCK_SKEW, DEFAULT_MAX_LIFETIME};
 

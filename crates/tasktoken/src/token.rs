@@ -73,6 +73,17 @@ impl<'a> UnverifiedToken<'a> {
         &self.claims
     }
 
+    /// True if the token has the shape of a task token: a header declaring `alg` EdDSA or
+    /// Ed25519 and `typ` tt+jwt, and a 64-byte signature. Nothing is verified; this is how
+    /// `tasktoken scan` tells task tokens from other JWTs (and from a token run on into text).
+    pub fn declares_task_token(&self) -> bool {
+        let alg = self.header.get("alg").and_then(Value::as_str);
+        let typ = self.header.get("typ").and_then(Value::as_str);
+        matches!(alg, Some("EdDSA" | "Ed25519"))
+            && typ.is_some_and(is_token_type)
+            && self.signature.is_some()
+    }
+
     /// Checks the header as DESIGN.md orders it (`alg`, then `typ`, then `kid`, then members
     /// that change meaning) and returns the `kid`.
     pub(crate) fn checked_kid(&self) -> Result<&str, Error> {
