@@ -21,14 +21,37 @@ export default {
       await freshen(state, env);
       return revoke(request, env, state);
     }
+    if (url.pathname === "/_tasktoken/stats" && request.method === "GET") {
+      await freshen(state, env);
+      return stats(request, state);
+    }
     const match = matchRoute(routes, request.method, url.pathname);
     if (match.status) return problem(match.status, "malformed", match.message);
     await freshen(state, env);
-    const gate = guard(request, state.verifier, { action: match.action, resource: match.resource });
+    // One structured log line per gated request: the core's audit event (no token, no key).
+    const onDecision = (event) => console.log({ ...event, method: request.method, route: match.route.path });
+    const gate = guard(request, state.verifier,
+      { action: match.action, resource: match.resource, onDecision });
     if (!gate.ok) return gate.response;
     return proxy(request, url, env, gate.claims);
   },
 };
+
+/**
+ * `GET /_tasktoken/stats`, itself gated (`tokens:audit` on `stats`): this isolate's
+ * decisions per outcome since it started, and its revocation replica's serial and age.
+ */
+function stats(request, state) {
+  const gate = guard(request, state.verifier, { action: "tokens:audit", resource: "stats" });
+  if (!gate.ok) return gate.response;
+  const info = state.replica.info;
+  return Response.json({
+    since: state.started,
+    outcomes: state.verifier.stats(),
+    revocation: info && { serial: info.serial, issuedAt: info.issuedAt, nextUpdate: info.nextUpdate,
+      ageSeconds: Math.round(state.replica.age) },
+  }, { headers: { "cache-control": "no-store" } });
+}
 
 function setup(env) {
   const jwks = JSON.parse(env.JWKS);
@@ -45,8 +68,9 @@ function setup(env) {
     audience: env.AUDIENCE,
     revocation: replica,
     revocationGrace: Number(env.REVOCATION_GRACE_SECONDS ?? 60),
+    name: "edge-gateway",
   });
-  return { verifier, replica };
+  return { verifier, replica, started: new Date().toISOString() };
 }
 
 /**

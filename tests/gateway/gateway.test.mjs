@@ -18,11 +18,18 @@ const keys = makeKeys();
 const issuer = new Issuer({ iss: ISSUER, key: keys.k1.privateJwk });
 const rotated = new Issuer({ iss: ISSUER, key: keys.k2.privateJwk });
 
+const issuedTokens = [];
+
 function mint(overrides = {}, by = issuer) {
-  return by.mint({
+  return remember(by.mint({
     sub: "agent:lookup-bot", aud: AUDIENCE, task: "lookup-4821", scope: "customers:read",
     res: ["customers/4821"], ttl: 300, ...overrides,
-  });
+  }));
+}
+
+function remember(token) {
+  issuedTokens.push(token);
+  return token;
 }
 
 before(async () => {
@@ -182,4 +189,26 @@ test("KV holding a stale (validly signed) snapshot: fail closed with stale_revoc
     assert.equal(res.status, 503);
     assert.equal(res.body.error, "stale_revocation");
   });
+});
+
+test("stats are gated by tokens:audit and count outcomes; log lines carry events, never tokens", async () => {
+  const denied = await rawRequest(gw.base, "/_tasktoken/stats", { token: mint() });
+  assert.equal(denied.status, 403);
+  const auditor = mint({ sub: "ops:auditor", task: "audit", scope: "tokens:audit", res: ["stats"] });
+  const res = await rawRequest(gw.base, "/_tasktoken/stats", { token: auditor });
+  assert.equal(res.status, 200, JSON.stringify(res.body));
+  assert.ok(res.body.outcomes.ok >= 3, JSON.stringify(res.body));
+  assert.ok(res.body.outcomes.resource_denied >= 1);
+  assert.ok(res.body.outcomes.revoked >= 1);
+  assert.ok(res.body.revocation.serial >= 1);
+  assert.equal(typeof res.body.revocation.ageSeconds, "number");
+
+  const output = gw.output();
+  assert.match(output, /outcome: 'ok'/, "one structured line per gated request");
+  assert.match(output, /outcome: 'resource_denied'/);
+  assert.match(output, /decided_by: 'edge-gateway'/);
+  for (const token of issuedTokens) {
+    for (const part of token.split(".")) assert.ok(!output.includes(part), "token text in the logs");
+  }
+  assert.ok(!output.includes(keys.k1.privateJwk.d), "a private key in the logs");
 });

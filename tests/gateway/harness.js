@@ -57,6 +57,7 @@ export async function startGateway({ keys, origin, refreshSeconds = 1, validFor 
   const dev = await startWrangler(CONFIG, {
     persistTo,
     readyPath: "/_tasktoken/ready",
+    logLevel: "log",
     vars: {
       JWKS: JSON.stringify(keys.jwks),
       AUTHORITY_KEY: JSON.stringify(keys.k1.privateJwk),

@@ -26,14 +26,14 @@ export function freePort() {
  */
 export async function startWrangler(
   configUrl,
-  { vars = {}, timeoutMs = 60_000, extraArgs = [], persistTo, readyPath = "/" } = {},
+  { vars = {}, timeoutMs = 60_000, extraArgs = [], persistTo, readyPath = "/", logLevel = "warn" } = {},
 ) {
   const config = fileURLToPath(configUrl);
   const port = await freePort();
   const inspectorPort = await freePort();
   const args = [
     "dev", "--config", config, "--local", "--ip", "127.0.0.1", "--port", String(port),
-    "--inspector-port", String(inspectorPort), "--log-level", "warn", ...extraArgs,
+    "--inspector-port", String(inspectorPort), "--log-level", logLevel, ...extraArgs,
   ];
   for (const [k, v] of Object.entries(vars)) args.push("--var", `${k}:${v}`);
   if (persistTo) args.push("--persist-to", persistTo);
