@@ -13,7 +13,7 @@ WASM_OPT_FEATURES := --enable-bulk-memory --enable-mutable-globals --enable-sign
 	--enable-nontrapping-float-to-int --enable-reference-types --enable-multivalue
 
 .PHONY: build wasm demo test test-js vectors lint setup setup-rust setup-node setup-wasm \
-	setup-chromium size load demo-exports clean
+	setup-chromium size load demo-exports bench clean
 
 ## build: the release CLI at target/release/tasktoken, the wasm core and the npm package in js/
 build: setup-rust wasm
@@ -33,6 +33,13 @@ demo-exports: setup-node build
 ## load: requests/s and latency through a gated vs an ungated route (docs/gateway.md)
 load: setup-node build
 	cd tests && node gateway/load.mjs
+
+## bench: tasktoken vs jose, Node's crypto, WebCrypto, noble, fast-jwt, Biscuit (one process),
+## the native core, and wasm start-up; writes target/bench/results.json
+bench: setup-node build
+	cd js && node --experimental-wasm-modules bench/verify.mjs 2>&1 | grep -v "biscuit-wasm loading\|ExperimentalWarning\|trace-warnings"
+	cd js && node bench/startup.mjs
+	$(CARGO) bench -p tasktoken --bench verify
 
 ## size: the wasm's raw/gzip/brotli size and start-up time in Node
 size: wasm
@@ -95,3 +102,22 @@ setup-wasm: setup-rust
 clean:
 	$(CARGO) clean
 	rm -rf tests/node_modules js/node_modules js/wasm
+
+## fuzz: every cargo-fuzz target in fuzz/ for FUZZ_SECONDS each (nightly; seeded from
+## tests/vectors/ by fuzz/seed.mjs). Not part of `make test`. A finding stops the run and is
+## saved in fuzz/artifacts/<target>/; replay it with `cd fuzz && cargo +nightly fuzz run
+## <target> artifacts/<target>/<file>`.
+FUZZ_SECONDS ?= 30
+FUZZ_TARGETS := token claims jwk revocation resource
+
+.PHONY: fuzz
+fuzz:
+	@command -v node >/dev/null || { echo "node (20+) is required" >&2; exit 1; }
+	@rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+	@cargo +nightly fuzz --version >/dev/null 2>&1 || $(CARGO) install cargo-fuzz
+	node fuzz/seed.mjs
+	cd fuzz && for target in $(FUZZ_TARGETS); do \
+		echo "fuzz: $$target for $(FUZZ_SECONDS) s"; \
+		cargo +nightly fuzz run $$target -- -max_total_time=$(FUZZ_SECONDS) -jobs=1 \
+			-timeout=10 -dict=dicts/$$target.dict -print_final_stats=1 || exit 1; \
+	done

@@ -1,0 +1,84 @@
+//! `cargo bench -p tasktoken`: the native core on the same tokens as `make bench` — full
+//! verification vs ed25519-dalek's `verify_strict` alone (the floor), medians of rounds.
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use ed25519_dalek::Signer as _;
+use tasktoken::{Issuer, KeySet, MintRequest, Request, SigningKey, Verifier};
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs[xs.len() / 2]
+}
+
+fn bench(name: &str, ops: usize, mut f: impl FnMut(usize)) -> f64 {
+    let mut rounds = Vec::new();
+    for round in 0..8 {
+        let start = Instant::now();
+        for i in 0..ops {
+            f(i);
+        }
+        let us = start.elapsed().as_secs_f64() * 1e6 / ops as f64;
+        if round > 0 {
+            rounds.push(us);
+        }
+    }
+    let m = median(rounds);
+    println!("{name:<52} {m:>9.2} µs/op");
+    m
+}
+
+fn main() {
+    let key = SigningKey::from_seed("bench", &[1u8; 32]).expect("kid");
+    let issuer = Issuer::new("https://auth.example", key.clone()).expect("issuer");
+    let now = 1_800_000_000;
+    let tokens: Vec<String> = (0..256)
+        .map(|i| {
+            let request = MintRequest {
+                sub: "agent:lookup-bot".into(),
+                aud: vec!["crm-api".into()],
+                task: format!("lookup-{i}"),
+                scope: "customers:read".into(),
+                res: vec!["customers/4821".into()],
+                ttl: 900,
+                ..Default::default()
+            };
+            issuer.mint_at(&request, now).expect("mint")
+        })
+        .collect();
+    let keys = KeySet::from_keys([key.public_key()]).expect("keys");
+    let verifier =
+        Verifier::new("crm-api").expect("v").trust("https://auth.example", &keys).expect("t");
+    let request = Request::new("customers:read", "customers/4821");
+    let full = bench("tasktoken Verifier::verify_at (distinct tokens)", 2000, |i| {
+        black_box(verifier.verify_at(&tokens[i % 256], &request, now + 10).expect("valid"));
+    });
+    let dalek = ed25519_dalek::SigningKey::from_bytes(&[1u8; 32]);
+    let public = dalek.verifying_key();
+    let messages: Vec<(Vec<u8>, ed25519_dalek::Signature)> = tokens
+        .iter()
+        .map(|t| {
+            let input = t[..t.rfind('.').expect("dot")].as_bytes().to_vec();
+            let sig = dalek.sign(&input);
+            (input, sig)
+        })
+        .collect();
+    let floor = bench("ed25519-dalek verify_strict alone (the floor)", 2000, |i| {
+        let (m, s) = &messages[i % 256];
+        black_box(public.verify_strict(m, s).expect("valid"));
+    });
+    bench("tasktoken Issuer::mint_at", 2000, |_| {
+        let request = MintRequest {
+            sub: "agent:x".into(),
+            aud: vec!["crm-api".into()],
+            task: "t".into(),
+            scope: "customers:read".into(),
+            res: vec!["customers/4821".into()],
+            ttl: 900,
+            ..Default::default()
+        };
+        black_box(issuer.mint_at(&request, now).expect("mint"));
+    });
+    println!("full verification / signature alone: {:.2}", full / floor);
+}
