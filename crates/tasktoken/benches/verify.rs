@@ -59,14 +59,14 @@ fn main() {
     let messages: Vec<(Vec<u8>, ed25519_dalek::Signature)> = tokens
         .iter()
         .map(|t| {
-            let input = t[..t.rfind('.').expect("dot")].as_bytes().to_vec();
+            let input = t.as_bytes()[..t.rfind('.').expect("dot")].to_vec();
             let sig = dalek.sign(&input);
             (input, sig)
         })
         .collect();
     let floor = bench("ed25519-dalek verify_strict alone (the floor)", 2000, |i| {
         let (m, s) = &messages[i % 256];
-        black_box(public.verify_strict(m, s).expect("valid"));
+        public.verify_strict(m, s).expect("valid");
     });
     bench("tasktoken Issuer::mint_at", 2000, |_| {
         let request = MintRequest {
