@@ -53,6 +53,7 @@ mod error;
 mod issuer;
 mod keys;
 mod policy;
+mod prepared;
 mod revocation;
 mod scan;
 mod token;
@@ -84,6 +85,16 @@ pub(crate) fn unix_now() -> i64 {
 #[doc(hidden)]
 pub mod __private {
     use crate::{Error, Issuer, MintRequest};
+
+    /// Strict verification through the verifier's precomputed-table path, for the
+    /// differential test against ed25519-dalek's `verify_strict`.
+    pub fn prepared_verify_strict(
+        key: &[u8; 32],
+        message: &[u8],
+        signature: &[u8; 64],
+    ) -> Option<bool> {
+        crate::prepared::prepared_verify_strict(key, message, signature)
+    }
 
     /// Mints with a caller-chosen `jti` so that generated vectors are reproducible.
     pub fn mint_with_jti(

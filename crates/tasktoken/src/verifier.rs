@@ -11,6 +11,7 @@ use crate::claims::{audiences, check_claims, VerifiedClaims};
 use crate::error::{malformed, Error};
 use crate::keys::{KeySet, PublicKey};
 use crate::policy::{action_allowed, resource_allowed};
+use crate::prepared::PreparedKey;
 use crate::revocation::filter::Revocation;
 use crate::token::UnverifiedToken;
 use alloc::sync::Arc;
@@ -48,8 +49,9 @@ impl<'a> Request<'a> {
 #[derive(Clone, Debug)]
 pub struct Verifier {
     audience: String,
-    /// Every trusted key by `kid`, with the index of the issuer that owns it.
-    keys: BTreeMap<String, (usize, PublicKey)>,
+    /// Every trusted key by `kid`, with the index of the issuer that owns it and its
+    /// precomputed verification table (shared by clones).
+    keys: BTreeMap<String, (usize, PublicKey, Arc<PreparedKey>)>,
     issuers: Vec<String>,
     max_lifetime: i64,
     clock_skew: i64,
@@ -98,7 +100,8 @@ impl Verifier {
             if self.keys.contains_key(key.kid()) {
                 return Err(malformed("two trusted keys share a `kid`"));
             }
-            self.keys.insert(key.kid().into(), (index, key.clone()));
+            let prepared = Arc::new(PreparedKey::new(key.verifying_key()));
+            self.keys.insert(key.kid().into(), (index, key.clone(), prepared));
         }
         Ok(self)
     }
@@ -183,7 +186,7 @@ impl Verifier {
 
     /// Every trusted key, of every issuer: the keys revocation data may be signed with.
     pub fn trusted_keys(&self) -> KeySet {
-        KeySet::from_parts(self.keys.values().map(|(_, key)| key.clone()).collect())
+        KeySet::from_parts(self.keys.values().map(|(_, key, _)| key.clone()).collect())
     }
 
     /// Verifies `token` as genuine and current — every check up to and including the
@@ -238,7 +241,7 @@ impl Verifier {
     ) -> Result<(Map<String, Value>, &str), Error> {
         let parsed = UnverifiedToken::parse(token)?;
         let kid = parsed.checked_kid()?;
-        let (issuer_index, key) = self
+        let (issuer_index, key, prepared) = self
             .keys
             .get(kid)
             .ok_or(Error::UnknownKey(Cow::Borrowed("no trusted key has the token's `kid`")))?;
@@ -246,12 +249,13 @@ impl Verifier {
             trace.kid = Some(key.kid().into());
             trace.issuer = Some(self.issuers[*issuer_index].clone());
         }
-        let bad_signature = || Error::BadSignature(Cow::Borrowed("signature verification failed"));
-        let signature =
-            ed25519_dalek::Signature::from_bytes(parsed.signature().ok_or_else(bad_signature)?);
-        key.verifying_key()
-            .verify_strict(parsed.signing_input().as_bytes(), &signature)
-            .map_err(|_| bad_signature())?;
+        // Strict Ed25519 (`verify_strict` semantics) through the key's precomputed table.
+        let genuine = parsed
+            .signature()
+            .is_some_and(|signature| prepared.verify(parsed.signing_input().as_bytes(), signature));
+        if !genuine {
+            return Err(Error::BadSignature(Cow::Borrowed("signature verification failed")));
+        }
 
         let kid = key.kid();
         let claims = parsed.into_claims();
