@@ -1,86 +1,14 @@
 //! End-to-end tests of the `tasktoken` binary: each runs the built executable in its own
 //! temporary directory and checks exit status, stdout and stderr.
 
+mod common;
+
+use common::{error_code, now, run, stderr, stdout, TempDir};
 use std::fs;
-use std::io::Write as _;
 use std::os::unix::fs::PermissionsExt as _;
-use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::process::Output;
 
 use serde_json::Value;
-
-/// A directory removed when the test ends, unique per process and test.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> Self {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
-        let name = format!(
-            "tasktoken-cli-{}-{}-{nanos}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        );
-        let path = std::env::temp_dir().join(name);
-        fs::create_dir_all(&path).expect("create temp dir");
-        TempDir(path)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
-
-/// Runs the binary in `dir` with `args`, feeding `stdin` (empty if `None`).
-fn run(dir: &TempDir, args: &[&str], stdin: Option<&str>) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tasktoken"))
-        .args(args)
-        .current_dir(&dir.0)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn tasktoken");
-    {
-        let mut input = child.stdin.take().expect("stdin");
-        if let Some(text) = stdin {
-            input.write_all(text.as_bytes()).expect("write stdin");
-        }
-    }
-    child.wait_with_output().expect("wait for tasktoken")
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8(output.stdout.clone()).expect("UTF-8 stdout")
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8(output.stderr.clone()).expect("UTF-8 stderr")
-}
-
-/// Asserts exit 1 and a single-line error JSON on stderr, and returns its code.
-fn error_code(output: &Output) -> String {
-    assert_eq!(output.status.code(), Some(1), "stderr: {}", stderr(output));
-    let text = stderr(output);
-    let line = text.trim_end();
-    assert!(!line.contains('\n'), "one line: {text}");
-    let value: Value = serde_json::from_str(line).expect("stderr is error JSON");
-    assert!(value["message"].is_string());
-    value["error"].as_str().expect("code").to_owned()
-}
-
-fn now() -> i64 {
-    let secs = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock after 1970").as_secs();
-    i64::try_from(secs).expect("time fits i64")
-}
 
 /// Generates key `kid`: private JWK in `<kid>.jwk`, public JWKS in `<kid>.jwks`.
 fn keygen(dir: &TempDir, kid: &str) -> Value {

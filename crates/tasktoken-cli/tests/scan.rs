@@ -3,58 +3,15 @@
 //! every token found with its place and status, no lookalike JWT reported, no token text in
 //! any output, live tokens revoked with --revoke.
 
+mod common;
+
+use common::{run, TempDir};
 use std::fs;
 use std::io::Write as _;
-use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use serde_json::Value;
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> Self {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let name = format!(
-            "tasktoken-scan-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        );
-        let path = std::env::temp_dir().join(name);
-        let _ = fs::remove_dir_all(&path);
-        fs::create_dir_all(&path).expect("create temp dir");
-        TempDir(path)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
-
-fn run(dir: &TempDir, args: &[&str], stdin: Option<&[u8]>) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tasktoken"))
-        .args(args)
-        .current_dir(&dir.0)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    if let Some(bytes) = stdin {
-        child.stdin.take().expect("stdin").write_all(bytes).expect("write");
-    }
-    drop(child.stdin.take());
-    child.wait_with_output().expect("wait")
-}
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
@@ -180,7 +137,7 @@ fn finds_every_token_with_its_place_and_no_lookalike() {
 #[test]
 fn statuses_revoked_expired_and_unverified() {
     let (dir, tokens) = setup();
-    let revoked = run(&dir, &["revoke", "--db", "a.db", "-"], Some(tokens[1].as_bytes()));
+    let revoked = run(&dir, &["revoke", "--db", "a.db", "-"], Some(&tokens[1]));
     assert!(revoked.status.success());
     let build =
         run(&dir, &["filter", "build", "--db", "a.db", "--key", "k1.jwk", "--out", "f.bin"], None);
@@ -231,7 +188,7 @@ fn statuses_revoked_expired_and_unverified() {
     assert_eq!(out.status.code(), Some(0), "nothing live two hours later");
     assert!(text(&out.stdout).lines().all(|l| l.contains(" expired ")), "{}", text(&out.stdout));
 
-    let out = run(&dir, &["scan", "-"], Some(format!("x {} y", tokens[0]).as_bytes()));
+    let out = run(&dir, &["scan", "-"], Some(&format!("x {} y", tokens[0])));
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stdout).starts_with("-:1: live-unverified "), "{}", text(&out.stdout));
 }
@@ -311,16 +268,13 @@ fn audit_log_records_mint_verify_and_revoke_without_secrets() {
                 "customers/4821",
                 "-",
             ],
-            Some(token.as_bytes()),
+            Some(&token),
         )
     };
     assert!(verify("customers:read").status.success());
     assert_eq!(verify("customers:write").status.code(), Some(1));
-    let revoke = run(
-        &dir,
-        &["revoke", "--audit-log", "audit.jsonl", "--db", "a.db", "-"],
-        Some(token.as_bytes()),
-    );
+    let revoke =
+        run(&dir, &["revoke", "--audit-log", "audit.jsonl", "--db", "a.db", "-"], Some(&token));
     assert!(revoke.status.success());
     let log = fs::read_to_string(dir.path("audit.jsonl")).expect("log");
     let events: Vec<Value> =
