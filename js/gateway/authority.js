@@ -56,6 +56,8 @@ export class RevocationAuthority {
     // Durable before anything is published or acknowledged.
     await this.ctx.storage.put(key, Math.max(previous ?? exp, exp));
     const serial = await this.publishDelta([jti]);
+    // The revocation's audit event (the same shape as the core's; no token, no key).
+    console.log({ time: now(), event: "revoke", outcome: "ok", jti, decided_by: "edge-authority", serial });
     return { revoked: jti, new: previous === undefined, serial };
   }
 

@@ -207,6 +207,7 @@ test("stats are gated by tokens:audit and count outcomes; log lines carry events
   assert.match(output, /outcome: 'ok'/, "one structured line per gated request");
   assert.match(output, /outcome: 'resource_denied'/);
   assert.match(output, /decided_by: 'edge-gateway'/);
+  assert.match(output, /event: 'revoke'/, "revocations are audited at the authority");
   for (const token of issuedTokens) {
     for (const part of token.split(".")) assert.ok(!output.includes(part), "token text in the logs");
   }
