@@ -14,13 +14,25 @@ use crate::policy::is_scope;
 #[derive(Clone, Debug, PartialEq)]
 pub struct VerifiedClaims {
     map: Map<String, Value>,
+    /// The payload exactly as the token carried it (a strict, duplicate-free JSON object).
+    json: String,
     kid: String,
     stale_revocation_ignored: bool,
 }
 
 impl VerifiedClaims {
-    pub(crate) fn new(map: Map<String, Value>, kid: &str, stale_revocation_ignored: bool) -> Self {
-        VerifiedClaims { map, kid: kid.into(), stale_revocation_ignored }
+    pub(crate) fn new(
+        (map, json): (Map<String, Value>, String),
+        kid: &str,
+        stale_revocation_ignored: bool,
+    ) -> Self {
+        VerifiedClaims { map, json, kid: kid.into(), stale_revocation_ignored }
+    }
+
+    /// All claims as the JSON text the token carried (a strict JSON object without
+    /// duplicate members): what the JS binding hands to `JSON.parse`, with no re-encoding.
+    pub fn as_json(&self) -> &str {
+        &self.json
     }
 
     /// True if the token was accepted although the revocation data was missing or stale
@@ -191,12 +203,14 @@ fn numeric_date(v: &Value) -> Option<i64> {
         return Some(i64::MAX);
     }
     // serde_json keeps integer literals outside the 64-bit ranges only as f64. Every f64 of
-    // magnitude 2^63 or more is a whole number, so no fraction test is needed there.
+    // magnitude 2^63 or more is a whole number, so no fraction test is needed there. The
+    // bound is inclusive on both sides: -9223372036854775809, just below i64::MIN, parses
+    // as exactly -2^63 and saturates like every other integer beyond the range.
     const LIMIT: f64 = 9_223_372_036_854_775_808.0; // 2^63
     match n.as_f64()? {
         0.0 => Some(0),
         f if f >= LIMIT => Some(i64::MAX),
-        f if f < -LIMIT => Some(i64::MIN),
+        f if f <= -LIMIT => Some(i64::MIN),
         _ => None,
     }
 }

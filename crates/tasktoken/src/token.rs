@@ -27,6 +27,8 @@ const FORBIDDEN_HEADER_MEMBERS: [&str; 11] =
 pub struct UnverifiedToken<'a> {
     header: Map<String, Value>,
     claims: Map<String, Value>,
+    /// The decoded payload, as JSON text (valid UTF-8: it parsed as strict JSON).
+    payload: String,
     signing_input: &'a str,
     /// `None` when the part is valid base64url but not 64 bytes: that fails at the
     /// signature step, after the header (so `alg: none` with no signature is
@@ -52,15 +54,15 @@ impl<'a> UnverifiedToken<'a> {
         let header = b64_decode(h)
             .and_then(|bytes| parse_object(&bytes))
             .ok_or_else(|| malformed("token header is not a base64url-encoded JSON object"))?;
-        let claims = b64_decode(p)
-            .and_then(|bytes| parse_object(&bytes))
+        let (claims, payload) = b64_decode(p)
+            .and_then(|bytes| Some((parse_object(&bytes)?, String::from_utf8(bytes).ok()?)))
             .ok_or_else(|| malformed("token payload is not a base64url-encoded JSON object"))?;
         let signature = b64_decode(s)
             .ok_or_else(|| malformed("token signature is not base64url"))?
             .try_into()
             .ok();
         let signing_input = &token[..h.len() + 1 + p.len()];
-        Ok(UnverifiedToken { header, claims, signing_input, signature })
+        Ok(UnverifiedToken { header, claims, payload, signing_input, signature })
     }
 
     /// The decoded header, unverified.
@@ -117,8 +119,9 @@ impl<'a> UnverifiedToken<'a> {
         self.signature.as_ref()
     }
 
-    pub(crate) fn into_claims(self) -> Map<String, Value> {
-        self.claims
+    /// The claims, and the same claims as the JSON text the token carried.
+    pub(crate) fn into_claims(self) -> (Map<String, Value>, String) {
+        (self.claims, self.payload)
     }
 }
 

@@ -238,7 +238,7 @@ impl Verifier {
         token: &str,
         now: i64,
         trace: &mut Trace,
-    ) -> Result<(Map<String, Value>, &str), Error> {
+    ) -> Result<Authenticated<'_>, Error> {
         let parsed = UnverifiedToken::parse(token)?;
         let kid = parsed.checked_kid()?;
         let (issuer_index, key, prepared) = self
@@ -258,7 +258,7 @@ impl Verifier {
         }
 
         let kid = key.kid();
-        let claims = parsed.into_claims();
+        let (claims, json) = parsed.into_claims();
         trace.claims(&claims);
         let times = check_claims(&claims)?;
         let issuer = &self.issuers[*issuer_index];
@@ -290,7 +290,7 @@ impl Verifier {
                     .into(),
             ));
         }
-        Ok((claims, kid))
+        Ok(((claims, json), kid))
     }
 
     fn verify_inner(
@@ -301,7 +301,7 @@ impl Verifier {
         revocation: Option<&Revocation<'_>>,
         trace: &mut Trace,
     ) -> Result<VerifiedClaims, Error> {
-        let (claims, kid) = self.authenticate(token, now, trace)?;
+        let ((claims, json), kid) = self.authenticate(token, now, trace)?;
         let jti = claims.get("jti").and_then(|v| v.as_str()).unwrap_or_default();
         let stale_ignored = match revocation {
             Some(revocation) => revocation.check(jti, now)?,
@@ -323,9 +323,13 @@ impl Verifier {
                 "the requested resource is not covered by the token's `res`",
             )));
         }
-        Ok(VerifiedClaims::new(claims, kid, stale_ignored))
+        Ok(VerifiedClaims::new((claims, json), kid, stale_ignored))
     }
 }
+
+/// What authentication yields: the claims (parsed, and as the JSON text the token carried)
+/// and the `kid` of the key that signed them.
+type Authenticated<'a> = ((Map<String, Value>, String), &'a str);
 
 /// Proof of possession: a bound token needs the caller's key thumbprint, and the same one.
 fn check_binding(
