@@ -3,6 +3,7 @@
 // Fetch API (Workers, Deno, Bun, browsers' service workers, Node's global Request) and, via
 // `guardNode`, for Node's `http` server.
 import { TaskTokenError } from "./errors.js";
+import { hasMethod, snapshotObject } from "./input.js";
 
 const REALM = "tasktoken";
 /** Codes that mean "a valid token, but not for this": 403 with insufficient_scope. */
@@ -25,6 +26,7 @@ const UNAVAILABLE = new Set(["stale_revocation"]);
  * @returns {{ ok: true, claims: object } | { ok: false, response: Response, error: TaskTokenError }}
  */
 export function guard(request, verifier, options) {
+  options = snapshotObject(options, "guard options");
   const decision = decide(
     (name) => request.headers.get(name),
     () => new URL(request.url).searchParams,
@@ -49,6 +51,10 @@ export function guard(request, verifier, options) {
  * @returns {object | null}
  */
 export function guardNode(req, res, verifier, options) {
+  if (!hasMethod(res, "writeHead") || !hasMethod(res, "end")) {
+    throw new TaskTokenError("malformed", "guardNode needs Node's ServerResponse as res");
+  }
+  options = snapshotObject(options, "guardNode options");
   const decision = decide(
     (name) => headerValue(req.headers[name]),
     () => new URL(req.url ?? "/", "http://localhost").searchParams,

@@ -3,7 +3,7 @@
 // so that bad input is a TaskTokenError, never a wasm trap, and parses the claims.
 import { CoreIssuer, CoreVerifier, generateKey as coreGenerateKey } from "../wasm/tasktoken.js";
 import { TaskTokenError } from "./errors.js";
-import { checkedDepth } from "./input.js";
+import { isInstance, plainData, snapshotObject } from "./input.js";
 import { RevocationFilter, RevocationReplica } from "./revocation.js";
 
 export { TaskTokenError } from "./errors.js";
@@ -27,7 +27,7 @@ export function ready() {
  * @returns {{ privateJwk: object, publicJwk: object }}
  */
 export function generateKey(options) {
-  const kid = options?.kid;
+  const { kid } = snapshotObject(options, "generateKey options");
   if (typeof kid !== "string") throw bad("generateKey needs { kid: string }");
   return coreGenerateKey(kid);
 }
@@ -42,9 +42,9 @@ export class Issuer {
    *           allowBroadScope?: boolean }} options
    */
   constructor(options) {
-    const { onDecision, ...core } = object(options, "Issuer options");
+    const { onDecision, ...core } = snapshotObject(options, "Issuer options");
     this.#onDecision = listener(onDecision, "onDecision");
-    this.#core = new CoreIssuer(core);
+    this.#core = new CoreIssuer(plainData(core, "Issuer options"));
   }
 
   /**
@@ -56,8 +56,8 @@ export class Issuer {
    * @returns {string}
    */
   mint(request, options = {}) {
-    const { now } = object(options, "mint options");
-    const body = object(request, "mint request");
+    const { now } = snapshotObject(options, "mint options");
+    const body = plainData(snapshotObject(request, "mint request"), "mint request");
     const at = seconds(now);
     if (!this.#onDecision) return this.#core.mint(body, at);
     this.#core.captureNextDecision();
@@ -97,11 +97,11 @@ export class Verifier {
     const {
       revocation, revocationGrace = 60, failOpenWhenStale = false, exactCheck, onStaleRevocation,
       onDecision, ...core
-    } = object(options, "Verifier options");
+    } = snapshotObject(options, "Verifier options");
     this.#onDecision = listener(onDecision, "onDecision");
     this.#name = typeof core.name === "string" ? core.name : "verifier";
     if (revocation !== undefined &&
-        !(revocation instanceof RevocationReplica || revocation instanceof RevocationFilter)) {
+        !(isInstance(revocation, RevocationReplica) || isInstance(revocation, RevocationFilter))) {
       throw bad("revocation must be a RevocationReplica or RevocationFilter");
     }
     if (!(Number.isInteger(revocationGrace) && revocationGrace >= 0 && revocationGrace < 2 ** 32)) {
@@ -114,7 +114,7 @@ export class Verifier {
     if (onStaleRevocation !== undefined && typeof onStaleRevocation !== "function") {
       throw bad("onStaleRevocation must be a function");
     }
-    this.#core = new CoreVerifier(core);
+    this.#core = new CoreVerifier(plainData(core, "Verifier options"));
     this.#revocation = revocation;
     this.#grace = revocationGrace;
     this.#failOpen = failOpenWhenStale;
@@ -132,7 +132,7 @@ export class Verifier {
    */
   verifyForRevocation(token, options = {}) {
     checkToken(token);
-    const { now } = object(options, "options");
+    const { now } = snapshotObject(options, "options");
     return JSON.parse(this.#core.verifyForRevocation(token, seconds(now)));
   }
 
@@ -145,12 +145,13 @@ export class Verifier {
    * @returns {Record<string, unknown>}
    */
   verify(token, request) {
-    const perCall = listener(request?.onDecision, "onDecision");
+    const copy = request !== null && typeof request === "object" ? snapshotObject(request, "verify request") : request;
+    const perCall = listener(copy?.onDecision, "onDecision");
     const listening = this.#onDecision !== undefined || perCall !== undefined;
     if (listening) this.#core.captureNextDecision();
     let outcome = "malformed";
     try {
-      const claims = this.#verify(token, request);
+      const claims = this.#verify(token, copy);
       outcome = "ok";
       return claims;
     } catch (error) {
@@ -162,8 +163,8 @@ export class Verifier {
         // A decision refused before it reached the core (bad arguments) has no core event.
         const event = this.#core.takeDecision() ?? {
           time: Math.floor(Date.now() / 1000), event: "verify", outcome, decided_by: this.#name,
-          ...(typeof request?.action === "string" ? { action: request.action } : {}),
-          ...(typeof request?.resource === "string" ? { resource: request.resource } : {}),
+          ...(typeof copy?.action === "string" ? { action: copy.action } : {}),
+          ...(typeof copy?.resource === "string" ? { resource: copy.resource } : {}),
         };
         emit(this.#onDecision, event);
         emit(perCall, event);
@@ -181,7 +182,7 @@ export class Verifier {
 
   #verify(token, request) {
     checkToken(token);
-    const { action, resource, keyThumbprint, now } = object(request, "verify request");
+    const { action, resource, keyThumbprint, now } = snapshotObject(request, "verify request");
     if (typeof action !== "string") throw bad("verify request needs action: string");
     if (typeof resource !== "string") throw bad("verify request needs resource: string");
     if (keyThumbprint !== undefined && typeof keyThumbprint !== "string") {
@@ -192,7 +193,7 @@ export class Verifier {
     if (r === undefined) return JSON.parse(this.#core.verify(token, action, resource, keyThumbprint, at));
     const args = [token, action, resource, keyThumbprint, at, r.core, this.#grace, this.#failOpen,
       this.#exactCheck];
-    const json = r instanceof RevocationReplica
+    const json = isInstance(r, RevocationReplica)
       ? this.#core.verifyWithReplica(...args)
       : this.#core.verifyWithFilter(...args);
     const claims = JSON.parse(json);
@@ -228,16 +229,9 @@ function checkToken(token) {
 
 function seconds(now) {
   if (now === undefined) return Date.now() / 1000;
-  if (now instanceof Date) return now.getTime() / 1000;
+  if (isInstance(now, Date)) return now.getTime() / 1000;
   if (typeof now === "number" && Number.isFinite(now)) return now;
   throw bad("now must be seconds since the epoch or a Date");
-}
-
-function object(value, what) {
-  if (value === null || typeof value !== "object" || Array.isArray(value)) {
-    throw bad(`${what} must be an object`);
-  }
-  return checkedDepth(value, what);
 }
 
 function bad(message) {

@@ -21,3 +21,53 @@ export function checkedDepth(value, what) {
   }
   return value;
 }
+
+/**
+ * A shallow copy of an options object, reading each of its properties exactly once, here in
+ * JS: a getter or Proxy trap that throws becomes a `malformed` TaskTokenError, and nothing
+ * the caller owns is read again later (or from inside wasm).
+ */
+export function snapshotObject(value, what) {
+  let copy;
+  try {
+    if (value !== null && typeof value === "object" && !Array.isArray(value)) copy = { ...value };
+  } catch (cause) {
+    throw new TaskTokenError("malformed", `${what} could not be read`, { cause });
+  }
+  if (copy === undefined) throw new TaskTokenError("malformed", `${what} must be an object`);
+  return copy;
+}
+
+/** `value instanceof Class`, false where asking throws (a revoked Proxy). */
+export function isInstance(value, Class) {
+  try {
+    return value instanceof Class;
+  } catch {
+    return false;
+  }
+}
+
+/** True if `value[name]` is a function; false where asking throws (a hostile Proxy). */
+export function hasMethod(value, name) {
+  try {
+    return typeof value?.[name] === "function";
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The plain-JSON copy of `value` that crosses into wasm: getters, Proxies, toJSON and
+ * anything else run once, here, and only data (nesting at most 80 levels) goes in. What
+ * JSON cannot carry (BigInt, cycles) is `malformed`.
+ */
+export function plainData(value, what) {
+  let text;
+  try {
+    text = JSON.stringify(value);
+  } catch (cause) {
+    throw new TaskTokenError("malformed", `${what} is not plain JSON data`, { cause });
+  }
+  if (text === undefined) throw new TaskTokenError("malformed", `${what} is not plain JSON data`);
+  return checkedDepth(JSON.parse(text), what);
+}

@@ -8,6 +8,7 @@
 // token does not enter the history either. The server verifies it with the guard and revokes
 // it after the first successful download: single use.
 import { TaskTokenError } from "./errors.js";
+import { hasMethod, isInstance, snapshotObject } from "./input.js";
 
 const FRAGMENT_KEY = "tt";
 
@@ -22,7 +23,10 @@ const FRAGMENT_KEY = "tt";
  * @returns {string} the URL with `#tt=<token>`
  */
 export function mintLink(issuer, options) {
-  const { url, action, resource, ...rest } = options ?? {};
+  if (!hasMethod(issuer, "mint")) {
+    throw new TaskTokenError("malformed", "mintLink needs an Issuer");
+  }
+  const { url, action, resource, ...rest } = snapshotObject(options, "mintLink options");
   if (typeof action !== "string" || action.includes(" ")) {
     throw new TaskTokenError("invalid_claim", "a link grants exactly one action");
   }
@@ -56,8 +60,11 @@ export function linkToken(url) {
  *   verifier's error code when not valid.
  */
 export function checkLink(url, options) {
-  const { verifier, action, resource, now } = options ?? {};
-  const at = now === undefined ? Date.now() / 1000 : now instanceof Date ? now.getTime() / 1000 : now;
+  const { verifier, action, resource, now } = snapshotObject(options, "checkLink options");
+  if (!hasMethod(verifier, "verify")) {
+    throw new TaskTokenError("malformed", "checkLink needs { verifier }");
+  }
+  const at = now === undefined ? Date.now() / 1000 : isInstance(now, Date) ? now.getTime() / 1000 : now;
   const token = linkToken(url);
   if (token === undefined) {
     return { state: "invalid", code: "malformed", message: "the link carries no token", secondsLeft: 0 };
@@ -83,13 +90,19 @@ export function checkLink(url, options) {
  * @returns {Promise<Response>}
  */
 export function fetchLink(url, init = {}) {
+  const options = snapshotObject(init ?? {}, "fetchLink init");
   const token = linkToken(url);
   if (token === undefined) throw new TaskTokenError("malformed", "the link carries no token");
   const target = parseUrl(url);
   target.hash = "";
-  const headers = new Headers(init.headers);
+  let headers;
+  try {
+    headers = new Headers(options.headers);
+  } catch (cause) {
+    throw new TaskTokenError("malformed", "fetchLink init.headers are not headers", { cause });
+  }
   headers.set("authorization", `Bearer ${token}`);
-  return fetch(target, { ...init, headers, referrerPolicy: "no-referrer", cache: "no-store" });
+  return fetch(target, { ...options, headers, referrerPolicy: "no-referrer", cache: "no-store" });
 }
 
 const LINK_STATES = {

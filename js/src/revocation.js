@@ -3,7 +3,7 @@
 // order) is the core's; this file fetches bytes and schedules.
 import { CoreReplica, CoreRevocationFilter, signDelta, signSnapshot } from "../wasm/tasktoken.js";
 import { TaskTokenError } from "./errors.js";
-import { checkedDepth } from "./input.js";
+import { hasMethod, isInstance, plainData, snapshotObject } from "./input.js";
 
 /** A verified revocation snapshot, with deltas applied on its serial. */
 export class RevocationFilter {
@@ -11,7 +11,7 @@ export class RevocationFilter {
 
   /** @param {CoreRevocationFilter} core */
   constructor(core) {
-    if (!(core instanceof CoreRevocationFilter)) {
+    if (!isInstance(core, CoreRevocationFilter)) {
       throw new TaskTokenError("malformed", "use RevocationFilter.fromSnapshot(bytes, { keys })");
     }
     this.#core = core;
@@ -23,7 +23,7 @@ export class RevocationFilter {
    * @param {{ keys: object[] }} jwks
    */
   static fromSnapshot(bytes, jwks) {
-    return new RevocationFilter(CoreRevocationFilter.fromSnapshot(toBytes(bytes), checkedDepth(jwks, "keys")));
+    return new RevocationFilter(CoreRevocationFilter.fromSnapshot(toBytes(bytes), plainData(jwks, "keys")));
   }
 
   /** Verifies a delta with the same keys and applies it; unchanged on error. */
@@ -76,7 +76,8 @@ export class RevocationReplica {
    *   `interval`: seconds between refreshes (default 30, at most 2147483).
    */
   constructor(options) {
-    const { keys, url, loader, interval = 30, fetch: fetchImpl, onError } = options ?? {};
+    const { keys, url, loader, interval = 30, fetch: fetchImpl, onError } =
+      snapshotObject(options, "RevocationReplica options");
     if ((url === undefined) === (loader === undefined)) {
       throw new TaskTokenError("malformed", "RevocationReplica needs exactly one of url or loader");
     }
@@ -90,8 +91,11 @@ export class RevocationReplica {
     if (!(typeof interval === "number" && interval > 0 && interval <= 2147483)) {
       throw new TaskTokenError("malformed", "interval must be 0 < seconds <= 2147483");
     }
-    this.#core = new CoreReplica(checkedDepth(keys, "keys"));
-    this.#url = url === undefined ? undefined : new URL(String(url));
+    if (fetchImpl !== undefined && typeof fetchImpl !== "function") {
+      throw new TaskTokenError("malformed", "fetch must be a function");
+    }
+    this.#core = new CoreReplica(plainData(keys, "keys"));
+    this.#url = url === undefined ? undefined : parseHttpUrl(url, "RevocationReplica url");
     this.#loader = loader;
     this.#fetch = fetchImpl ?? globalThis.fetch.bind(globalThis);
     this.#interval = interval;
@@ -257,14 +261,15 @@ export async function completeTask(token, authority) {
     throw new TaskTokenError("malformed", "completeTask needs the token string");
   }
   if (typeof authority === "function") return void (await authority(token));
-  if (authority && typeof authority.revoke === "function") return void (await authority.revoke(token));
-  if (typeof authority !== "string" && !(authority instanceof URL)) {
+  if (hasMethod(authority, "revoke")) return void (await authority.revoke(token));
+  if (typeof authority !== "string" && !isInstance(authority, URL)) {
     throw new TaskTokenError("malformed", "completeTask needs an authority URL, function or object");
   }
+  const target = parseHttpUrl(authority, "the authority");
   let response;
   try {
     // No redirects: a 3xx would re-send the token elsewhere and prove nothing was stored.
-    response = await fetch(authority, {
+    response = await fetch(target, {
       method: "POST",
       headers: { authorization: `Bearer ${token}` },
       redirect: "error",
@@ -300,7 +305,7 @@ const CODES = new Set([
  */
 export function signRevocationSnapshot(key, options, generation) {
   const gen = generation === undefined ? undefined : toBytes(generation);
-  return signSnapshot(checkedDepth(key, "key"), checkedDepth(options, "options"), gen);
+  return signSnapshot(plainData(key, "key"), plainData(options, "options"), gen);
 }
 
 /**
@@ -312,15 +317,33 @@ export function signRevocationSnapshot(key, options, generation) {
  * @returns {Uint8Array}
  */
 export function signRevocationDelta(key, snapshot, options) {
-  return signDelta(checkedDepth(key, "key"), toBytes(snapshot), checkedDepth(options, "options"));
+  return signDelta(plainData(key, "key"), toBytes(snapshot), plainData(options, "options"));
 }
 
 /** How many deltas one refresh follows before reading the snapshot instead. */
 const MAX_DELTA_STEPS = 32;
 
 function toBytes(bytes) {
-  if (bytes instanceof Uint8Array) return bytes;
-  if (bytes instanceof ArrayBuffer) return new Uint8Array(bytes);
-  if (ArrayBuffer.isView(bytes)) return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  try {
+    if (bytes instanceof Uint8Array) return bytes;
+    if (bytes instanceof ArrayBuffer) return new Uint8Array(bytes);
+    if (ArrayBuffer.isView(bytes)) return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  } catch (cause) {
+    throw new TaskTokenError("malformed", "revocation data could not be read (a detached buffer?)", { cause });
+  }
   throw new TaskTokenError("malformed", "revocation data must be a Uint8Array or ArrayBuffer");
+}
+
+/** An http(s) URL, or `malformed`: nothing else can store a revocation or serve one. */
+function parseHttpUrl(value, what) {
+  let url;
+  try {
+    url = new URL(String(value));
+  } catch (cause) {
+    throw new TaskTokenError("malformed", `${what} is not a URL`, { cause });
+  }
+  if (url.protocol !== "https:" && url.protocol !== "http:") {
+    throw new TaskTokenError("malformed", `${what} must be an http(s) URL`);
+  }
+  return url;
 }

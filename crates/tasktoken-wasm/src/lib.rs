@@ -21,7 +21,7 @@ use serde_json::{Map, Value};
 use tasktoken::{
     AuditEvent, AuditSink, BloomFilter, BloomGeometry, Error, Freshness, Issuer, KeySet,
     MintRequest, Offered, Publication, Request, Revocation, RevocationFilter, RevocationReplica,
-    SigningKey, VerifiedClaims, Verifier, DEFAULT_FPR,
+    SigningKey, VerifiedClaims, Verifier, VerifyCache, VerifyContext, DEFAULT_FPR,
 };
 use wasm_bindgen::prelude::*;
 
@@ -222,6 +222,7 @@ struct VerifierOptions {
     clock_skew: Option<u32>,
     require_binding: Option<bool>,
     name: Option<String>,
+    cache_size: Option<usize>,
 }
 
 /// Verifies task tokens; the JS `Verifier` wraps it.
@@ -231,7 +232,11 @@ pub struct CoreVerifier {
     /// Whether the last revocable verification accepted stale data (fail-open).
     stale_ignored: Cell<bool>,
     decisions: Decisions,
+    cache: RefCell<VerifyCache>,
 }
+
+/// Tokens a JS `Verifier` remembers as authenticated, unless `cacheSize` says otherwise.
+const DEFAULT_CACHE_SIZE: usize = 1024;
 
 #[wasm_bindgen]
 impl CoreVerifier {
@@ -257,10 +262,14 @@ impl CoreVerifier {
         for (iss, jwks) in &o.issuers {
             verifier = verifier.trust(iss, &KeySet::from_jwks_object(jwks)?)?;
         }
+        // Tokens already authenticated skip the signature; time, revocation, action and
+        // resource are checked on every call (see `VerifyCache` in the core).
+        let cache = RefCell::new(VerifyCache::new(o.cache_size.unwrap_or(DEFAULT_CACHE_SIZE)));
         Ok(CoreVerifier {
             verifier,
             stale_ignored: Cell::new(false),
             decisions: Decisions::default(),
+            cache,
         })
     }
 
@@ -355,15 +364,16 @@ impl CoreVerifier {
         now: i64,
         revocation: Option<&Revocation<'_>>,
     ) -> Result<VerifiedClaims, Error> {
-        match self.decisions.capturing() {
-            Some(sink) => self.verifier.verify_audited_at(token, request, now, revocation, &sink),
-            None => match revocation {
-                Some(revocation) => {
-                    self.verifier.verify_revocable_at(token, request, now, revocation)
-                }
-                None => self.verifier.verify_at(token, request, now),
-            },
-        }
+        let capture = self.decisions.capturing();
+        // A re-entrant call (an exactCheck callback verifying with this same verifier)
+        // finds the cache borrowed and goes without it, rather than trapping.
+        let mut cache = self.cache.try_borrow_mut().ok();
+        let context = VerifyContext {
+            revocation,
+            audit: capture.as_ref().map(|c| c as &dyn AuditSink),
+            cache: cache.as_deref_mut(),
+        };
+        self.verifier.verify_with_at(token, request, now, context)
     }
 
     #[allow(clippy::too_many_arguments)]

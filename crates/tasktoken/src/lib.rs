@@ -29,6 +29,7 @@
 //! - [`SigningKey`], [`PublicKey`], [`KeySet`]: Ed25519 keys as JWK and JWKS;
 //! - [`Issuer`] and [`MintRequest`]: minting under a least-privilege policy;
 //! - [`Verifier`], [`Request`], [`VerifiedClaims`]: verification, in DESIGN.md's order;
+//!   [`VerifyContext`], [`VerifyCache`]: what else a verification may consult;
 //! - [`UnverifiedToken`]: decoding without trust, for inspection;
 //! - [`action_allowed`], [`resource_allowed`]: the matching rules on their own;
 //! - [`BloomGeometry`], [`BloomFilter`], [`Publication`] (with [`Snapshot`], [`Delta`],
@@ -71,7 +72,9 @@ pub use revocation::format::{Delta, Freshness, Publication, Snapshot, MAX_DELTA_
 pub use revocation::replica::{Offered, RevocationReplica};
 pub use scan::{is_task_token, FoundToken, Scanner};
 pub use token::{UnverifiedToken, MAX_TOKEN_LEN, TOKEN_TYPE};
-pub use verifier::{Request, Verifier, DEFAULT_CLOCK_SKEW, DEFAULT_MAX_LIFETIME};
+pub use verifier::{
+    Request, Verifier, VerifyCache, VerifyContext, DEFAULT_CLOCK_SKEW, DEFAULT_MAX_LIFETIME,
+};
 
 /// Seconds since the Unix epoch from the system clock (0 if the clock is before 1970).
 #[cfg(all(feature = "std", not(all(target_arch = "wasm32", target_os = "unknown"))))]

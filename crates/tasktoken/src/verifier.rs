@@ -16,6 +16,7 @@ use crate::revocation::filter::Revocation;
 use crate::token::UnverifiedToken;
 use alloc::sync::Arc;
 use serde_json::{Map, Value};
+use sha2::Digest as _;
 
 /// Default largest accepted lifetime (`exp - min(iat, nbf)`), in seconds.
 pub const DEFAULT_MAX_LIFETIME: u32 = 900;
@@ -58,6 +59,9 @@ pub struct Verifier {
     require_binding: bool,
     /// Reported as `decided_by` in audit events.
     name: String,
+    /// Identifies this configuration of keys and audience, so a [`VerifyCache`] filled by
+    /// one verifier is never used by another.
+    id: u64,
     audit: Option<AuditHook>,
 }
 
@@ -78,6 +82,7 @@ impl Verifier {
             require_binding: false,
             name: String::from("verifier"),
             audit: None,
+            id: next_id(),
         })
     }
 
@@ -96,6 +101,7 @@ impl Verifier {
                 self.issuers.len() - 1
             }
         };
+        self.id = next_id();
         for key in keys.keys() {
             if self.keys.contains_key(key.kid()) {
                 return Err(malformed("two trusted keys share a `kid`"));
@@ -153,6 +159,20 @@ impl Verifier {
         self.decide(token, request, now, revocation, Some(sink))
     }
 
+    /// Verifies with everything optional at once: revocation data, a per-call audit sink,
+    /// and a [`VerifyCache`] of tokens this verifier already authenticated (their signature,
+    /// claim types, issuer and audience are not checked again; time, lifetime, revocation,
+    /// binding, action and resource are checked on every call).
+    pub fn verify_with_at(
+        &self,
+        token: &str,
+        request: &Request<'_>,
+        now: i64,
+        context: VerifyContext<'_>,
+    ) -> Result<VerifiedClaims, Error> {
+        self.decide_in(token, request, now, context)
+    }
+
     /// Verifies `token` for `request` at the current system time.
     #[cfg(all(feature = "std", not(all(target_arch = "wasm32", target_os = "unknown"))))]
     pub fn verify(&self, token: &str, request: &Request<'_>) -> Result<VerifiedClaims, Error> {
@@ -196,7 +216,7 @@ impl Verifier {
         let mut trace = Trace::new(self.audit.is_some());
         let result = self
             .authenticate(token, now, &mut trace)
-            .map(|(claims, kid)| VerifiedClaims::new(claims, kid, false));
+            .map(|g| VerifiedClaims::new((g.claims, g.json), &g.kid, false));
         if let Some(hook) = &self.audit {
             let outcome = result.as_ref().map_or_else(Error::code, |_| "ok");
             hook.sink.record(&trace.into_event(AuditKind::Verify, now, outcome, &self.name));
@@ -213,9 +233,20 @@ impl Verifier {
         revocation: Option<&Revocation<'_>>,
         sink: Option<&dyn AuditSink>,
     ) -> Result<VerifiedClaims, Error> {
+        self.decide_in(token, request, now, VerifyContext { revocation, audit: sink, cache: None })
+    }
+
+    fn decide_in(
+        &self,
+        token: &str,
+        request: &Request<'_>,
+        now: i64,
+        context: VerifyContext<'_>,
+    ) -> Result<VerifiedClaims, Error> {
+        let VerifyContext { revocation, audit: sink, cache } = context;
         let enabled = sink.is_some() || self.audit.is_some();
         let mut trace = Trace::new(enabled);
-        let result = self.verify_inner(token, request, now, revocation, &mut trace);
+        let result = self.verify_inner(token, request, now, revocation, &mut trace, cache);
         if enabled {
             let outcome = result.as_ref().map_or_else(Error::code, |_| "ok");
             let mut event = trace.into_event(AuditKind::Verify, now, outcome, &self.name);
@@ -231,14 +262,17 @@ impl Verifier {
         result
     }
 
-    /// Size → structure → header → key → signature → claim types → issuer → audience →
-    /// time → lifetime: the checks that make a token genuine and current.
-    fn authenticate(
-        &self,
-        token: &str,
-        now: i64,
-        trace: &mut Trace,
-    ) -> Result<Authenticated<'_>, Error> {
+    /// Size → … → audience, then time → lifetime: the checks that make a token genuine and
+    /// current.
+    fn authenticate(&self, token: &str, now: i64, trace: &mut Trace) -> Result<Genuine, Error> {
+        let genuine = self.genuine(token, trace)?;
+        self.current(&genuine, now)?;
+        Ok(genuine)
+    }
+
+    /// Size → structure → header → key → signature → claim types → issuer → audience: what
+    /// does not depend on the time, and so may be cached.
+    fn genuine(&self, token: &str, trace: &mut Trace) -> Result<Genuine, Error> {
         let parsed = UnverifiedToken::parse(token)?;
         let kid = parsed.checked_kid()?;
         let (issuer_index, key, prepared) = self
@@ -272,6 +306,12 @@ impl Verifier {
                 "`aud` does not include this verifier's audience",
             )));
         }
+        Ok(Genuine { claims, json, kid: kid.into(), issuer: *issuer_index, times })
+    }
+
+    /// Time (`nbf`, `exp`, with the clock skew) → lifetime.
+    fn current(&self, genuine: &Genuine, now: i64) -> Result<(), Error> {
+        let times = genuine.times;
         if now < times.nbf.saturating_sub(self.clock_skew) {
             let wait = times.nbf.saturating_sub(now);
             return Err(Error::NotYetValid(
@@ -290,7 +330,7 @@ impl Verifier {
                     .into(),
             ));
         }
-        Ok(((claims, json), kid))
+        Ok(())
     }
 
     fn verify_inner(
@@ -300,8 +340,14 @@ impl Verifier {
         now: i64,
         revocation: Option<&Revocation<'_>>,
         trace: &mut Trace,
+        cache: Option<&mut VerifyCache>,
     ) -> Result<VerifiedClaims, Error> {
-        let ((claims, json), kid) = self.authenticate(token, now, trace)?;
+        let genuine = match cache {
+            Some(cache) => cache.genuine(self, token, trace)?,
+            None => self.genuine(token, trace)?,
+        };
+        self.current(&genuine, now)?;
+        let Genuine { claims, json, kid, .. } = genuine;
         let jti = claims.get("jti").and_then(|v| v.as_str()).unwrap_or_default();
         let stale_ignored = match revocation {
             Some(revocation) => revocation.check(jti, now)?,
@@ -323,13 +369,99 @@ impl Verifier {
                 "the requested resource is not covered by the token's `res`",
             )));
         }
-        Ok(VerifiedClaims::new((claims, json), kid, stale_ignored))
+        Ok(VerifiedClaims::new((claims, json), &kid, stale_ignored))
     }
 }
 
-/// What authentication yields: the claims (parsed, and as the JSON text the token carried)
-/// and the `kid` of the key that signed them.
-type Authenticated<'a> = ((Map<String, Value>, String), &'a str);
+/// What a verification may consult besides the token and the request.
+#[derive(Default)]
+pub struct VerifyContext<'a> {
+    /// Revocation data: a hit is `revoked`, missing or stale data `stale_revocation`.
+    pub revocation: Option<&'a Revocation<'a>>,
+    /// A sink for this call's audit event (besides the verifier's own).
+    pub audit: Option<&'a dyn AuditSink>,
+    /// Tokens already authenticated by this verifier.
+    pub cache: Option<&'a mut VerifyCache>,
+}
+
+/// A token whose signature, claim types, issuer and audience hold.
+#[derive(Clone, Debug)]
+pub(crate) struct Genuine {
+    claims: Map<String, Value>,
+    json: String,
+    kid: String,
+    issuer: usize,
+    times: crate::claims::Times,
+}
+
+/// A bounded cache of tokens a [`Verifier`] has already authenticated, keyed by the SHA-256
+/// of the whole token: a token seen again skips parsing, the signature, claim types, issuer
+/// and audience — never the time, lifetime, revocation, binding, action or resource checks.
+/// Only successes are cached. A cache used with another verifier (or after its keys changed)
+/// is cleared first. Memory: at most `capacity` tokens' claims (≤ 8 KiB each).
+#[derive(Debug)]
+pub struct VerifyCache {
+    owner: u64,
+    capacity: usize,
+    entries: BTreeMap<[u8; 32], Genuine>,
+    order: alloc::collections::VecDeque<[u8; 32]>,
+}
+
+impl VerifyCache {
+    /// An empty cache holding at most `capacity` tokens (0 disables it).
+    pub fn new(capacity: usize) -> Self {
+        VerifyCache { owner: 0, capacity, entries: BTreeMap::new(), order: Default::default() }
+    }
+
+    /// How many tokens it holds.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    fn genuine(
+        &mut self,
+        verifier: &Verifier,
+        token: &str,
+        trace: &mut Trace,
+    ) -> Result<Genuine, Error> {
+        if self.owner != verifier.id {
+            self.entries.clear();
+            self.order.clear();
+            self.owner = verifier.id;
+        }
+        let key: [u8; 32] = sha2::Sha256::digest(token.as_bytes()).into();
+        if let Some(hit) = self.entries.get(&key) {
+            if trace.enabled {
+                trace.kid = Some(hit.kid.clone());
+                trace.issuer = Some(verifier.issuers[hit.issuer].clone());
+                trace.claims(&hit.claims);
+            }
+            return Ok(hit.clone());
+        }
+        let genuine = verifier.genuine(token, trace)?;
+        if self.capacity > 0 {
+            if self.order.len() >= self.capacity {
+                if let Some(oldest) = self.order.pop_front() {
+                    self.entries.remove(&oldest);
+                }
+            }
+            self.order.push_back(key);
+            self.entries.insert(key, genuine.clone());
+        }
+        Ok(genuine)
+    }
+}
+
+/// A fresh identity for a verifier configuration.
+fn next_id() -> u64 {
+    static NEXT: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, core::sync::atomic::Ordering::Relaxed)
+}
 
 /// Proof of possession: a bound token needs the caller's key thumbprint, and the same one.
 fn check_binding(

@@ -1,0 +1,88 @@
+//! The verified-token cache: the same verdict as without it on every vector (verified twice,
+//! the second time from the cache), time and request still checked on every hit, and a cache
+//! never shared across verifiers.
+
+use tasktoken::{
+    Issuer, KeySet, MintRequest, Request, SigningKey, Verifier, VerifyCache, VerifyContext,
+};
+
+fn load(name: &str) -> serde_json::Value {
+    let path = format!("{}/../../tests/vectors/{name}", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(path).expect("readable")).expect("JSON")
+}
+
+#[test]
+fn every_vector_gets_the_same_verdict_from_the_cache() {
+    let file = load("tokens.json");
+    let mut checked = 0;
+    for case in file["cases"].as_array().expect("cases") {
+        if case.get("revocation").is_some() {
+            continue;
+        }
+        let config = &file["verifiers"][case["verifier"].as_str().expect("name")];
+        let mut verifier = match Verifier::new(config["audience"].as_str().expect("aud")) {
+            Ok(v) => v.require_binding(config["requireBinding"] == true),
+            Err(_) => continue,
+        };
+        let mut refused = false;
+        for (iss, set) in config["issuers"].as_object().expect("issuers") {
+            match KeySet::from_jwks(&set.to_string()).and_then(|k| verifier.clone().trust(iss, &k))
+            {
+                Ok(v) => verifier = v,
+                Err(_) => refused = true,
+            }
+        }
+        if refused {
+            continue;
+        }
+        let req = &case["request"];
+        let request = Request {
+            action: req["action"].as_str().expect("action"),
+            resource: req["resource"].as_str().expect("resource"),
+            key_thumbprint: req["keyThumbprint"].as_str(),
+        };
+        let token = case["token"].as_str().expect("token");
+        let now = case["now"].as_i64().expect("now");
+        let plain = verifier.verify_at(token, &request, now).map_err(|e| e.code());
+        let mut cache = VerifyCache::new(8);
+        for round in 0..2 {
+            let context = VerifyContext { cache: Some(&mut cache), ..VerifyContext::default() };
+            let cached =
+                verifier.verify_with_at(token, &request, now, context).map_err(|e| e.code());
+            assert_eq!(cached, plain, "{} (round {round})", case["name"]);
+        }
+        checked += 1;
+    }
+    assert!(checked > 140);
+}
+
+#[test]
+fn hits_still_check_time_request_and_owner() {
+    let key = SigningKey::from_seed("c1", &[4u8; 32]).expect("kid");
+    let issuer = Issuer::new("https://a", key.clone()).expect("issuer");
+    let request = MintRequest {
+        sub: "agent:x".into(),
+        aud: vec!["crm".into()],
+        task: "t".into(),
+        scope: "r".into(),
+        res: vec!["r/1".into()],
+        ttl: 60,
+        ..Default::default()
+    };
+    let token = issuer.mint_at(&request, 1_000).expect("mint");
+    let keys = KeySet::from_keys([key.public_key()]).expect("keys");
+    let crm = Verifier::new("crm").expect("v").trust("https://a", &keys).expect("trust");
+    let billing = Verifier::new("billing").expect("v").trust("https://a", &keys).expect("trust");
+    let mut cache = VerifyCache::new(4);
+    let mut verify = |v: &Verifier, action: &str, now: i64| {
+        let context = VerifyContext { cache: Some(&mut cache), ..VerifyContext::default() };
+        v.verify_with_at(&token, &Request::new(action, "r/1"), now, context)
+            .map(|_| ())
+            .map_err(|e| e.code())
+    };
+    assert_eq!(verify(&crm, "r", 1_010), Ok(()));
+    assert_eq!(verify(&crm, "w", 1_010), Err("action_denied"), "a hit still checks the action");
+    assert_eq!(verify(&crm, "r", 1_200), Err("expired"), "a hit still checks the time");
+    assert_eq!(verify(&billing, "r", 1_010), Err("wrong_audience"), "never another verifier's");
+    assert_eq!(verify(&crm, "r", 1_010), Ok(()));
+}
