@@ -142,6 +142,12 @@ export interface VerifierOptions {
   onDecision?: (event: AuditEvent) => void;
   /** This verifier's name in audit events (`decided_by`, default "verifier"). */
   name?: string;
+  /**
+   * How many authenticated tokens to remember (default 1024; 0 turns the cache off). A token
+   * seen again skips the signature, claim types, issuer and audience; time, lifetime,
+   * revocation, binding, action and resource are checked on every call.
+   */
+  cacheSize?: number;
   /** This service's name; the token's `aud` must include it. */
   audience: string;
   /** Largest accepted lifetime in seconds (default 900). */
