@@ -320,6 +320,16 @@ fn token_cases() -> Vec<Case> {
         t.clone(),
         ok(&t),
     );
+    let t = a1_with(|c| {
+        c.insert("ratio".into(), json!(-1.865_821_183_137_215_8e-240_f64));
+    });
+    add(
+        "valid_float_claim_exact",
+        "an unknown claim's float comes back exactly as signed (a parser that is not exact \
+         returns -1.865821183137216e-240)",
+        t.clone(),
+        ok(&t),
+    );
     let t = sign(
         &json!({"alg": "Ed25519", "typ": "tt+jwt", "kid": "a1"}),
         &base_claims(),
@@ -844,6 +854,16 @@ fn token_cases() -> Vec<Case> {
             c["iat"] = json!(NOW - 31_536_000);
             c["exp"] = json!(NOW - 31_535_700);
         }),
+        err("expired"),
+    );
+    let below = Value::Object(base_claims())
+        .to_string()
+        .replace(&format!("\"exp\":{}", NOW + 240), "\"exp\":-9223372036854775809");
+    add(
+        "expired_exp_below_i64_min",
+        "exp = -2^63 - 1 written as an integer literal: it saturates to the i64 minimum like \
+         every integer beyond the range (it parses as exactly -2^63 as a float)",
+        sign_text(&header("a1").to_string(), &below, &dalek("a1")),
         err("expired"),
     );
 
