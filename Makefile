@@ -7,7 +7,9 @@ RELEASE_CLI := target/release/tasktoken
 # The wasm-bindgen CLI must be exactly the version of the crate in Cargo.lock.
 WASM_BINDGEN_VERSION := $(shell awk '/^name = "wasm-bindgen"$$/ {getline; gsub(/[^0-9.]/, ""); print}' Cargo.lock)
 WASM_IN := target/wasm32-unknown-unknown/wasm/tasktoken_wasm.wasm
-WASM_OUT := js/wasm/tasktoken_bg.wasm
+# The two modules (docs/wasm.md): `verify` is all `tasktoken/verify` loads, `tasktoken`
+# adds `mint`. One crate, built once per feature.
+WASM_MODULES := verify mint
 # Exactly the features rustc enables by default for wasm32-unknown-unknown.
 WASM_OPT_FEATURES := --enable-bulk-memory --enable-mutable-globals --enable-sign-ext \
 	--enable-nontrapping-float-to-int --enable-reference-types --enable-multivalue
@@ -21,10 +23,14 @@ build: setup-rust wasm
 
 ## wasm: the size-optimised core in js/wasm/ (cargo → wasm-bindgen → wasm-opt)
 wasm: setup-wasm
-	$(CARGO) build -p tasktoken-wasm --target wasm32-unknown-unknown --profile wasm
-	wasm-bindgen --target web --no-typescript --out-dir js/wasm --out-name tasktoken $(WASM_IN)
-	js/node_modules/.bin/wasm-opt -Os $(WASM_OPT_FEATURES) $(WASM_OUT) -o $(WASM_OUT)
-	@echo "wasm: $$(wc -c < $(WASM_OUT)) bytes, $$(gzip -9c $(WASM_OUT) | wc -c) gzip"
+	@set -e; for m in $(WASM_MODULES); do \
+		$(CARGO) build -p tasktoken-wasm --target wasm32-unknown-unknown --profile wasm \
+			--no-default-features --features $$m; \
+		wasm-bindgen --target web --no-typescript --out-dir js/wasm/$$m --out-name tasktoken $(WASM_IN); \
+		out=js/wasm/$$m/tasktoken_bg.wasm; \
+		js/node_modules/.bin/wasm-opt -Os $(WASM_OPT_FEATURES) $$out -o $$out; \
+		echo "wasm $$m: $$(wc -c < $$out) bytes, $$(gzip -9c $$out | wc -c) gzip"; \
+	done
 
 ## demo-exports: the signed export links page at http://127.0.0.1:8790/ (Ctrl-C to stop)
 demo-exports: setup-node build

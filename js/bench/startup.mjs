@@ -1,43 +1,53 @@
-// Size and start-up of the wasm core, for docs/wasm.md: raw, gzip and brotli bytes of the
-// .wasm (and the JS it needs), the median time of a cold `import "tasktoken"` in a fresh
-// Node process, and of compiling + instantiating the module alone.
+// Size and start-up of the wasm modules, for docs/wasm.md and docs/performance.md: raw, gzip
+// and brotli bytes of each .wasm (and the JS each entry needs), the median time of a cold
+// `import "tasktoken"` and `import "tasktoken/verify"` in fresh Node processes, and of
+// compiling + instantiating each module alone (wasm-bindgen's initSync on the bytes).
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { gzipSync, brotliCompressSync } from "node:zlib";
 
-const file = (p) => readFileSync(new URL(p, import.meta.url));
-const wasm = file("../wasm/tasktoken_bg.wasm");
-const js = ["../wasm/tasktoken.js", "../src/index.js", "../src/guard.js", "../src/errors.js",
-  "../src/init.js", "../load/web.js"].map((p) => file(p));
-const jsBytes = Buffer.concat(js);
+const pkg = new URL("..", import.meta.url);
+const file = (p) => readFileSync(new URL(p, pkg));
 const median = (xs) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const gz = (b) => gzipSync(b, { level: 9 }).length;
+const runs = (script, n = 15) => {
+  const out = [];
+  for (let i = 0; i < n; i++) {
+    out.push(Number(execFileSync(process.execPath, ["--input-type=module", "-e", script],
+      { cwd: pkg, encoding: "utf8" }).trim()));
+  }
+  return Number(median(out).toFixed(2));
+};
 
-const cold = [];
-for (let i = 0; i < 15; i++) {
-  const out = execFileSync(process.execPath, ["--input-type=module", "-e",
-    `const t = performance.now(); await import("tasktoken"); console.log(performance.now() - t);`],
-    { cwd: new URL("..", import.meta.url), encoding: "utf8" });
-  cold.push(Number(out.trim()));
+const modules = {};
+for (const m of ["verify", "mint"]) {
+  const wasm = file(`wasm/${m}/tasktoken_bg.wasm`);
+  modules[m] = {
+    wasmRaw: wasm.length,
+    wasmGzip: gz(wasm),
+    wasmBrotli: brotliCompressSync(wasm).length,
+    instantiateMsMedian: runs(`import { readFileSync } from "node:fs";
+      import { initSync } from "./wasm/${m}/tasktoken.js";
+      const bytes = readFileSync("./wasm/${m}/tasktoken_bg.wasm");
+      const t = performance.now(); initSync({ module: bytes }); console.log(performance.now() - t);`),
+  };
 }
-// Compile + instantiate alone (wasm-bindgen's initSync on the bytes), in fresh processes.
-const instantiate = [];
-for (let i = 0; i < 15; i++) {
-  const out = execFileSync(process.execPath, ["--input-type=module", "-e",
-    `import { readFileSync } from "node:fs";
-     import { initSync } from "./wasm/tasktoken.js";
-     const bytes = readFileSync("./wasm/tasktoken_bg.wasm");
-     const t = performance.now(); initSync({ module: bytes }); console.log(performance.now() - t);`],
-    { cwd: new URL("..", import.meta.url), encoding: "utf8" });
-  instantiate.push(Number(out.trim()));
-}
+const verifyJs = ["wasm/verify/tasktoken.js", "src/verify.js", "src/util.js", "src/input.js",
+  "src/guard.js", "src/links.js", "src/revocation.js", "src/errors.js", "src/init.js",
+  "load/web-verify.js"];
+const fullJs = [...verifyJs, "wasm/mint/tasktoken.js", "src/index.js", "load/web.js"];
+const entry = (js, wasms, specifier) => ({
+  wasmGzip: wasms.reduce((sum, m) => sum + modules[m].wasmGzip, 0),
+  jsGzip: gz(Buffer.concat(js.map(file))),
+  coldImportMsMedian: runs(`const t = performance.now(); await import("${specifier}");
+    console.log(performance.now() - t);`),
+});
 const result = {
-  wasmRaw: wasm.length,
-  wasmGzip: gzipSync(wasm, { level: 9 }).length,
-  wasmBrotli: brotliCompressSync(wasm).length,
-  jsRaw: jsBytes.length,
-  jsGzip: gzipSync(jsBytes, { level: 9 }).length,
-  coldImportMsMedian: Number(median(cold).toFixed(2)),
-  instantiateMsMedian: Number(median(instantiate).toFixed(2)),
+  modules,
+  entries: {
+    "tasktoken/verify": entry(verifyJs, ["verify"], "tasktoken/verify"),
+    tasktoken: entry(fullJs, ["verify", "mint"], "tasktoken"),
+  },
   node: process.version,
 };
 console.log(JSON.stringify(result, null, 2));

@@ -1,8 +1,10 @@
-// Node 20+: the .wasm is read from the package next to this file and instantiated before
-// the first import returns, so no init call is needed.
+// Node 20+, `tasktoken`: the verify module (started by ./node-verify.js) and the mint module,
+// both instantiated before the first import returns.
+import "./node-verify.js";
 import { readFileSync } from "node:fs";
+import * as core from "../wasm/mint/tasktoken.js";
 import { startSync } from "../src/init.js";
 
-startSync(readFileSync(new URL("../wasm/tasktoken_bg.wasm", import.meta.url)));
+startSync(core, readFileSync(new URL("../wasm/mint/tasktoken_bg.wasm", import.meta.url)));
 
 export * from "../src/index.js";

@@ -1,8 +1,10 @@
-// Browsers, plain ESM or through a bundler: the .wasm is fetched next to this file and
-// instantiated with a top-level await, so `import` resolves once the core is ready.
-// `ready()` is exported too, for code that wants to await it explicitly.
+// Browsers, plain ESM or through a bundler, `tasktoken`: the verify module
+// (./web-verify.js), then the mint module, each fetched next to this file and instantiated
+// with a top-level await.
+import "./web-verify.js";
+import * as core from "../wasm/mint/tasktoken.js";
 import { start } from "../src/init.js";
 
-await start(new URL("../wasm/tasktoken_bg.wasm", import.meta.url));
+await start(core, new URL("../wasm/mint/tasktoken_bg.wasm", import.meta.url));
 
 export * from "../src/index.js";

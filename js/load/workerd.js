@@ -1,8 +1,10 @@
-// Cloudflare Workers (workerd): wrangler bundles the .wasm as a compiled WebAssembly.Module,
-// which is instantiated synchronously at import (Workers have no instantiateStreaming).
-import module from "../wasm/tasktoken_bg.wasm";
+// Cloudflare Workers (workerd), `tasktoken`: the verify module (./workerd-verify.js) and the
+// mint module, each bundled by wrangler as a compiled WebAssembly.Module.
+import "./workerd-verify.js";
+import module from "../wasm/mint/tasktoken_bg.wasm";
+import * as core from "../wasm/mint/tasktoken.js";
 import { startSync } from "../src/init.js";
 
-startSync(module);
+startSync(core, module);
 
 export * from "../src/index.js";

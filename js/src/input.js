@@ -57,11 +57,11 @@ export function hasMethod(value, name) {
 }
 
 /**
- * The plain-JSON copy of `value` that crosses into wasm: getters, Proxies, toJSON and
- * anything else run once, here, and only data (nesting at most 80 levels) goes in. What
- * JSON cannot carry (BigInt, cycles) is `malformed`.
+ * The JSON text of `value` that crosses into wasm: getters, Proxies, toJSON and anything
+ * else run once, here, and only data (nesting at most 80 levels) goes in. What JSON cannot
+ * carry (BigInt, cycles) is `malformed`.
  */
-export function plainData(value, what) {
+export function plainJson(value, what) {
   let text;
   try {
     text = JSON.stringify(value);
@@ -69,5 +69,6 @@ export function plainData(value, what) {
     throw new TaskTokenError("malformed", `${what} is not plain JSON data`, { cause });
   }
   if (text === undefined) throw new TaskTokenError("malformed", `${what} is not plain JSON data`);
-  return checkedDepth(JSON.parse(text), what);
+  checkedDepth(JSON.parse(text), what);
+  return text;
 }

@@ -1,9 +1,9 @@
 // Revocation in the package: a verified filter, a replica that keeps one fresh, and
 // completeTask. Every decision (verification, which snapshot or delta to take, in which
 // order) is the core's; this file fetches bytes and schedules.
-import { CoreReplica, CoreRevocationFilter, signDelta, signSnapshot } from "../wasm/tasktoken.js";
+import { CoreReplica, CoreRevocationFilter } from "../wasm/verify/tasktoken.js";
 import { TaskTokenError } from "./errors.js";
-import { hasMethod, isInstance, plainData, snapshotObject } from "./input.js";
+import { hasMethod, isInstance, plainJson, snapshotObject } from "./input.js";
 
 /** A verified revocation snapshot, with deltas applied on its serial. */
 export class RevocationFilter {
@@ -23,7 +23,7 @@ export class RevocationFilter {
    * @param {{ keys: object[] }} jwks
    */
   static fromSnapshot(bytes, jwks) {
-    return new RevocationFilter(CoreRevocationFilter.fromSnapshot(toBytes(bytes), plainData(jwks, "keys")));
+    return new RevocationFilter(CoreRevocationFilter.fromSnapshot(toBytes(bytes), plainJson(jwks, "keys")));
   }
 
   /** Verifies a delta with the same keys and applies it; unchanged on error. */
@@ -39,7 +39,7 @@ export class RevocationFilter {
 
   /** `{ serial, issuedAt, nextUpdate, kid, bits, hashes }`. */
   get info() {
-    return this.#core.info();
+    return JSON.parse(this.#core.info());
   }
 
   /** @internal the core object, for the Verifier. */
@@ -94,7 +94,7 @@ export class RevocationReplica {
     if (fetchImpl !== undefined && typeof fetchImpl !== "function") {
       throw new TaskTokenError("malformed", "fetch must be a function");
     }
-    this.#core = new CoreReplica(plainData(keys, "keys"));
+    this.#core = new CoreReplica(plainJson(keys, "keys"));
     this.#url = url === undefined ? undefined : parseHttpUrl(url, "RevocationReplica url");
     this.#loader = loader;
     this.#fetch = fetchImpl ?? globalThis.fetch.bind(globalThis);
@@ -104,7 +104,7 @@ export class RevocationReplica {
 
   /** Serial, times and geometry of the current filter, or `null` before the first load. */
   get info() {
-    return this.#core.info();
+    return this.#info();
   }
 
   /**
@@ -118,6 +118,12 @@ export class RevocationReplica {
   /** True if `jti` hits the current filter. */
   has(jti) {
     return typeof jti === "string" && this.#core.has(jti);
+  }
+
+  /** The current filter's info, or null. */
+  #info() {
+    const json = this.#core.info();
+    return json === undefined ? null : JSON.parse(json);
   }
 
   /** @internal the core object, for the Verifier. */
@@ -153,7 +159,7 @@ export class RevocationReplica {
    */
   refreshIfDue() {
     if (Date.now() - this.#lastAttempt < this.#interval * 1000) {
-      return Promise.resolve(this.#core.info());
+      return Promise.resolve(this.#info());
     }
     return this.refresh();
   }
@@ -186,7 +192,7 @@ export class RevocationReplica {
       healthy = false;
       this.#onError?.(error);
     };
-    const serialNow = () => this.#core.info()?.serial ?? null;
+    const serialNow = () => this.#info()?.serial ?? null;
     const followDeltas = async () => {
       for (let step = 0; step < MAX_DELTA_STEPS; step++) {
         const serial = serialNow();
@@ -198,17 +204,17 @@ export class RevocationReplica {
       }
     };
     await followDeltas();
-    const info = this.#core.info();
+    const info = this.#info();
     const nearStale = info !== null && Date.now() / 1000 >= info.nextUpdate - 2 * this.#interval;
     if (info === null || this.#core.hasGap() || !healthy || nearStale) {
       this.#offerAll(await this.#load(null, report), report);
       await followDeltas();
     }
-    if (this.#core.info() === null) {
+    if (this.#info() === null) {
       throw new TaskTokenError("stale_revocation", "no verified revocation snapshot could be loaded");
     }
     if (healthy) this.#lastRefresh = Date.now();
-    return this.#core.info();
+    return this.#info();
   }
 
   /** Offers each item; data that does not verify is reported and skipped. */
@@ -293,37 +299,11 @@ const CODES = new Set([
   "binding_required", "binding_mismatch",
 ]);
 
-/**
- * For authorities: builds and signs a revocation snapshot of `jtis` with a private JWK: a
- * new generation (fresh salt), or, given an earlier snapshot as `generation`, the same
- * geometry and salt, so that deltas of that generation still apply.
- * @param {object} key a private JWK whose public part verifiers trust
- * @param {{ jtis: string[], serial: number, issuedAt: number, nextUpdate: number,
- *           capacity?: number, fpr?: number }} options
- * @param {Uint8Array} [generation]
- * @returns {Uint8Array}
- */
-export function signRevocationSnapshot(key, options, generation) {
-  const gen = generation === undefined ? undefined : toBytes(generation);
-  return signSnapshot(plainData(key, "key"), plainData(options, "options"), gen);
-}
-
-/**
- * For authorities: builds and signs a delta adding `jtis` to the generation of `snapshot`.
- * @param {object} key a private JWK
- * @param {Uint8Array} snapshot the generation's snapshot (its geometry and salt are used)
- * @param {{ jtis: string[], baseSerial: number, serial: number, issuedAt: number,
- *           nextUpdate: number }} options
- * @returns {Uint8Array}
- */
-export function signRevocationDelta(key, snapshot, options) {
-  return signDelta(plainData(key, "key"), toBytes(snapshot), plainData(options, "options"));
-}
-
 /** How many deltas one refresh follows before reading the snapshot instead. */
 const MAX_DELTA_STEPS = 32;
 
-function toBytes(bytes) {
+/** The bytes of a Uint8Array, ArrayBuffer or view; `malformed` for anything else. */
+export function toBytes(bytes) {
   try {
     if (bytes instanceof Uint8Array) return bytes;
     if (bytes instanceof ArrayBuffer) return new Uint8Array(bytes);

@@ -17,8 +17,11 @@ test("npm pack installs in an empty directory and runs the README example", () =
     execFileSync("npm", ["pack", "--json", "--pack-destination", work], { cwd: pkgDir, encoding: "utf8" }),
   )[0];
   const files = packed.files.map((f) => f.path).sort();
-  assert.ok(files.includes("wasm/tasktoken_bg.wasm"), "the wasm ships");
-  assert.ok(files.includes("index.d.ts"), "the types ship");
+  for (const m of ["verify", "mint"]) {
+    assert.ok(files.includes(`wasm/${m}/tasktoken_bg.wasm`), `the ${m} wasm ships`);
+    assert.ok(files.includes(`wasm/${m}/tasktoken.js`), `the ${m} glue ships`);
+  }
+  assert.ok(files.includes("index.d.ts") && files.includes("verify.d.ts"), "the types ship");
   assert.ok(!files.some((f) => f.startsWith("test/") || f.startsWith("node_modules/")), files.join());
 
   const app = join(work, "app");
@@ -33,4 +36,21 @@ test("npm pack installs in an empty directory and runs the README example", () =
   const out = execFileSync("node", ["example.mjs"], { cwd: app, encoding: "utf8" });
   assert.match(out, /^ok: agent:lookup-bot may do lookup-4821$/m);
   assert.match(out, /^refused: resource_denied$/m);
+
+  // `tasktoken/verify` verifies a token minted through `tasktoken`, in one process, and
+  // carries no minting.
+  writeFileSync(join(app, "split.mjs"), `
+    import { Issuer, generateKey } from "tasktoken";
+    import * as verifyOnly from "tasktoken/verify";
+    const { privateJwk, publicJwk } = generateKey({ kid: "k1" });
+    const token = new Issuer({ iss: "https://issuer.example", key: privateJwk }).mint({
+      sub: "ci:job", aud: "api", task: "t", scope: "a:read", res: ["a/1"], ttl: 60 });
+    const v = new verifyOnly.Verifier({ issuers: { "https://issuer.example": { keys: [publicJwk] } },
+      audience: "api" });
+    console.log(v.verify(token, { action: "a:read", resource: "a/1" }).sub);
+    console.log(["Issuer", "generateKey", "signRevocationSnapshot", "mintLink"]
+      .filter((n) => n in verifyOnly).join(",") || "no minting");
+  `);
+  const split = execFileSync("node", ["split.mjs"], { cwd: app, encoding: "utf8" });
+  assert.equal(split, "ci:job\nno minting\n");
 });

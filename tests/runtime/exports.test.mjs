@@ -60,7 +60,7 @@ test("export links in Chromium: states, countdown, one download, then refused", 
 
   // …and the second is refused by the server.
   const refused = await page.evaluate(async () => {
-    const { fetchLink } = await import("tasktoken");
+    const { fetchLink } = await import("tasktoken/verify");
     const r = await fetchLink(window.lastDownloadedLink);
     return { status: r.status, body: await r.json() };
   });

@@ -15,11 +15,24 @@
 //! | a non-canonical `S` (`S >= L`) | `Scalar::from_canonical_bytes` |
 //! | `compress([S]B - [k]A) != R`, `k = SHA-512(R ‖ A ‖ M) mod L` | the same equation |
 
-use curve25519_dalek::constants::ED25519_BASEPOINT_TABLE;
+use curve25519_dalek::constants::ED25519_BASEPOINT_POINT;
 use curve25519_dalek::edwards::EdwardsBasepointTable;
 use curve25519_dalek::scalar::Scalar;
 use curve25519_dalek::traits::BasepointTable as _;
+use once_cell::race::OnceBox;
 use sha2::{Digest, Sha512};
+
+/// The basepoint's table, built on first use rather than linked in: curve25519-dalek's
+/// constant `ED25519_BASEPOINT_TABLE` is 30 KB of incompressible data, which would be most of
+/// the verify-only wasm budget (docs/performance.md). Building it costs one table creation,
+/// once per process (or wasm instance).
+static BASEPOINT: OnceBox<EdwardsBasepointTable> = OnceBox::new();
+
+fn basepoint() -> &'static EdwardsBasepointTable {
+    BASEPOINT.get_or_init(|| {
+        alloc::boxed::Box::new(EdwardsBasepointTable::create(&ED25519_BASEPOINT_POINT))
+    })
+}
 
 /// A public key ready for fast strict verification.
 #[derive(Clone)]
@@ -48,7 +61,7 @@ impl PreparedKey {
         };
         let digest = Sha512::new().chain_update(r).chain_update(self.encoded).chain_update(message);
         let k = Scalar::from_bytes_mod_order_wide(&digest.finalize().into());
-        let r_prime = ED25519_BASEPOINT_TABLE * &s + &self.minus_a * &k;
+        let r_prime = basepoint() * &s + &self.minus_a * &k;
         !r_prime.is_small_order() && r_prime.compress().as_bytes() == r
     }
 }

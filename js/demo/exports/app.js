@@ -1,6 +1,6 @@
 // The export-links page: every link is checked locally with the same wasm verifier the
 // servers use; states and countdowns update every second without any network call.
-import { RevocationFilter, Verifier, checkLink, fetchLink } from "tasktoken";
+import { RevocationFilter, Verifier, checkLink, fetchLink } from "tasktoken/verify";
 
 const STATE_TEXT = {
   valid: "Ready",

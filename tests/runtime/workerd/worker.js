@@ -1,10 +1,13 @@
 import * as tt from "tasktoken";
+import * as verifyOnly from "tasktoken/verify";
 import tokens from "../../vectors/tokens.json";
 import keys from "../../vectors/keys.json";
 import { runKeyVectors, runTokenVectors } from "../../../js/test/suite/vectors.js";
 
 export default {
   async fetch(request) {
+    // Readiness probe: answered at once (the vector run takes seconds).
+    if (new URL(request.url).pathname === "/ready") return new Response("ok");
     const { privateJwk, publicJwk } = tt.generateKey({ kid: "w1" });
     const issuer = new tt.Issuer({ iss: "https://auth.example", key: privateJwk });
     const token = issuer.mint({
@@ -25,6 +28,9 @@ export default {
     return Response.json({
       runtime: navigator.userAgent,
       tokens: runTokenVectors(tt, tokens),
+      // The same vectors through the verify-only entry (its own, smaller wasm module).
+      verifyOnlyTokens: runTokenVectors(verifyOnly, tokens),
+      verifyOnlyMints: "Issuer" in verifyOnly,
       tokenCases: tokens.cases.length,
       keys: runKeyVectors(tt, keys),
       mintedAndGated: gated.ok && gated.claims.sub === "agent:edge",

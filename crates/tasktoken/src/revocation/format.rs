@@ -15,6 +15,7 @@ use alloc::vec::Vec;
 
 use crate::error::{malformed, Error};
 use crate::keys::{KeySet, SigningKey};
+use crate::prepared::PreparedKey;
 use crate::revocation::bloom::{BloomFilter, BloomGeometry, Entry, MAX_FILTER_BYTES, SALT_LEN};
 
 const MAGIC: &[u8; 4] = b"TTRF";
@@ -89,11 +90,13 @@ impl Publication {
         )))?;
         let (message, signature) = bytes.split_at(signed_len);
         let signature: [u8; 64] = signature.try_into().map_err(|_| malformed("bad length"))?;
-        key.verifying_key()
-            .verify_strict(message, &ed25519_dalek::Signature::from_bytes(&signature))
-            .map_err(|_| {
-                Error::BadSignature(Cow::Borrowed("revocation data signature verification failed"))
-            })?;
+        // The same strict check as tokens get (`verify_strict` semantics), so that verify-only
+        // builds link one Ed25519 verification, not two.
+        if !PreparedKey::new(key.verifying_key()).verify(message, &signature) {
+            return Err(Error::BadSignature(Cow::Borrowed(
+                "revocation data signature verification failed",
+            )));
+        }
         Ok(publication)
     }
 

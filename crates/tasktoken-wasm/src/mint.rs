@@ -1,0 +1,187 @@
+//! The mint module (added by `tasktoken`): keys, issuers, signed revocation data.
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use tasktoken::{
+    BloomFilter, BloomGeometry, Error, Freshness, Issuer, MintRequest, Publication, SigningKey,
+    DEFAULT_FPR,
+};
+use wasm_bindgen::prelude::*;
+use zeroize::Zeroizing;
+
+use crate::{options, seconds, Decisions, JsResult};
+
+/// Generates an Ed25519 key with `kid`; returns `{ privateJwk, publicJwk }` as JSON text.
+#[wasm_bindgen(js_name = generateKey)]
+pub fn generate_key(kid: &str) -> JsResult<String> {
+    let key = SigningKey::generate(kid)?;
+    let (private, public) = (key.to_jwk(), key.public_key().to_jwk());
+    // Both are JSON objects the core wrote; the pair is spliced, not re-encoded.
+    let pair = Zeroizing::new(format!(r#"{{"privateJwk":{},"publicJwk":{public}}}"#, *private));
+    Ok(pair.as_str().to_owned())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct IssuerOptions {
+    iss: String,
+    key: Map<String, Value>,
+    max_ttl: Option<u32>,
+    max_actions: Option<usize>,
+    allow_broad_scope: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct MintOptions {
+    sub: String,
+    aud: OneOrMany,
+    task: String,
+    scope: String,
+    res: Vec<String>,
+    ttl: u32,
+    nbf: Option<i64>,
+    cnf_jkt: Option<String>,
+    claims: Option<Map<String, Value>>,
+}
+
+/// Mints task tokens; the JS `Issuer` wraps it.
+#[wasm_bindgen]
+pub struct CoreIssuer {
+    issuer: Issuer,
+    decisions: Decisions,
+}
+
+#[wasm_bindgen]
+impl CoreIssuer {
+    /// `{ iss, key: privateJwk, maxTtl?, maxActions?, allowBroadScope? }` as JSON text.
+    #[wasm_bindgen(constructor)]
+    pub fn new(json: &str) -> JsResult<CoreIssuer> {
+        let o: IssuerOptions = options(json, "Issuer options")?;
+        let mut issuer = Issuer::new(&o.iss, SigningKey::from_jwk_object(&o.key)?)?;
+        if let Some(seconds) = o.max_ttl {
+            issuer = issuer.max_ttl(seconds);
+        }
+        if let Some(count) = o.max_actions {
+            issuer = issuer.max_actions(count);
+        }
+        let issuer = issuer.allow_broad_scope(o.allow_broad_scope.unwrap_or(false));
+        Ok(CoreIssuer { issuer, decisions: Decisions::default() })
+    }
+
+    /// Mints a token for `{ sub, aud, task, scope, res, ttl, nbf?, cnfJkt?, claims? }` at
+    /// `now` (seconds); the request is JSON text.
+    pub fn mint(&self, request: &str, now: f64) -> JsResult<String> {
+        let o: MintOptions = options(request, "mint request")?;
+        let request = MintRequest {
+            sub: o.sub,
+            aud: match o.aud {
+                OneOrMany::One(aud) => vec![aud],
+                OneOrMany::Many(auds) => auds,
+            },
+            task: o.task,
+            scope: o.scope,
+            res: o.res,
+            ttl: o.ttl,
+            nbf: o.nbf,
+            cnf_jkt: o.cnf_jkt,
+            extra: o.claims.unwrap_or_default(),
+        };
+        let now = seconds(now)?;
+        Ok(match self.decisions.capturing() {
+            Some(sink) => self.issuer.mint_audited_at(&request, now, &sink),
+            None => self.issuer.mint_at(&request, now),
+        }?)
+    }
+
+    /// Records the next mint's decision, to be read with `takeDecision`.
+    #[wasm_bindgen(js_name = captureNextDecision)]
+    pub fn capture_next_decision(&self) {
+        self.decisions.capture.set(true);
+    }
+
+    /// The captured decision as an audit event in JSON text, or `undefined`.
+    #[wasm_bindgen(js_name = takeDecision)]
+    pub fn take_decision(&self) -> Option<String> {
+        self.decisions.take()
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct SnapshotOptions {
+    jtis: Vec<String>,
+    serial: u64,
+    issued_at: i64,
+    next_update: i64,
+    capacity: Option<u64>,
+    fpr: Option<f64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct DeltaOptions {
+    jtis: Vec<String>,
+    base_serial: u64,
+    serial: u64,
+    issued_at: i64,
+    next_update: i64,
+}
+
+/// Builds and signs a revocation snapshot holding `jtis` (key and options as JSON text):
+/// `{ jtis, serial, issuedAt, nextUpdate, capacity?, fpr? }` (capacity defaults to twice the
+/// entries, at least 1000; fpr to 1e-6). A fresh random salt makes it a new generation,
+/// unless `generation` (an earlier snapshot) is given: then its geometry and salt are kept,
+/// so deltas of that generation still apply on top of the new snapshot.
+#[wasm_bindgen(js_name = signSnapshot)]
+pub fn sign_snapshot(key: &str, options: &str, generation: Option<Vec<u8>>) -> JsResult<Vec<u8>> {
+    let key = signing_key(key)?;
+    let o: SnapshotOptions = self::options(options, "snapshot options")?;
+    let mut filter = match generation {
+        Some(bytes) => {
+            let Publication::Snapshot(old) = Publication::decode(&bytes)? else {
+                return Err(Error::Malformed("a generation must be a snapshot".into()).into());
+            };
+            BloomFilter::new(old.filter.geometry(), *old.filter.salt())
+        }
+        None => {
+            let count = o.jtis.len() as u64;
+            let capacity = o.capacity.unwrap_or_else(|| (2 * count).max(1000));
+            let geometry = BloomGeometry::for_capacity(capacity, o.fpr.unwrap_or(DEFAULT_FPR))?;
+            BloomFilter::with_random_salt(geometry)?
+        }
+    };
+    o.jtis.iter().for_each(|jti| filter.insert(jti));
+    let freshness =
+        Freshness { serial: o.serial, issued_at: o.issued_at, next_update: o.next_update };
+    Ok(Publication::sign_snapshot(&filter, freshness, &key)?)
+}
+
+/// Builds and signs a delta adding `jtis` to the generation of `snapshot` (its geometry and
+/// salt): `{ jtis, baseSerial, serial, issuedAt, nextUpdate }`.
+#[wasm_bindgen(js_name = signDelta)]
+pub fn sign_delta(key: &str, snapshot: &[u8], options: &str) -> JsResult<Vec<u8>> {
+    let key = signing_key(key)?;
+    let o: DeltaOptions = self::options(options, "delta options")?;
+    let Publication::Snapshot(generation) = Publication::decode(snapshot)? else {
+        return Err(Error::Malformed("signDelta needs the generation's snapshot".into()).into());
+    };
+    let empty = BloomFilter::new(generation.filter.geometry(), *generation.filter.salt());
+    let entries: Vec<_> = o.jtis.iter().map(|jti| empty.entry(jti)).collect();
+    let freshness =
+        Freshness { serial: o.serial, issued_at: o.issued_at, next_update: o.next_update };
+    Ok(Publication::sign_delta(&empty, o.base_serial, &entries, freshness, &key)?)
+}
+
+/// A private JWK given as JSON text.
+fn signing_key(jwk: &str) -> JsResult<SigningKey> {
+    let map: Map<String, Value> = options(jwk, "private key")?;
+    Ok(SigningKey::from_jwk_object(&map)?)
+}

@@ -1,0 +1,158 @@
+// The verification surface of the package, all that `tasktoken/verify` loads: verifiers,
+// guards, revocation filters and replicas, export-link checks. Web APIs only: runtime
+// specifics live in ../load/. Every decision is the Rust core's (../wasm/verify/); this file
+// checks argument types so that bad input is a TaskTokenError, never a wasm trap, and parses
+// the claims.
+import { CoreVerifier } from "../wasm/verify/tasktoken.js";
+import { TaskTokenError } from "./errors.js";
+import { isInstance, plainJson, snapshotObject } from "./input.js";
+import { RevocationFilter, RevocationReplica } from "./revocation.js";
+import { bad, checkToken, emit, listener, seconds } from "./util.js";
+
+export { TaskTokenError } from "./errors.js";
+export { guard, guardNode } from "./guard.js";
+export { checkLink, fetchLink, linkToken } from "./links.js";
+export { RevocationFilter, RevocationReplica, completeTask } from "./revocation.js";
+export { MAX_TOKEN_LENGTH } from "./util.js";
+
+/** Resolves when the core is ready. Every entry point has started it before import returns. */
+export function ready() {
+  return Promise.resolve();
+}
+
+/** Verifies task tokens for one audience against the key sets of trusted issuers. */
+export class Verifier {
+  #core;
+  #revocation;
+  #grace;
+  #failOpen;
+  #exactCheck;
+  #onStale;
+  #onDecision;
+  #name;
+  #counts = new Map();
+
+  /**
+   * @param {{ issuers: Record<string, { keys: object[] }>, audience: string,
+   *           maxLifetime?: number, clockSkew?: number, requireBinding?: boolean,
+   *           revocation?: RevocationReplica | RevocationFilter, revocationGrace?: number,
+   *           failOpenWhenStale?: boolean, exactCheck?: (jti: string) => boolean,
+   *           onStaleRevocation?: (claims: object) => void }} options
+   *   With `revocation`, every verification consults it: a hit is `revoked`, missing or
+   *   stale data (`nextUpdate + revocationGrace`, default 60 s) is `stale_revocation`
+   *   unless `failOpenWhenStale`, which accepts with a warning (`onStaleRevocation`, else
+   *   console.warn). `exactCheck(jti)`, synchronous, may overrule a filter hit (a false
+   *   positive) by returning exactly `false`; anything else leaves the token revoked.
+   */
+  constructor(options) {
+    const {
+      revocation, revocationGrace = 60, failOpenWhenStale = false, exactCheck, onStaleRevocation,
+      onDecision, ...core
+    } = snapshotObject(options, "Verifier options");
+    this.#onDecision = listener(onDecision, "onDecision");
+    this.#name = typeof core.name === "string" ? core.name : "verifier";
+    if (revocation !== undefined &&
+        !(isInstance(revocation, RevocationReplica) || isInstance(revocation, RevocationFilter))) {
+      throw bad("revocation must be a RevocationReplica or RevocationFilter");
+    }
+    if (!(Number.isInteger(revocationGrace) && revocationGrace >= 0 && revocationGrace < 2 ** 32)) {
+      throw bad("revocationGrace must be a non-negative integer number of seconds");
+    }
+    if (typeof failOpenWhenStale !== "boolean") throw bad("failOpenWhenStale must be a boolean");
+    if (exactCheck !== undefined && typeof exactCheck !== "function") {
+      throw bad("exactCheck must be a function");
+    }
+    if (onStaleRevocation !== undefined && typeof onStaleRevocation !== "function") {
+      throw bad("onStaleRevocation must be a function");
+    }
+    this.#core = new CoreVerifier(plainJson(core, "Verifier options"));
+    this.#revocation = revocation;
+    this.#grace = revocationGrace;
+    this.#failOpen = failOpenWhenStale;
+    this.#exactCheck = exactCheck;
+    this.#onStale = onStaleRevocation;
+  }
+
+  /**
+   * Verifies `token` as genuine and current (signature, issuer, audience, time, lifetime)
+   * and nothing more — no action, resource, binding or revocation check — for one purpose:
+   * a token may always revoke itself. Never use it to authorize anything else.
+   * @param {string} token
+   * @param {{ now?: number | Date }} [options]
+   * @returns {Record<string, unknown>}
+   */
+  verifyForRevocation(token, options = {}) {
+    checkToken(token);
+    const { now } = snapshotObject(options, "options");
+    return JSON.parse(this.#core.verifyForRevocation(token, seconds(now)));
+  }
+
+  /**
+   * Verifies `token` for one action on one resource; returns the claims (unknown claims
+   * included) or throws a TaskTokenError with the one failed check's code.
+   * @param {string} token
+   * @param {{ action: string, resource: string, keyThumbprint?: string,
+   *           now?: number | Date }} request
+   * @returns {Record<string, unknown>}
+   */
+  verify(token, request) {
+    const copy = request !== null && typeof request === "object" ? snapshotObject(request, "verify request") : request;
+    const perCall = listener(copy?.onDecision, "onDecision");
+    const listening = this.#onDecision !== undefined || perCall !== undefined;
+    if (listening) this.#core.captureNextDecision();
+    let outcome = "malformed";
+    try {
+      const claims = this.#verify(token, copy);
+      outcome = "ok";
+      return claims;
+    } catch (error) {
+      outcome = error instanceof TaskTokenError ? error.code : "malformed";
+      throw error;
+    } finally {
+      this.#counts.set(outcome, (this.#counts.get(outcome) ?? 0) + 1);
+      if (listening) {
+        // A decision refused before it reached the core (bad arguments) has no core event.
+        const taken = this.#core.takeDecision();
+        const event = taken !== undefined ? JSON.parse(taken) : {
+          time: Math.floor(Date.now() / 1000), event: "verify", outcome, decided_by: this.#name,
+          ...(typeof copy?.action === "string" ? { action: copy.action } : {}),
+          ...(typeof copy?.resource === "string" ? { resource: copy.resource } : {}),
+        };
+        emit(this.#onDecision, event);
+        emit(perCall, event);
+      }
+    }
+  }
+
+  /**
+   * Decisions so far by outcome (`ok` and error codes), for metrics: `{ ok: 12, expired: 1 }`.
+   * @returns {Record<string, number>}
+   */
+  stats() {
+    return Object.fromEntries(this.#counts);
+  }
+
+  #verify(token, request) {
+    checkToken(token);
+    const { action, resource, keyThumbprint, now } = snapshotObject(request, "verify request");
+    if (typeof action !== "string") throw bad("verify request needs action: string");
+    if (typeof resource !== "string") throw bad("verify request needs resource: string");
+    if (keyThumbprint !== undefined && typeof keyThumbprint !== "string") {
+      throw bad("keyThumbprint must be a string");
+    }
+    const at = seconds(now);
+    const r = this.#revocation;
+    if (r === undefined) return JSON.parse(this.#core.verify(token, action, resource, keyThumbprint, at));
+    const args = [token, action, resource, keyThumbprint, at, r.core, this.#grace, this.#failOpen,
+      this.#exactCheck];
+    const json = isInstance(r, RevocationReplica)
+      ? this.#core.verifyWithReplica(...args)
+      : this.#core.verifyWithFilter(...args);
+    const claims = JSON.parse(json);
+    if (this.#failOpen && this.#core.staleIgnored()) {
+      if (this.#onStale) this.#onStale(claims);
+      else console.warn("tasktoken: revocation data is stale; token accepted (failOpenWhenStale)");
+    }
+    return claims;
+  }
+}
