@@ -206,7 +206,8 @@ impl AuditSink for Recorder {
 fn check_audit(token: &str, request: &Request<'_>, plain: &Result<VerifiedClaims, Error>) {
     let f = &*FIXTURES;
     let recorder = Recorder::default();
-    let got = f.verifier.verify_audited_at(token, request, NOW, None, &recorder);
+    let context = VerifyContext { audit: Some(&recorder), ..VerifyContext::default() };
+    let got = f.verifier.verify_with_at(token, request, NOW, context);
     assert_eq!(&got, plain, "audited");
     let events = recorder.0.into_inner();
     assert_eq!(events.len(), 1, "one event per decision");

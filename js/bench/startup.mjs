@@ -3,11 +3,11 @@
 // `import "tasktoken"` and `import "tasktoken/verify"` in fresh Node processes, and of
 // compiling + instantiating each module alone (wasm-bindgen's initSync on the bytes).
 import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { gzipSync, brotliCompressSync } from "node:zlib";
 
 const pkg = new URL("..", import.meta.url);
-const file = (p) => readFileSync(new URL(p, pkg));
+const read = (p) => readFileSync(new URL(p, pkg));
 const median = (xs) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const gz = (b) => gzipSync(b, { level: 9 }).length;
 const runs = (script, n = 15) => {
@@ -21,12 +21,12 @@ const runs = (script, n = 15) => {
 
 const modules = {};
 for (const m of ["verify", "mint"]) {
-  const wasm = file(`wasm/${m}/tasktoken_bg.wasm`);
+  const wasm = read(`wasm/${m}/tasktoken_bg.wasm`);
   modules[m] = {
     wasmRaw: wasm.length,
     wasmGzip: gz(wasm),
     wasmBrotli: brotliCompressSync(wasm).length,
-    instantiateMsMedian: runs(`import { readFileSync } from "node:fs";
+    instantiateMsMedian: runs(`import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
       import { initSync } from "./wasm/${m}/tasktoken.js";
       const bytes = readFileSync("./wasm/${m}/tasktoken_bg.wasm");
       const t = performance.now(); initSync({ module: bytes }); console.log(performance.now() - t);`),
@@ -38,7 +38,7 @@ const verifyJs = ["wasm/verify/tasktoken.js", "src/verify.js", "src/util.js", "s
 const fullJs = [...verifyJs, "wasm/mint/tasktoken.js", "src/index.js", "load/web.js"];
 const entry = (js, wasms, specifier) => ({
   wasmGzip: wasms.reduce((sum, m) => sum + modules[m].wasmGzip, 0),
-  jsGzip: gz(Buffer.concat(js.map(file))),
+  jsGzip: gz(Buffer.concat(js.map(read))),
   coldImportMsMedian: runs(`const t = performance.now(); await import("${specifier}");
     console.log(performance.now() - t);`),
 });
@@ -51,3 +51,16 @@ const result = {
   node: process.version,
 };
 console.log(JSON.stringify(result, null, 2));
+
+// Also into target/bench/results.json (written by bench/verify.mjs), as scenario
+// "wasm instantiate" → module → median ms, so `make bench` leaves one file to track.
+const out = new URL("../../target/bench/", import.meta.url);
+const file = new URL("results.json", out);
+mkdirSync(out, { recursive: true });
+const all = existsSync(file) ? JSON.parse(readFileSync(file, "utf8")) : { results: {} };
+all.results["wasm instantiate (ms)"] = Object.fromEntries(
+  Object.entries(modules).map(([m, { instantiateMsMedian }]) => [m, instantiateMsMedian]));
+all.results["cold import (ms)"] = Object.fromEntries(
+  Object.entries(result.entries).map(([e, { coldImportMsMedian }]) => [e, coldImportMsMedian]));
+all.sizes = result;
+writeFileSync(file, JSON.stringify(all, null, 2));

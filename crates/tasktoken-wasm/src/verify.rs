@@ -1,7 +1,6 @@
 //! The verify-only module (`tasktoken/verify`): verifiers, revocation filters, replicas.
 
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeMap;
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -16,7 +15,7 @@ use crate::{options, seconds, Decisions, JsResult};
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct VerifierOptions {
-    issuers: BTreeMap<String, Map<String, Value>>,
+    issuers: Map<String, Value>,
     audience: String,
     max_lifetime: Option<u32>,
     clock_skew: Option<u32>,
@@ -60,6 +59,9 @@ impl CoreVerifier {
             return Err(Error::Malformed("verifier trusts no issuer".into()).into());
         }
         for (iss, jwks) in &o.issuers {
+            let jwks = jwks.as_object().ok_or_else(|| {
+                Error::Malformed("invalid Verifier options: an issuer's keys must be a JWKS".into())
+            })?;
             verifier = verifier.trust(iss, &KeySet::from_jwks_object(jwks)?)?;
         }
         // Tokens already authenticated skip the signature; time, revocation, action and

@@ -5,6 +5,7 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use ed25519_dalek::Signer as _;
+use tasktoken::__private::PreparedKeyHook;
 use tasktoken::{Issuer, KeySet, MintRequest, Request, SigningKey, Verifier};
 
 fn median(mut xs: Vec<f64>) -> f64 {
@@ -81,4 +82,26 @@ fn main() {
         black_box(issuer.mint_at(&request, now).expect("mint"));
     });
     println!("full verification / signature alone: {:.2}", full / floor);
+
+    // `verifyBatch`, the question of issue 7: ed25519-dalek's batch verification (with the
+    // small-order checks it skips added back, by encoding: free) against the per-key table,
+    // signature checks only, on the same messages.
+    let prepared = PreparedKeyHook::new(public.as_bytes()).expect("key");
+    let signatures: Vec<[u8; 64]> = messages.iter().map(|(_, s)| s.to_bytes()).collect();
+    let table = bench("per-key table, one signature at a time", 2000, |i| {
+        assert!(prepared.verify(&messages[i % 256].0, &signatures[i % 256]));
+    });
+    for n in [16, 64, 256] {
+        let msgs: Vec<&[u8]> = messages[..n].iter().map(|(m, _)| m.as_slice()).collect();
+        let sigs: Vec<_> = messages[..n].iter().map(|(_, s)| *s).collect();
+        let keys = vec![public; n];
+        let per_batch = bench(&format!("ed25519-dalek verify_batch, {n} per batch"), 40, |_| {
+            ed25519_dalek::verify_batch(&msgs, &sigs, &keys).expect("valid");
+        });
+        let per_token = per_batch / n as f64;
+        println!(
+            "    {per_token:.2} µs per signature; vs the per-key table {:.2}",
+            per_token / table
+        );
+    }
 }

@@ -2,6 +2,7 @@
 
 use alloc::borrow::Cow;
 use alloc::string::String;
+use alloc::sync::Arc;
 use serde_json::{Map, Value};
 
 use crate::error::Error;
@@ -13,26 +14,30 @@ use crate::policy::is_scope;
 /// Unknown claims are kept, never interpreted: read them with [`VerifiedClaims::get`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct VerifiedClaims {
-    map: Map<String, Value>,
-    /// The payload exactly as the token carried it (a strict, duplicate-free JSON object).
-    json: String,
-    kid: String,
+    /// Shared with the verified-token cache: a cache hit hands out the same claims without
+    /// copying them.
+    inner: Arc<Authenticated>,
     stale_revocation_ignored: bool,
 }
 
+/// What authentication established about a token: its claims and the key that signed it.
+#[derive(Debug, PartialEq)]
+pub(crate) struct Authenticated {
+    pub(crate) map: Map<String, Value>,
+    /// The payload exactly as the token carried it (a strict, duplicate-free JSON object).
+    pub(crate) json: String,
+    pub(crate) kid: String,
+}
+
 impl VerifiedClaims {
-    pub(crate) fn new(
-        (map, json): (Map<String, Value>, String),
-        kid: &str,
-        stale_revocation_ignored: bool,
-    ) -> Self {
-        VerifiedClaims { map, json, kid: kid.into(), stale_revocation_ignored }
+    pub(crate) fn new(inner: Arc<Authenticated>, stale_revocation_ignored: bool) -> Self {
+        VerifiedClaims { inner, stale_revocation_ignored }
     }
 
     /// All claims as the JSON text the token carried (a strict JSON object without
     /// duplicate members): what the JS binding hands to `JSON.parse`, with no re-encoding.
     pub fn as_json(&self) -> &str {
-        &self.json
+        &self.inner.json
     }
 
     /// True if the token was accepted although the revocation data was missing or stale
@@ -68,7 +73,8 @@ impl VerifiedClaims {
 
     /// The granted resource patterns (`res`).
     pub fn resources(&self) -> impl Iterator<Item = &str> {
-        self.map
+        self.inner
+            .map
             .get("res")
             .and_then(Value::as_array)
             .into_iter()
@@ -78,46 +84,46 @@ impl VerifiedClaims {
 
     /// The audiences (`aud`, a string or an array, as a list).
     pub fn audiences(&self) -> impl Iterator<Item = &str> {
-        audiences(self.map.get("aud"))
+        audiences(self.inner.map.get("aud"))
     }
 
     /// Issued at (`iat`), seconds since the epoch.
     pub fn iat(&self) -> i64 {
-        self.map.get("iat").and_then(numeric_date).unwrap_or_default()
+        self.inner.map.get("iat").and_then(numeric_date).unwrap_or_default()
     }
 
     /// Not before (`nbf`, or `iat` when absent).
     pub fn nbf(&self) -> i64 {
-        self.map.get("nbf").and_then(numeric_date).unwrap_or_else(|| self.iat())
+        self.inner.map.get("nbf").and_then(numeric_date).unwrap_or_else(|| self.iat())
     }
 
     /// Expiry (`exp`), seconds since the epoch.
     pub fn exp(&self) -> i64 {
-        self.map.get("exp").and_then(numeric_date).unwrap_or_default()
+        self.inner.map.get("exp").and_then(numeric_date).unwrap_or_default()
     }
 
     /// The `kid` of the key that signed the token.
     pub fn kid(&self) -> &str {
-        &self.kid
+        &self.inner.kid
     }
 
     /// Any claim by name, including unknown ones.
     pub fn get(&self, name: &str) -> Option<&Value> {
-        self.map.get(name)
+        self.inner.map.get(name)
     }
 
     /// All claims, as the token carried them.
     pub fn as_map(&self) -> &Map<String, Value> {
-        &self.map
+        &self.inner.map
     }
 
-    /// All claims, by value.
+    /// All claims, by value (copied if the verified-token cache still shares them).
     pub fn into_map(self) -> Map<String, Value> {
-        self.map
+        Arc::try_unwrap(self.inner).map_or_else(|shared| shared.map.clone(), |own| own.map)
     }
 
     fn str_claim(&self, name: &str) -> &str {
-        self.map.get(name).and_then(Value::as_str).unwrap_or_default()
+        self.inner.map.get(name).and_then(Value::as_str).unwrap_or_default()
     }
 }
 

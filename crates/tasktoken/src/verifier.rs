@@ -7,7 +7,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use crate::audit::{AuditHook, AuditKind, AuditSink, Trace};
-use crate::claims::{audiences, check_claims, VerifiedClaims};
+use crate::claims::{audiences, check_claims, Authenticated, VerifiedClaims};
 use crate::error::{malformed, Error};
 use crate::keys::{KeySet, PublicKey};
 use crate::policy::{action_allowed, resource_allowed};
@@ -15,8 +15,6 @@ use crate::prepared::PreparedKey;
 use crate::revocation::filter::Revocation;
 use crate::token::UnverifiedToken;
 use alloc::sync::Arc;
-use serde_json::{Map, Value};
-use sha2::Digest as _;
 
 /// Default largest accepted lifetime (`exp - min(iat, nbf)`), in seconds.
 pub const DEFAULT_MAX_LIFETIME: u32 = 900;
@@ -52,7 +50,9 @@ pub struct Verifier {
     audience: String,
     /// Every trusted key by `kid`, with the index of the issuer that owns it and its
     /// precomputed verification table (shared by clones).
-    keys: BTreeMap<String, (usize, PublicKey, Arc<PreparedKey>)>,
+    /// Every trusted key: its issuer's index, the key, its table. A short list, searched by
+    /// `kid` (a map type more would cost the verify-only wasm its code, not buy speed).
+    keys: Vec<(usize, PublicKey, Arc<PreparedKey>)>,
     issuers: Vec<String>,
     max_lifetime: i64,
     clock_skew: i64,
@@ -75,7 +75,7 @@ impl Verifier {
         }
         Ok(Verifier {
             audience: audience.into(),
-            keys: BTreeMap::new(),
+            keys: Vec::new(),
             issuers: Vec::new(),
             max_lifetime: i64::from(DEFAULT_MAX_LIFETIME),
             clock_skew: i64::from(DEFAULT_CLOCK_SKEW),
@@ -103,11 +103,11 @@ impl Verifier {
         };
         self.id = next_id();
         for key in keys.keys() {
-            if self.keys.contains_key(key.kid()) {
+            if self.key(key.kid()).is_some() {
                 return Err(malformed("two trusted keys share a `kid`"));
             }
             let prepared = Arc::new(PreparedKey::new(key.verifying_key()));
-            self.keys.insert(key.kid().into(), (index, key.clone(), prepared));
+            self.keys.push((index, key.clone(), prepared));
         }
         Ok(self)
     }
@@ -145,20 +145,6 @@ impl Verifier {
         self
     }
 
-    /// Verifies like [`Verifier::verify_revocable_at`] (or [`Verifier::verify_at`] without
-    /// `revocation`) and records the decision to `sink` as well as to the verifier's own
-    /// sink: for callers that collect events per call (the wasm binding, a request log).
-    pub fn verify_audited_at(
-        &self,
-        token: &str,
-        request: &Request<'_>,
-        now: i64,
-        revocation: Option<&Revocation<'_>>,
-        sink: &dyn AuditSink,
-    ) -> Result<VerifiedClaims, Error> {
-        self.decide(token, request, now, revocation, Some(sink))
-    }
-
     /// Verifies with everything optional at once: revocation data, a per-call audit sink,
     /// and a [`VerifyCache`] of tokens this verifier already authenticated (their signature,
     /// claim types, issuer and audience are not checked again; time, lifetime, revocation,
@@ -170,7 +156,7 @@ impl Verifier {
         now: i64,
         context: VerifyContext<'_>,
     ) -> Result<VerifiedClaims, Error> {
-        self.decide_in(token, request, now, context)
+        self.decide(token, request, now, context)
     }
 
     /// Verifies `token` for `request` at the current system time.
@@ -188,7 +174,7 @@ impl Verifier {
         request: &Request<'_>,
         now: i64,
     ) -> Result<VerifiedClaims, Error> {
-        self.decide(token, request, now, None, None)
+        self.verify_with_at(token, request, now, VerifyContext::default())
     }
 
     /// Like [`Verifier::verify_at`], and after the lifetime check consults `revocation`: a
@@ -201,12 +187,18 @@ impl Verifier {
         now: i64,
         revocation: &Revocation<'_>,
     ) -> Result<VerifiedClaims, Error> {
-        self.decide(token, request, now, Some(revocation), None)
+        let context = VerifyContext { revocation: Some(revocation), ..VerifyContext::default() };
+        self.verify_with_at(token, request, now, context)
+    }
+
+    /// The trusted key named `kid`, with its issuer's index and its table.
+    fn key(&self, kid: &str) -> Option<&(usize, PublicKey, Arc<PreparedKey>)> {
+        self.keys.iter().find(|(_, key, _)| key.kid() == kid)
     }
 
     /// Every trusted key, of every issuer: the keys revocation data may be signed with.
     pub fn trusted_keys(&self) -> KeySet {
-        KeySet::from_parts(self.keys.values().map(|(_, key, _)| key.clone()).collect())
+        KeySet::from_parts(self.keys.iter().map(|(_, key, _)| key.clone()).collect())
     }
 
     /// Verifies `token` as genuine and current — every check up to and including the
@@ -216,7 +208,7 @@ impl Verifier {
         let mut trace = Trace::new(self.audit.is_some());
         let result = self
             .authenticate(token, now, &mut trace)
-            .map(|g| VerifiedClaims::new((g.claims, g.json), &g.kid, false));
+            .map(|g| VerifiedClaims::new(g.authenticated, false));
         if let Some(hook) = &self.audit {
             let outcome = result.as_ref().map_or_else(Error::code, |_| "ok");
             hook.sink.record(&trace.into_event(AuditKind::Verify, now, outcome, &self.name));
@@ -226,17 +218,6 @@ impl Verifier {
 
     /// Runs the checks and, when anyone listens, records the decision.
     fn decide(
-        &self,
-        token: &str,
-        request: &Request<'_>,
-        now: i64,
-        revocation: Option<&Revocation<'_>>,
-        sink: Option<&dyn AuditSink>,
-    ) -> Result<VerifiedClaims, Error> {
-        self.decide_in(token, request, now, VerifyContext { revocation, audit: sink, cache: None })
-    }
-
-    fn decide_in(
         &self,
         token: &str,
         request: &Request<'_>,
@@ -276,8 +257,7 @@ impl Verifier {
         let parsed = UnverifiedToken::parse(token)?;
         let kid = parsed.checked_kid()?;
         let (issuer_index, key, prepared) = self
-            .keys
-            .get(kid)
+            .key(kid)
             .ok_or(Error::UnknownKey(Cow::Borrowed("no trusted key has the token's `kid`")))?;
         if trace.enabled {
             trace.kid = Some(key.kid().into());
@@ -291,7 +271,6 @@ impl Verifier {
             return Err(Error::BadSignature(Cow::Borrowed("signature verification failed")));
         }
 
-        let kid = key.kid();
         let (claims, json) = parsed.into_claims();
         trace.claims(&claims);
         let times = check_claims(&claims)?;
@@ -306,7 +285,8 @@ impl Verifier {
                 "`aud` does not include this verifier's audience",
             )));
         }
-        Ok(Genuine { claims, json, kid: kid.into(), issuer: *issuer_index, times })
+        let authenticated = Arc::new(Authenticated { map: claims, json, kid: key.kid().into() });
+        Ok(Genuine { authenticated, issuer: *issuer_index, times })
     }
 
     /// Time (`nbf`, `exp`, with the clock skew) → lifetime.
@@ -347,13 +327,13 @@ impl Verifier {
             None => self.genuine(token, trace)?,
         };
         self.current(&genuine, now)?;
-        let Genuine { claims, json, kid, .. } = genuine;
+        let claims = &genuine.authenticated.map;
         let jti = claims.get("jti").and_then(|v| v.as_str()).unwrap_or_default();
         let stale_ignored = match revocation {
             Some(revocation) => revocation.check(jti, now)?,
             None => false,
         };
-        check_binding(&claims, request, self.require_binding)?;
+        check_binding(claims, request, self.require_binding)?;
         let scope = claims.get("scope").and_then(|v| v.as_str()).unwrap_or_default();
         if !action_allowed(scope, request.action) {
             return Err(Error::ActionDenied(Cow::Borrowed(
@@ -369,7 +349,7 @@ impl Verifier {
                 "the requested resource is not covered by the token's `res`",
             )));
         }
-        Ok(VerifiedClaims::new((claims, json), &kid, stale_ignored))
+        Ok(VerifiedClaims::new(genuine.authenticated, stale_ignored))
     }
 }
 
@@ -387,24 +367,24 @@ pub struct VerifyContext<'a> {
 /// A token whose signature, claim types, issuer and audience hold.
 #[derive(Clone, Debug)]
 pub(crate) struct Genuine {
-    claims: Map<String, Value>,
-    json: String,
-    kid: String,
+    authenticated: Arc<Authenticated>,
     issuer: usize,
     times: crate::claims::Times,
 }
 
-/// A bounded cache of tokens a [`Verifier`] has already authenticated, keyed by the SHA-256
-/// of the whole token: a token seen again skips parsing, the signature, claim types, issuer
-/// and audience — never the time, lifetime, revocation, binding, action or resource checks.
-/// Only successes are cached. A cache used with another verifier (or after its keys changed)
-/// is cleared first. Memory: at most `capacity` tokens' claims (≤ 8 KiB each).
+/// A bounded cache of tokens a [`Verifier`] has already authenticated: a token seen again,
+/// byte for byte, skips parsing, the signature, claim types, issuer and audience — never the
+/// time, lifetime, revocation, binding, action or resource checks. Only successes are cached.
+/// Entries are found by a fast 64-bit hash of the token and then compared with the whole
+/// token (in constant time), so a hash collision is only a miss, never a wrong hit. A cache
+/// used with another verifier (or after its keys changed) is cleared first. Memory: at most
+/// `capacity` entries, each a token and its claims (≤ 8 KiB each).
 #[derive(Debug)]
 pub struct VerifyCache {
     owner: u64,
     capacity: usize,
-    entries: BTreeMap<[u8; 32], Genuine>,
-    order: alloc::collections::VecDeque<[u8; 32]>,
+    entries: BTreeMap<u64, (String, Genuine)>,
+    order: alloc::collections::VecDeque<u64>,
 }
 
 impl VerifyCache {
@@ -434,14 +414,16 @@ impl VerifyCache {
             self.order.clear();
             self.owner = verifier.id;
         }
-        let key: [u8; 32] = sha2::Sha256::digest(token.as_bytes()).into();
-        if let Some(hit) = self.entries.get(&key) {
-            if trace.enabled {
-                trace.kid = Some(hit.kid.clone());
-                trace.issuer = Some(verifier.issuers[hit.issuer].clone());
-                trace.claims(&hit.claims);
+        let key = token_hash(token.as_bytes());
+        if let Some((cached, hit)) = self.entries.get(&key) {
+            if same_bytes(cached.as_bytes(), token.as_bytes()) {
+                if trace.enabled {
+                    trace.kid = Some(hit.authenticated.kid.clone());
+                    trace.issuer = Some(verifier.issuers[hit.issuer].clone());
+                    trace.claims(&hit.authenticated.map);
+                }
+                return Ok(hit.clone());
             }
-            return Ok(hit.clone());
         }
         let genuine = verifier.genuine(token, trace)?;
         if self.capacity > 0 {
@@ -450,11 +432,34 @@ impl VerifyCache {
                     self.entries.remove(&oldest);
                 }
             }
+            // A colliding token replaces the older entry; `order` may then name a key twice,
+            // which only evicts earlier: the bound holds.
             self.order.push_back(key);
-            self.entries.insert(key, genuine.clone());
+            self.entries.insert(key, (token.into(), genuine.clone()));
         }
         Ok(genuine)
     }
+}
+
+/// A fast, non-cryptographic 64-bit hash of the token, 8 bytes at a time: an index only,
+/// every hit is confirmed against the whole token.
+fn token_hash(bytes: &[u8]) -> u64 {
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+    let mut chunks = bytes.chunks_exact(8);
+    let mut h = bytes.len() as u64;
+    for chunk in &mut chunks {
+        let word = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
+        h = (h.rotate_left(5) ^ word).wrapping_mul(K);
+    }
+    for &byte in chunks.remainder() {
+        h = (h.rotate_left(5) ^ u64::from(byte)).wrapping_mul(K);
+    }
+    h ^ (h >> 29)
+}
+
+/// Byte equality whose time depends only on the lengths: tokens are bearer secrets.
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// A fresh identity for a verifier configuration.

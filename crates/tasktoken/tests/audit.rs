@@ -8,7 +8,7 @@ use base64::Engine as _;
 use serde_json::Value;
 use tasktoken::{
     AuditEvent, AuditKind, AuditSink, Issuer, KeySet, MintRequest, OutcomeCounters, Request,
-    Revocation, RevocationFilter, SigningKey, Verifier,
+    Revocation, RevocationFilter, SigningKey, Verifier, VerifyContext,
 };
 
 #[derive(Default)]
@@ -68,7 +68,9 @@ fn every_vector_decision_is_one_event_with_its_outcome_and_no_secrets() {
             exact_check: None,
         });
         let now = case["now"].as_i64().expect("now");
-        let result = v.verify_audited_at(token, &request, now, revocation.as_ref(), &sink);
+        let context =
+            VerifyContext { revocation: revocation.as_ref(), audit: Some(&sink), cache: None };
+        let result = v.verify_with_at(token, &request, now, context);
         decisions += 1;
         let events = sink.0.into_inner().expect("not poisoned");
         assert_eq!(events.len(), 1, "{}", case["name"]);
