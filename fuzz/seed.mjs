@@ -14,7 +14,7 @@ const resources = vectors("resources.json");
 const revocation = vectors("revocation.json");
 
 const b64 = (text) => Buffer.from(text, "base64url");
-const seeds = { token: [], claims: [], jwk: [], revocation: [], resource: [] };
+const seeds = { token: [], claims: [], jwk: [], revocation: [], resource: [], prepared: [] };
 
 // token: every vector token, as it is.
 for (const c of tokens.cases) seeds.token.push(c.token);
@@ -53,6 +53,25 @@ for (const c of tokens.cases) {
   if (!claims) continue;
   seeds.resource.push([c.request.resource, ...claims.res].join("\n"));
   seeds.resource.push([c.request.action, claims.scope].join("\n"));
+}
+
+// prepared: `mode ‖ 32 ‖ 64 ‖ message`. Even modes sign with the 32-byte seed and XOR the
+// signature with the 64 bytes (zero: valid; one bit: a flip); odd modes take raw key and
+// signature bytes, here the small-order encodings as keys and as `R`.
+const message = Buffer.from(tokens.cases[0].token.split(".").slice(0, 2).join("."));
+const zero = Buffer.alloc(64);
+const flip = Buffer.alloc(64);
+flip[40] = 1;
+for (let seed = 0; seed < 4; seed++) {
+  seeds.prepared.push(Buffer.concat([Buffer.from([0]), Buffer.alloc(32, seed), zero, message]));
+  seeds.prepared.push(Buffer.concat([Buffer.from([2]), Buffer.alloc(32, seed), flip, message]));
+}
+const smallOrder = ["0100000000000000000000000000000000000000000000000000000000000000",
+  "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+  "0000000000000000000000000000000000000000000000000000000000000080",
+  "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a"].map((h) => Buffer.from(h, "hex"));
+for (const point of smallOrder) {
+  seeds.prepared.push(Buffer.concat([Buffer.from([1]), point, point, Buffer.alloc(32), message]));
 }
 
 for (const [target, inputs] of Object.entries(seeds)) {

@@ -512,3 +512,35 @@ fn percent_decode(bytes: &[u8]) -> Option<Vec<u8>> {
     }
     Some(out)
 }
+
+/// The fast signature path against ed25519-dalek's `verify_strict`, which must agree on
+/// every input. The first byte picks how the rest is read:
+/// - even: `seed[32] ‖ mask[64] ‖ message` — a genuine signature by the seed's key, XORed
+///   with the mask (an all-zero mask keeps it valid; sparse masks are single-bit flips,
+///   `R`/`S` substitutions and the like);
+/// - odd: `key[32] ‖ signature[64] ‖ message` — raw bytes, including small-order and
+///   non-canonical keys and `R`s, and `S >= L`.
+pub fn prepared(data: &[u8]) {
+    use ed25519_dalek::{Signature, VerifyingKey};
+    use tasktoken::__private::prepared_verify_strict;
+    let Some((&mode, rest)) = data.split_first() else { return };
+    if rest.len() < 96 {
+        return;
+    }
+    let (first, rest) = rest.split_at(32);
+    let (second, message) = rest.split_at(64);
+    let first: [u8; 32] = first.try_into().expect("32 bytes");
+    let second: [u8; 64] = second.try_into().expect("64 bytes");
+    let (key, signature) = if mode % 2 == 0 {
+        let signer = ed25519_dalek::SigningKey::from_bytes(&first);
+        let mut signature = signer.sign(message).to_bytes();
+        signature.iter_mut().zip(second).for_each(|(s, m)| *s ^= m);
+        (signer.verifying_key().to_bytes(), signature)
+    } else {
+        (first, second)
+    };
+    let reference = VerifyingKey::from_bytes(&key)
+        .ok()
+        .map(|k| k.verify_strict(message, &Signature::from_bytes(&signature)).is_ok());
+    assert_eq!(prepared_verify_strict(&key, message, &signature), reference);
+}
