@@ -1,7 +1,9 @@
 //! Ed25519 keys as JWKs (RFC 8037 OKP keys) and key sets as JWKS.
 
 use alloc::borrow::Cow;
+use alloc::boxed::Box;
 use alloc::string::{String, ToString};
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt;
 
@@ -12,6 +14,8 @@ use zeroize::Zeroizing;
 
 use crate::encoding::{b64_decode_array, b64_encode, parse_object};
 use crate::error::{malformed, Error};
+use crate::prepared::PreparedKey;
+use once_cell::race::OnceBox;
 
 /// Longest `kid` accepted, in bytes: key ids are labels, not payloads.
 pub(crate) const MAX_KID_LEN: usize = 256;
@@ -94,7 +98,7 @@ impl SigningKey {
 
     /// The matching public key.
     pub fn public_key(&self) -> PublicKey {
-        PublicKey { kid: self.kid.clone(), key: self.key.verifying_key() }
+        PublicKey::new(self.kid.clone(), self.key.verifying_key())
     }
 
     pub(crate) fn sign(&self, message: &[u8]) -> [u8; 64] {
@@ -110,13 +114,39 @@ impl fmt::Debug for SigningKey {
 }
 
 /// An Ed25519 public key with its key id, as a verifier trusts it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct PublicKey {
     kid: String,
     key: ed25519_dalek::VerifyingKey,
+    /// Its verification table, built on first use and shared by every clone, so that a
+    /// verifier and the revocation data it checks never build it twice.
+    prepared: Arc<OnceBox<PreparedKey>>,
+}
+
+impl PartialEq for PublicKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.kid == other.kid && self.key == other.key
+    }
+}
+
+impl Eq for PublicKey {}
+
+impl core::fmt::Debug for PublicKey {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("PublicKey").field("kid", &self.kid).field("key", &self.key).finish()
+    }
 }
 
 impl PublicKey {
+    fn new(kid: String, key: ed25519_dalek::VerifyingKey) -> Self {
+        PublicKey { kid, key, prepared: Arc::default() }
+    }
+
+    /// The key's verification table (built on first use, about 1,400 point additions).
+    pub(crate) fn prepared(&self) -> &PreparedKey {
+        self.prepared.get_or_init(|| Box::new(PreparedKey::new(&self.key)))
+    }
+
     /// Imports a public JWK (`kty` `OKP`, `crv` `Ed25519`, `x`, `kid`).
     ///
     /// Rejects a key of another type or curve or an `alg` other than `EdDSA`/`Ed25519`
@@ -163,10 +193,6 @@ impl PublicKey {
             b64_encode(self.as_bytes())
         );
         b64_encode(&Sha256::digest(canonical.as_bytes()))
-    }
-
-    pub(crate) fn verifying_key(&self) -> &ed25519_dalek::VerifyingKey {
-        &self.key
     }
 
     fn jwk_object(&self) -> Map<String, Value> {
@@ -229,7 +255,7 @@ impl PublicKey {
         }
         let key = ed25519_dalek::VerifyingKey::from_bytes(&x)
             .map_err(|_| malformed("JWK `x` is not a valid Ed25519 public key"))?;
-        Ok(PublicKey { kid: kid.clone(), key })
+        Ok(PublicKey::new(kid.clone(), key))
     }
 }
 

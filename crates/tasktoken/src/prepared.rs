@@ -125,6 +125,9 @@ impl PreparedKey {
     /// Prepares `key` (225 KiB of table). The key must already have passed the import checks
     /// (canonical, not small-order), as every [`crate::PublicKey`] has.
     pub(crate) fn new(key: &ed25519_dalek::VerifyingKey) -> Self {
+        // The basepoint's table too, so that preparing keys (with the configuration) is
+        // where the one-time cost falls, not the first verification.
+        basepoint();
         let minus_a = FixedBase::new(&-key.to_edwards());
         PreparedKey { encoded: key.to_bytes(), minus_a }
     }

@@ -11,7 +11,6 @@ use crate::claims::{audiences, check_claims, Authenticated, VerifiedClaims};
 use crate::error::{malformed, Error};
 use crate::keys::{KeySet, PublicKey};
 use crate::policy::{action_allowed, resource_allowed};
-use crate::prepared::PreparedKey;
 use crate::revocation::filter::Revocation;
 use crate::token::UnverifiedToken;
 use alloc::sync::Arc;
@@ -50,9 +49,9 @@ pub struct Verifier {
     audience: String,
     /// Every trusted key by `kid`, with the index of the issuer that owns it and its
     /// precomputed verification table (shared by clones).
-    /// Every trusted key: its issuer's index, the key, its table. A short list, searched by
-    /// `kid` (a map type more would cost the verify-only wasm its code, not buy speed).
-    keys: Vec<(usize, PublicKey, Arc<PreparedKey>)>,
+    /// Every trusted key with its issuer's index. A short list, searched by `kid` (a map
+    /// type more would cost the verify-only wasm its code, not buy speed).
+    keys: Vec<(usize, PublicKey)>,
     issuers: Vec<String>,
     max_lifetime: i64,
     clock_skew: i64,
@@ -106,8 +105,9 @@ impl Verifier {
             if self.key(key.kid()).is_some() {
                 return Err(malformed("two trusted keys share a `kid`"));
             }
-            let prepared = Arc::new(PreparedKey::new(key.verifying_key()));
-            self.keys.push((index, key.clone(), prepared));
+            // Build the key's table now, with the configuration, not on the first request.
+            key.prepared();
+            self.keys.push((index, key.clone()));
         }
         Ok(self)
     }
@@ -191,14 +191,14 @@ impl Verifier {
         self.verify_with_at(token, request, now, context)
     }
 
-    /// The trusted key named `kid`, with its issuer's index and its table.
-    fn key(&self, kid: &str) -> Option<&(usize, PublicKey, Arc<PreparedKey>)> {
-        self.keys.iter().find(|(_, key, _)| key.kid() == kid)
+    /// The trusted key named `kid`, with its issuer's index.
+    fn key(&self, kid: &str) -> Option<&(usize, PublicKey)> {
+        self.keys.iter().find(|(_, key)| key.kid() == kid)
     }
 
     /// Every trusted key, of every issuer: the keys revocation data may be signed with.
     pub fn trusted_keys(&self) -> KeySet {
-        KeySet::from_parts(self.keys.iter().map(|(_, key, _)| key.clone()).collect())
+        KeySet::from_parts(self.keys.iter().map(|(_, key)| key.clone()).collect())
     }
 
     /// Verifies `token` as genuine and current — every check up to and including the
@@ -256,7 +256,7 @@ impl Verifier {
     fn genuine(&self, token: &str, trace: &mut Trace) -> Result<Genuine, Error> {
         let parsed = UnverifiedToken::parse(token)?;
         let kid = parsed.checked_kid()?;
-        let (issuer_index, key, prepared) = self
+        let (issuer_index, key) = self
             .key(kid)
             .ok_or(Error::UnknownKey(Cow::Borrowed("no trusted key has the token's `kid`")))?;
         if trace.enabled {
@@ -264,9 +264,9 @@ impl Verifier {
             trace.issuer = Some(self.issuers[*issuer_index].clone());
         }
         // Strict Ed25519 (`verify_strict` semantics) through the key's precomputed table.
-        let genuine = parsed
-            .signature()
-            .is_some_and(|signature| prepared.verify(parsed.signing_input().as_bytes(), signature));
+        let genuine = parsed.signature().is_some_and(|signature| {
+            key.prepared().verify(parsed.signing_input().as_bytes(), signature)
+        });
         if !genuine {
             return Err(Error::BadSignature(Cow::Borrowed("signature verification failed")));
         }

@@ -15,7 +15,6 @@ use alloc::vec::Vec;
 
 use crate::error::{malformed, Error};
 use crate::keys::{KeySet, SigningKey};
-use crate::prepared::PreparedKey;
 use crate::revocation::bloom::{BloomFilter, BloomGeometry, Entry, MAX_FILTER_BYTES, SALT_LEN};
 
 const MAGIC: &[u8; 4] = b"TTRF";
@@ -92,7 +91,7 @@ impl Publication {
         let signature: [u8; 64] = signature.try_into().map_err(|_| malformed("bad length"))?;
         // The same strict check as tokens get (`verify_strict` semantics), so that verify-only
         // builds link one Ed25519 verification, not two.
-        if !PreparedKey::new(key.verifying_key()).verify(message, &signature) {
+        if !key.prepared().verify(message, &signature) {
             return Err(Error::BadSignature(Cow::Borrowed(
                 "revocation data signature verification failed",
             )));
