@@ -74,3 +74,18 @@ const link: string = mintLink(issuer, {
 const state: LinkCheck = checkLink(link, { verifier, action: "datasets:export", resource: "datasets/1234" });
 if (state.state === "valid") void fetchLink(link);
 const counts = new Verifier({ issuers: {}, audience: "x", onDecision: (e) => void e.outcome }).stats(); void counts.ok;
+
+// The verify-only entry: the same declarations, and no minting.
+import * as verifyOnly from "tasktoken/verify";
+const edge: verifyOnly.Verifier = new verifyOnly.Verifier({
+  issuers: { "https://auth.example": { keys: [publicJwk] } },
+  audience: "crm-api",
+});
+const sameClass: Verifier = edge;
+const code: verifyOnly.ErrorCode = "revoked";
+const gate: verifyOnly.GuardResult = verifyOnly.guard(
+  new Request("https://x/customers/1"), edge, { action: "customers:read", resource: "customers/1" },
+);
+// @ts-expect-error minting is not part of tasktoken/verify
+verifyOnly.generateKey({ kid: "k2" });
+void sameClass; void code; void gate;
