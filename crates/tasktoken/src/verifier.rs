@@ -47,8 +47,6 @@ impl<'a> Request<'a> {
 #[derive(Clone, Debug)]
 pub struct Verifier {
     audience: String,
-    /// Every trusted key by `kid`, with the index of the issuer that owns it and its
-    /// precomputed verification table (shared by clones).
     /// Every trusted key with its issuer's index. A short list, searched by `kid` (a map
     /// type more would cost the verify-only wasm its code, not buy speed).
     keys: Vec<(usize, PublicKey)>,
@@ -156,7 +154,24 @@ impl Verifier {
         now: i64,
         context: VerifyContext<'_>,
     ) -> Result<VerifiedClaims, Error> {
-        self.decide(token, request, now, context)
+        // Runs the checks and, when anyone listens, records the decision.
+        let VerifyContext { revocation, audit: sink, cache } = context;
+        let enabled = sink.is_some() || self.audit.is_some();
+        let mut trace = Trace::new(enabled);
+        let result = self.verify_inner(token, request, now, revocation, &mut trace, cache);
+        if enabled {
+            let outcome = result.as_ref().map_or_else(Error::code, |_| "ok");
+            let mut event = trace.into_event(AuditKind::Verify, now, outcome, &self.name);
+            event.action = Some(request.action.into());
+            event.resource = Some(request.resource.into());
+            if let Some(sink) = sink {
+                sink.record(&event);
+            }
+            if let Some(hook) = &self.audit {
+                hook.sink.record(&event);
+            }
+        }
+        result
     }
 
     /// Verifies `token` for `request` at the current system time.
@@ -212,33 +227,6 @@ impl Verifier {
         if let Some(hook) = &self.audit {
             let outcome = result.as_ref().map_or_else(Error::code, |_| "ok");
             hook.sink.record(&trace.into_event(AuditKind::Verify, now, outcome, &self.name));
-        }
-        result
-    }
-
-    /// Runs the checks and, when anyone listens, records the decision.
-    fn decide(
-        &self,
-        token: &str,
-        request: &Request<'_>,
-        now: i64,
-        context: VerifyContext<'_>,
-    ) -> Result<VerifiedClaims, Error> {
-        let VerifyContext { revocation, audit: sink, cache } = context;
-        let enabled = sink.is_some() || self.audit.is_some();
-        let mut trace = Trace::new(enabled);
-        let result = self.verify_inner(token, request, now, revocation, &mut trace, cache);
-        if enabled {
-            let outcome = result.as_ref().map_or_else(Error::code, |_| "ok");
-            let mut event = trace.into_event(AuditKind::Verify, now, outcome, &self.name);
-            event.action = Some(request.action.into());
-            event.resource = Some(request.resource.into());
-            if let Some(sink) = sink {
-                sink.record(&event);
-            }
-            if let Some(hook) = &self.audit {
-                hook.sink.record(&event);
-            }
         }
         result
     }
