@@ -5,8 +5,8 @@ use std::cell::{Cell, RefCell};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use tasktoken::{
-    AuditSink, Error, KeySet, Offered, Request, Revocation, RevocationFilter, RevocationReplica,
-    VerifiedClaims, Verifier, VerifyCache, VerifyContext,
+    AuditSink, Error, KeySet, Offered, PublicKey, Request, Revocation, RevocationFilter,
+    RevocationReplica, VerifiedClaims, Verifier, VerifyCache, VerifyContext,
 };
 use wasm_bindgen::prelude::*;
 
@@ -62,7 +62,7 @@ impl CoreVerifier {
             let jwks = jwks.as_object().ok_or_else(|| {
                 Error::Malformed("invalid Verifier options: an issuer's keys must be a JWKS".into())
             })?;
-            verifier = verifier.trust(iss, &KeySet::from_jwks_object(jwks)?)?;
+            verifier = verifier.trust(iss, &shared(KeySet::from_jwks_object(jwks)?)?)?;
         }
         // Tokens already authenticated skip the signature; time, revocation, action and
         // resource are checked on every call (see `VerifyCache` in the core).
@@ -215,7 +215,43 @@ impl CoreVerifier {
 /// Reads a JWKS (`{ keys: [...] }`) given from JS as JSON text.
 fn key_set(jwks: &str) -> JsResult<KeySet> {
     let map: Map<String, Value> = options(jwks, "key set")?;
-    Ok(KeySet::from_jwks_object(&map)?)
+    shared(KeySet::from_jwks_object(&map)?)
+}
+
+/// Keys imported recently, kept so that their verification tables (225 KiB each, shared by
+/// every clone of a `PublicKey`) are built once per module instance rather than once per
+/// `new Verifier`: JS frees wasm objects only when its garbage collector runs their
+/// finalizers, which it is in no hurry to do for small wrappers, so a program that builds a
+/// verifier per request would otherwise grow wasm memory by a table set each time.
+const SHARED_KEYS: usize = 16;
+
+thread_local! {
+    static KEYS: RefCell<Vec<PublicKey>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The same set, with every key that equals (same `kid`, same point) one imported before
+/// replaced by that one, sharing its table. At most `SHARED_KEYS` are remembered (oldest
+/// forgotten first), so at most that many tables outlive their verifiers.
+fn shared(set: KeySet) -> JsResult<KeySet> {
+    let keys = KEYS.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        let interned: Vec<PublicKey> = set
+            .keys()
+            .iter()
+            .map(|key| match cache.iter().find(|known| *known == key) {
+                Some(known) => known.clone(),
+                None => {
+                    if cache.len() >= SHARED_KEYS {
+                        cache.remove(0);
+                    }
+                    cache.push(key.clone());
+                    key.clone()
+                }
+            })
+            .collect();
+        interned
+    });
+    Ok(KeySet::from_keys(keys)?)
 }
 
 /// Serial and times of a filter, for JS, as JSON text.
