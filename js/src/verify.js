@@ -24,6 +24,8 @@ export function ready() {
 export class Verifier {
   #core;
   #revocation;
+  /** `"verifyWithReplica"` or `"verifyWithFilter"`: the core method for `#revocation`. */
+  #revocable;
   #grace;
   #failOpen;
   #exactCheck;
@@ -67,6 +69,7 @@ export class Verifier {
     }
     this.#core = new CoreVerifier(plainJson(core, "Verifier options"));
     this.#revocation = revocation;
+    this.#revocable = isInstance(revocation, RevocationReplica) ? "verifyWithReplica" : "verifyWithFilter";
     this.#grace = revocationGrace;
     this.#failOpen = failOpenWhenStale;
     this.#exactCheck = exactCheck;
@@ -132,9 +135,11 @@ export class Verifier {
     return Object.fromEntries(this.#counts);
   }
 
+  /** `request` is `verify`'s snapshot of the caller's object (or the non-object given). */
   #verify(token, request) {
     checkToken(token);
-    const { action, resource, keyThumbprint, now } = snapshotObject(request, "verify request");
+    if (request === null || typeof request !== "object") throw bad("verify request must be an object");
+    const { action, resource, keyThumbprint, now } = request;
     if (typeof action !== "string") throw bad("verify request needs action: string");
     if (typeof resource !== "string") throw bad("verify request needs resource: string");
     if (keyThumbprint !== undefined && typeof keyThumbprint !== "string") {
@@ -145,10 +150,7 @@ export class Verifier {
     if (r === undefined) return JSON.parse(this.#core.verify(token, action, resource, keyThumbprint, at));
     const args = [token, action, resource, keyThumbprint, at, r.core, this.#grace, this.#failOpen,
       this.#exactCheck];
-    const json = isInstance(r, RevocationReplica)
-      ? this.#core.verifyWithReplica(...args)
-      : this.#core.verifyWithFilter(...args);
-    const claims = JSON.parse(json);
+    const claims = JSON.parse(this.#core[this.#revocable](...args));
     if (this.#failOpen && this.#core.staleIgnored()) {
       if (this.#onStale) this.#onStale(claims);
       else console.warn("tasktoken: revocation data is stale; token accepted (failOpenWhenStale)");
