@@ -7,7 +7,6 @@ use tasktoken::{
     DEFAULT_FPR,
 };
 use wasm_bindgen::prelude::*;
-use zeroize::Zeroizing;
 
 use crate::{options, seconds, Decisions, JsResult};
 
@@ -16,9 +15,9 @@ use crate::{options, seconds, Decisions, JsResult};
 pub fn generate_key(kid: &str) -> JsResult<String> {
     let key = SigningKey::generate(kid)?;
     let (private, public) = (key.to_jwk(), key.public_key().to_jwk());
-    // Both are JSON objects the core wrote; the pair is spliced, not re-encoded.
-    let pair = Zeroizing::new(format!(r#"{{"privateJwk":{},"publicJwk":{public}}}"#, *private));
-    Ok(pair.as_str().to_owned())
+    // Both are JSON objects the core wrote; the pair is spliced, not re-encoded. The result
+    // goes to JS, where no copy of the private key can be wiped (the core's own is).
+    Ok(format!(r#"{{"privateJwk":{},"publicJwk":{public}}}"#, *private))
 }
 
 #[derive(Deserialize)]
