@@ -1,14 +1,15 @@
 //! Audit events: one per decision, the right outcome and fields, and never the token text
 //! or key material.
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
+use common::{load, request, revocation, revocation_filter, verifier};
 use serde_json::Value;
 use tasktoken::{
-    AuditEvent, AuditKind, AuditSink, Issuer, KeySet, MintRequest, OutcomeCounters, Request,
-    Revocation, RevocationFilter, SigningKey, Verifier, VerifyContext,
+    AuditEvent, AuditKind, AuditSink, Issuer, MintRequest, OutcomeCounters, SigningKey,
+    VerifyContext,
 };
 
 #[derive(Default)]
@@ -18,19 +19,6 @@ impl AuditSink for Collect {
     fn record(&self, event: &AuditEvent) {
         self.0.lock().expect("not poisoned").push(event.clone());
     }
-}
-
-fn load(name: &str) -> Value {
-    let path = format!("{}/../../tests/vectors/{name}", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_str(&std::fs::read_to_string(path).expect("readable")).expect("JSON")
-}
-
-fn verifier(config: &Value) -> Option<Verifier> {
-    let mut v = Verifier::new(config["audience"].as_str()?).ok()?.named("crm-api-verifier");
-    for (iss, set) in config["issuers"].as_object()? {
-        v = v.trust(iss, &KeySet::from_jwks(&set.to_string()).ok()?).ok()?;
-    }
-    Some(v)
 }
 
 #[test]
@@ -45,28 +33,19 @@ fn every_vector_decision_is_one_event_with_its_outcome_and_no_secrets() {
     let counters = Arc::new(OutcomeCounters::new());
     let mut decisions = 0u64;
     for case in file["cases"].as_array().expect("cases") {
-        let Some(v) = verifier(&file["verifiers"][case["verifier"].as_str().expect("name")]) else {
+        let config = &file["verifiers"][case["verifier"].as_str().expect("name")];
+        let Ok(v) = verifier(config) else {
             continue; // configurations that are refused never decide anything
         };
-        let v = v.with_audit(counters.clone());
+        let v = v.named("crm-api-verifier").with_audit(counters.clone());
         let token = case["token"].as_str().expect("token");
-        let req = &case["request"];
-        let request = Request {
-            action: req["action"].as_str().expect("action"),
-            resource: req["resource"].as_str().expect("resource"),
-            key_thumbprint: req["keyThumbprint"].as_str(),
-        };
+        let request = request(case);
         let sink = Collect::default();
-        let filter = case.get("revocation").and_then(|rev| {
-            let bytes = URL_SAFE_NO_PAD.decode(rev["snapshot"].as_str()?).ok()?;
-            RevocationFilter::from_snapshot(&bytes, &v.trusted_keys()).ok()
-        });
-        let revocation = case.get("revocation").map(|rev| Revocation {
-            filter: filter.as_ref(),
-            grace: 60,
-            fail_open_when_stale: rev["failOpenWhenStale"] == true,
-            exact_check: None,
-        });
+        let rev = case.get("revocation");
+        let Ok(filter) = rev.map_or(Ok(None), |rev| revocation_filter(&v, rev)) else {
+            continue; // revocation data that is refused never reaches a decision
+        };
+        let revocation = rev.map(|rev| revocation(filter.as_ref(), rev));
         let now = case["now"].as_i64().expect("now");
         let context =
             VerifyContext { revocation: revocation.as_ref(), audit: Some(&sink), cache: None };

@@ -6,10 +6,9 @@ use tasktoken::{
     Issuer, KeySet, MintRequest, Request, SigningKey, Verifier, VerifyCache, VerifyContext,
 };
 
-fn load(name: &str) -> serde_json::Value {
-    let path = format!("{}/../../tests/vectors/{name}", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_str(&std::fs::read_to_string(path).expect("readable")).expect("JSON")
-}
+mod common;
+
+use common::{load, request, verifier};
 
 #[test]
 fn every_vector_gets_the_same_verdict_from_the_cache() {
@@ -20,27 +19,10 @@ fn every_vector_gets_the_same_verdict_from_the_cache() {
             continue;
         }
         let config = &file["verifiers"][case["verifier"].as_str().expect("name")];
-        let mut verifier = match Verifier::new(config["audience"].as_str().expect("aud")) {
-            Ok(v) => v.require_binding(config["requireBinding"] == true),
-            Err(_) => continue,
+        let Ok(verifier) = verifier(config) else {
+            continue; // a refused configuration
         };
-        let mut refused = false;
-        for (iss, set) in config["issuers"].as_object().expect("issuers") {
-            match KeySet::from_jwks(&set.to_string()).and_then(|k| verifier.clone().trust(iss, &k))
-            {
-                Ok(v) => verifier = v,
-                Err(_) => refused = true,
-            }
-        }
-        if refused {
-            continue;
-        }
-        let req = &case["request"];
-        let request = Request {
-            action: req["action"].as_str().expect("action"),
-            resource: req["resource"].as_str().expect("resource"),
-            key_thumbprint: req["keyThumbprint"].as_str(),
-        };
+        let request = request(case);
         let token = case["token"].as_str().expect("token");
         let now = case["now"].as_i64().expect("now");
         let plain = verifier.verify_at(token, &request, now).map_err(|e| e.code());

@@ -2,25 +2,14 @@
 //! generator produces. `REGENERATE_VECTORS=1 cargo test -p tasktoken --test vectors`
 //! (`make vectors`) rewrites them.
 
+mod common;
 mod generate;
-
-use std::path::PathBuf;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
+use common::{load, request, revocation, revocation_filter, vectors_dir, verifier};
 use serde_json::Value;
-use tasktoken::{
-    Error, KeySet, PublicKey, Request, Revocation, RevocationFilter, SigningKey, Verifier,
-};
-
-fn vectors_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/vectors")
-}
-
-fn load(name: &str) -> Value {
-    let text = std::fs::read_to_string(vectors_dir().join(name)).expect("vector file is readable");
-    serde_json::from_str(&text).expect("vector file is JSON")
-}
+use tasktoken::{Error, KeySet, PublicKey, Request, RevocationFilter, SigningKey, Verifier};
 
 #[test]
 fn vectors_match_their_generator() {
@@ -35,18 +24,6 @@ fn vectors_match_their_generator() {
     }
 }
 
-/// Builds a verifier from a vector's configuration, as a user would from JWKS documents.
-fn verifier(config: &Value) -> Result<Verifier, Error> {
-    let mut verifier = Verifier::new(config["audience"].as_str().expect("audience"))?
-        .max_lifetime(config["maxLifetime"].as_u64().expect("maxLifetime") as u32)
-        .clock_skew(config["clockSkew"].as_u64().expect("clockSkew") as u32)
-        .require_binding(config["requireBinding"].as_bool().unwrap_or(false));
-    for (iss, set) in config["issuers"].as_object().expect("issuers") {
-        verifier = verifier.trust(iss, &KeySet::from_jwks(&set.to_string())?)?;
-    }
-    Ok(verifier)
-}
-
 #[test]
 fn token_vectors() {
     let file = load("tokens.json");
@@ -55,12 +32,7 @@ fn token_vectors() {
     for case in cases {
         let name = case["name"].as_str().expect("name");
         let config = &file["verifiers"][case["verifier"].as_str().expect("verifier name")];
-        let req = &case["request"];
-        let request = Request {
-            action: req["action"].as_str().expect("action"),
-            resource: req["resource"].as_str().expect("resource"),
-            key_thumbprint: req["keyThumbprint"].as_str(),
-        };
+        let request = request(case);
         let token = case["token"].as_str().expect("token");
         let now = case["now"].as_i64().expect("now");
         let got = verifier(config).and_then(|v| match case.get("revocation") {
@@ -86,8 +58,7 @@ fn token_vectors() {
     }
 }
 
-/// Loads a case's revocation data (snapshot, then deltas) with the verifier's trusted keys
-/// and verifies against it.
+/// Verifies against the case's revocation data, loaded with the verifier's trusted keys.
 fn verify_revocable(
     verifier: &Verifier,
     rev: &Value,
@@ -95,22 +66,8 @@ fn verify_revocable(
     request: &Request<'_>,
     now: i64,
 ) -> Result<tasktoken::VerifiedClaims, Error> {
-    let keys = verifier.trusted_keys();
-    let bytes = |v: &Value| URL_SAFE_NO_PAD.decode(v.as_str().expect("base64url")).expect("b64");
-    let mut filter = match &rev["snapshot"] {
-        Value::Null => None,
-        snapshot => Some(RevocationFilter::from_snapshot(&bytes(snapshot), &keys)?),
-    };
-    for delta in rev["deltas"].as_array().expect("deltas") {
-        filter.as_mut().expect("a delta needs a snapshot").apply_delta(&bytes(delta), &keys)?;
-    }
-    let revocation = Revocation {
-        filter: filter.as_ref(),
-        grace: rev["grace"].as_u64().expect("grace") as u32,
-        fail_open_when_stale: rev["failOpenWhenStale"].as_bool().expect("failOpenWhenStale"),
-        exact_check: None,
-    };
-    verifier.verify_revocable_at(token, request, now, &revocation)
+    let filter = revocation_filter(verifier, rev)?;
+    verifier.verify_revocable_at(token, request, now, &revocation(filter.as_ref(), rev))
 }
 
 #[test]
