@@ -12,7 +12,7 @@ export function listener(fn, what) {
 
 /** Hands an audit event to a listener; a throwing listener never changes the decision. */
 export function emit(fn, event) {
-  if (fn === undefined || event === null) return;
+  if (fn === undefined) return;
   try {
     fn(event);
   } catch (error) {

@@ -89,14 +89,17 @@ pub(crate) fn unix_now() -> i64 {
 pub mod __private {
     use crate::{Error, Issuer, MintRequest};
 
-    /// Strict verification through the verifier's precomputed-table path, for the
-    /// differential test against ed25519-dalek's `verify_strict`.
+    /// Strict verification through the verifier's precomputed-table path, with a freshly
+    /// prepared key, for the differential test against ed25519-dalek's `verify_strict`:
+    /// `None` for bytes that are not a point, `false` under a small-order key (as
+    /// `verify_strict` answers for every signature under one).
     pub fn prepared_verify_strict(
         key: &[u8; 32],
         message: &[u8],
         signature: &[u8; 64],
     ) -> Option<bool> {
-        crate::prepared::prepared_verify_strict(key, message, signature)
+        ed25519_dalek::VerifyingKey::from_bytes(key).ok()?;
+        Some(PreparedKeyHook::new(key).is_some_and(|prepared| prepared.verify(message, signature)))
     }
 
     /// A public key prepared once (its fixed-base table), for benchmarks of the signature

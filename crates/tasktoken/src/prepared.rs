@@ -154,20 +154,6 @@ impl core::fmt::Debug for PreparedKey {
     }
 }
 
-/// Test hook: verifies with a freshly prepared key (for the differential test); `None` for
-/// bytes that are not a point.
-pub(crate) fn prepared_verify_strict(
-    key: &[u8; 32],
-    message: &[u8],
-    signature: &[u8; 64],
-) -> Option<bool> {
-    let key = ed25519_dalek::VerifyingKey::from_bytes(key).ok()?;
-    if key.is_weak() {
-        return Some(false);
-    }
-    Some(PreparedKey::new(&key).verify(message, signature))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
