@@ -171,7 +171,10 @@ export interface VerifyRequest {
   onDecision?: (event: AuditEvent) => void;
 }
 
-/** The claims of a verified token; unknown claims are included. */
+/**
+ * The claims of a verified token; unknown claims are included, except a `__proto__` member
+ * (at any depth), which is dropped so that no merge can make it a prototype.
+ */
 export interface TaskClaims {
   iss: string;
   sub: string;
@@ -280,11 +283,12 @@ export function signRevocationDelta(
 
 /** The state of an export link, as `checkLink` sees it. */
 export type LinkState =
-  | "valid" | "expired" | "not_yet_valid" | "wrong_resource" | "revoked" | "invalid";
+  | "valid" | "expired" | "not_yet_valid" | "wrong_resource" | "revoked" | "wrong_origin"
+  | "invalid";
 
 export interface LinkCheck {
   state: LinkState;
-  /** The verifier's error code when not valid. */
+  /** The verifier's error code when not valid; `malformed` for `wrong_origin`. */
   code?: ErrorCode;
   message?: string;
   /** Seconds until `exp` for a valid link; 0 otherwise. */
@@ -293,7 +297,7 @@ export interface LinkCheck {
   claims?: TaskClaims;
 }
 
-/** Mints a link for one export (one action, one resource): `url#tt=<token>`. */
+/** Mints a link for one export (one action, one resource): `url#tt=<token>`, `url` http(s). */
 export function mintLink(
   issuer: Pick<Issuer, "mint">,
   options: Omit<MintRequest, "scope" | "res"> & { url: string | URL; action: string; resource: string },
@@ -302,14 +306,33 @@ export function mintLink(
 /** The token in a link's fragment, if any. */
 export function linkToken(url: string | URL): string | undefined;
 
-/** Checks a link locally with a verifier, for the action and the resource the page expects. */
+export interface LinkOrigin {
+  /**
+   * The one origin links may point to (`https://app.example`); by default the page's own
+   * (`location.origin`). Required where there is no page (Node, workers): without it the
+   * call throws `malformed`.
+   */
+  origin?: string | URL;
+}
+
+/**
+ * Checks a link locally with a verifier, for the action and the resource the page expects. A
+ * link on another origin is `wrong_origin` (its token is not verified); one that is not
+ * http(s) throws `malformed`.
+ */
 export function checkLink(
   url: string | URL,
-  options: { verifier: Pick<Verifier, "verify">; action: string; resource: string; now?: number | Date },
+  options: LinkOrigin & {
+    verifier: Pick<Verifier, "verify">; action: string; resource: string; now?: number | Date;
+  },
 ): LinkCheck;
 
-/** Requests a link's URL without its fragment, the token in `Authorization: Bearer`. */
-export function fetchLink(url: string | URL, init?: RequestInit): Promise<Response>;
+/**
+ * Requests a link's URL without its fragment, the token in `Authorization: Bearer`; a link
+ * on another origin, or not http(s), throws `malformed` and nothing is requested. `origin` is
+ * not passed on to fetch().
+ */
+export function fetchLink(url: string | URL, init?: RequestInit & LinkOrigin): Promise<Response>;
 
 /** Revokes a token when its task is done: POSTs it to the authority URL, or calls it. */
 export function completeTask(

@@ -4,6 +4,6 @@ export {
   ErrorCode, TaskTokenError, Ed25519Jwk, AuditEvent, MAX_TOKEN_LENGTH, ready,
   VerifierOptions, VerifyRequest, TaskClaims, Verifier,
   RevocationInfo, RevocationFilter, RevocationReplicaOptions, RevocationReplica,
-  LinkState, LinkCheck, linkToken, checkLink, fetchLink, completeTask,
+  LinkState, LinkCheck, LinkOrigin, linkToken, checkLink, fetchLink, completeTask,
   GuardOptions, GuardResult, guard, NodeRequestLike, NodeResponseLike, guardNode,
 } from "./index.js";

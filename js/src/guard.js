@@ -3,7 +3,7 @@
 // Fetch API (Workers, Deno, Bun, browsers' service workers, Node's global Request) and, via
 // `guardNode`, for Node's `http` server.
 import { TaskTokenError } from "./errors.js";
-import { hasMethod, snapshotObject } from "./input.js";
+import { hasMethod, ownValue, snapshotObject } from "./input.js";
 
 const REALM = "tasktoken";
 /** Codes that mean "a valid token, but not for this": 403 with insufficient_scope. */
@@ -36,7 +36,10 @@ export function guard(request, verifier, options) {
   );
   if (decision.ok) return decision;
   const { status, headers, body } = decision.answer;
-  return { ok: false, error: decision.error, response: new Response(body, { status, headers }) };
+  // No prototype: the init's members are read with inheritance (WebIDL), so a polluted
+  // `statusText` would otherwise change every refusal, or break it (a bad one throws).
+  const init = { __proto__: null, status, headers };
+  return { ok: false, error: decision.error, response: new Response(body, init) };
 }
 
 /**
@@ -56,7 +59,9 @@ export function guardNode(req, res, verifier, options) {
   }
   options = snapshotObject(options, "guardNode options");
   const decision = decide(
-    (name) => headerValue(req.headers[name]),
+    // Own members only: Node's `req.headers` is an ordinary object, and an inherited
+    // `authorization` is prototype pollution, not a header.
+    (name) => headerValue(ownValue(req.headers, name)),
     () => new URL(req.url ?? "/", "http://localhost").searchParams,
     () => resolveResource(options?.resource, req),
     verifier,

@@ -1,5 +1,7 @@
-// Input hygiene before values cross into wasm: no token logic, only shapes the core can read
-// without exhausting its stack (a trap there would leave the module unusable).
+// Hygiene at the package's edges: no token logic. What callers pass is read once, own
+// properties only (an inherited `now` or `keyThumbprint` is prototype pollution, never an
+// option), in shapes the core can read without exhausting its stack (a trap there would leave
+// the module unusable); what goes back to callers is data no merge can turn into a prototype.
 import { TaskTokenError } from "./errors.js";
 
 /** Deepest nesting of arrays/objects accepted in an options object. */
@@ -23,19 +25,28 @@ export function checkedDepth(value, what) {
 }
 
 /**
- * A shallow copy of an options object, reading each of its properties exactly once, here in
- * JS: a getter or Proxy trap that throws becomes a `malformed` TaskTokenError, and nothing
- * the caller owns is read again later (or from inside wasm).
+ * A shallow copy of an options object, reading each of its own enumerable properties exactly
+ * once, here in JS: a getter or Proxy trap that throws becomes a `malformed` TaskTokenError,
+ * and nothing the caller owns is read again later (or from inside wasm). The copy has no
+ * prototype, so a member the caller did not set reads as `undefined` even when
+ * `Object.prototype` has been polluted.
  */
 export function snapshotObject(value, what) {
   let copy;
   try {
-    if (value !== null && typeof value === "object" && !Array.isArray(value)) copy = { ...value };
+    if (value !== null && typeof value === "object" && !Array.isArray(value)) {
+      copy = { __proto__: null, ...value };
+    }
   } catch (cause) {
     throw new TaskTokenError("malformed", `${what} could not be read`, { cause });
   }
   if (copy === undefined) throw new TaskTokenError("malformed", `${what} must be an object`);
   return copy;
+}
+
+/** `object[key]` if `object` has it as its own property, else `undefined`. */
+export function ownValue(object, key) {
+  return Object.hasOwn(object, key) ? object[key] : undefined;
 }
 
 /** `value instanceof Class`, false where asking throws (a revoked Proxy). */
@@ -71,4 +82,21 @@ export function plainJson(value, what) {
   if (text === undefined) throw new TaskTokenError("malformed", `${what} is not plain JSON data`);
   checkedDepth(JSON.parse(text), what);
   return text;
+}
+
+/**
+ * Verified claims from the core's JSON text, as data no merge can turn into a prototype:
+ * JSON.parse makes a `"__proto__"` member an own property, which `Object.assign({}, claims)`
+ * (or a hand-written deep merge) would then *set* as the target's prototype. Such members are
+ * dropped, at every depth. The reviver walks the whole value again, so it runs only when the
+ * text could spell that key: with `proto` in it, or a `\u` escape; verification is the hot
+ * path, and almost no token has either.
+ */
+export function parseClaims(text) {
+  if (!text.includes("proto") && !text.includes("\\u")) return JSON.parse(text);
+  return JSON.parse(text, withoutProto);
+}
+
+function withoutProto(key, value) {
+  return key === "__proto__" ? undefined : value;
 }

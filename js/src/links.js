@@ -7,6 +7,10 @@
 // Bearer` header (`fetchLink`), and links are followed by script, not by navigation, so the
 // token does not enter the history either. The server verifies it with the guard and revokes
 // it after the first successful download: single use.
+//
+// Where a link may point: an http(s) URL on one origin, the page's own unless the caller names
+// another (`origin`). A link is data (a list from a server, a message, a pasted URL); one on
+// another host must neither look valid in the page nor receive the token from `fetchLink`.
 import { TaskTokenError } from "./errors.js";
 import { hasMethod, isInstance, snapshotObject } from "./input.js";
 
@@ -18,8 +22,8 @@ const FRAGMENT_KEY = "tt";
  * @param {{ url: string | URL, sub: string, aud: string | string[], task: string,
  *           action: string, resource: string, ttl: number,
  *           claims?: Record<string, unknown> }} options
- *   `url` is the download endpoint (no fragment); `action` and `resource` are the one
- *   action and the one resource the link grants (no wildcards).
+ *   `url` is the download endpoint (http or https, no fragment); `action` and `resource`
+ *   are the one action and the one resource the link grants (no wildcards).
  * @returns {string} the URL with `#tt=<token>`
  */
 export function mintLink(issuer, options) {
@@ -33,39 +37,47 @@ export function mintLink(issuer, options) {
   if (typeof resource !== "string" || resource.split("/").includes("*")) {
     throw new TaskTokenError("invalid_claim", "a link grants exactly one resource, no wildcard");
   }
-  const target = parseUrl(url);
+  const target = parseLinkUrl(url, pageLocation()?.href);
   if (target.hash !== "") throw new TaskTokenError("malformed", "the link URL must have no fragment");
-  const token = issuer.mint({ ...rest, scope: action, res: [resource] });
+  const token = issuer.mint({ __proto__: null, ...rest, scope: action, res: [resource] });
   target.hash = `${FRAGMENT_KEY}=${token}`;
   return target.href;
 }
 
 /** The token a link carries in its fragment, or `undefined`. */
 export function linkToken(url) {
-  const hash = parseUrl(url).hash.slice(1);
-  const value = new URLSearchParams(hash).get(FRAGMENT_KEY);
-  return value === null || value === "" ? undefined : value;
+  return fragmentToken(parseUrl(url, pageLocation()?.href));
 }
 
 /**
  * Checks a link locally (no network): the same verifier, for the link's action and the
- * resource the page expects.
- * @param {string | URL} url
+ * resource the page expects, and only on the expected origin.
+ * @param {string | URL} url an http(s) URL; a relative one is resolved against the page,
+ *   else against `origin`
  * @param {{ verifier: { verify(token: string, request: object): object }, action: string,
- *           resource: string, now?: number | Date }} options
+ *           resource: string, now?: number | Date, origin?: string | URL }} options
+ *   `origin` is the one origin links may point to (`https://app.example`); by default the
+ *   page's own (`location.origin`). Where there is no page (Node, workers) it is required.
  * @returns {{ state: "valid" | "expired" | "not_yet_valid" | "wrong_resource" | "revoked"
- *                   | "invalid", code?: string, message?: string, secondsLeft: number,
- *             expiresAt?: number, claims?: object }}
+ *                   | "wrong_origin" | "invalid", code?: string, message?: string,
+ *             secondsLeft: number, expiresAt?: number, claims?: object }}
  *   `secondsLeft` counts down to `exp` for a valid link (0 otherwise); `code` is the
- *   verifier's error code when not valid.
+ *   verifier's error code when not valid, `malformed` for a link on another origin (whose
+ *   token is not even verified).
  */
 export function checkLink(url, options) {
-  const { verifier, action, resource, now } = snapshotObject(options, "checkLink options");
+  const { verifier, action, resource, now, origin } = snapshotObject(options, "checkLink options");
   if (!hasMethod(verifier, "verify")) {
     throw new TaskTokenError("malformed", "checkLink needs { verifier }");
   }
   const at = now === undefined ? Date.now() / 1000 : isInstance(now, Date) ? now.getTime() / 1000 : now;
-  const token = linkToken(url);
+  const { expected, base } = linkOrigin(origin, "checkLink");
+  const target = parseLinkUrl(url, base);
+  if (target.origin !== expected) {
+    const message = "the link is for another origin";
+    return { state: "wrong_origin", code: "malformed", message, secondsLeft: 0 };
+  }
+  const token = fragmentToken(target);
   if (token === undefined) {
     return { state: "invalid", code: "malformed", message: "the link carries no token", secondsLeft: 0 };
   }
@@ -86,35 +98,107 @@ export function checkLink(url, options) {
 
 /**
  * Follows a link the safe way: requests its URL without the fragment, with the token in an
- * `Authorization: Bearer` header.
+ * `Authorization: Bearer` header — only on the expected origin; a link elsewhere throws
+ * `malformed` and nothing is requested.
+ * @param {string | URL} url an http(s) URL; a relative one is resolved against the page,
+ *   else against `origin`
+ * @param {RequestInit & { origin?: string | URL }} [init] passed on to fetch(), except
+ *   `origin`: the one origin links may point to, by default the page's own; required where
+ *   there is no page
  * @returns {Promise<Response>}
  */
 export function fetchLink(url, init = {}) {
-  const options = snapshotObject(init ?? {}, "fetchLink init");
-  const token = linkToken(url);
+  // `...options` inherits from Object.prototype: read nothing from it but by spreading.
+  const { origin, headers: given, ...options } = snapshotObject(init ?? {}, "fetchLink init");
+  const { expected, base } = linkOrigin(origin, "fetchLink");
+  const target = parseLinkUrl(url, base);
+  if (target.origin !== expected) {
+    throw new TaskTokenError("malformed", "the link is for another origin; its token is not sent there");
+  }
+  const token = fragmentToken(target);
   if (token === undefined) throw new TaskTokenError("malformed", "the link carries no token");
-  const target = parseUrl(url);
   target.hash = "";
   let headers;
   try {
-    headers = new Headers(options.headers);
+    headers = new Headers(given);
   } catch (cause) {
     throw new TaskTokenError("malformed", "fetchLink init.headers are not headers", { cause });
   }
   headers.set("authorization", `Bearer ${token}`);
-  return fetch(target, { ...options, headers, referrerPolicy: "no-referrer", cache: "no-store" });
+  // No prototype: fetch() reads init members with inheritance (WebIDL), so a polluted
+  // `method`, `body` or `credentials` would otherwise change the request.
+  return fetch(target, {
+    __proto__: null, ...options, headers, referrerPolicy: "no-referrer", cache: "no-store",
+  });
 }
 
+/** The verifier's codes with a state of their own; no prototype, so no inherited entries. */
 const LINK_STATES = {
+  __proto__: null,
   expired: "expired",
   not_yet_valid: "not_yet_valid",
   resource_denied: "wrong_resource",
   revoked: "revoked",
 };
 
-function parseUrl(url) {
+/** The token in the fragment of a parsed URL, or `undefined`. */
+function fragmentToken(url) {
+  const value = new URLSearchParams(url.hash.slice(1)).get(FRAGMENT_KEY);
+  return value === null || value === "" ? undefined : value;
+}
+
+/**
+ * The origin links must be on (`expected`) and the base for relative links: the `origin`
+ * option, else the page's own. Without either there is nothing a link could be tied to, and
+ * accepting every host would hand the token to whichever one the link names.
+ */
+function linkOrigin(option, who) {
+  const page = pageLocation();
+  const pageOrigin = isHttp(page?.origin) ? page.origin : undefined;
+  if (option === undefined) {
+    if (pageOrigin === undefined) {
+      throw new TaskTokenError("malformed",
+        `${who} needs { origin } (such as https://app.example) where there is no page`);
+    }
+    return { expected: pageOrigin, base: page.href };
+  }
+  const url = parseUrl(option);
+  if (!isHttp(url.origin) || url.href !== `${url.origin}/`) {
+    const message = `${who} origin must be an http(s) origin, such as https://app.example`;
+    throw new TaskTokenError("malformed", message);
+  }
+  return { expected: url.origin, base: pageOrigin === undefined ? url.href : page.href };
+}
+
+/**
+ * The page's `location`, or `undefined` outside a page. Only a `location` some object on
+ * the global's prototype chain owns counts: one found on Object.prototype is pollution
+ * (`globalThis` inherits from it in Node and workers).
+ */
+function pageLocation() {
+  for (let o = globalThis; o !== null && o !== Object.prototype; o = Object.getPrototypeOf(o)) {
+    // Read through globalThis: the owner may be a prototype whose getter needs the global.
+    if (Object.hasOwn(o, "location")) return globalThis.location ?? undefined;
+  }
+  return undefined;
+}
+
+function isHttp(origin) {
+  return typeof origin === "string" && /^https?:\/\//.test(origin);
+}
+
+/** An http(s) URL, or `malformed`: a `javascript:`, `data:` or `file:` link downloads nothing. */
+function parseLinkUrl(url, base) {
+  const target = parseUrl(url, base);
+  if (target.protocol !== "http:" && target.protocol !== "https:") {
+    throw new TaskTokenError("malformed", "a link must be an http(s) URL");
+  }
+  return target;
+}
+
+function parseUrl(url, base) {
   try {
-    return new URL(String(url), globalThis.location?.href);
+    return new URL(String(url), base);
   } catch {
     throw new TaskTokenError("malformed", "not a URL");
   }

@@ -3,7 +3,7 @@
 // order) is the core's; this file fetches bytes and schedules.
 import { CoreReplica, CoreRevocationFilter } from "../wasm/verify/tasktoken.js";
 import { TaskTokenError } from "./errors.js";
-import { hasMethod, isInstance, plainJson, snapshotObject } from "./input.js";
+import { hasMethod, isInstance, ownValue, plainJson, snapshotObject } from "./input.js";
 
 /** A verified revocation snapshot, with deltas applied on its serial. */
 export class RevocationFilter {
@@ -241,7 +241,8 @@ export class RevocationReplica {
       }
       const url = new URL(this.#url);
       url.pathname = url.pathname.replace(/\/*$/, serial === null ? "/snapshot" : `/delta/${serial}`);
-      const response = await this.#fetch(url, { cache: "no-store" });
+      // No prototype: fetch() reads init members with inheritance (WebIDL).
+      const response = await this.#fetch(url, { __proto__: null, cache: "no-store" });
       if (response.status === 404 && serial !== null) return [];
       if (!response.ok) {
         throw new TaskTokenError("stale_revocation", `revocation data fetch: HTTP ${response.status}`);
@@ -267,15 +268,20 @@ export async function completeTask(token, authority) {
     throw new TaskTokenError("malformed", "completeTask needs the token string");
   }
   if (typeof authority === "function") return void (await authority(token));
-  if (hasMethod(authority, "revoke")) return void (await authority.revoke(token));
-  if (typeof authority !== "string" && !isInstance(authority, URL)) {
+  // A URL is never asked for a `revoke` method: it could only be found on a prototype.
+  const isUrl = typeof authority === "string" || isInstance(authority, URL);
+  if (!isUrl && hasMethod(authority, "revoke")) return void (await authority.revoke(token));
+  if (!isUrl) {
     throw new TaskTokenError("malformed", "completeTask needs an authority URL, function or object");
   }
   const target = parseHttpUrl(authority, "the authority");
   let response;
   try {
-    // No redirects: a 3xx would re-send the token elsewhere and prove nothing was stored.
+    // No redirects: a 3xx would re-send the token elsewhere and prove nothing was stored. No
+    // prototype: fetch() reads init members with inheritance (WebIDL), so a polluted `body`,
+    // `credentials` or `mode` would otherwise change the request.
     response = await fetch(target, {
+      __proto__: null,
       method: "POST",
       headers: { authorization: `Bearer ${token}` },
       redirect: "error",
@@ -286,8 +292,9 @@ export async function completeTask(token, authority) {
   if (response.ok) return;
   let code = "malformed";
   try {
-    const body = await response.json();
-    if (CODES.has(body?.error)) code = body.error;
+    // Own members only: an inherited `error` (say "revoked") is not the authority's answer.
+    const error = ownValue(Object(await response.json()), "error");
+    if (CODES.has(error)) code = error;
   } catch {}
   throw new TaskTokenError(code, `the authority refused the revocation (HTTP ${response.status})`);
 }

@@ -5,7 +5,7 @@
 // the claims.
 import { CoreVerifier } from "../wasm/verify/tasktoken.js";
 import { TaskTokenError } from "./errors.js";
-import { isInstance, plainJson, snapshotObject } from "./input.js";
+import { isInstance, parseClaims, plainJson, snapshotObject } from "./input.js";
 import { RevocationFilter, RevocationReplica } from "./revocation.js";
 import { bad, checkToken, emit, listener, seconds } from "./util.js";
 
@@ -47,12 +47,14 @@ export class Verifier {
    *   positive) by returning exactly `false`; anything else leaves the token revoked.
    */
   constructor(options) {
+    const own = snapshotObject(options, "Verifier options");
     const {
       revocation, revocationGrace = 60, failOpenWhenStale = false, exactCheck, onStaleRevocation,
       onDecision, ...core
-    } = snapshotObject(options, "Verifier options");
+    } = own;
     this.#onDecision = listener(onDecision, "onDecision");
-    this.#name = typeof core.name === "string" ? core.name : "verifier";
+    // From the prototype-less copy: `core`, made by `...`, inherits from Object.prototype.
+    this.#name = typeof own.name === "string" ? own.name : "verifier";
     if (revocation !== undefined &&
         !(isInstance(revocation, RevocationReplica) || isInstance(revocation, RevocationFilter))) {
       throw bad("revocation must be a RevocationReplica or RevocationFilter");
@@ -87,12 +89,13 @@ export class Verifier {
   verifyForRevocation(token, options = {}) {
     checkToken(token);
     const { now } = snapshotObject(options, "options");
-    return JSON.parse(this.#core.verifyForRevocation(token, seconds(now)));
+    return parseClaims(this.#core.verifyForRevocation(token, seconds(now)));
   }
 
   /**
    * Verifies `token` for one action on one resource; returns the claims (unknown claims
-   * included) or throws a TaskTokenError with the one failed check's code.
+   * included, a `__proto__` member dropped: see `parseClaims`) or throws a TaskTokenError
+   * with the one failed check's code.
    * @param {string} token
    * @param {{ action: string, resource: string, keyThumbprint?: string,
    *           now?: number | Date }} request
@@ -147,10 +150,10 @@ export class Verifier {
     }
     const at = seconds(now);
     const r = this.#revocation;
-    if (r === undefined) return JSON.parse(this.#core.verify(token, action, resource, keyThumbprint, at));
+    if (r === undefined) return parseClaims(this.#core.verify(token, action, resource, keyThumbprint, at));
     const args = [token, action, resource, keyThumbprint, at, r.core, this.#grace, this.#failOpen,
       this.#exactCheck];
-    const claims = JSON.parse(this.#core[this.#revocable](...args));
+    const claims = parseClaims(this.#core[this.#revocable](...args));
     if (this.#failOpen && this.#core.staleIgnored()) {
       if (this.#onStale) this.#onStale(claims);
       else console.warn("tasktoken: revocation data is stale; token accepted (failOpenWhenStale)");

@@ -45,7 +45,9 @@ const link = mintLink(issuer, {
   url: "https://exports.example/download", action: "exports:read", resource: "exports/1234",
   sub: "user:42", aud: "crm-api", task: "export-1234", ttl: 60,
 });
-const linkOptions = { verifier, action: "exports:read", resource: "exports/1234" };
+const linkOptions = {
+  verifier, action: "exports:read", resource: "exports/1234", origin: "https://exports.example",
+};
 // A closed local port: the network paths fail fast and never leave the machine.
 const DEAD_AUTHORITY = "http://127.0.0.1:1/revoke";
 
@@ -337,11 +339,12 @@ test("mintLink, checkLink, linkToken, fetchLink", async (t) => {
     ...calls("mintLink options", linkRequest, ["url", "action", "resource", "sub", "aud", "task", "ttl", "claims"],
       (x) => mintLink(issuer, x)),
     ...calls("checkLink url", {}, [], (x) => checkLink(x, linkOptions), stateOrError),
-    ...calls("checkLink options", linkOptions, ["verifier", "action", "resource", "now"],
+    ...calls("checkLink options", linkOptions, ["verifier", "action", "resource", "now", "origin"],
       (x) => checkLink(link, x), stateOrError),
     ...calls("linkToken url", {}, [], (x) => linkToken(x)),
     ...calls("fetchLink url", {}, [], (x) => fetchLink(x)),
-    ...calls("fetchLink init", {}, [], (x) => fetchLink(link.replace("https://exports.example", "http://127.0.0.1:1"), x).catch(() => {})),
+    ...calls("fetchLink init", { origin: "http://127.0.0.1:1" }, ["origin", "headers"],
+      (x) => fetchLink(link.replace("https://exports.example", "http://127.0.0.1:1"), x).catch(() => {})),
   ]);
 });
 

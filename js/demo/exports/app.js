@@ -8,6 +8,7 @@ const STATE_TEXT = {
   not_yet_valid: "Not yet valid",
   wrong_resource: "Wrong dataset",
   revoked: "Revoked",
+  wrong_origin: "Another site",
   invalid: "Invalid",
 };
 

@@ -73,6 +73,10 @@ const link: string = mintLink(issuer, {
 });
 const state: LinkCheck = checkLink(link, { verifier, action: "datasets:export", resource: "datasets/1234" });
 if (state.state === "valid") void fetchLink(link);
+const elsewhere: LinkCheck = checkLink(link, {
+  verifier, action: "datasets:export", resource: "datasets/1234", origin: "https://app.example",
+});
+if (elsewhere.state === "wrong_origin") void fetchLink(link, { origin: new URL("https://app.example"), method: "GET" });
 const counts = new Verifier({ issuers: {}, audience: "x", onDecision: (e) => void e.outcome }).stats(); void counts.ok;
 
 // The verify-only entry: the same declarations, and no minting.
