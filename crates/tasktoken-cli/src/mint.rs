@@ -91,7 +91,7 @@ pub fn run(args: &MintArgs) -> Result<(), Failure> {
     drop(jwk.text);
     let mut issuer = Issuer::new(&args.iss, key)?.allow_broad_scope(args.allow_broad_scope);
     if let Some(seconds) = args.max_ttl {
-        issuer = issuer.max_ttl(seconds);
+        issuer = issuer.max_ttl(seconds).map_err(Failure::core_in("--max-ttl".into()))?;
     }
     if let Some(count) = args.max_actions {
         issuer = issuer.max_actions(count);

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 use serde_json::{json, Value};
-use tasktoken::{FoundToken, KeySet, RevocationFilter, Scanner, UnverifiedToken, Verifier};
+use tasktoken::{Error, FoundToken, KeySet, RevocationFilter, Scanner, UnverifiedToken, Verifier};
 
 use crate::clock::unix_now;
 use crate::failure::{stderr_line, Failure};
@@ -87,8 +87,15 @@ pub fn run(args: &ScanArgs) -> Result<(), Failure> {
     }
     let filter = match &args.filter {
         Some(path) => {
-            let keys = all_keys(&trusted)?;
-            Some(load_filter(path, "--filter", &args.delta, &keys)?)
+            // Revocation data is verified with the keys of the issuer it names.
+            let keys_for = |issuer: &str| match trusted.iter().find(|(iss, _)| iss == issuer) {
+                Some((_, keys)) => Ok(keys.clone()),
+                None => Err(Failure::from(Error::UntrustedIssuer(
+                    "the revocation data is for an issuer no --iss names".into(),
+                ))),
+            };
+            let now = args.now.unwrap_or_else(unix_now);
+            Some(load_filter(path, "--filter", &args.delta, keys_for, now)?)
         }
         None => None,
     };
@@ -134,10 +141,6 @@ pub fn run(args: &ScanArgs) -> Result<(), Failure> {
 }
 
 /// Every trusted key, for verifying revocation data.
-fn all_keys(trusted: &[(String, KeySet)]) -> Result<KeySet, Failure> {
-    Ok(KeySet::from_keys(trusted.iter().flat_map(|(_, set)| set.keys().iter().cloned()))?)
-}
-
 /// Scans a file or, recursively, a directory (symlinks are not followed). Returns whether
 /// something could not be read; each such path gets a warning.
 fn walk(
@@ -249,7 +252,12 @@ impl Judge {
             _ => None,
         });
         let jti = text("jti").unwrap_or_default();
-        let revoked = self.filter.as_ref().is_some_and(|f| f.contains(&jti));
+        // A filter governs only the tokens of the issuer it names.
+        let iss = text("iss");
+        let revoked = self
+            .filter
+            .as_ref()
+            .is_some_and(|f| iss.as_deref() == Some(f.issuer()) && f.contains(&jti));
         let (status, verified) = if self.trusted.is_empty() {
             let alive = exp.is_some_and(|exp| exp.saturating_add(30) > self.now);
             let status = match (revoked, alive) {

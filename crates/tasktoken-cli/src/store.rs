@@ -83,7 +83,7 @@ pub struct Revoked {
 /// One published snapshot or delta, as recorded in the store.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Record {
-    /// Its serial; each publication gets the previous largest plus one.
+    /// Its serial, decided by the core's planner: larger than every earlier one.
     pub serial: u64,
     /// For a delta, the serial it applies to; `None` for a snapshot.
     pub base_serial: Option<u64>,
@@ -103,6 +103,30 @@ pub struct Record {
     pub geometry: BloomGeometry,
     /// The filter's salt.
     pub salt: [u8; SALT_LEN],
+}
+
+impl Record {
+    /// A snapshot's record at `freshness` (its own generation), holding every revocation up
+    /// to `upto_seq`; set `kid`, `entries` (and, for a delta, `base_serial`, `generation`).
+    pub fn new(
+        freshness: tasktoken::Freshness,
+        upto_seq: i64,
+        geometry: BloomGeometry,
+        salt: [u8; SALT_LEN],
+    ) -> Record {
+        Record {
+            serial: freshness.serial,
+            base_serial: None,
+            kid: String::new(),
+            issued_at: freshness.issued_at,
+            next_update: freshness.next_update,
+            upto_seq,
+            generation: freshness.serial,
+            entries: 0,
+            geometry,
+            salt,
+        }
+    }
 }
 
 impl Store {
@@ -205,16 +229,14 @@ pub struct Publishing<'a> {
 }
 
 impl Publishing<'_> {
-    /// The serial of the next publication: the largest recorded plus one, 1 for the first.
-    pub fn next_serial(&self) -> Result<u64, Failure> {
+    /// The largest serial recorded, 0 before the first publication (the core's planner
+    /// decides the next).
+    pub fn last_serial(&self) -> Result<u64, Failure> {
         let last: i64 = self
             .tx
             .query_row("SELECT coalesce(max(serial), 0) FROM publications", [], |row| row.get(0))
             .map_err(|e| db_error(self.name, e))?;
-        u64::try_from(last)
-            .ok()
-            .and_then(|last| last.checked_add(1))
-            .ok_or_else(|| corrupt(self.name, "a publication serial is out of range"))
+        u64::try_from(last).map_err(|_| corrupt(self.name, "a publication serial is out of range"))
     }
 
     /// The largest `seq` of any revocation, 0 if there is none.

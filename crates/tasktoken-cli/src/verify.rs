@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 use serde_json::Value;
-use tasktoken::{KeySet, Request, Revocation, Verifier, DEFAULT_REVOCATION_GRACE};
+use tasktoken::{Error, KeySet, Request, Revocation, Verifier, DEFAULT_REVOCATION_GRACE};
 
 use crate::audit_log::AuditLogArg;
 use crate::clock::unix_now;
@@ -23,9 +23,11 @@ use crate::token_arg::read_token;
 /// binding, action, resource.
 ///
 /// With --filter, the token's `jti` is looked up in a signed revocation snapshot (and the
-/// --delta files after it), all verified with the --jwks keys: a hit is `revoked`; data past
-/// its `next_update` plus --revocation-grace is `stale_revocation`. Without --filter,
-/// revocation is not checked.
+/// --delta files after it): a hit is `revoked`; data past its `next_update` plus
+/// --revocation-grace is `stale_revocation`. Revocation data names the issuer whose tokens it
+/// governs and is verified with that issuer's --jwks keys (or --revocation-jwks); a token of
+/// another issuer is `stale_revocation` (no data for it). Without --filter, revocation is not
+/// checked.
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
     #[command(flatten)]
@@ -73,9 +75,16 @@ pub struct VerifyArgs {
     #[arg(long)]
     require_binding: bool,
 
-    /// Revocation snapshot file (from `tasktoken filter build`), signed by a --jwks key.
+    /// Revocation snapshot file (from `tasktoken filter build`), signed by a key of the
+    /// --jwks paired with the --iss it names, or of --revocation-jwks.
     #[arg(long, value_name = "FILE")]
     filter: Option<PathBuf>,
+
+    /// JWKS file of the keys that sign revocation data for the issuer --filter names, when
+    /// they are not its token keys (an authority key that must not be able to mint)
+    /// [default: that issuer's --jwks].
+    #[arg(long, value_name = "FILE", requires = "filter")]
+    revocation_jwks: Option<PathBuf>,
 
     /// Revocation delta file (from `tasktoken filter delta`) to apply on --filter; repeat
     /// to apply several, in order, each on the serial the one before it produced.
@@ -114,14 +123,24 @@ pub fn run(args: &VerifyArgs) -> Result<(), Failure> {
         };
         return stdout_line(&format!("{:#}", Value::Object(claims.into_map())));
     };
-    let filter = load_filter(snapshot, "--filter", &args.delta, &verifier.trusted_keys())?;
+    let now = args.now.unwrap_or_else(unix_now);
+    let keys_for = |issuer: &str| match &args.revocation_jwks {
+        Some(path) if args.iss.iter().any(|i| i == issuer) => read_jwks(path),
+        _ => match args.iss.iter().position(|i| i == issuer) {
+            Some(index) => read_jwks(&args.jwks[index]),
+            None => Err(Error::UntrustedIssuer(
+                "the revocation data is for an issuer no --iss names".into(),
+            )
+            .into()),
+        },
+    };
+    let filter = load_filter(snapshot, "--filter", &args.delta, keys_for, now)?;
     let revocation = Revocation {
         filter: Some(&filter),
         grace: args.revocation_grace.unwrap_or(DEFAULT_REVOCATION_GRACE),
         fail_open_when_stale: args.fail_open_when_stale,
         exact_check: None,
     };
-    let now = args.now.unwrap_or_else(unix_now);
     let claims = verifier.verify_revocable_at(&token, &request, now, &revocation)?;
     let stale = claims.stale_revocation_ignored();
     stdout_line(&format!("{:#}", Value::Object(claims.into_map())))?;
@@ -156,16 +175,22 @@ fn verifier(args: &VerifyArgs) -> Result<Verifier, Failure> {
         verifier = verifier.with_audit(sink);
     }
     if let Some(seconds) = args.max_lifetime {
-        verifier = verifier.max_lifetime(seconds);
+        verifier =
+            verifier.max_lifetime(seconds).map_err(Failure::core_in("--max-lifetime".into()))?;
     }
     if let Some(seconds) = args.clock_skew {
-        verifier = verifier.clock_skew(seconds);
+        verifier = verifier.clock_skew(seconds).map_err(Failure::core_in("--clock-skew".into()))?;
     }
     for (path, iss) in args.jwks.iter().zip(&args.iss) {
         let context = format!("--jwks '{}'", path.display());
-        let text = read_text(path, "--jwks", MAX_JWKS_FILE)?;
-        let keys = KeySet::from_jwks(&text).map_err(Failure::core_in(context.clone()))?;
-        verifier = verifier.trust(iss, &keys).map_err(Failure::core_in(context))?;
+        verifier = verifier.trust(iss, &read_jwks(path)?).map_err(Failure::core_in(context))?;
     }
     Ok(verifier)
+}
+
+/// The keys of a JWKS file.
+fn read_jwks(path: &std::path::Path) -> Result<KeySet, Failure> {
+    let context = format!("--jwks '{}'", path.display());
+    let text = read_text(path, "--jwks", MAX_JWKS_FILE)?;
+    KeySet::from_jwks(&text).map_err(Failure::core_in(context))
 }

@@ -75,7 +75,18 @@ fn verify(dir: &TempDir, token: &str, extra: &[&str]) -> Output {
 
 /// `filter build` from `store.db` signed with `k1`, to `out`, with `extra` arguments.
 fn build(dir: &TempDir, out: &str, extra: &[&str]) -> Value {
-    let mut args = vec!["filter", "build", "--db", "store.db", "--key", "k1.jwk", "--out", out];
+    let mut args = vec![
+        "filter",
+        "build",
+        "--db",
+        "store.db",
+        "--key",
+        "k1.jwk",
+        "--iss",
+        "https://auth.example",
+        "--out",
+        out,
+    ];
     args.extend_from_slice(extra);
     ok_json(&run(dir, &args, None))
 }
@@ -113,7 +124,10 @@ fn a_revoked_token_is_refused_and_others_pass() {
 
     let summary = build(&dir, "snapshot.ttrf", &[]);
     assert_eq!(summary["kind"], "snapshot");
-    assert_eq!(summary["serial"], 1);
+    // Serials follow the clock (docs/revocation.md): at least the publication time << 20.
+    let serial = summary["serial"].as_u64().expect("serial");
+    assert!(serial >= (now() as u64) << 20 && serial <= ((now() as u64) + 1) << 20, "{serial}");
+    assert_eq!(summary["iss"], "https://auth.example");
     assert_eq!(summary["entries"], 1);
     assert_eq!(summary["bits"], 28_800, "capacity 1000 at 1e-6");
     assert_eq!(summary["hashes"], 20);
@@ -134,7 +148,8 @@ fn a_revoked_token_is_refused_and_others_pass() {
     assert_eq!(error_code(&hit), "revoked");
     let hit: Value = serde_json::from_str(&stdout(&hit)).expect("check JSON");
     assert_eq!(hit["revoked"], true);
-    assert_eq!(hit["serial"], 1);
+    assert_eq!(hit["serial"], serial);
+    assert_eq!(hit["iss"], "https://auth.example");
     assert_eq!(hit["stale"], false);
     let miss = ok_json(&check(&dir, "snapshot.ttrf", &jti(&dir, &other), &[]));
     assert_eq!(miss["revoked"], false);
@@ -159,6 +174,7 @@ fn rotation_drops_expired_revocations() {
     revoke_jti(&dir, "expired-long-ago", now() - 3600);
     revoke_jti(&dir, "still-live", live_exp);
     let summary = build(&dir, "snapshot.ttrf", &[]);
+    let first = summary["serial"].as_u64().expect("serial");
     assert_eq!(summary["entries"], 1);
     assert_eq!(ok_json(&check(&dir, "snapshot.ttrf", "expired-long-ago", &[]))["revoked"], false);
     assert_eq!(error_code(&check(&dir, "snapshot.ttrf", "still-live", &[])), "revoked");
@@ -171,7 +187,8 @@ fn rotation_drops_expired_revocations() {
     let raised = revoke_jti(&dir, "expired-long-ago", live_exp);
     assert_eq!((raised["new"].as_bool(), raised["exp"].as_i64()), (Some(false), Some(live_exp)));
     let summary = build(&dir, "snapshot.ttrf", &[]);
-    assert_eq!((summary["serial"].as_u64(), summary["entries"].as_u64()), (Some(2), Some(2)));
+    assert!(summary["serial"].as_u64().expect("serial") > first, "serials only grow");
+    assert_eq!(summary["entries"], 2);
     assert_eq!(error_code(&check(&dir, "snapshot.ttrf", "expired-long-ago", &[])), "revoked");
     // A lower `exp` does not shorten a revocation.
     assert_eq!(revoke_jti(&dir, "still-live", now() - 10)["exp"].as_i64(), Some(live_exp));
@@ -184,17 +201,38 @@ fn deltas_carry_new_revocations() {
     keygen(&dir, "k1");
     let (first, second) = (mint(&dir), mint(&dir));
     ok_json(&run(&dir, &["revoke", "--db", "store.db", &first], None));
-    assert_eq!(build(&dir, "snapshot.ttrf", &[])["serial"], 1);
+    let base = build(&dir, "snapshot.ttrf", &[])["serial"].as_u64().expect("serial");
     ok_json(&run(&dir, &["revoke", "--db", "store.db", "-"], Some(&second)));
 
-    let delta_args = |since: &'static str, out: &'static str| {
-        ["filter", "delta", "--db", "store.db", "--key", "k1.jwk", "--since", since, "--out", out]
+    let delta_args = |since: &str, out: &'static str| -> Vec<String> {
+        [
+            "filter",
+            "delta",
+            "--db",
+            "store.db",
+            "--key",
+            "k1.jwk",
+            "--iss",
+            "https://auth.example",
+            "--since",
+            since,
+            "--out",
+            out,
+        ]
+        .iter()
+        .map(|a| a.to_string())
+        .collect()
     };
-    let delta = ok_json(&run(&dir, &delta_args("1", "delta-2.ttrf"), None));
+    let run_delta = |since: &str, out: &'static str| {
+        let args = delta_args(since, out);
+        run(&dir, &args.iter().map(String::as_str).collect::<Vec<_>>(), None)
+    };
+    let delta = ok_json(&run_delta(&base.to_string(), "delta-2.ttrf"));
     assert_eq!(delta["kind"], "delta");
-    assert_eq!(delta["serial"], 2);
-    assert_eq!(delta["base_serial"], 1);
-    assert_eq!(delta["generation"], 1);
+    let second_serial = delta["serial"].as_u64().expect("serial");
+    assert!(second_serial > base);
+    assert_eq!(delta["base_serial"], base);
+    assert_eq!(delta["generation"], base);
     assert_eq!(delta["entries"], 1);
     assert_eq!(delta["filter_entries"], 2);
 
@@ -206,13 +244,14 @@ fn deltas_carry_new_revocations() {
     let checked = check(&dir, "snapshot.ttrf", &jti(&dir, &second), &["--delta", "delta-2.ttrf"]);
     assert_eq!(error_code(&checked), "revoked");
 
-    // An empty delta only refreshes; it applies on serial 2, not on the snapshot's 1.
-    let empty = ok_json(&run(&dir, &delta_args("2", "delta-3.ttrf"), None));
-    assert_eq!((empty["serial"].as_u64(), empty["entries"].as_u64()), (Some(3), Some(0)));
+    // An empty delta only refreshes; it applies on the delta's serial, not the snapshot's.
+    let empty = ok_json(&run_delta(&second_serial.to_string(), "delta-3.ttrf"));
+    assert!(empty["serial"].as_u64().expect("serial") > second_serial);
+    assert_eq!(empty["entries"], 0);
     let inspect = ok_json(&run(&dir, &["filter", "inspect", "delta-3.ttrf"], None));
     assert_eq!(
         (inspect["kind"].as_str(), inspect["base_serial"].as_u64()),
-        (Some("delta"), Some(2))
+        (Some("delta"), Some(second_serial))
     );
     assert_eq!(inspect["entries"], 0);
     let chain = ["--filter", "snapshot.ttrf", "--delta", "delta-2.ttrf", "--delta", "delta-3.ttrf"];
@@ -222,7 +261,7 @@ fn deltas_carry_new_revocations() {
     let not_a_snapshot = ["--filter", "delta-2.ttrf"];
     assert_eq!(error_code(&verify(&dir, &second, &not_a_snapshot)), "malformed");
 
-    let unknown = run(&dir, &delta_args("99", "delta-99.ttrf"), None);
+    let unknown = run_delta("99", "delta-99.ttrf");
     assert_eq!(error_code(&unknown), "stale_revocation");
     assert!(stderr(&unknown).contains("filter build"), "says to build a snapshot");
     assert!(!dir.path("delta-99.ttrf").exists());
@@ -253,8 +292,18 @@ fn tampered_or_foreign_filters_are_refused() {
     fs::write(dir.path("truncated.ttrf"), &bytes).expect("write truncated");
     assert_eq!(error_code(&verify(&dir, &token, &["--filter", "truncated.ttrf"])), "malformed");
 
-    let foreign =
-        ["filter", "build", "--db", "store.db", "--key", "k2.jwk", "--out", "foreign.ttrf"];
+    let foreign = [
+        "filter",
+        "build",
+        "--db",
+        "store.db",
+        "--key",
+        "k2.jwk",
+        "--iss",
+        "https://auth.example",
+        "--out",
+        "foreign.ttrf",
+    ];
     ok_json(&run(&dir, &foreign, None));
     let refused = verify(&dir, &token, &["--filter", "foreign.ttrf"]);
     assert_eq!(error_code(&refused), "unknown_key");
@@ -380,7 +429,18 @@ fn bad_inputs_are_clear_errors() {
     let message = file_error(&revoke("garbage.db", Some(&token)));
     assert!(message.contains("garbage.db"), "{message}");
     assert_eq!(fs::read(dir.path("garbage.db")).expect("still there"), garbage, "untouched");
-    let build = ["filter", "build", "--db", "garbage.db", "--key", "k1.jwk", "--out", "s.ttrf"];
+    let build = [
+        "filter",
+        "build",
+        "--db",
+        "garbage.db",
+        "--key",
+        "k1.jwk",
+        "--iss",
+        "https://auth.example",
+        "--out",
+        "s.ttrf",
+    ];
     file_error(&run(&dir, &build, None));
 
     assert_eq!(error_code(&revoke("store.db", None)), "malformed", "empty stdin");
@@ -395,7 +455,18 @@ fn bad_inputs_are_clear_errors() {
     assert_eq!(error_code(&revoke("store.db", Some(&crafted("eyJqdGkiOiJ4In0")))), "missing_claim");
 
     // Publishing needs an existing store: a mistyped path must not publish an empty filter.
-    let typo = ["filter", "build", "--db", "stor.db", "--key", "k1.jwk", "--out", "s.ttrf"];
+    let typo = [
+        "filter",
+        "build",
+        "--db",
+        "stor.db",
+        "--key",
+        "k1.jwk",
+        "--iss",
+        "https://auth.example",
+        "--out",
+        "s.ttrf",
+    ];
     assert!(file_error(&run(&dir, &typo, None)).contains("does not exist"));
     assert!(!dir.path("stor.db").exists() && !dir.path("s.ttrf").exists());
 
@@ -412,8 +483,19 @@ fn bad_inputs_are_clear_errors() {
     assert_eq!(usage(&["revoke", "--db", "store.db", "--jti", "a", "--exp", "1", "t"]), Some(2));
     assert_eq!(usage(&["revoke", "--db", "store.db", "--batch", "t"]), Some(2));
     assert_eq!(usage(&["revoke", "--db", "store.db", "--jti", "", "--exp", "1"]), Some(2));
-    let capacity =
-        ["filter", "build", "--db", "store.db", "--create", "--key", "k1.jwk", "--out", "s.ttrf"];
+    let capacity = [
+        "filter",
+        "build",
+        "--db",
+        "store.db",
+        "--create",
+        "--key",
+        "k1.jwk",
+        "--iss",
+        "https://auth.example",
+        "--out",
+        "s.ttrf",
+    ];
     assert_eq!(usage(&[&capacity[..], &["--capacity", "0"]].concat()), Some(2));
     let fpr = run(&dir, &[&capacity[..], &["--fpr", "1.5"]].concat(), None);
     assert_eq!(error_code(&fpr), "malformed");
@@ -436,4 +518,177 @@ fn help_covers_the_revocation_commands() {
         assert!(text.contains("Exit status"), "{sub:?}");
     }
     assert_eq!(run(&dir, &["filter"], None).status.code(), Some(2));
+}
+
+/// Issue 13, point 2: revocation data governs only the tokens of the issuer it names, signed
+/// by that issuer's keys or by a revocation key set configured for it. Before, `--filter` was
+/// checked against every trusted issuer's keys, so issuer B could un-revoke A's tokens.
+#[test]
+fn revocation_data_governs_only_its_issuer() {
+    let dir = TempDir::new();
+    keygen(&dir, "k1"); // issuer A's token key
+    keygen(&dir, "kb"); // issuer B's token key
+    keygen(&dir, "ka"); // A's authority key: signs revocation data, not trusted for tokens
+    let token = mint(&dir);
+    ok_json(&run(&dir, &["revoke", "--db", "store.db", "-"], Some(&token)));
+    let publish = |key: &str, iss: &str, out: &str, db: &str| {
+        let args =
+            ["filter", "build", "--db", db, "--create", "--key", key, "--iss", iss, "--out", out];
+        ok_json(&run(&dir, &args, None))
+    };
+    let both = |extra: &[&str]| {
+        let mut args = vec!["--jwks", "kb.jwks", "--iss", "https://b.example"];
+        args.extend_from_slice(extra);
+        verify(&dir, &token, &args)
+    };
+    // B's empty snapshot, under B's name: it says nothing about A's tokens.
+    publish("kb.jwk", "https://b.example", "b.ttrf", "empty-b.db");
+    assert_eq!(error_code(&both(&["--filter", "b.ttrf"])), "stale_revocation");
+    // B's key signing data that names A: refused, A's keys did not sign it.
+    publish("kb.jwk", ISS, "b-as-a.ttrf", "empty-b.db");
+    assert_eq!(error_code(&both(&["--filter", "b-as-a.ttrf"])), "unknown_key");
+    // A's own data still revokes, with B trusted beside A.
+    publish("k1.jwk", ISS, "a.ttrf", "store.db");
+    assert_eq!(error_code(&both(&["--filter", "a.ttrf"])), "revoked");
+    // An authority key outside the token JWKS, given as --revocation-jwks.
+    publish("ka.jwk", ISS, "by-authority.ttrf", "store.db");
+    let plain = verify(&dir, &token, &["--filter", "by-authority.ttrf"]);
+    assert_eq!(error_code(&plain), "unknown_key", "not a token key");
+    let with = ["--filter", "by-authority.ttrf", "--revocation-jwks", "ka.jwks"];
+    assert_eq!(error_code(&verify(&dir, &token, &with)), "revoked");
+    // The authority key cannot mint: its tokens are refused.
+    let forged = run(
+        &dir,
+        &[
+            "mint",
+            "--key",
+            "ka.jwk",
+            "--iss",
+            ISS,
+            "--sub",
+            "s",
+            "--aud",
+            "crm-api",
+            "--task",
+            "t",
+            "--scope",
+            "customers:read",
+            "--res",
+            "customers/*",
+            "--ttl",
+            "1m",
+        ],
+        None,
+    );
+    let forged = stdout(&forged).trim_end().to_owned();
+    let refused = run(
+        &dir,
+        &[
+            "verify",
+            "--jwks",
+            "k1.jwks",
+            "--iss",
+            ISS,
+            "--aud",
+            "crm-api",
+            "--action",
+            "customers:read",
+            "--resource",
+            "customers/4821",
+            "--filter",
+            "by-authority.ttrf",
+            "--revocation-jwks",
+            "ka.jwks",
+            "-",
+        ],
+        Some(&forged),
+    );
+    assert_eq!(error_code(&refused), "unknown_key");
+}
+
+/// Issue 13, point 4: a generation that cannot take the new revocations at the target rate
+/// is replaced: `filter delta` writes a new snapshot, and verifiers take it as a --delta.
+#[test]
+fn a_full_filter_becomes_a_new_generation() {
+    let dir = TempDir::new();
+    keygen(&dir, "k1");
+    let exp = now() + 600;
+    revoke_jti(&dir, "first", exp);
+    let base = build(&dir, "snapshot.ttrf", &["--capacity", "2"]);
+    assert_eq!(base["entries"], 1);
+    for i in 0..10 {
+        revoke_jti(&dir, &format!("later-{i}"), exp);
+    }
+    let since = base["serial"].to_string();
+    let args = [
+        "filter",
+        "delta",
+        "--db",
+        "store.db",
+        "--key",
+        "k1.jwk",
+        "--iss",
+        ISS,
+        "--since",
+        &since,
+        "--capacity",
+        "2",
+        "--out",
+        "next.ttrf",
+    ];
+    let next = ok_json(&run(&dir, &args, None));
+    assert_eq!(next["kind"], "snapshot", "the filter was full: a new generation");
+    assert_eq!(next["entries"], 11);
+    assert!(next["expected_fpr"].as_f64().expect("fpr") <= 1e-6);
+    assert!(next["bits"].as_u64().expect("bits") > base["bits"].as_u64().expect("bits"));
+    let checked = check(&dir, "snapshot.ttrf", "later-9", &["--delta", "next.ttrf"]);
+    assert_eq!(error_code(&checked), "revoked");
+    // With room left, the next one is a delta again.
+    revoke_jti(&dir, "one-more", exp);
+    let since = next["serial"].to_string();
+    let args = [
+        "filter",
+        "delta",
+        "--db",
+        "store.db",
+        "--key",
+        "k1.jwk",
+        "--iss",
+        ISS,
+        "--since",
+        &since,
+        "--out",
+        "delta.ttrf",
+    ];
+    assert_eq!(ok_json(&run(&dir, &args, None))["kind"], "delta");
+}
+
+/// Issue 13, point 8: timing options have an upper bound.
+#[test]
+fn timing_options_are_bounded() {
+    let dir = TempDir::new();
+    keygen(&dir, "k1");
+    let token = mint(&dir);
+    revoke_jti(&dir, "x", now() + 600);
+    build(&dir, "snapshot.ttrf", &[]);
+    for extra in [
+        &["--clock-skew", "5m1s"][..],
+        &["--max-lifetime", "24h1s"],
+        &["--filter", "snapshot.ttrf", "--revocation-grace", "24h1s"],
+    ] {
+        assert_eq!(error_code(&verify(&dir, &token, extra)), "malformed", "{extra:?}");
+    }
+    for extra in [&["--clock-skew", "5m"][..], &["--max-lifetime", "24h"]] {
+        ok_json(&verify(&dir, &token, extra));
+    }
+    let long = build_err(&dir, &["--valid-for", "24h1s"]);
+    assert_eq!(error_code(&long), "malformed");
+}
+
+/// `filter build` expected to fail.
+fn build_err(dir: &TempDir, extra: &[&str]) -> Output {
+    let mut args =
+        vec!["filter", "build", "--db", "store.db", "--key", "k1.jwk", "--iss", ISS, "--out", "x"];
+    args.extend_from_slice(extra);
+    run(dir, &args, None)
 }

@@ -139,8 +139,22 @@ fn statuses_revoked_expired_and_unverified() {
     let (dir, tokens) = setup();
     let revoked = run(&dir, &["revoke", "--db", "a.db", "-"], Some(&tokens[1]));
     assert!(revoked.status.success());
-    let build =
-        run(&dir, &["filter", "build", "--db", "a.db", "--key", "k1.jwk", "--out", "f.bin"], None);
+    let build = run(
+        &dir,
+        &[
+            "filter",
+            "build",
+            "--db",
+            "a.db",
+            "--key",
+            "k1.jwk",
+            "--iss",
+            "https://auth.example",
+            "--out",
+            "f.bin",
+        ],
+        None,
+    );
     assert!(build.status.success(), "{}", text(&build.stderr));
     let out = run(
         &dir,
@@ -214,7 +228,18 @@ fn revoke_every_live_token_found() {
     assert_eq!(out.status.code(), Some(1));
     let build = run(
         &dir,
-        &["filter", "build", "--db", "leak.db", "--key", "k1.jwk", "--out", "f.bin"],
+        &[
+            "filter",
+            "build",
+            "--db",
+            "leak.db",
+            "--key",
+            "k1.jwk",
+            "--iss",
+            "https://auth.example",
+            "--out",
+            "f.bin",
+        ],
         None,
     );
     assert!(build.status.success(), "{}", text(&build.stderr));

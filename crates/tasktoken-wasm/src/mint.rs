@@ -3,8 +3,8 @@
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use tasktoken::{
-    BloomFilter, BloomGeometry, Error, Freshness, Issuer, MintRequest, Publication, SigningKey,
-    DEFAULT_FPR,
+    BloomFilter, Error, Freshness, Generation, Issuer, MintRequest, Publication,
+    PublicationPlanner, SigningKey, Step, DEFAULT_FPR, DEFAULT_MIN_CAPACITY, DEFAULT_VALID_FOR,
 };
 use wasm_bindgen::prelude::*;
 
@@ -66,7 +66,7 @@ impl CoreIssuer {
         let o: IssuerOptions = options(json, "Issuer options")?;
         let mut issuer = Issuer::new(&o.iss, SigningKey::from_jwk_object(&o.key)?)?;
         if let Some(seconds) = o.max_ttl {
-            issuer = issuer.max_ttl(seconds);
+            issuer = issuer.max_ttl(seconds)?;
         }
         if let Some(count) = o.max_actions {
             issuer = issuer.max_actions(count);
@@ -116,6 +116,7 @@ impl CoreIssuer {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct SnapshotOptions {
+    issuer: String,
     jtis: Vec<String>,
     serial: u64,
     issued_at: i64,
@@ -134,49 +135,114 @@ struct DeltaOptions {
     next_update: i64,
 }
 
-/// Builds and signs a revocation snapshot holding `jtis` (key and options as JSON text):
-/// `{ jtis, serial, issuedAt, nextUpdate, capacity?, fpr? }` (capacity defaults to twice the
-/// entries, at least 1000; fpr to 1e-6). A fresh random salt makes it a new generation,
-/// unless `generation` (an earlier snapshot) is given: then its geometry and salt are kept,
-/// so deltas of that generation still apply on top of the new snapshot.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct PlanOptions {
+    previous_serial: u64,
+    now: i64,
+    adding: u64,
+    live: u64,
+    entries: Option<u64>,
+    valid_for: Option<u32>,
+    fpr: Option<f64>,
+    min_capacity: Option<u64>,
+}
+
+/// The core's planner for `fpr`, a least capacity and a validity (defaults when absent).
+fn planner(
+    fpr: Option<f64>,
+    capacity: Option<u64>,
+    valid_for: Option<u32>,
+) -> JsResult<PublicationPlanner> {
+    Ok(PublicationPlanner::new(
+        fpr.unwrap_or(DEFAULT_FPR),
+        capacity.unwrap_or(DEFAULT_MIN_CAPACITY),
+        valid_for.unwrap_or(DEFAULT_VALID_FOR),
+    )?)
+}
+
+/// The generation an earlier snapshot starts (geometry, salt, issuer), read without its
+/// signature: it is the caller's own publication.
+fn generation_of(bytes: &[u8]) -> JsResult<tasktoken::Snapshot> {
+    match Publication::decode(bytes)? {
+        Publication::Snapshot(snapshot) => Ok(snapshot),
+        Publication::Delta(_) => {
+            Err(Error::Malformed("a generation must be a snapshot".into()).into())
+        }
+    }
+}
+
+/// What an authority publishes next (the core's `PublicationPlanner`): options `{
+/// previousSerial, now, adding, live, entries?, validFor?, fpr?, minCapacity? }` as JSON
+/// text, and the current generation's snapshot if there is one (`entries`: the entries it
+/// holds). Returns `{ step: "delta" | "snapshot", serial, issuedAt, nextUpdate }` as JSON
+/// text: a delta while the generation holds the additions at the target rate, else a new
+/// generation.
+#[wasm_bindgen(js_name = planPublication)]
+pub fn plan_publication(options: &str, generation: Option<Vec<u8>>) -> JsResult<String> {
+    let o: PlanOptions = self::options(options, "plan options")?;
+    let planner = planner(o.fpr, o.min_capacity, o.valid_for)?;
+    let current = match generation {
+        Some(bytes) => Some(Generation {
+            geometry: generation_of(&bytes)?.filter.geometry(),
+            entries: o.entries.unwrap_or(0),
+        }),
+        None => None,
+    };
+    let step = match planner.plan(current, o.adding, o.live)? {
+        Step::Delta => "delta",
+        Step::Snapshot(_) => "snapshot",
+    };
+    let f = planner.freshness(o.previous_serial, o.now)?;
+    Ok(serde_json::json!({
+        "step": step,
+        // At most 2^53 - 1 (the core refuses more), so exact as a JS number.
+        "serial": f.serial,
+        "issuedAt": f.issued_at,
+        "nextUpdate": f.next_update,
+    })
+    .to_string())
+}
+
+/// Builds and signs a snapshot of `issuer`'s revocations holding `jtis` (key and options as
+/// JSON text): `{ issuer, jtis, serial, issuedAt, nextUpdate, capacity?, fpr? }`. A new
+/// generation (fresh random salt) is sized by the core's planner: twice the entries, at least
+/// `capacity` (default 1000), at `fpr` (default 1e-6). Given `generation` (an earlier
+/// snapshot), its geometry and salt are kept instead, so that deltas of that generation still
+/// apply on top of the new snapshot.
 #[wasm_bindgen(js_name = signSnapshot)]
 pub fn sign_snapshot(key: &str, options: &str, generation: Option<Vec<u8>>) -> JsResult<Vec<u8>> {
     let key = signing_key(key)?;
     let o: SnapshotOptions = self::options(options, "snapshot options")?;
     let mut filter = match generation {
         Some(bytes) => {
-            let Publication::Snapshot(old) = Publication::decode(&bytes)? else {
-                return Err(Error::Malformed("a generation must be a snapshot".into()).into());
-            };
+            let old = generation_of(&bytes)?;
             BloomFilter::new(old.filter.geometry(), *old.filter.salt())
         }
         None => {
-            let count = o.jtis.len() as u64;
-            let capacity = o.capacity.unwrap_or_else(|| (2 * count).max(1000));
-            let geometry = BloomGeometry::for_capacity(capacity, o.fpr.unwrap_or(DEFAULT_FPR))?;
-            BloomFilter::with_random_salt(geometry)?
+            let planner = planner(o.fpr, o.capacity, None)?;
+            BloomFilter::with_random_salt(planner.geometry_for(o.jtis.len() as u64)?)?
         }
     };
     o.jtis.iter().for_each(|jti| filter.insert(jti));
     let freshness =
         Freshness { serial: o.serial, issued_at: o.issued_at, next_update: o.next_update };
-    Ok(Publication::sign_snapshot(&filter, freshness, &key)?)
+    Ok(Publication::sign_snapshot(&filter, freshness, &o.issuer, &key)?)
 }
 
-/// Builds and signs a delta adding `jtis` to the generation of `snapshot` (its geometry and
-/// salt): `{ jtis, baseSerial, serial, issuedAt, nextUpdate }`.
+/// Builds and signs a delta adding `jtis` to the generation of `snapshot` (its geometry,
+/// salt and issuer): `{ jtis, baseSerial, serial, issuedAt, nextUpdate }`.
 #[wasm_bindgen(js_name = signDelta)]
 pub fn sign_delta(key: &str, snapshot: &[u8], options: &str) -> JsResult<Vec<u8>> {
     let key = signing_key(key)?;
     let o: DeltaOptions = self::options(options, "delta options")?;
-    let Publication::Snapshot(generation) = Publication::decode(snapshot)? else {
-        return Err(Error::Malformed("signDelta needs the generation's snapshot".into()).into());
-    };
+    let generation = generation_of(snapshot)?;
     let empty = BloomFilter::new(generation.filter.geometry(), *generation.filter.salt());
     let entries: Vec<_> = o.jtis.iter().map(|jti| empty.entry(jti)).collect();
     let freshness =
         Freshness { serial: o.serial, issued_at: o.issued_at, next_update: o.next_update };
-    Ok(Publication::sign_delta(&empty, o.base_serial, &entries, freshness, &key)?)
+    let issuer = &generation.issuer;
+    Ok(Publication::sign_delta(&empty, o.base_serial, &entries, freshness, issuer, &key)?)
 }
 
 /// A private JWK given as JSON text.

@@ -1,16 +1,18 @@
 //! The verify-only module (`tasktoken/verify`): verifiers, revocation filters, replicas.
 
 use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use tasktoken::{
-    AuditSink, Error, KeySet, Offered, PublicKey, Request, Revocation, RevocationFilter,
-    RevocationReplica, VerifiedClaims, Verifier, VerifyCache, VerifyContext,
+    AuditSink, Error, KeySet, Offered, PublicKey, Publication, Request, Revocation,
+    RevocationFilter, RevocationReplica, VerifiedClaims, Verifier, VerifyCache, VerifyContext,
+    MAX_REVOCATION_GRACE,
 };
 use wasm_bindgen::prelude::*;
 
-use crate::{options, seconds, Decisions, JsResult};
+use crate::{options, seconds, Decisions, Failure, JsResult};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -28,14 +30,34 @@ struct VerifierOptions {
 #[wasm_bindgen]
 pub struct CoreVerifier {
     verifier: Verifier,
-    /// Whether the last revocable verification accepted stale data (fail-open).
+    /// Where revocation data comes from and how it is treated, set once (`useReplica`,
+    /// `useFilter`); every verification consults it.
+    revocation: Option<Revocable>,
+    /// Whether the last verification accepted stale data (fail-open).
     stale_ignored: Cell<bool>,
     decisions: Decisions,
     cache: RefCell<VerifyCache>,
 }
 
+/// A verifier's revocation settings: the source, shared with the JS object that refreshes
+/// it, and the policy.
+struct Revocable {
+    source: Source,
+    grace: u32,
+    fail_open_when_stale: bool,
+    exact_check: Option<js_sys::Function>,
+}
+
+/// A revocation source, shared by the JS replica or filter and every verifier using it.
+enum Source {
+    Replica(Rc<RefCell<RevocationReplica>>),
+    Filter(Rc<RefCell<RevocationFilter>>),
+}
+
 /// Tokens a JS `Verifier` remembers as authenticated, unless `cacheSize` says otherwise.
 const DEFAULT_CACHE_SIZE: usize = 1024;
+/// The most tokens a `cacheSize` may ask for (each entry holds a token of at most 8 KiB).
+const MAX_CACHE_SIZE: usize = 100_000;
 
 #[wasm_bindgen]
 impl CoreVerifier {
@@ -50,10 +72,10 @@ impl CoreVerifier {
             verifier = verifier.named(name);
         }
         if let Some(seconds) = o.max_lifetime {
-            verifier = verifier.max_lifetime(seconds);
+            verifier = verifier.max_lifetime(seconds)?;
         }
         if let Some(seconds) = o.clock_skew {
-            verifier = verifier.clock_skew(seconds);
+            verifier = verifier.clock_skew(seconds)?;
         }
         if o.issuers.is_empty() {
             return Err(Error::Malformed("verifier trusts no issuer".into()).into());
@@ -64,55 +86,70 @@ impl CoreVerifier {
             })?;
             verifier = verifier.trust(iss, &shared(KeySet::from_jwks_object(jwks)?)?)?;
         }
+        let cache_size = o.cache_size.unwrap_or(DEFAULT_CACHE_SIZE);
+        if cache_size > MAX_CACHE_SIZE {
+            return Err(Error::Malformed("cacheSize is over 100000".into()).into());
+        }
         // Tokens already authenticated skip the signature; time, revocation, action and
         // resource are checked on every call (see `VerifyCache` in the core).
-        let cache = RefCell::new(VerifyCache::new(o.cache_size.unwrap_or(DEFAULT_CACHE_SIZE)));
         Ok(CoreVerifier {
             verifier,
+            revocation: None,
             stale_ignored: Cell::new(false),
             decisions: Decisions::default(),
-            cache,
+            cache: RefCell::new(VerifyCache::new(cache_size)),
         })
     }
 
-    /// Like `verify`, consulting a revocation filter (see `Revocation` in the core).
-    #[allow(clippy::too_many_arguments)]
-    #[wasm_bindgen(js_name = verifyWithFilter)]
-    pub fn verify_with_filter(
-        &self,
-        token: &str,
-        action: &str,
-        resource: &str,
-        key_thumbprint: Option<String>,
-        now: f64,
-        filter: &CoreRevocationFilter,
-        grace: u32,
-        fail_open_when_stale: bool,
-        exact_check: Option<js_sys::Function>,
-    ) -> JsResult<String> {
-        let policy = (grace, fail_open_when_stale, exact_check);
-        let filter = Some(&filter.filter);
-        self.verify_revocable(token, action, resource, key_thumbprint, now, filter, policy)
-    }
-
-    /// Like `verify`, consulting a replica's current filter (none yet: `stale_revocation`).
-    #[allow(clippy::too_many_arguments)]
-    #[wasm_bindgen(js_name = verifyWithReplica)]
-    pub fn verify_with_replica(
-        &self,
-        token: &str,
-        action: &str,
-        resource: &str,
-        key_thumbprint: Option<String>,
-        now: f64,
+    /// Consults `replica` on every verification, with the policy given. A replica made
+    /// without an issuer is bound here to the one trusted issuer that owns all its keys.
+    ///
+    /// Rejects a grace over one day, a replica whose issuer this verifier does not trust, and
+    /// one with no issuer whose keys are not exactly one trusted issuer's (`malformed`).
+    #[wasm_bindgen(js_name = useReplica)]
+    pub fn use_replica(
+        &mut self,
         replica: &CoreReplica,
         grace: u32,
         fail_open_when_stale: bool,
         exact_check: Option<js_sys::Function>,
-    ) -> JsResult<String> {
-        let policy = (grace, fail_open_when_stale, exact_check);
-        let filter = replica.0.filter();
-        self.verify_revocable(token, action, resource, key_thumbprint, now, filter, policy)
+    ) -> JsResult<()> {
+        {
+            let mut inner = replica.0.try_borrow_mut().map_err(|_| busy())?;
+            let issuer = match inner.issuer() {
+                Some(issuer) => issuer.to_owned(),
+                None => self.owner_of(inner.keys())?,
+            };
+            self.require_trusted(&issuer)?;
+            inner.bind(&issuer)?;
+        }
+        let source = Source::Replica(replica.0.clone());
+        self.set_revocation(source, grace, fail_open_when_stale, exact_check)
+    }
+
+    /// Consults `filter` on every verification, with the policy given. A filter loaded
+    /// without an issuer must have been verified with keys of the issuer it names.
+    ///
+    /// Rejects what `useReplica` rejects (`malformed`).
+    #[wasm_bindgen(js_name = useFilter)]
+    pub fn use_filter(
+        &mut self,
+        filter: &CoreRevocationFilter,
+        grace: u32,
+        fail_open_when_stale: bool,
+        exact_check: Option<js_sys::Function>,
+    ) -> JsResult<()> {
+        let issuer = filter.filter.try_borrow().map_err(|_| busy())?.issuer().to_owned();
+        self.require_trusted(&issuer)?;
+        if !filter.bound && self.owner_of(&filter.keys)? != issuer {
+            return Err(Error::Malformed(
+                "the revocation filter names an issuer whose keys did not sign it; pass { issuer }"
+                    .into(),
+            )
+            .into());
+        }
+        let source = Source::Filter(filter.filter.clone());
+        self.set_revocation(source, grace, fail_open_when_stale, exact_check)
     }
 
     /// Verifies `token` as genuine and current, without action, resource, binding or
@@ -123,14 +160,34 @@ impl CoreVerifier {
         Ok(claims.as_json().to_owned())
     }
 
-    /// True if the last revocable verification accepted the token on stale data.
+    /// Authorizes a revocation (the core's `authorize_revocation_at`): with no `target`,
+    /// `bearer` revokes itself; with one, `bearer` must first pass every check, revocation
+    /// included, for `tokens:revoke` on `tokens/<jti of target>`, and then `target` must be
+    /// genuine and current. Returns the claims of the token to revoke as JSON text.
+    #[wasm_bindgen(js_name = authorizeRevocation)]
+    pub fn authorize_revocation(
+        &self,
+        bearer: &str,
+        target: Option<String>,
+        now: f64,
+    ) -> JsResult<String> {
+        let now = seconds(now)?;
+        let claims = self.with_revocation(|revocation| {
+            let context = VerifyContext { revocation, ..VerifyContext::default() };
+            self.verifier.authorize_revocation_at(bearer, target.as_deref(), now, context)
+        })?;
+        Ok(claims.as_json().to_owned())
+    }
+
+    /// True if the last verification accepted the token on stale data.
     #[wasm_bindgen(js_name = staleIgnored)]
     pub fn stale_ignored(&self) -> bool {
         self.stale_ignored.get()
     }
 
-    /// Verifies `token` for `action` on `resource` at `now` (seconds); returns the claims as
-    /// JSON text, which the package parses (so a `__proto__` claim stays plain data).
+    /// Verifies `token` for `action` on `resource` at `now` (seconds), consulting the
+    /// revocation source if one is set; returns the claims as JSON text, which the package
+    /// parses (so a `__proto__` claim stays plain data).
     pub fn verify(
         &self,
         token: &str,
@@ -140,7 +197,11 @@ impl CoreVerifier {
         now: f64,
     ) -> JsResult<String> {
         let request = Request { action, resource, key_thumbprint: key_thumbprint.as_deref() };
-        let claims = self.decide(token, &request, seconds(now)?, None)?;
+        let now = seconds(now)?;
+        self.stale_ignored.set(false);
+        let claims =
+            self.with_revocation(|revocation| self.decide(token, &request, now, revocation))?;
+        self.stale_ignored.set(claims.stale_revocation_ignored());
         Ok(claims.as_json().to_owned())
     }
 
@@ -178,19 +239,16 @@ impl CoreVerifier {
         self.verifier.verify_with_at(token, request, now, context)
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn verify_revocable(
+    /// Runs `work` with the revocation settings as the core takes them (none if unset).
+    fn with_revocation<T>(
         &self,
-        token: &str,
-        action: &str,
-        resource: &str,
-        key_thumbprint: Option<String>,
-        now: f64,
-        filter: Option<&RevocationFilter>,
-        (grace, fail_open_when_stale, exact_check): (u32, bool, Option<js_sys::Function>),
-    ) -> JsResult<String> {
+        work: impl FnOnce(Option<&Revocation<'_>>) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        let Some(settings) = &self.revocation else {
+            return work(None);
+        };
         // A callback that throws leaves the hit standing: fail closed.
-        let exact = exact_check.map(|f| {
+        let exact = settings.exact_check.as_ref().map(|f| {
             move |jti: &str| {
                 // Only an explicit `false` overrules the hit: undefined (a forgotten return),
                 // a Promise (an async callback), a throw — all leave the token revoked.
@@ -198,18 +256,78 @@ impl CoreVerifier {
                     .map_or(true, |v| v.as_bool() != Some(false))
             }
         });
-        let revocation = Revocation {
-            filter,
-            grace,
-            fail_open_when_stale,
-            exact_check: exact.as_ref().map(|f| f as &dyn Fn(&str) -> bool),
-        };
-        let request = Request { action, resource, key_thumbprint: key_thumbprint.as_deref() };
-        self.stale_ignored.set(false);
-        let claims = self.decide(token, &request, seconds(now)?, Some(&revocation))?;
-        self.stale_ignored.set(claims.stale_revocation_ignored());
-        Ok(claims.as_json().to_owned())
+        let exact_check = exact.as_ref().map(|f| f as &dyn Fn(&str) -> bool);
+        // The source is only ever borrowed mutably by `offer`/`applyDelta`, which call no
+        // JS; an exactCheck callback calling them meanwhile gets `busy`, not a trap.
+        match &settings.source {
+            Source::Replica(replica) => {
+                let replica = replica.try_borrow().map_err(|_| busy_error())?;
+                let policy =
+                    Revocation { filter: replica.filter(), ..settings.policy(exact_check) };
+                work(Some(&policy))
+            }
+            Source::Filter(filter) => {
+                let filter = filter.try_borrow().map_err(|_| busy_error())?;
+                let policy = Revocation { filter: Some(&filter), ..settings.policy(exact_check) };
+                work(Some(&policy))
+            }
+        }
     }
+
+    fn set_revocation(
+        &mut self,
+        source: Source,
+        grace: u32,
+        fail_open_when_stale: bool,
+        exact_check: Option<js_sys::Function>,
+    ) -> JsResult<()> {
+        if grace > MAX_REVOCATION_GRACE {
+            return Err(Error::Malformed("revocationGrace is over one day (86400 s)".into()).into());
+        }
+        self.revocation = Some(Revocable { source, grace, fail_open_when_stale, exact_check });
+        Ok(())
+    }
+
+    /// The one trusted issuer that owns every key of `keys`, or `malformed`.
+    fn owner_of(&self, keys: &KeySet) -> JsResult<String> {
+        self.verifier.issuer_owning(keys).map(str::to_owned).ok_or_else(|| {
+            Error::Malformed(
+                "revocation data keys are not the keys of exactly one trusted issuer; pass { issuer }"
+                    .into(),
+            )
+            .into()
+        })
+    }
+
+    fn require_trusted(&self, issuer: &str) -> JsResult<()> {
+        if self.verifier.trusts(issuer) {
+            return Ok(());
+        }
+        Err(Error::Malformed(
+            "the revocation data is for an issuer this verifier does not trust".into(),
+        )
+        .into())
+    }
+}
+
+impl Revocable {
+    /// The policy part of the core's `Revocation` (the filter is set by the caller).
+    fn policy<'a>(&self, exact_check: Option<&'a dyn Fn(&str) -> bool>) -> Revocation<'a> {
+        Revocation {
+            filter: None,
+            grace: self.grace,
+            fail_open_when_stale: self.fail_open_when_stale,
+            exact_check,
+        }
+    }
+}
+
+fn busy_error() -> Error {
+    Error::Malformed("the revocation data is being updated by a callback of this call".into())
+}
+
+fn busy() -> Failure {
+    busy_error().into()
 }
 
 /// Reads a JWKS (`{ keys: [...] }`) given from JS as JSON text.
@@ -264,63 +382,94 @@ fn filter_info(filter: &RevocationFilter) -> String {
         "issuedAt": f.issued_at,
         "nextUpdate": f.next_update,
         "kid": filter.kid(),
+        "iss": filter.issuer(),
         "bits": g.bits(),
         "hashes": g.hashes(),
     });
     info.to_string()
 }
 
-/// A verified revocation filter; the JS `RevocationFilter` wraps it.
+/// A verified revocation filter; the JS `RevocationFilter` wraps it, and verifiers using it
+/// share it.
 #[wasm_bindgen]
 pub struct CoreRevocationFilter {
     keys: KeySet,
-    filter: RevocationFilter,
+    filter: Rc<RefCell<RevocationFilter>>,
+    /// True if the filter was loaded for a named issuer (its keys are that issuer's
+    /// revocation keys); false if it took the issuer its data names, which a verifier then
+    /// checks against the keys.
+    bound: bool,
 }
 
 #[wasm_bindgen]
 impl CoreRevocationFilter {
-    /// Verifies a snapshot with the keys of a JWKS object.
+    /// Verifies a snapshot with the keys of a JWKS object, for `issuer` if given (data for
+    /// another issuer is `untrusted_issuer`), plausible at `now`.
     #[wasm_bindgen(js_name = fromSnapshot)]
-    pub fn from_snapshot(bytes: &[u8], jwks: &str) -> JsResult<CoreRevocationFilter> {
+    pub fn from_snapshot(
+        bytes: &[u8],
+        jwks: &str,
+        issuer: Option<String>,
+        now: f64,
+    ) -> JsResult<CoreRevocationFilter> {
         let keys = key_set(jwks)?;
-        let filter = RevocationFilter::from_snapshot(bytes, &keys)?;
-        Ok(CoreRevocationFilter { keys, filter })
+        let now = seconds(now)?;
+        let named = match &issuer {
+            Some(issuer) => issuer.clone(),
+            None => Publication::decode(bytes)?.issuer().to_owned(),
+        };
+        let filter = RevocationFilter::from_snapshot(bytes, &named, &keys, now)?;
+        Ok(CoreRevocationFilter {
+            keys,
+            filter: Rc::new(RefCell::new(filter)),
+            bound: issuer.is_some(),
+        })
     }
 
     /// Verifies a delta with the same keys and applies it (unchanged on error).
     #[wasm_bindgen(js_name = applyDelta)]
-    pub fn apply_delta(&mut self, bytes: &[u8]) -> JsResult<()> {
-        Ok(self.filter.apply_delta(bytes, &self.keys)?)
+    pub fn apply_delta(&self, bytes: &[u8], now: f64) -> JsResult<()> {
+        let now = seconds(now)?;
+        let mut filter = self.filter.try_borrow_mut().map_err(|_| busy())?;
+        Ok(filter.apply_delta(bytes, &self.keys, now)?)
     }
 
     /// True if `jti` hits the filter.
     pub fn has(&self, jti: &str) -> bool {
-        self.filter.contains(jti)
+        self.filter.try_borrow().is_ok_and(|f| f.contains(jti))
     }
 
-    /// `{ serial, issuedAt, nextUpdate, kid, bits, hashes }` as JSON text.
+    /// `{ serial, issuedAt, nextUpdate, kid, iss, bits, hashes }` as JSON text.
     pub fn info(&self) -> String {
-        filter_info(&self.filter)
+        self.filter.try_borrow().map(|f| filter_info(&f)).unwrap_or_default()
     }
 }
 
 /// A replica's bookkeeping (which snapshots and deltas to take); the JS `RevocationReplica`
-/// wraps it and does the fetching.
+/// wraps it and does the fetching, and verifiers using it share it.
 #[wasm_bindgen]
-pub struct CoreReplica(RevocationReplica);
+pub struct CoreReplica(Rc<RefCell<RevocationReplica>>);
 
 #[wasm_bindgen]
 impl CoreReplica {
-    /// An empty replica trusting the keys of a JWKS (JSON text).
+    /// An empty replica trusting the keys of a JWKS (JSON text) to sign `issuer`'s revocation
+    /// data; without an issuer, the verifier it is given to names one (see `useReplica`).
     #[wasm_bindgen(constructor)]
-    pub fn new(jwks: &str) -> JsResult<CoreReplica> {
-        Ok(CoreReplica(RevocationReplica::new(key_set(jwks)?)))
+    pub fn new(jwks: &str, issuer: Option<String>) -> JsResult<CoreReplica> {
+        let keys = key_set(jwks)?;
+        let replica = match issuer {
+            Some(issuer) => RevocationReplica::new(&issuer, keys),
+            None => RevocationReplica::unbound(keys),
+        };
+        Ok(CoreReplica(Rc::new(RefCell::new(replica))))
     }
 
-    /// Verifies and offers a snapshot or delta: `"replaced"`, `"applied"`, `"buffered"` or
-    /// `"ignored"`.
-    pub fn offer(&mut self, bytes: &[u8]) -> JsResult<String> {
-        let outcome = match self.0.offer(bytes)? {
+    /// Verifies and offers a snapshot or delta at `now`: `"replaced"`, `"applied"`,
+    /// `"buffered"` or `"ignored"`.
+    pub fn offer(&self, bytes: &[u8], now: f64) -> JsResult<String> {
+        let now = seconds(now)?;
+        let mut replica = self.0.try_borrow_mut().map_err(|_| busy())?;
+        let outcome = match replica.offer(bytes, now)? {
             Offered::Replaced => "replaced",
             Offered::Applied => "applied",
             Offered::Buffered => "buffered",
@@ -332,16 +481,17 @@ impl CoreReplica {
     /// True while a snapshot is needed (none yet, or deltas wait for a missing one).
     #[wasm_bindgen(js_name = hasGap)]
     pub fn has_gap(&self) -> bool {
-        self.0.has_gap()
+        self.0.try_borrow().map_or(true, |r| r.has_gap())
     }
 
     /// True if `jti` hits the current filter (false with no filter).
     pub fn has(&self, jti: &str) -> bool {
-        self.0.filter().is_some_and(|f| f.contains(jti))
+        self.0.try_borrow().is_ok_and(|r| r.filter().is_some_and(|f| f.contains(jti)))
     }
 
-    /// The current filter's info (see `CoreRevocationFilter.info`), or `undefined`.
+    /// The current filter's info (see `CoreRevocationFilter.info`), or `undefined` (also
+    /// while the replica is not yet bound to an issuer).
     pub fn info(&self) -> Option<String> {
-        self.0.filter().map(filter_info)
+        self.0.try_borrow().ok().and_then(|r| r.filter().map(filter_info))
     }
 }

@@ -165,6 +165,11 @@ pub(crate) fn check_claims(map: &Map<String, Value>) -> Result<Times, Error> {
     let iat = time("iat")?.unwrap_or_default();
     let nbf = time("nbf")?.unwrap_or(iat);
     let exp = time("exp")?.unwrap_or_default();
+    // A token issued after it expires is no token anyone minted: refuse it outright rather
+    // than let the lifetime arithmetic make sense of it.
+    if iat > exp {
+        return Err(invalid("iat", "no later than `exp`"));
+    }
     match map.get("scope") {
         Some(Value::String(s)) if is_scope(s) => {}
         _ => return Err(invalid("scope", "actions separated by single spaces")),

@@ -76,9 +76,15 @@ impl Issuer {
     }
 
     /// Sets the longest TTL this issuer mints, in seconds (default 900).
-    pub fn max_ttl(mut self, seconds: u32) -> Self {
+    ///
+    /// Rejects more than [`crate::MAX_LIFETIME_LIMIT`] (one day) as `malformed`: no
+    /// verifier would accept such a token.
+    pub fn max_ttl(mut self, seconds: u32) -> Result<Self, Error> {
+        if seconds > crate::verifier::MAX_LIFETIME_LIMIT {
+            return Err(malformed("maximum TTL is over one day (86400 s)"));
+        }
         self.max_ttl = seconds;
-        self
+        Ok(self)
     }
 
     /// Sets the largest number of actions one token may carry (default 4).

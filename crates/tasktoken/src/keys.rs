@@ -306,11 +306,6 @@ impl KeySet {
         Ok(set)
     }
 
-    /// A set from keys already known to have distinct `kid`s.
-    pub(crate) fn from_parts(keys: Vec<PublicKey>) -> Self {
-        KeySet { keys }
-    }
-
     /// Adds a key, rejecting a `kid` already in the set (`malformed`).
     pub fn push(&mut self, key: PublicKey) -> Result<(), Error> {
         if self.get(key.kid()).is_some() {

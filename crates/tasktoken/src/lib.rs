@@ -36,7 +36,9 @@
 //!   [`Freshness`]): the revocation filter and its signed binary format, for authorities;
 //! - [`RevocationFilter`], [`Revocation`]: a replica's verified filter, and what
 //!   [`Verifier::verify_revocable_at`] consults; [`RevocationReplica`] ([`Offered`]): which
-//!   snapshots and deltas a replica takes, in order, never going back;
+//!   snapshots and deltas a replica takes, in order, never going back, for one issuer;
+//! - [`PublicationPlanner`] ([`Generation`], [`Step`]): what an authority publishes next —
+//!   serial, validity, delta or new generation, capacity;
 //! - [`AuditSink`], [`AuditEvent`], [`AuditKind`], [`OutcomeCounters`]: a structured event for
 //!   every mint, verification decision and revocation, without token text or keys;
 //! - [`Scanner`], [`FoundToken`], [`is_task_token`]: finding leaked task tokens in text;
@@ -67,13 +69,20 @@ pub use issuer::{Issuer, MintRequest, DEFAULT_MAX_ACTIONS, DEFAULT_MAX_TTL};
 pub use keys::{KeySet, PublicKey, SigningKey};
 pub use policy::{action_allowed, resource_allowed};
 pub use revocation::bloom::{BloomFilter, BloomGeometry, Entry, DEFAULT_FPR, SALT_LEN};
-pub use revocation::filter::{Revocation, RevocationFilter, DEFAULT_REVOCATION_GRACE};
+pub use revocation::filter::{
+    Revocation, RevocationFilter, DEFAULT_REVOCATION_GRACE, MAX_REVOCATION_GRACE,
+};
 pub use revocation::format::{Delta, Freshness, Publication, Snapshot, MAX_DELTA_ENTRIES};
+pub use revocation::planner::{
+    Generation, PublicationPlanner, Step, DEFAULT_MIN_CAPACITY, DEFAULT_VALID_FOR, MAX_FUTURE_SKEW,
+    MAX_SERIAL, MAX_VALID_FOR, SERIAL_TIME_SHIFT,
+};
 pub use revocation::replica::{Offered, RevocationReplica};
 pub use scan::{is_task_token, FoundToken, Scanner};
 pub use token::{UnverifiedToken, MAX_TOKEN_LEN, TOKEN_TYPE};
 pub use verifier::{
     Request, Verifier, VerifyCache, VerifyContext, DEFAULT_CLOCK_SKEW, DEFAULT_MAX_LIFETIME,
+    MAX_CLOCK_SKEW, MAX_LIFETIME_LIMIT, REVOKE_ACTION,
 };
 
 /// Seconds since the Unix epoch from the system clock (0 if the clock is before 1970).

@@ -4,8 +4,15 @@
 //! when its last segment is `*`, any resource that extends the pattern's prefix by one or
 //! more segments. A request resource with an empty, `.` or `..` segment, or with a
 //! percent-encoded `/`, `.` or `%`, never matches; nor, as hardening beyond DESIGN.md, one
-//! with a `\`, a control character, a `..;` segment or a broken or over-long `%` escape.
+//! with a segment of dots and spaces only (`...`, `.. `), a `..;` segment, a `\`, a control
+//! or invisible character, a Unicode look-alike of `.`, `/`, `\` or `%` (`‥`, `．`, `／`),
+//! or a `%` escape that is broken or does not decode to UTF-8 (over-long forms): see
+//! [`is_safe_segment`] and docs/token-format.md.
 //! Matching is case-sensitive. Actions match exactly; `*` is not a wildcard for actions.
+
+use alloc::borrow::Cow;
+use alloc::string::String;
+use alloc::vec::Vec;
 
 /// True if `scope` (space-separated actions) grants `action` exactly.
 pub fn action_allowed(scope: &str, action: &str) -> bool {
@@ -32,38 +39,73 @@ fn pattern_matches(pattern: &str, resource: &str) -> bool {
     }
 }
 
-/// A request resource may match only if no segment is empty, `.` or `..` (also as `..;`,
-/// which some servers read as `..`), and it hides nothing a later decoder or router could
-/// turn into a separator or a traversal: no encoded `/`, `.`, `%` or `\`, no `\`, no
-/// control character, no `%` that does not start a `%XX` escape, no over-long UTF-8 lead
-/// byte (`%C0`, `%C1`).
+/// A request resource may match only if it is not empty and every segment is safe (see
+/// [`is_safe_segment`]). Checked per segment, on the segment with its `%XX` escapes decoded:
+/// what a later decoder, router or file system could read as a separator, a traversal or
+/// another name must not reach a matcher that compares bytes.
 fn is_safe_request_resource(resource: &str) -> bool {
-    !resource.is_empty()
-        && resource.split('/').all(is_safe_segment)
-        && !resource.bytes().any(|b| b == b'\\' || b.is_ascii_control())
-        && percent_escapes_are_safe(resource.as_bytes())
+    !resource.is_empty() && resource.split('/').all(is_safe_segment)
 }
 
+/// A segment is safe when:
+/// - its `%` escapes are well formed (`%XX`) and none encodes `/`, `.`, `%` or `\`;
+/// - decoded, it is valid UTF-8 (so no over-long form of `.` or `/`, of any length);
+/// - decoded, its path part (before a `;`, which some servers strip as parameters) is not
+///   made only of dots and spaces (`.`, `..`, `...`, `.. `, `..%20`: Windows and some
+///   servers trim trailing dots and spaces);
+/// - decoded, it holds no `\`, no control character (C0, DEL, C1), no white space but the
+///   ASCII space, no invisible formatting character, and no character that Unicode
+///   compatibility normalisation (NFKC) turns into `.`, `/`, `\` or `%` (`‥`, `．`, `／`, …).
 fn is_safe_segment(segment: &str) -> bool {
-    let path_part = segment.split(';').next().unwrap_or_default();
-    !segment.is_empty() && path_part != "." && path_part != ".."
+    let Some(decoded) = decode_segment(segment) else {
+        return false;
+    };
+    let path_part = decoded.split(';').next().unwrap_or_default();
+    !path_part.chars().all(|c| c == '.' || c == ' ') && !decoded.chars().any(is_forbidden_char)
 }
 
-fn percent_escapes_are_safe(bytes: &[u8]) -> bool {
-    let unsafe_escape = |hi: u8, lo: u8| {
-        matches!(
-            (hi.to_ascii_uppercase(), lo.to_ascii_uppercase()),
-            (b'2', b'F' | b'E' | b'5') | (b'5', b'C') | (b'C', b'0' | b'1')
-        )
-    };
-    bytes.iter().enumerate().filter(|(_, b)| **b == b'%').all(|(i, _)| {
-        match (bytes.get(i + 1), bytes.get(i + 2)) {
-            (Some(&hi), Some(&lo)) if hi.is_ascii_hexdigit() && lo.is_ascii_hexdigit() => {
-                !unsafe_escape(hi, lo)
-            }
-            _ => false,
+/// The segment with its `%XX` escapes decoded, if they are well formed, none encodes a
+/// structural character (`/`, `.`, `%`, `\`), and the result is UTF-8. Borrows when there
+/// is no escape (the common case costs no allocation).
+fn decode_segment(segment: &str) -> Option<Cow<'_, str>> {
+    if !segment.contains('%') {
+        return Some(Cow::Borrowed(segment));
+    }
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] != b'%' {
+            out.push(bytes[i]);
+            i += 1;
+            continue;
         }
-    })
+        let hex = |at: usize| bytes.get(at).and_then(|b| char::from(*b).to_digit(16));
+        let byte = (hex(i + 1)? * 16 + hex(i + 2)?) as u8;
+        if matches!(byte, b'/' | b'.' | b'%' | b'\\') {
+            return None;
+        }
+        out.push(byte);
+        i += 3;
+    }
+    String::from_utf8(out).ok().map(Cow::Owned)
+}
+
+/// Characters no request resource may hold, raw or percent-encoded (see [`is_safe_segment`]).
+fn is_forbidden_char(c: char) -> bool {
+    c == '\\'
+        || c.is_control()
+        || (c.is_whitespace() && c != ' ')
+        || matches!(c,
+            // NFKC look-alikes of `.`, `..`, `...`, `/`, `\`, `%`, and letters around a `/`.
+            '\u{2024}'..='\u{2026}' | '\u{FE19}' | '\u{FE30}' | '\u{FE52}' | '\u{FF0E}'
+            | '\u{2044}' | '\u{2215}' | '\u{29F8}' | '\u{FF0F}' | '\u{2100}' | '\u{2101}'
+            | '\u{2105}' | '\u{2106}' | '\u{29F9}' | '\u{FE68}' | '\u{FF3C}' | '\u{FE6A}'
+            | '\u{FF05}' | '\u{2488}'..='\u{249B}' | '\u{1F100}'..='\u{1F10A}'
+            // Invisible: soft hyphen, joiners and marks, bidi controls, BOM, annotations.
+            | '\u{00AD}' | '\u{034F}' | '\u{180E}' | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{206F}'
+            | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}')
 }
 
 /// A scope token as RFC 6749 §3.3 defines it: one or more of `%x21 / %x23-5B / %x5D-7E`.
@@ -125,6 +167,40 @@ mod tests {
         assert!(!allow("customers/*", "customers/%zz"));
         assert!(allow("customers/*", "customers/a;v=1"));
         assert!(allow("customers/*", "customers/caf\u{e9}"));
+        assert!(allow("customers/*", "customers/caf%C3%A9"));
+        assert!(allow("customers/*", "customers/file.txt"));
+        assert!(allow("customers/*", "customers/a b"));
+    }
+
+    /// Look-alikes a red team got through (issue 13, point 7): each was proxied before.
+    #[test]
+    fn look_alikes_never_match() {
+        for resource in [
+            "customers/%F0%80%80%AE%F0%80%80%AE", // 4-byte over-long `.`
+            "customers/%E0%80%AE%E0%80%AE",       // 3-byte over-long `.`
+            "customers/\u{2025}",                 // two dot leader `‥`
+            "customers/\u{FF0E}\u{FF0E}",         // fullwidth full stop
+            "customers/4821\u{FF0F}..\u{FF0F}4822",
+            "customers/4821%EF%BC%8F4822",  // U+FF0F encoded
+            "customers/%EF%BC%8E%EF%BC%8E", // U+FF0E encoded
+            "customers/.. ",
+            "customers/...",
+            "customers/..%20",
+            "customers/%20",
+            "customers/..;x",
+            "customers/a%00b",
+            "customers/a%0d%0ab",
+            "customers/a%7Fb",
+            "customers/a%C2%85b",   // C1 NEL
+            "customers/a\u{200B}b", // zero-width space
+            "customers/a\u{202E}b", // bidi override
+            "customers/a\u{00A0}b", // no-break space
+            "customers/a%E2%80%AEb",
+            "customers/a%C3", // truncated UTF-8
+            "customers/\u{2215}etc",
+        ] {
+            assert!(!resource_allowed(["customers/*"], resource), "{resource:?}");
+        }
     }
 
     #[test]

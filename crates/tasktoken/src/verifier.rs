@@ -17,8 +17,17 @@ use alloc::sync::Arc;
 
 /// Default largest accepted lifetime (`exp - min(iat, nbf)`), in seconds.
 pub const DEFAULT_MAX_LIFETIME: u32 = 900;
+/// The action a token must grant, on `tokens/<jti>`, to revoke another token (see
+/// [`Verifier::authorize_revocation_at`]).
+pub const REVOKE_ACTION: &str = "tokens:revoke";
 /// Default tolerance for clock differences, in seconds.
 pub const DEFAULT_CLOCK_SKEW: u32 = 30;
+/// The largest clock skew a verifier accepts as configuration (5 minutes): beyond it, a
+/// setting is a mistake or an attack that makes expired tokens valid again.
+pub const MAX_CLOCK_SKEW: u32 = 300;
+/// The largest `max_lifetime` a verifier accepts as configuration (one day): a task token
+/// that lives longer is not a task token.
+pub const MAX_LIFETIME_LIMIT: u32 = 86_400;
 
 /// What the caller is about to do with the token: the action and the resource it must allow.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -113,15 +122,25 @@ impl Verifier {
     /// Sets the largest accepted lifetime in seconds (default 900): `exp - iat`, or
     /// `exp - nbf` when `nbf` is earlier, so a token cannot widen its window with an `iat`
     /// in the future.
-    pub fn max_lifetime(mut self, seconds: u32) -> Self {
+    ///
+    /// Rejects more than [`MAX_LIFETIME_LIMIT`] (one day) as `malformed`.
+    pub fn max_lifetime(mut self, seconds: u32) -> Result<Self, Error> {
+        if seconds > MAX_LIFETIME_LIMIT {
+            return Err(malformed("maximum lifetime is over one day (86400 s)"));
+        }
         self.max_lifetime = i64::from(seconds);
-        self
+        Ok(self)
     }
 
     /// Sets the tolerated clock difference in seconds (default 30).
-    pub fn clock_skew(mut self, seconds: u32) -> Self {
+    ///
+    /// Rejects more than [`MAX_CLOCK_SKEW`] (300 s) as `malformed`.
+    pub fn clock_skew(mut self, seconds: u32) -> Result<Self, Error> {
+        if seconds > MAX_CLOCK_SKEW {
+            return Err(malformed("clock skew is over 300 s"));
+        }
         self.clock_skew = i64::from(seconds);
-        self
+        Ok(self)
     }
 
     /// Requires every token to be key-bound (`cnf.jkt`); unbound ones are
@@ -211,9 +230,24 @@ impl Verifier {
         self.keys.iter().find(|(_, key)| key.kid() == kid)
     }
 
-    /// Every trusted key, of every issuer: the keys revocation data may be signed with.
-    pub fn trusted_keys(&self) -> KeySet {
-        KeySet::from_parts(self.keys.iter().map(|(_, key)| key.clone()).collect())
+    /// The trusted issuer that owns every key of `keys` (same `kid`, same key), if exactly
+    /// one does: the issuer revocation data signed by those keys may govern when no issuer
+    /// was named for it. `None` for an empty set or keys of several or no issuers.
+    pub fn issuer_owning(&self, keys: &KeySet) -> Option<&str> {
+        let mut owner = None;
+        for key in keys.keys() {
+            let (index, _) = self.keys.iter().find(|(_, known)| known == key)?;
+            if owner.is_some_and(|o| o != *index) {
+                return None;
+            }
+            owner = Some(*index);
+        }
+        owner.map(|index| self.issuers[index].as_str())
+    }
+
+    /// True if `issuer` is trusted.
+    pub fn trusts(&self, issuer: &str) -> bool {
+        self.issuers.iter().any(|i| i == issuer)
     }
 
     /// Verifies `token` as genuine and current — every check up to and including the
@@ -229,6 +263,37 @@ impl Verifier {
             hook.sink.record(&trace.into_event(AuditKind::Verify, now, outcome, &self.name));
         }
         result
+    }
+
+    /// Authorizes a revocation request and returns the claims of the token to revoke (its
+    /// `jti` and `exp` are what an authority stores).
+    ///
+    /// With no `target`, `bearer` revokes itself: it must be genuine and current (see
+    /// [`Verifier::verify_for_revocation_at`]). With a `target`, the caller is authorized
+    /// **first**: `bearer` must pass every check, revocation in `context` included, for
+    /// action [`REVOKE_ACTION`] on resource `tokens/<jti>`, the `jti` read from `target`
+    /// without trusting it; only then is `target` verified as genuine and current. So a
+    /// caller who may not revoke it learns nothing about the target: the same error for a
+    /// genuine token, a forged one and garbage.
+    pub fn authorize_revocation_at(
+        &self,
+        bearer: &str,
+        target: Option<&str>,
+        now: i64,
+        context: VerifyContext<'_>,
+    ) -> Result<VerifiedClaims, Error> {
+        let Some(target) = target else {
+            return self.verify_for_revocation_at(bearer, now);
+        };
+        let unverified = UnverifiedToken::parse(target).ok();
+        let jti = unverified
+            .as_ref()
+            .and_then(|t| t.claims().get("jti"))
+            .and_then(|v| v.as_str())
+            .unwrap_or("-");
+        let resource = format!("tokens/{jti}");
+        self.verify_with_at(bearer, &Request::new(REVOKE_ACTION, &resource), now, context)?;
+        self.verify_for_revocation_at(target, now)
     }
 
     /// Size → … → audience, then time → lifetime: the checks that make a token genuine and
@@ -318,7 +383,7 @@ impl Verifier {
         let claims = &genuine.authenticated.map;
         let jti = claims.get("jti").and_then(|v| v.as_str()).unwrap_or_default();
         let stale_ignored = match revocation {
-            Some(revocation) => revocation.check(jti, now)?,
+            Some(revocation) => revocation.check(&self.issuers[genuine.issuer], jti, now)?,
             None => false,
         };
         check_binding(claims, request, self.require_binding)?;

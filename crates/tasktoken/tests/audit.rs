@@ -42,11 +42,11 @@ fn every_vector_decision_is_one_event_with_its_outcome_and_no_secrets() {
         let request = request(case);
         let sink = Collect::default();
         let rev = case.get("revocation");
-        let Ok(filter) = rev.map_or(Ok(None), |rev| revocation_filter(&v, rev)) else {
+        let now = case["now"].as_i64().expect("now");
+        let Ok(filter) = rev.map_or(Ok(None), |rev| revocation_filter(config, rev, now)) else {
             continue; // revocation data that is refused never reaches a decision
         };
         let revocation = rev.map(|rev| revocation(filter.as_ref(), rev));
-        let now = case["now"].as_i64().expect("now");
         let context =
             VerifyContext { revocation: revocation.as_ref(), audit: Some(&sink), cache: None };
         let result = v.verify_with_at(token, &request, now, context);

@@ -80,11 +80,14 @@ fn safe_segment() -> impl Strategy<Value = String> {
     let piece = prop_oneof![
         6 => "[A-Za-z0-9._~:@!$&'()+,;=-]{1,8}",
         1 => prop::sample::select(vec!["%20", "%41", "%7e", "%E2%82%AC", "%3B"]).prop_map(String::from),
-        1 => "[\u{a0}-\u{2fff}]{1,3}",
+        // Letters beyond ASCII (no spaces, invisible characters or look-alikes of `.`/`/`).
+        1 => "[\u{e0}-\u{17f}\u{4e00}-\u{4e20}]{1,3}",
     ];
     prop::collection::vec(piece, 1..3).prop_map(|p| p.concat()).prop_filter("dot segment", |s| {
-        let path = s.split(';').next().unwrap_or_default();
-        path != "." && path != ".."
+        // Dots and spaces only, before any `;` (also an encoded one), never match.
+        let decoded = s.replace("%20", " ").replace("%3B", ";");
+        let path = decoded.split(';').next().unwrap_or_default();
+        !path.chars().all(|c| c == '.' || c == ' ')
     })
 }
 
@@ -262,10 +265,10 @@ fn verify_checked(
 fn empty_filter() -> RevocationFilter {
     let geometry = BloomGeometry::for_capacity(16, 1e-3).expect("geometry");
     let freshness = Freshness { serial: 1, issued_at: NOW - 60, next_update: NOW + 3600 };
-    let bytes = Publication::sign_snapshot(&BloomFilter::new(geometry, [4; 16]), freshness, &key())
-        .expect("sign");
+    let empty = BloomFilter::new(geometry, [4; 16]);
+    let bytes = Publication::sign_snapshot(&empty, freshness, ISS, &key()).expect("sign");
     let keys = KeySet::from_keys([key().public_key()]).expect("one key");
-    RevocationFilter::from_snapshot(&bytes, &keys).expect("verify")
+    RevocationFilter::from_snapshot(&bytes, ISS, &keys, NOW).expect("verify")
 }
 
 /// The prefix rule, written independently: equal, or a `*` last segment and a longer

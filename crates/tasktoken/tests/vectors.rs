@@ -37,7 +37,7 @@ fn token_vectors() {
         let now = case["now"].as_i64().expect("now");
         let got = verifier(config).and_then(|v| match case.get("revocation") {
             None => v.verify_at(token, &request, now),
-            Some(rev) => verify_revocable(&v, rev, token, &request, now),
+            Some(rev) => verify_revocable(&v, config, rev, token, &request, now),
         });
         let expect = &case["expect"];
         match (got, expect["error"].as_str()) {
@@ -58,15 +58,16 @@ fn token_vectors() {
     }
 }
 
-/// Verifies against the case's revocation data, loaded with the verifier's trusted keys.
+/// Verifies against the case's revocation data, loaded with its issuer's keys.
 fn verify_revocable(
     verifier: &Verifier,
+    config: &Value,
     rev: &Value,
     token: &str,
     request: &Request<'_>,
     now: i64,
 ) -> Result<tasktoken::VerifiedClaims, Error> {
-    let filter = revocation_filter(verifier, rev)?;
+    let filter = revocation_filter(config, rev, now)?;
     verifier.verify_revocable_at(token, request, now, &revocation(filter.as_ref(), rev))
 }
 
@@ -119,9 +120,11 @@ fn resource_vectors() {
 fn revocation_vectors() {
     let file = load("revocation.json");
     let keys = KeySet::from_jwks(&file["keys"].to_string()).expect("keys");
+    let issuer = file["issuer"].as_str().expect("issuer");
+    let now = file["now"].as_i64().expect("now");
     let bytes = |v: &Value| URL_SAFE_NO_PAD.decode(v.as_str().expect("base64url")).expect("b64");
-    let mut filter =
-        RevocationFilter::from_snapshot(&bytes(&file["snapshot"]["bytes"]), &keys).expect("ok");
+    let load = |v: &Value| RevocationFilter::from_snapshot(&bytes(v), issuer, &keys, now);
+    let mut filter = load(&file["snapshot"]["bytes"]).expect("ok");
     assert_eq!(filter.freshness().serial, 41);
     let check = |filter: &RevocationFilter, list: &Value, want: bool| {
         for jti in list.as_array().expect("list") {
@@ -138,21 +141,21 @@ fn revocation_vectors() {
     for case in file["deltaErrors"].as_array().expect("cases") {
         let mut copy = filter.clone();
         let got = if case["asSnapshot"] == true {
-            RevocationFilter::from_snapshot(&bytes(&case["bytes"]), &keys).map(|_| ())
+            load(&case["bytes"]).map(|_| ())
         } else {
-            copy.apply_delta(&bytes(&case["bytes"]), &keys)
+            copy.apply_delta(&bytes(&case["bytes"]), &keys, now)
         };
         assert_eq!(got.map_err(|e| e.code()), Err(case["expect"]["error"].as_str().expect("code")));
         assert_eq!(copy, filter, "{}: a refused delta changes nothing", case["name"]);
     }
-    filter.apply_delta(&bytes(&file["delta"]["bytes"]), &keys).expect("delta applies");
+    filter.apply_delta(&bytes(&file["delta"]["bytes"]), &keys, now).expect("delta applies");
     assert_eq!(filter.freshness().serial, 42);
     check(&filter, &file["delta"]["revokedAfter"], true);
-    let again = filter.apply_delta(&bytes(&file["delta"]["bytes"]), &keys);
+    let again = filter.apply_delta(&bytes(&file["delta"]["bytes"]), &keys, now);
     assert_eq!(again.map_err(|e| e.code()), Err("stale_revocation"), "a delta applies once");
 
     for case in file["snapshotErrors"].as_array().expect("cases") {
-        let got = RevocationFilter::from_snapshot(&bytes(&case["bytes"]), &keys);
+        let got = load(&case["bytes"]);
         let want = case["expect"]["error"].as_str().expect("code");
         assert_eq!(got.map(|_| ()).map_err(|e| e.code()), Err(want), "{}", case["name"]);
     }

@@ -17,7 +17,7 @@ use crate::revocation_arg::load_filter;
 /// Check one `jti` against a verified snapshot (exit 1, `revoked`, if it is in it).
 ///
 /// Every file is verified against --jwks first; --delta files are applied in order. Prints
-/// `{"jti":"...","revoked":true|false,"serial":N,"stale":true|false}` on stdout and exits 0 when
+/// `{"jti":"...","iss":"...","revoked":true|false,"serial":N,"stale":true|false}` on stdout and exits 0 when
 /// the `jti` is not in the filter, or 1 with the error JSON `revoked` on stderr when it is (a Bloom
 /// filter hit: revoked, or a false positive at the filter's rate). `stale` is true once
 /// `next_update` plus --grace has passed; it does not change the exit status (a `jti` not found in
@@ -52,14 +52,16 @@ pub struct CheckArgs {
 
 /// Runs `tasktoken filter check`.
 pub fn run(args: &CheckArgs) -> Result<(), Failure> {
-    let keys = read_jwks(&args.jwks)?;
-    let filter = load_filter(&args.file, "snapshot", &args.delta, &keys)?;
     let now = args.now.unwrap_or_else(unix_now);
+    // The keys given are trusted for whichever issuer the data names; it is printed.
+    let keys_for = |_: &str| read_jwks(&args.jwks);
+    let filter = load_filter(&args.file, "snapshot", &args.delta, keys_for, now)?;
     let stale = filter.is_stale(now, args.grace.unwrap_or(DEFAULT_REVOCATION_GRACE));
     let revoked = filter.contains(&args.jti);
     let serial = filter.freshness().serial;
     stdout_line(&compact_object(&[
         ("jti", &Value::from(args.jti.as_str())),
+        ("iss", &Value::from(filter.issuer())),
         ("revoked", &Value::from(revoked)),
         ("serial", &Value::from(serial)),
         ("stale", &Value::from(stale)),

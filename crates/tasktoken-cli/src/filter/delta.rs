@@ -3,17 +3,12 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use serde_json::Value;
-use tasktoken::{BloomFilter, Error, Publication};
+use tasktoken::{Error, Generation};
 
-use super::build::DEFAULT_VALID_FOR;
-use super::{freshness, Signer};
+use super::{PlanArgs, Publisher};
 use crate::clock::unix_now;
-use crate::duration::parse_duration;
 use crate::failure::Failure;
-use crate::files::stage;
-use crate::output::{pretty_object, stdout_line};
-use crate::store::{Open, Record, Store};
+use crate::store::{Open, Store};
 
 /// Write a signed delta: the revocations made since an earlier publication.
 ///
@@ -22,41 +17,34 @@ use crate::store::{Open, Record, Store};
 /// geometry and salt). A verifier holding --since applies it and is then current; one
 /// holding anything else must fetch a snapshot.
 ///
-/// An empty delta is fine: it moves `next_update` on, keeping verifiers from going stale.
-/// Prints a JSON summary: kind, kid, serial, base_serial, generation (the snapshot's serial),
-/// entries, bytes, issued_at, next_update, filter_entries (estimated entries in the filter
-/// once applied) and expected_fpr (at that fill; build a snapshot when it grows too high).
+/// When the snapshot's filter cannot take the new entries at the target rate (--fpr), this
+/// writes a new snapshot (a new generation, sized for the live revocations) to --out instead:
+/// verifiers take either, and the summary's `kind` says which. An empty delta is fine: it moves
+/// `next_update` on, keeping verifiers from going stale. Prints a JSON summary: kind, kid, iss,
+/// serial, base_serial (delta), generation (the snapshot's serial), entries, bytes, issued_at,
+/// next_update, filter_entries (entries in the filter once applied) and expected_fpr (at that
+/// fill).
 #[derive(Debug, Args)]
 pub struct DeltaArgs {
     /// The revocation store written by `tasktoken revoke`; it must exist.
     #[arg(long, value_name = "FILE")]
     db: PathBuf,
 
-    /// Private JWK file to sign with; verifiers need its public key in their --jwks.
-    #[arg(long, value_name = "FILE")]
-    key: PathBuf,
-
     /// Serial of the snapshot or delta this delta applies to (see `filter inspect`).
     #[arg(long, value_name = "SERIAL")]
     since: u64,
 
-    /// How long the delta keeps verifiers current (`next_update` = now + this) [default: 5m].
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, allow_hyphen_values = true)]
-    valid_for: Option<u32>,
+    #[command(flatten)]
+    plan: PlanArgs,
 
-    /// Leave out revocations whose token expired more than this long ago [default: 30s,
-    /// verify's default clock skew].
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, allow_hyphen_values = true)]
-    clock_skew: Option<u32>,
-
-    /// File to write the delta to (replaced atomically).
+    /// File to write the delta (or new snapshot) to (replaced atomically).
     #[arg(long, value_name = "FILE")]
     out: PathBuf,
 }
 
 /// Runs `tasktoken filter delta`.
 pub fn run(args: &DeltaArgs) -> Result<(), Failure> {
-    let signer = Signer::read(&args.key)?;
+    let publisher = Publisher::new(&args.plan)?;
     let mut store = Store::open(&args.db, Open::Existing)?;
     let name = store.name().to_owned();
     let publishing = store.publish()?;
@@ -73,50 +61,15 @@ pub fn run(args: &DeltaArgs) -> Result<(), Failure> {
         .filter(|s| s.base_serial.is_none())
         .ok_or_else(|| unknown(format!("the snapshot of serial {} is missing", args.since)))?;
     let now = unix_now();
-    let serial = publishing.next_serial()?;
-    let upto_seq = publishing.max_seq()?;
-    let skew = args.clock_skew.unwrap_or(tasktoken::DEFAULT_CLOCK_SKEW);
-    let live_after = now.saturating_sub(i64::from(skew));
-    let added = publishing.live(base.upto_seq, upto_seq, live_after)?;
-    // An empty filter of the snapshot's geometry and salt: it computes the entries.
-    let filter = BloomFilter::new(snapshot.geometry, snapshot.salt);
-    let entries: Vec<_> = added.iter().map(|jti| filter.entry(jti)).collect();
-    let freshness = freshness(serial, now, args.valid_for.unwrap_or(DEFAULT_VALID_FOR));
-    let bytes = Publication::sign_delta(&filter, args.since, &entries, freshness, &signer.key)?;
-    let since_snapshot = publishing.live(snapshot.upto_seq, upto_seq, live_after)?;
-    let filter_entries =
-        snapshot.entries.saturating_add(u64::try_from(since_snapshot.len()).unwrap_or(u64::MAX));
-    let count = u64::try_from(entries.len()).unwrap_or(u64::MAX);
-    // As for a snapshot: in place only once recorded (see `filter build`).
-    let staged = stage(&args.out, &bytes)?;
-    publishing.insert(&Record {
-        serial,
-        base_serial: Some(args.since),
-        kid: signer.key.kid().to_owned(),
-        issued_at: freshness.issued_at,
-        next_update: freshness.next_update,
-        upto_seq,
-        generation: snapshot.serial,
-        entries: count,
-        geometry: snapshot.geometry,
-        salt: snapshot.salt,
-    })?;
-    publishing.commit()?;
-    staged.publish()?;
-    let expected_fpr = snapshot.geometry.false_positive_rate(filter_entries);
-    stdout_line(&pretty_object(&[
-        ("kind", &Value::from("delta")),
-        ("kid", &Value::from(signer.key.kid())),
-        ("serial", &Value::from(serial)),
-        ("base_serial", &Value::from(args.since)),
-        ("generation", &Value::from(snapshot.serial)),
-        ("entries", &Value::from(count)),
-        ("bytes", &Value::from(bytes.len())),
-        ("issued_at", &Value::from(freshness.issued_at)),
-        ("next_update", &Value::from(freshness.next_update)),
-        ("filter_entries", &Value::from(filter_entries)),
-        ("expected_fpr", &Value::from(expected_fpr)),
-    ]))?;
-    signer.warn();
-    Ok(())
+    let count = |v: Vec<String>| u64::try_from(v.len()).unwrap_or(u64::MAX);
+    let adding = count(publisher.live(&publishing, base.upto_seq, now)?);
+    // Entries already in the generation: its snapshot's, and every revocation since it.
+    // Expired or not: an entry stays in the filter's bits until the next generation.
+    let upto = publishing.max_seq()?;
+    let since_snapshot = count(publishing.live(snapshot.upto_seq, upto, i64::MIN)?);
+    let in_generation = snapshot.entries.saturating_add(since_snapshot).saturating_sub(adding);
+    let live = count(publisher.live(&publishing, 0, now)?);
+    let generation = Generation { geometry: snapshot.geometry, entries: in_generation };
+    let step = publisher.planner.plan(Some(generation), adding, live)?;
+    publisher.publish(publishing, step, Some((&base, &snapshot)), now, &args.out)
 }

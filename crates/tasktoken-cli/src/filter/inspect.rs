@@ -17,7 +17,7 @@ use crate::output::{pretty_object, stdout_line};
 /// (`malformed`, `unknown_key`, `bad_signature`) is an error. Without it nothing is verified: the
 /// output says `"verified": false` and a warning goes to stderr.
 ///
-/// Members: verified, kind, kid, serial, base_serial (delta), issued_at, next_update, bits,
+/// Members: verified, kind, kid, iss (the issuer whose tokens it governs), serial, base_serial (delta), issued_at, next_update, bits,
 /// hashes, salt (hex), bytes; for a snapshot ones (bits set), estimated_entries and
 /// expected_fpr (at that estimate); for a delta entries.
 #[derive(Debug, Args)]
@@ -51,6 +51,7 @@ pub fn run(args: &InspectArgs) -> Result<(), Failure> {
                 ("verified", &verified),
                 ("kind", &Value::from("snapshot")),
                 ("kid", &header.kid),
+                ("iss", &Value::from(publication.issuer())),
                 ("serial", &header.serial),
                 ("issued_at", &header.issued_at),
                 ("next_update", &header.next_update),
@@ -69,6 +70,7 @@ pub fn run(args: &InspectArgs) -> Result<(), Failure> {
                 ("verified", &verified),
                 ("kind", &Value::from("delta")),
                 ("kid", &header.kid),
+                ("iss", &Value::from(publication.issuer())),
                 ("serial", &header.serial),
                 ("base_serial", &Value::from(delta.base_serial)),
                 ("issued_at", &header.issued_at),

@@ -6,13 +6,20 @@ mod check;
 mod delta;
 mod inspect;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
-use tasktoken::{Freshness, KeySet, SigningKey};
+use serde_json::Value;
+use tasktoken::{
+    BloomFilter, Error, KeySet, Publication, PublicationPlanner, SigningKey, Step,
+    DEFAULT_CLOCK_SKEW, DEFAULT_FPR, DEFAULT_MIN_CAPACITY, DEFAULT_VALID_FOR, MAX_CLOCK_SKEW,
+};
 
+use crate::duration::parse_duration;
 use crate::failure::{stderr_line, Failure};
-use crate::files::{read_secret, read_text, MAX_JWKS_FILE};
+use crate::files::{read_secret, read_text, stage, MAX_JWKS_FILE};
+use crate::output::{pretty_object, stdout_line};
+use crate::store::{Publishing, Record};
 use crate::EXIT_STATUS_HELP;
 
 /// Publish the revocation store as signed filter files (build, delta), or read one (inspect,
@@ -52,32 +59,176 @@ pub fn run(args: &FilterArgs) -> Result<(), Failure> {
     }
 }
 
-/// A signing key read from a private JWK file, and the warning to print once the command
-/// has succeeded if the file is readable by others.
-struct Signer {
-    key: SigningKey,
-    warning: Option<String>,
+/// The options `build` and `delta` share: how to sign and how to plan.
+#[derive(Debug, Args)]
+struct PlanArgs {
+    /// Private JWK file to sign with; verifiers need its public key in the --jwks of --iss,
+    /// or in their --revocation-jwks.
+    #[arg(long, value_name = "FILE")]
+    key: PathBuf,
+
+    /// The issuer whose tokens the store's revocations are (`iss`): the data names it, and
+    /// verifiers apply it to that issuer's tokens only.
+    #[arg(long, value_name = "ISSUER")]
+    iss: String,
+
+    /// The least number of revocations a new filter is sized for [default: 1000]; it is
+    /// sized for twice the live count when that is larger, so that deltas have room.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    capacity: Option<u64>,
+
+    /// Target false-positive rate, in (0, 1) [default: 1e-6]. A false positive rejects a
+    /// good token as `revoked`; a filter that would pass it is replaced by a new one.
+    #[arg(long, value_name = "P")]
+    fpr: Option<f64>,
+
+    /// How long the publication is current (`next_update` = now + this), at most 1 day;
+    /// publish again before it runs out, or verifiers fail with `stale_revocation`
+    /// [default: 5m].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, allow_hyphen_values = true)]
+    valid_for: Option<u32>,
+
+    /// Keep a revocation in the filter this long after its token's `exp`, at most 5m:
+    /// verifiers accept a token until `exp` plus their clock skew [default: 30s, verify's
+    /// default].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, allow_hyphen_values = true)]
+    clock_skew: Option<u32>,
 }
 
-impl Signer {
-    fn read(path: &Path) -> Result<Signer, Failure> {
-        let jwk = read_secret(path, "--key")?;
-        let context = format!("--key '{}'", path.display());
+/// A signer and the core's planner, set up from [`PlanArgs`].
+struct Publisher {
+    key: SigningKey,
+    /// The file permission warning, printed once the command has succeeded.
+    warning: Option<String>,
+    iss: String,
+    planner: PublicationPlanner,
+    skew: u32,
+}
+
+impl Publisher {
+    fn new(args: &PlanArgs) -> Result<Publisher, Failure> {
+        let jwk = read_secret(&args.key, "--key")?;
+        let context = format!("--key '{}'", args.key.display());
         let key = SigningKey::from_jwk(&jwk.text).map_err(Failure::core_in(context))?;
-        Ok(Signer { key, warning: jwk.warning })
+        let planner = PublicationPlanner::new(
+            args.fpr.unwrap_or(DEFAULT_FPR),
+            args.capacity.unwrap_or(DEFAULT_MIN_CAPACITY),
+            args.valid_for.unwrap_or(DEFAULT_VALID_FOR),
+        )?;
+        let skew = args.clock_skew.unwrap_or(DEFAULT_CLOCK_SKEW);
+        if skew > MAX_CLOCK_SKEW {
+            return Err(Error::Malformed("--clock-skew is over 300 s".into()).into());
+        }
+        Ok(Publisher { key, warning: jwk.warning, iss: args.iss.clone(), planner, skew })
     }
 
-    /// Prints the file permission warning, if any; call it last.
-    fn warn(self) {
+    /// The `jti` revoked after `after_seq` whose tokens verifiers may still accept at `now`.
+    fn live(
+        &self,
+        publishing: &Publishing<'_>,
+        after_seq: i64,
+        now: i64,
+    ) -> Result<Vec<String>, Failure> {
+        let upto = publishing.max_seq()?;
+        publishing.live(after_seq, upto, now.saturating_sub(i64::from(self.skew)))
+    }
+
+    /// Signs, records and writes the publication `step` decides: a snapshot of every live
+    /// revocation, or a delta from `base` (with its generation's `snapshot`) of those since.
+    /// The file is written first and put in place last: if the record cannot be committed,
+    /// nothing was published, and a serial is never published twice with different data.
+    fn publish(
+        self,
+        publishing: Publishing<'_>,
+        step: Step,
+        base: Option<(&Record, &Record)>,
+        now: i64,
+        out: &Path,
+    ) -> Result<(), Failure> {
+        let freshness = self.planner.freshness(publishing.last_serial()?, now)?;
+        let upto_seq = publishing.max_seq()?;
+        let mut summary = Vec::new();
+        let (bytes, record) = match (step, base) {
+            (Step::Delta, Some((base, snapshot))) => {
+                let added = self.live(&publishing, base.upto_seq, now)?;
+                // An empty filter of the generation's geometry and salt computes the entries.
+                let filter = BloomFilter::new(snapshot.geometry, snapshot.salt);
+                let entries: Vec<_> = added.iter().map(|jti| filter.entry(jti)).collect();
+                let bytes = Publication::sign_delta(
+                    &filter,
+                    base.serial,
+                    &entries,
+                    freshness,
+                    &self.iss,
+                    &self.key,
+                )?;
+                let since = publishing.live(snapshot.upto_seq, upto_seq, i64::MIN)?;
+                let in_filter = snapshot.entries.saturating_add(count(&since));
+                let fpr = snapshot.geometry.false_positive_rate(in_filter);
+                summary.push(("base_serial", Value::from(base.serial)));
+                summary.push(("filter_entries", Value::from(in_filter)));
+                summary.push(("expected_fpr", Value::from(fpr)));
+                let record = Record {
+                    base_serial: Some(base.serial),
+                    generation: snapshot.serial,
+                    entries: count(&entries),
+                    ..Record::new(freshness, upto_seq, snapshot.geometry, snapshot.salt)
+                };
+                (bytes, record)
+            }
+            (step, _) => {
+                let live = self.live(&publishing, 0, now)?;
+                let geometry = match step {
+                    Step::Snapshot(geometry) => geometry,
+                    Step::Delta => self.planner.geometry_for(count(&live))?,
+                };
+                let mut filter = BloomFilter::with_random_salt(geometry)?;
+                for jti in &live {
+                    filter.insert(jti);
+                }
+                let bytes = Publication::sign_snapshot(&filter, freshness, &self.iss, &self.key)?;
+                let fpr = geometry.false_positive_rate(count(&live));
+                summary.push(("bits", Value::from(geometry.bits())));
+                summary.push(("hashes", Value::from(geometry.hashes())));
+                summary.push(("salt", Value::from(hex(filter.salt()))));
+                summary.push(("expected_fpr", Value::from(fpr)));
+                let record = Record {
+                    entries: count(&live),
+                    ..Record::new(freshness, upto_seq, geometry, *filter.salt())
+                };
+                (bytes, record)
+            }
+        };
+        let record = Record { kid: self.key.kid().to_owned(), ..record };
+        let staged = stage(out, &bytes)?;
+        publishing.insert(&record)?;
+        publishing.commit()?;
+        staged.publish()?;
+        let kind = if record.base_serial.is_some() { "delta" } else { "snapshot" };
+        let mut members = vec![
+            ("kind", Value::from(kind)),
+            ("kid", Value::from(self.key.kid())),
+            ("iss", Value::from(self.iss.as_str())),
+            ("serial", Value::from(record.serial)),
+            ("generation", Value::from(record.generation)),
+            ("entries", Value::from(record.entries)),
+            ("bytes", Value::from(bytes.len())),
+            ("issued_at", Value::from(freshness.issued_at)),
+            ("next_update", Value::from(freshness.next_update)),
+        ];
+        members.extend(summary);
+        let refs: Vec<(&str, &Value)> = members.iter().map(|(k, v)| (*k, v)).collect();
+        stdout_line(&pretty_object(&refs))?;
         if let Some(warning) = self.warning {
             stderr_line(&warning);
         }
+        Ok(())
     }
 }
 
-/// Serial `serial`, issued at `now`, due for replacement `valid_for` seconds later.
-fn freshness(serial: u64, now: i64, valid_for: u32) -> Freshness {
-    Freshness { serial, issued_at: now, next_update: now.saturating_add(i64::from(valid_for)) }
+/// A length as a count of entries.
+fn count<T>(items: &[T]) -> u64 {
+    u64::try_from(items.len()).unwrap_or(u64::MAX)
 }
 
 /// The keys of a JWKS file, the keys revocation files must be signed with.
@@ -99,11 +250,5 @@ mod tests {
     fn hex_is_lower_case_two_digits_a_byte() {
         assert_eq!(hex(&[0x00, 0x0f, 0xa0, 0xff]), "000fa0ff");
         assert_eq!(hex(&[]), "");
-    }
-
-    #[test]
-    fn freshness_saturates() {
-        let f = freshness(3, i64::MAX - 1, 300);
-        assert_eq!((f.serial, f.issued_at, f.next_update), (3, i64::MAX - 1, i64::MAX));
     }
 }

@@ -12,35 +12,47 @@ use crate::revocation::format::{Delta, Freshness, Publication, Snapshot};
 
 /// Default grace after `next_update` before revocation data counts as stale, in seconds.
 pub const DEFAULT_REVOCATION_GRACE: u32 = 60;
+/// The largest grace a verification accepts (one day); more is `malformed`.
+pub const MAX_REVOCATION_GRACE: u32 = 86_400;
 
 /// The verified revocation filter a replica holds: a snapshot, plus every delta applied on
-/// its serial since.
+/// its serial since. It governs the tokens of one issuer, the one its data names.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RevocationFilter {
     freshness: Freshness,
+    issuer: String,
     kid: String,
     filter: BloomFilter,
 }
 
 impl RevocationFilter {
-    /// Verifies a snapshot against `keys` and makes it the filter.
+    /// Verifies a snapshot of `issuer`'s revocations against `keys` — the keys trusted to
+    /// sign revocation data for that issuer: its own token keys, or a revocation key set
+    /// configured for it — and makes it the filter.
     ///
-    /// Rejects malformed data, a delta (`malformed`), an unknown `kid` (`unknown_key`) and a
-    /// bad signature (`bad_signature`).
-    pub fn from_snapshot(bytes: &[u8], keys: &KeySet) -> Result<Self, Error> {
-        match Publication::verify(bytes, keys)? {
+    /// Rejects malformed or implausible data at `now` and a delta (`malformed`), an unknown
+    /// `kid` (`unknown_key`), a bad signature (`bad_signature`), and data for another issuer
+    /// (`untrusted_issuer`).
+    pub fn from_snapshot(
+        bytes: &[u8],
+        issuer: &str,
+        keys: &KeySet,
+        now: i64,
+    ) -> Result<Self, Error> {
+        match verify_for(bytes, issuer, keys, now)? {
             Publication::Snapshot(s) => Ok(Self::from_verified(s)),
             Publication::Delta(_) => Err(malformed("expected a revocation snapshot, got a delta")),
         }
     }
 
-    /// Verifies a delta against `keys` and applies it. The filter is unchanged on any error.
+    /// Verifies a delta against `keys` (for this filter's issuer) and applies it. The filter
+    /// is unchanged on any error.
     ///
     /// Rejects what [`RevocationFilter::from_snapshot`] rejects, a snapshot (`malformed`), a
     /// delta for another geometry or salt (`malformed`), and a delta whose base serial is not
     /// this filter's serial (`stale_revocation`: fetch a snapshot, or the missing delta).
-    pub fn apply_delta(&mut self, bytes: &[u8], keys: &KeySet) -> Result<(), Error> {
-        match Publication::verify(bytes, keys)? {
+    pub fn apply_delta(&mut self, bytes: &[u8], keys: &KeySet, now: i64) -> Result<(), Error> {
+        match verify_for(bytes, &self.issuer, keys, now)? {
             Publication::Delta(delta) => self.apply(&delta),
             Publication::Snapshot(_) => {
                 Err(malformed("expected a revocation delta, got a snapshot"))
@@ -52,6 +64,7 @@ impl RevocationFilter {
     pub(crate) fn from_verified(snapshot: Snapshot) -> Self {
         RevocationFilter {
             freshness: snapshot.freshness,
+            issuer: snapshot.issuer,
             kid: snapshot.kid,
             filter: snapshot.filter,
         }
@@ -59,6 +72,9 @@ impl RevocationFilter {
 
     /// Applies a verified delta (see [`RevocationFilter::apply_delta`]).
     pub(crate) fn apply(&mut self, delta: &Delta) -> Result<(), Error> {
+        if delta.issuer != self.issuer {
+            return Err(other_issuer());
+        }
         if delta.geometry != self.filter.geometry() || delta.salt != *self.filter.salt() {
             return Err(malformed("the delta is for a filter of another geometry or salt"));
         }
@@ -99,6 +115,11 @@ impl RevocationFilter {
         &self.kid
     }
 
+    /// The issuer whose tokens this filter governs.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
     /// The Bloom filter.
     pub fn bloom(&self) -> &BloomFilter {
         &self.filter
@@ -107,8 +128,10 @@ impl RevocationFilter {
 
 /// What a verification consults for revocation, and how it treats stale data.
 ///
-/// With no filter at all, verification fails with `stale_revocation`: a verifier configured
-/// for revocation never passes a token it could not check (unless failing open).
+/// With no filter at all, or a filter for another issuer than the token's, verification
+/// fails with `stale_revocation`: a verifier configured for revocation never passes a token
+/// it could not check (unless failing open). A `grace` over [`MAX_REVOCATION_GRACE`] is
+/// `malformed`.
 #[derive(Clone, Copy)]
 pub struct Revocation<'a> {
     /// The current filter, if one has been loaded.
@@ -135,12 +158,20 @@ impl<'a> Revocation<'a> {
     }
 
     /// `Ok(true)` if the data was stale and ignored (fail-open), `Ok(false)` if checked.
-    pub(crate) fn check(&self, jti: &str, now: i64) -> Result<bool, Error> {
-        let stale = self.filter.is_none_or(|f| f.is_stale(now, self.grace));
+    /// Only a filter of the token's issuer `iss` counts as data.
+    pub(crate) fn check(&self, iss: &str, jti: &str, now: i64) -> Result<bool, Error> {
+        if self.grace > MAX_REVOCATION_GRACE {
+            return Err(malformed("revocation grace is over one day (86400 s)"));
+        }
+        let filter = self.filter.filter(|f| f.issuer == iss);
+        let stale = filter.is_none_or(|f| f.is_stale(now, self.grace));
         if stale && !self.fail_open_when_stale {
-            let why = match self.filter {
-                None => Cow::Borrowed("no revocation data has been loaded"),
-                Some(f) => format!(
+            let why = match (self.filter, filter) {
+                (None, _) => Cow::Borrowed("no revocation data has been loaded"),
+                (Some(_), None) => {
+                    Cow::Borrowed("the revocation data is for another issuer than the token's")
+                }
+                (_, Some(f)) => format!(
                     "revocation data serial {} was due for update at {}",
                     f.freshness.serial, f.freshness.next_update
                 )
@@ -148,7 +179,7 @@ impl<'a> Revocation<'a> {
             };
             return Err(Error::StaleRevocation(why));
         }
-        let hit = self.filter.is_some_and(|f| f.contains(jti));
+        let hit = filter.is_some_and(|f| f.contains(jti));
         if hit && self.exact_check.is_none_or(|exact| exact(jti)) {
             return Err(Error::Revoked(Cow::Borrowed("the token has been revoked")));
         }
@@ -165,4 +196,23 @@ impl core::fmt::Debug for Revocation<'_> {
             .field("exact_check", &self.exact_check.is_some())
             .finish()
     }
+}
+
+/// Verifies a publication and checks that it is plausible at `now` and governs `issuer`.
+pub(crate) fn verify_for(
+    bytes: &[u8],
+    issuer: &str,
+    keys: &KeySet,
+    now: i64,
+) -> Result<Publication, Error> {
+    let publication = Publication::verify(bytes, keys)?;
+    if publication.issuer() != issuer {
+        return Err(other_issuer());
+    }
+    publication.freshness().check_plausible_at(now)?;
+    Ok(publication)
+}
+
+fn other_issuer() -> Error {
+    Error::UntrustedIssuer(Cow::Borrowed("the revocation data is for another issuer"))
 }

@@ -4,4 +4,5 @@
 pub(crate) mod bloom;
 pub(crate) mod filter;
 pub(crate) mod format;
+pub(crate) mod planner;
 pub(crate) mod replica;

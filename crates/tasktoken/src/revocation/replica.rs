@@ -3,10 +3,11 @@
 //! `RevocationReplica`, a Worker); every decision is here.
 
 use alloc::collections::BTreeMap;
+use alloc::string::String;
 
 use crate::error::Error;
 use crate::keys::KeySet;
-use crate::revocation::filter::RevocationFilter;
+use crate::revocation::filter::{verify_for, RevocationFilter};
 use crate::revocation::format::{Delta, Publication};
 
 /// What [`RevocationReplica::offer`] did with a verified snapshot or delta.
@@ -23,10 +24,16 @@ pub enum Offered {
     Ignored,
 }
 
-/// Holds the newest verified filter built from the snapshots and deltas offered to it.
+/// Holds the newest verified filter built from the snapshots and deltas offered to it, for
+/// the tokens of one issuer.
+///
+/// "Newer" is a larger serial; a serial or issue time from the future (beyond
+/// [`crate::MAX_FUTURE_SKEW`]) is refused, so that no signer can pin a replica to its data.
 #[derive(Clone, Debug)]
 pub struct RevocationReplica {
     keys: KeySet,
+    /// The issuer whose revocation data it takes; `None` until [`RevocationReplica::bind`].
+    issuer: Option<String>,
     filter: Option<RevocationFilter>,
     /// Verified deltas waiting for their base serial, by base serial.
     pending: BTreeMap<u64, Delta>,
@@ -37,18 +44,78 @@ pub struct RevocationReplica {
 const MAX_PENDING: usize = 64;
 
 impl RevocationReplica {
-    /// An empty replica trusting revocation data signed by `keys`.
-    pub fn new(keys: KeySet) -> Self {
-        RevocationReplica { keys, filter: None, pending: BTreeMap::new() }
+    /// An empty replica of `issuer`'s revocation data, trusting `keys` to sign it: the
+    /// issuer's own token keys, or a revocation key set configured for it.
+    pub fn new(issuer: &str, keys: KeySet) -> Self {
+        RevocationReplica {
+            keys,
+            issuer: Some(issuer.into()),
+            filter: None,
+            pending: BTreeMap::new(),
+        }
+    }
+
+    /// An empty replica that does not know its issuer yet: it takes data signed by `keys`
+    /// for any issuer, but [`RevocationReplica::filter`] is `None` (so verification fails
+    /// closed) until [`RevocationReplica::bind`] names the issuer. For adapters whose issuer
+    /// is decided by the verifier the replica is given to (the npm package).
+    pub fn unbound(keys: KeySet) -> Self {
+        RevocationReplica { keys, issuer: None, filter: None, pending: BTreeMap::new() }
+    }
+
+    /// Names the issuer of an unbound replica; data already taken for another issuer is
+    /// dropped. Rejects a replica bound to another issuer (`untrusted_issuer`).
+    pub fn bind(&mut self, issuer: &str) -> Result<(), Error> {
+        match &self.issuer {
+            Some(bound) if bound == issuer => Ok(()),
+            Some(_) => Err(Error::UntrustedIssuer(
+                "the revocation data source is for another issuer".into(),
+            )),
+            None => {
+                self.issuer = Some(issuer.into());
+                if self.filter.as_ref().is_some_and(|f| f.issuer() != issuer) {
+                    self.filter = None;
+                }
+                self.pending.retain(|_, d| d.issuer == issuer);
+                Ok(())
+            }
+        }
+    }
+
+    /// The issuer it is bound to, if any.
+    pub fn issuer(&self) -> Option<&str> {
+        self.issuer.as_deref()
+    }
+
+    /// The keys it trusts.
+    pub fn keys(&self) -> &KeySet {
+        &self.keys
     }
 
     /// Verifies a snapshot or delta and takes it if it moves the replica forward.
     ///
     /// Rejects malformed data, an unknown `kid` and a bad signature (see
-    /// [`Publication::verify`]), and a delta on the current serial for another geometry or
-    /// salt (`malformed`, a new snapshot is needed); the replica is unchanged on error.
-    pub fn offer(&mut self, bytes: &[u8]) -> Result<Offered, Error> {
-        match Publication::verify(bytes, &self.keys)? {
+    /// [`Publication::verify`]), data implausible at `now` (`malformed`, see
+    /// [`crate::Freshness::check_plausible_at`]), data for another issuer than the bound one
+    /// (`untrusted_issuer`), and a delta on the current serial for another geometry or salt
+    /// (`malformed`, a new snapshot is needed); the replica is unchanged on error.
+    pub fn offer(&mut self, bytes: &[u8], now: i64) -> Result<Offered, Error> {
+        let publication = match &self.issuer {
+            Some(issuer) => verify_for(bytes, issuer, &self.keys, now)?,
+            None => {
+                let publication = Publication::verify(bytes, &self.keys)?;
+                publication.freshness().check_plausible_at(now)?;
+                if let Some(current) = &self.filter {
+                    if current.issuer() != publication.issuer() {
+                        return Err(Error::UntrustedIssuer(
+                            "revocation data for two issuers under one replica".into(),
+                        ));
+                    }
+                }
+                publication
+            }
+        };
+        match publication {
             Publication::Snapshot(snapshot) => {
                 let current = self.serial();
                 if current.is_some_and(|serial| snapshot.freshness.serial <= serial) {
@@ -80,9 +147,10 @@ impl RevocationReplica {
         }
     }
 
-    /// The current filter, if a snapshot has been taken.
+    /// The current filter, if a snapshot has been taken and the replica is bound to an
+    /// issuer.
     pub fn filter(&self) -> Option<&RevocationFilter> {
-        self.filter.as_ref()
+        self.issuer.as_ref().and(self.filter.as_ref())
     }
 
     /// The current serial, if a snapshot has been taken.

@@ -22,8 +22,8 @@ pub fn load(name: &str) -> Value {
 /// Builds a verifier from a vector's configuration, as a user would from JWKS documents.
 pub fn verifier(config: &Value) -> Result<Verifier, Error> {
     let mut verifier = Verifier::new(config["audience"].as_str().expect("audience"))?
-        .max_lifetime(config["maxLifetime"].as_u64().expect("maxLifetime") as u32)
-        .clock_skew(config["clockSkew"].as_u64().expect("clockSkew") as u32)
+        .max_lifetime(config["maxLifetime"].as_u64().expect("maxLifetime") as u32)?
+        .clock_skew(config["clockSkew"].as_u64().expect("clockSkew") as u32)?
         .require_binding(config["requireBinding"].as_bool().unwrap_or(false));
     for (iss, set) in config["issuers"].as_object().expect("issuers") {
         verifier = verifier.trust(iss, &KeySet::from_jwks(&set.to_string())?)?;
@@ -41,20 +41,23 @@ pub fn request(case: &Value) -> Request<'_> {
     }
 }
 
-/// The case's revocation data (`revocation`: a snapshot or none, then deltas), verified with
-/// the verifier's keys.
+/// The case's revocation data (`revocation`: the issuer it is loaded for, a snapshot or
+/// none, then deltas), verified at `now` with that issuer's keys in `config`.
 pub fn revocation_filter(
-    verifier: &Verifier,
+    config: &Value,
     rev: &Value,
+    now: i64,
 ) -> Result<Option<RevocationFilter>, Error> {
-    let keys = verifier.trusted_keys();
+    let issuer = rev["issuer"].as_str().expect("revocation issuer");
+    let keys = KeySet::from_jwks(&config["issuers"][issuer].to_string())?;
     let bytes = |v: &Value| URL_SAFE_NO_PAD.decode(v.as_str().expect("base64url")).expect("b64");
     let mut filter = match &rev["snapshot"] {
         Value::Null => None,
-        snapshot => Some(RevocationFilter::from_snapshot(&bytes(snapshot), &keys)?),
+        snapshot => Some(RevocationFilter::from_snapshot(&bytes(snapshot), issuer, &keys, now)?),
     };
     for delta in rev["deltas"].as_array().expect("deltas") {
-        filter.as_mut().expect("a delta needs a snapshot").apply_delta(&bytes(delta), &keys)?;
+        let filter = filter.as_mut().expect("a delta needs a snapshot");
+        filter.apply_delta(&bytes(delta), &keys, now)?;
     }
     Ok(filter)
 }

@@ -1257,7 +1257,8 @@ fn token_cases() -> Vec<Case> {
     );
     // --- revocation -------------------------------------------------------------------
     let base_jti = base_claims()["jti"].as_str().expect("jti").to_string();
-    let rev = |snapshot: Option<String>, deltas: Vec<String>, fail_open: bool| json!({"snapshot": snapshot, "deltas": deltas, "grace": 60, "failOpenWhenStale": fail_open});
+    let rev_for = |issuer: &str, snapshot: Option<String>, deltas: Vec<String>, fail_open: bool| json!({"issuer": issuer, "snapshot": snapshot, "deltas": deltas, "grace": 60, "failOpenWhenStale": fail_open});
+    let rev = |snapshot, deltas, fail_open| rev_for(ISS_A, snapshot, deltas, fail_open);
     let fresh = Freshness { serial: 1, issued_at: NOW - 60, next_update: NOW + 240 };
     let stale = Freshness { serial: 1, issued_at: NOW - 600, next_update: NOW - 61 };
     let (with_base, _) = revocation_snapshot(&[&base_jti, "other-jti-1"], fresh);
@@ -1265,6 +1266,10 @@ fn token_cases() -> Vec<Case> {
     let delta_fresh = Freshness { serial: 2, issued_at: NOW - 30, next_update: NOW + 270 };
     let delta = revocation_delta(&filter, 1, &[&base_jti], delta_fresh);
     let (stale_snapshot, _) = revocation_snapshot(&["other-jti-1"], stale);
+    // Issuer B's revocation data: B's key, B's name. It must not govern A's tokens.
+    let b_data = revocation_snapshot_by(&["other-jti-1"], fresh, ISS_B, "b1").0;
+    // B's key signing data that names A: an attempt to un-revoke A's tokens.
+    let b_claims_a = revocation_snapshot_by(&["other-jti-1"], fresh, ISS_A, "b1").0;
     let mut add_rev = |name, description, token: String, req: Value, revocation: Value, expect| {
         cases.push(Case {
             name,
@@ -1326,6 +1331,34 @@ fn token_cases() -> Vec<Case> {
         ok(&t),
     );
     add_rev(
+        "stale_revocation_other_issuer",
+        "the only revocation data loaded is issuer B's; the token is issuer A's: no data for it",
+        t.clone(),
+        default_request(),
+        rev_for(ISS_B, Some(b_data), vec![], false),
+        err("stale_revocation"),
+    );
+    add_rev(
+        "unknown_key_revocation_signed_by_other_issuer",
+        "data naming issuer A signed by issuer B's key, loaded with A's keys: refused",
+        t.clone(),
+        default_request(),
+        rev(Some(b_claims_a), vec![], false),
+        err("unknown_key"),
+    );
+    add_rev(
+        "invalid_claim_iat_after_exp",
+        "`iat` is later than `exp` (and the window still contains now)",
+        a1_with(|c| {
+            c["iat"] = json!(NOW + 100);
+            c.insert("nbf".into(), json!(NOW - 10));
+            c["exp"] = json!(NOW + 50);
+        }),
+        default_request(),
+        Value::Null,
+        err("invalid_claim"),
+    );
+    add_rev(
         "order_revocation_before_action",
         "revoked and a wrong action",
         t.clone(),
@@ -1347,23 +1380,34 @@ fn token_cases() -> Vec<Case> {
     cases
 }
 
-/// A snapshot signed by a1 holding `jtis` (fixed salt), as base64url, and its filter.
+/// A snapshot of issuer A's revocations signed by a1 holding `jtis` (fixed salt), as
+/// base64url, and its filter.
 fn revocation_snapshot(jtis: &[&str], freshness: Freshness) -> (String, BloomFilter) {
+    revocation_snapshot_by(jtis, freshness, ISS_A, "a1")
+}
+
+/// A snapshot naming `issuer`, signed by key `signer`.
+fn revocation_snapshot_by(
+    jtis: &[&str],
+    freshness: Freshness,
+    issuer: &str,
+    signer: &str,
+) -> (String, BloomFilter) {
     let geometry = BloomGeometry::for_capacity(100, tasktoken::DEFAULT_FPR).expect("geometry");
     let mut filter = BloomFilter::new(geometry, [7u8; 16]);
     for jti in jtis {
         filter.insert(jti);
     }
-    let key = SigningKey::from_seed("a1", &seed("a1")).expect("kid");
-    let bytes = Publication::sign_snapshot(&filter, freshness, &key).expect("snapshot");
+    let key = SigningKey::from_seed(signer, &seed(signer)).expect("kid");
+    let bytes = Publication::sign_snapshot(&filter, freshness, issuer, &key).expect("snapshot");
     (b64(&bytes), filter)
 }
 
-/// A delta signed by a1 adding `jtis` to `filter` from `base`, as base64url.
+/// A delta of issuer A's revocations signed by a1 adding `jtis` to `filter` from `base`.
 fn revocation_delta(filter: &BloomFilter, base: u64, jtis: &[&str], f: Freshness) -> String {
     let entries: Vec<_> = jtis.iter().map(|j| filter.entry(j)).collect();
     let key = SigningKey::from_seed("a1", &seed("a1")).expect("kid");
-    b64(&Publication::sign_delta(filter, base, &entries, f, &key).expect("delta"))
+    b64(&Publication::sign_delta(filter, base, &entries, f, ISS_A, &key).expect("delta"))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1556,25 +1600,45 @@ fn revocation() -> Value {
         filter.insert(jti);
     }
     let fresh = Freshness { serial: 41, issued_at: NOW - 60, next_update: NOW + 240 };
-    let snapshot = Publication::sign_snapshot(&filter, fresh, &key).expect("snapshot");
+    let snapshot = Publication::sign_snapshot(&filter, fresh, ISS_A, &key).expect("snapshot");
     let added = ["jti-revoked-3"];
     let entries: Vec<_> = added.iter().map(|j| filter.entry(j)).collect();
     let next = Freshness { serial: 42, issued_at: NOW - 30, next_update: NOW + 270 };
-    let delta = Publication::sign_delta(&filter, 41, &entries, next, &key).expect("delta");
+    let delta = Publication::sign_delta(&filter, 41, &entries, next, ISS_A, &key).expect("delta");
     // A chain of deltas after the first one: 42 → 43 → 44, one jti each.
     let chain: Vec<String> = (42..44u64)
         .map(|base| {
             let f = Freshness { serial: base + 1, issued_at: NOW - 20, next_update: NOW + 280 };
             let entry = filter.entry(&format!("jti-chain-{base}"));
-            b64(&Publication::sign_delta(&filter, base, &[entry], f, &key).expect("delta"))
+            let delta = Publication::sign_delta(&filter, base, &[entry], f, ISS_A, &key);
+            b64(&delta.expect("delta"))
         })
         .collect();
     let gap = Freshness { serial: 44, issued_at: NOW - 10, next_update: NOW + 290 };
-    let gap_delta = Publication::sign_delta(&filter, 43, &entries, gap, &key).expect("delta");
+    let gap_delta =
+        Publication::sign_delta(&filter, 43, &entries, gap, ISS_A, &key).expect("delta");
     let other_salt = BloomFilter::new(geometry, [9u8; 16]);
-    let foreign = Publication::sign_delta(&other_salt, 41, &entries, next, &key).expect("delta");
+    let foreign =
+        Publication::sign_delta(&other_salt, 41, &entries, next, ISS_A, &key).expect("delta");
+    let other_issuer =
+        Publication::sign_delta(&filter, 41, &entries, next, ISS_B, &key).expect("delta");
     let x1 = SigningKey::from_seed("x1", &seed("x1")).expect("kid");
-    let unknown = Publication::sign_snapshot(&filter, fresh, &x1).expect("snapshot");
+    let unknown = Publication::sign_snapshot(&filter, fresh, ISS_A, &x1).expect("snapshot");
+    // Signed by a1 but naming issuer B: refused by a replica of A's data.
+    let for_b = Publication::sign_snapshot(&filter, fresh, ISS_B, &key).expect("snapshot");
+    // A serial from an hour ahead (it encodes its time, docs/revocation.md): a replica
+    // refuses it, so no signer can pin replicas above every later serial.
+    let ahead = Freshness { serial: ((NOW + 3600) as u64) << 20, ..fresh };
+    let pinned = Publication::sign_snapshot(&filter, ahead, ISS_A, &key).expect("snapshot");
+    let future = Freshness { issued_at: NOW + 3600, next_update: NOW + 3700, ..fresh };
+    let from_future = Publication::sign_snapshot(&filter, future, ISS_A, &key).expect("snapshot");
+    // Valid for more than a day: refused whoever signed it. Signed by hand, since signing
+    // refuses it too: header and body of the fresh snapshot with the times replaced.
+    let times_at = 7 + 2 + 2 + ISS_A.len() + 8;
+    let mut forever = snapshot[..snapshot.len() - 64].to_vec();
+    forever[times_at + 8..times_at + 16].copy_from_slice(&(NOW + 10 * 86_400).to_be_bytes());
+    let signature = ed25519_dalek::Signer::sign(&dalek("a1"), &forever).to_bytes();
+    forever.extend_from_slice(&signature);
 
     // Hostile variants of the snapshot, each with the one expected error.
     let mut flipped = snapshot.clone();
@@ -1582,13 +1646,13 @@ fn revocation() -> Value {
     let mut bad_magic = snapshot.clone();
     bad_magic[0] = b'X';
     let mut bad_version = snapshot.clone();
-    bad_version[4] = 2;
+    bad_version[4] = 1;
     let mut trailing = snapshot.clone();
     trailing.push(0);
     let truncated = snapshot[..snapshot.len() - 1].to_vec();
     // Geometry claims 64 more bits than the bit array holds.
-    let kid_end = 7 + 2;
-    let bits_at = kid_end + 8 + 8 + 8;
+    let iss_end = 7 + 2 + 2 + ISS_A.len();
+    let bits_at = iss_end + 8 + 8 + 8;
     let mut geometry_lie = snapshot.clone();
     let bits = u64::from_be_bytes(geometry_lie[bits_at..bits_at + 8].try_into().expect("8"));
     geometry_lie[bits_at..bits_at + 8].copy_from_slice(&(bits + 64).to_be_bytes());
@@ -1600,6 +1664,10 @@ fn revocation() -> Value {
         ("snapshot_truncated", truncated, "malformed"),
         ("snapshot_geometry_lies", geometry_lie, "malformed"),
         ("snapshot_unknown_kid", unknown, "unknown_key"),
+        ("snapshot_other_issuer", for_b, "untrusted_issuer"),
+        ("snapshot_serial_from_the_future", pinned, "malformed"),
+        ("snapshot_issued_in_the_future", from_future, "malformed"),
+        ("snapshot_valid_for_ten_days", forever, "malformed"),
         ("snapshot_empty", Vec::new(), "malformed"),
     ];
     let entry = filter.entry(revoked[0]);
@@ -1609,10 +1677,13 @@ fn revocation() -> Value {
         .map(|i| h1.wrapping_add(i.wrapping_mul(h2)) % geometry.bits())
         .collect();
     json!({
-        "description": "revocation filter v1 vectors (docs/revocation.md): a snapshot signed \
-            by key a1, a delta on it, the expected membership before and after, one entry's \
-            hash and bit indices worked out, and hostile inputs with the one expected error",
+        "description": "revocation filter v2 vectors (docs/revocation.md): a snapshot of \
+            issuer `issuer`'s revocations signed by key a1, a delta on it, the expected \
+            membership before and after, one entry's hash and bit indices worked out, and \
+            hostile inputs with the one expected error when loaded for `issuer` at `now`",
         "origin": ORIGIN,
+        "issuer": ISS_A,
+        "now": NOW,
         "keys": {"keys": [public_jwk("a1", "a1")]},
         "geometry": {"capacity": 100, "fpr": tasktoken::DEFAULT_FPR, "bits": geometry.bits(),
                      "hashes": geometry.hashes()},
@@ -1645,6 +1716,8 @@ fn revocation() -> Value {
         "deltaErrors": [
             {"name": "delta_gap", "bytes": b64(&gap_delta), "expect": err("stale_revocation")},
             {"name": "delta_other_salt", "bytes": b64(&foreign), "expect": err("malformed")},
+            {"name": "delta_other_issuer", "bytes": b64(&other_issuer),
+             "expect": err("untrusted_issuer")},
             {"name": "delta_as_snapshot", "bytes": b64(&delta), "asSnapshot": true,
              "expect": err("malformed")},
         ],
