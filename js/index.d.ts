@@ -125,9 +125,13 @@ export class Issuer {
 export interface VerifierOptions {
   /** Trusted issuers and their key sets (a JWKS object per issuer). */
   issuers: Record<string, { keys: Ed25519Jwk[] }>;
-  /** Revocation data consulted on every verification (a hit is `revoked`). */
+  /**
+   * Revocation data consulted on every verification (a hit is `revoked`). It governs the
+   * tokens of one issuer: its `issuer`, or the trusted issuer whose keys are its keys;
+   * tokens of other issuers are `stale_revocation`.
+   */
   revocation?: RevocationReplica | RevocationFilter;
-  /** Seconds after the data's `nextUpdate` before it is stale (default 60). */
+  /** Seconds after the data's `nextUpdate` before it is stale (default 60, at most 86400). */
   revocationGrace?: number;
   /** Accept tokens on missing or stale revocation data, with a warning (default false). */
   failOpenWhenStale?: boolean;
@@ -150,9 +154,9 @@ export interface VerifierOptions {
   cacheSize?: number;
   /** This service's name; the token's `aud` must include it. */
   audience: string;
-  /** Largest accepted lifetime in seconds (default 900). */
+  /** Largest accepted lifetime in seconds (default 900, at most 86400). */
   maxLifetime?: number;
-  /** Tolerated clock difference in seconds (default 30). */
+  /** Tolerated clock difference in seconds (default 30, at most 300). */
   clockSkew?: number;
   /** Accept only key-bound tokens (`cnf.jkt`). */
   requireBinding?: boolean;
@@ -200,6 +204,12 @@ export class Verifier {
    * token revoking itself. Never use it to authorize anything else.
    */
   verifyForRevocation(token: string, options?: { now?: number | Date }): TaskClaims;
+  /**
+   * The claims of the token a revocation request may revoke: `bearer` itself, or `target`
+   * once `bearer` is authorized first (every check, revocation included, for
+   * `tokens:revoke` on `tokens/<jti of target>`); then `target` must be genuine and current.
+   */
+  authorizeRevocation(bearer: string, target?: string, options?: { now?: number | Date }): TaskClaims;
   /** Decisions so far by outcome, for metrics: `{ ok: 12, expired: 1 }`. */
   stats(): Partial<Record<"ok" | ErrorCode, number>>;
 }
@@ -210,6 +220,8 @@ export interface RevocationInfo {
   issuedAt: number;
   nextUpdate: number;
   kid: string;
+  /** The issuer whose tokens the data governs. */
+  iss: string;
   bits: number;
   hashes: number;
 }
@@ -217,8 +229,16 @@ export interface RevocationInfo {
 /** A verified revocation snapshot, with deltas applied on its serial. */
 export class RevocationFilter {
   private constructor();
-  /** Verifies a snapshot signed by one of `keys`. */
-  static fromSnapshot(bytes: Uint8Array | ArrayBuffer, keys: { keys: Ed25519Jwk[] }): RevocationFilter;
+  /**
+   * Verifies a snapshot signed by one of `keys`, plausible at `now`. With `issuer`, the data
+   * must name it and `keys` are trusted to sign its revocation data; without, a Verifier
+   * accepts the filter only if `keys` are the token keys of the issuer the data names.
+   */
+  static fromSnapshot(
+    bytes: Uint8Array | ArrayBuffer,
+    keys: { keys: Ed25519Jwk[] },
+    options?: { issuer?: string; now?: number | Date },
+  ): RevocationFilter;
   /** Verifies a delta with the same keys and applies it; unchanged on error. */
   applyDelta(bytes: Uint8Array | ArrayBuffer): this;
   /** True if `jti` hits the filter. */
@@ -227,8 +247,13 @@ export class RevocationFilter {
 }
 
 export interface RevocationReplicaOptions {
-  /** The JWKS whose keys may sign revocation data. */
+  /** The JWKS whose keys may sign revocation data for `issuer`. */
   keys: { keys: Ed25519Jwk[] };
+  /**
+   * The issuer whose tokens the data governs (data naming another is refused). Default:
+   * the trusted issuer of the Verifier it is given to whose token keys `keys` are.
+   */
+  issuer?: string;
   /** Base URL serving `<url>/snapshot` and `<url>/delta/<serial>`. */
   url?: string | URL;
   /** Or: returns bytes (snapshots and/or deltas) after `serial`, or a snapshot for `null`. */
@@ -267,12 +292,39 @@ export interface RevocationPublishOptions {
   nextUpdate: number;
 }
 
-/** For authorities: a signed snapshot of `jtis` (a new generation, fresh salt). */
+/**
+ * For authorities: a signed snapshot of `issuer`'s revoked `jtis` (a new generation, fresh
+ * salt, sized for twice the entries and at least `capacity`), or of the same geometry and
+ * salt as `generation`.
+ */
 export function signRevocationSnapshot(
   key: PrivateJwk,
-  options: RevocationPublishOptions & { capacity?: number; fpr?: number },
+  options: RevocationPublishOptions & { issuer: string; capacity?: number; fpr?: number },
   generation?: Uint8Array | ArrayBuffer,
 ): Uint8Array;
+
+/** What an authority publishes next, decided by the core's planner. */
+export interface RevocationPlan {
+  step: "delta" | "snapshot";
+  serial: number;
+  issuedAt: number;
+  nextUpdate: number;
+}
+
+/** For authorities: the next serial and times, and a delta or a new generation. */
+export function planRevocationPublication(
+  options: {
+    previousSerial: number;
+    now: number;
+    adding: number;
+    live: number;
+    entries?: number;
+    validFor?: number;
+    fpr?: number;
+    minCapacity?: number;
+  },
+  generation?: Uint8Array | ArrayBuffer,
+): RevocationPlan;
 
 /** For authorities: a signed delta adding `jtis` to the generation of `snapshot`. */
 export function signRevocationDelta(

@@ -30,7 +30,7 @@ const tokens = Array.from({ length: N }, (_, i) => issuer.mint({ ...request, tas
 const now = Math.floor(Date.now() / 1000);
 const revokedJtis = Array.from({ length: 1000 }, (_, i) => `revoked-${i}`);
 const snapshot = signRevocationSnapshot(privateJwk,
-  { jtis: revokedJtis, serial: 1, issuedAt: now, nextUpdate: now + 3600 });
+  { issuer: ISS, jtis: revokedJtis, serial: 1, issuedAt: now, nextUpdate: now + 3600 });
 const filter = RevocationFilter.fromSnapshot(snapshot, { keys: [publicJwk] });
 const config = { issuers: { [ISS]: { keys: [publicJwk] } }, audience: AUD, revocation: filter };
 // Cold means cold: no verified-token cache (it would serve the 256 tokens after one pass).

@@ -4,6 +4,7 @@
 import { CoreReplica, CoreRevocationFilter } from "../wasm/verify/tasktoken.js";
 import { TaskTokenError } from "./errors.js";
 import { hasMethod, isInstance, ownValue, plainJson, snapshotObject } from "./input.js";
+import { seconds } from "./util.js";
 
 /** A verified revocation snapshot, with deltas applied on its serial. */
 export class RevocationFilter {
@@ -18,17 +19,27 @@ export class RevocationFilter {
   }
 
   /**
-   * Verifies a snapshot signed by one of `keys` (a JWKS object).
+   * Verifies a snapshot signed by one of `keys` (a JWKS object), plausible now (no serial or
+   * issue time from the future, valid for at most a day). With `issuer`, the data must name
+   * that issuer (`untrusted_issuer` otherwise) and `keys` are trusted to sign its revocation
+   * data (e.g. an authority key kept out of the token JWKS); without, the data's own issuer
+   * is taken, and a Verifier accepts the filter only if `keys` are that issuer's token keys.
    * @param {Uint8Array | ArrayBuffer} bytes
    * @param {{ keys: object[] }} jwks
+   * @param {{ issuer?: string, now?: number | Date }} [options]
    */
-  static fromSnapshot(bytes, jwks) {
-    return new RevocationFilter(CoreRevocationFilter.fromSnapshot(toBytes(bytes), plainJson(jwks, "keys")));
+  static fromSnapshot(bytes, jwks, options = {}) {
+    const { issuer, now } = snapshotObject(options, "fromSnapshot options");
+    if (issuer !== undefined && typeof issuer !== "string") {
+      throw new TaskTokenError("malformed", "issuer must be a string");
+    }
+    const core = CoreRevocationFilter.fromSnapshot(toBytes(bytes), plainJson(jwks, "keys"), issuer, seconds(now));
+    return new RevocationFilter(core);
   }
 
   /** Verifies a delta with the same keys and applies it; unchanged on error. */
   applyDelta(bytes) {
-    this.#core.applyDelta(toBytes(bytes));
+    this.#core.applyDelta(toBytes(bytes), Date.now() / 1000);
     return this;
   }
 
@@ -37,7 +48,7 @@ export class RevocationFilter {
     return typeof jti === "string" && this.#core.has(jti);
   }
 
-  /** `{ serial, issuedAt, nextUpdate, kid, bits, hashes }`. */
+  /** `{ serial, issuedAt, nextUpdate, kid, iss, bits, hashes }`. */
   get info() {
     return JSON.parse(this.#core.info());
   }
@@ -67,17 +78,23 @@ export class RevocationReplica {
   #inflight;
 
   /**
-   * @param {{ keys: { keys: object[] }, url?: string | URL,
+   * @param {{ keys: { keys: object[] }, issuer?: string, url?: string | URL,
    *           loader?: (request: { serial: number | null }) => Promise<unknown>,
    *           interval?: number, fetch?: typeof fetch, onError?: (error: Error) => void }} options
-   *   `keys`: the JWKS whose keys may sign revocation data. `url` or `loader`: where bytes
+   *   `keys`: the JWKS whose keys may sign revocation data for `issuer`, the one issuer whose
+   *   tokens it governs (data naming another is refused). Without `issuer`, the Verifier the
+   *   replica is given to binds it to the trusted issuer whose token keys `keys` are.
+   *   `url` or `loader`: where bytes
    *   come from; a loader gets the current serial (or `null` when a full snapshot is needed)
    *   and returns bytes, an array of byte arrays (snapshots and/or deltas), or nothing.
    *   `interval`: seconds between refreshes (default 30, at most 2147483).
    */
   constructor(options) {
-    const { keys, url, loader, interval = 30, fetch: fetchImpl, onError } =
+    const { keys, issuer, url, loader, interval = 30, fetch: fetchImpl, onError } =
       snapshotObject(options, "RevocationReplica options");
+    if (issuer !== undefined && typeof issuer !== "string") {
+      throw new TaskTokenError("malformed", "issuer must be a string");
+    }
     if ((url === undefined) === (loader === undefined)) {
       throw new TaskTokenError("malformed", "RevocationReplica needs exactly one of url or loader");
     }
@@ -94,7 +111,7 @@ export class RevocationReplica {
     if (fetchImpl !== undefined && typeof fetchImpl !== "function") {
       throw new TaskTokenError("malformed", "fetch must be a function");
     }
-    this.#core = new CoreReplica(plainJson(keys, "keys"));
+    this.#core = new CoreReplica(plainJson(keys, "keys"), issuer);
     this.#url = url === undefined ? undefined : parseHttpUrl(url, "RevocationReplica url");
     this.#loader = loader;
     this.#fetch = fetchImpl ?? globalThis.fetch.bind(globalThis);
@@ -137,7 +154,7 @@ export class RevocationReplica {
    * that does not verify.
    */
   offer(bytes) {
-    return this.#core.offer(toBytes(bytes));
+    return this.#core.offer(toBytes(bytes), Date.now() / 1000);
   }
 
   /**
@@ -221,7 +238,7 @@ export class RevocationReplica {
   #offerAll(items, report) {
     for (const item of items) {
       try {
-        this.#core.offer(toBytes(item));
+        this.#core.offer(toBytes(item), Date.now() / 1000);
       } catch (error) {
         report(error);
       }

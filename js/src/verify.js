@@ -23,12 +23,7 @@ export function ready() {
 /** Verifies task tokens for one audience against the key sets of trusted issuers. */
 export class Verifier {
   #core;
-  #revocation;
-  /** `"verifyWithReplica"` or `"verifyWithFilter"`: the core method for `#revocation`. */
-  #revocable;
-  #grace;
   #failOpen;
-  #exactCheck;
   #onStale;
   #onDecision;
   #name;
@@ -41,10 +36,14 @@ export class Verifier {
    *           failOpenWhenStale?: boolean, exactCheck?: (jti: string) => boolean,
    *           onStaleRevocation?: (claims: object) => void }} options
    *   With `revocation`, every verification consults it: a hit is `revoked`, missing or
-   *   stale data (`nextUpdate + revocationGrace`, default 60 s) is `stale_revocation`
-   *   unless `failOpenWhenStale`, which accepts with a warning (`onStaleRevocation`, else
-   *   console.warn). `exactCheck(jti)`, synchronous, may overrule a filter hit (a false
-   *   positive) by returning exactly `false`; anything else leaves the token revoked.
+   *   stale data (`nextUpdate + revocationGrace`, default 60 s, at most 86400) is
+   *   `stale_revocation` unless `failOpenWhenStale`, which accepts with a warning
+   *   (`onStaleRevocation`, else console.warn). `exactCheck(jti)`, synchronous, may overrule
+   *   a filter hit (a false positive) by returning exactly `false`; anything else leaves the
+   *   token revoked. Revocation data governs the tokens of one issuer: the replica's or
+   *   filter's `issuer`, or, when it names none, the one trusted issuer whose keys are its
+   *   keys (else `malformed`); tokens of other issuers are `stale_revocation`.
+   *   `maxLifetime` is at most 86400 s and `clockSkew` at most 300 s (`malformed` beyond).
    */
   constructor(options) {
     const own = snapshotObject(options, "Verifier options");
@@ -59,8 +58,8 @@ export class Verifier {
         !(isInstance(revocation, RevocationReplica) || isInstance(revocation, RevocationFilter))) {
       throw bad("revocation must be a RevocationReplica or RevocationFilter");
     }
-    if (!(Number.isInteger(revocationGrace) && revocationGrace >= 0 && revocationGrace < 2 ** 32)) {
-      throw bad("revocationGrace must be a non-negative integer number of seconds");
+    if (!(Number.isInteger(revocationGrace) && revocationGrace >= 0 && revocationGrace <= 86400)) {
+      throw bad("revocationGrace must be an integer number of seconds from 0 to 86400");
     }
     if (typeof failOpenWhenStale !== "boolean") throw bad("failOpenWhenStale must be a boolean");
     if (exactCheck !== undefined && typeof exactCheck !== "function") {
@@ -70,12 +69,33 @@ export class Verifier {
       throw bad("onStaleRevocation must be a function");
     }
     this.#core = new CoreVerifier(plainJson(core, "Verifier options"));
-    this.#revocation = revocation;
-    this.#revocable = isInstance(revocation, RevocationReplica) ? "verifyWithReplica" : "verifyWithFilter";
-    this.#grace = revocationGrace;
+    // The source and its policy are set once; the core consults them on every call.
+    if (isInstance(revocation, RevocationReplica)) {
+      this.#core.useReplica(revocation.core, revocationGrace, failOpenWhenStale, exactCheck);
+    } else if (revocation !== undefined) {
+      this.#core.useFilter(revocation.core, revocationGrace, failOpenWhenStale, exactCheck);
+    }
     this.#failOpen = failOpenWhenStale;
-    this.#exactCheck = exactCheck;
     this.#onStale = onStaleRevocation;
+  }
+
+  /**
+   * Authorizes a revocation request and returns the claims of the token to revoke (what an
+   * authority stores: its `jti` and `exp`). Without `target`, `bearer` revokes itself: it
+   * must be genuine and current. With `target`, the caller is authorized first — `bearer`
+   * must pass every check, revocation included, for `tokens:revoke` on `tokens/<jti>` of
+   * the target — and only then is `target` verified as genuine and current, so a caller
+   * who may not revoke it learns nothing about it.
+   * @param {string} bearer
+   * @param {string} [target]
+   * @param {{ now?: number | Date }} [options]
+   * @returns {Record<string, unknown>}
+   */
+  authorizeRevocation(bearer, target, options = {}) {
+    checkToken(bearer);
+    if (target !== undefined) checkToken(target);
+    const { now } = snapshotObject(options, "options");
+    return parseClaims(this.#core.authorizeRevocation(bearer, target, seconds(now)));
   }
 
   /**
@@ -148,12 +168,7 @@ export class Verifier {
     if (keyThumbprint !== undefined && typeof keyThumbprint !== "string") {
       throw bad("keyThumbprint must be a string");
     }
-    const at = seconds(now);
-    const r = this.#revocation;
-    if (r === undefined) return parseClaims(this.#core.verify(token, action, resource, keyThumbprint, at));
-    const args = [token, action, resource, keyThumbprint, at, r.core, this.#grace, this.#failOpen,
-      this.#exactCheck];
-    const claims = parseClaims(this.#core[this.#revocable](...args));
+    const claims = parseClaims(this.#core.verify(token, action, resource, keyThumbprint, seconds(now)));
     if (this.#failOpen && this.#core.staleIgnored()) {
       if (this.#onStale) this.#onStale(claims);
       else console.warn("tasktoken: revocation data is stale; token accepted (failOpenWhenStale)");

@@ -17,7 +17,8 @@ import { readFileSync } from "node:fs";
 import * as tt from "tasktoken";
 import {
   Issuer, RevocationFilter, RevocationReplica, TaskTokenError, Verifier, checkLink, completeTask,
-  fetchLink, generateKey, guard, guardNode, linkToken, mintLink, signRevocationDelta,
+  fetchLink, generateKey, guard, guardNode, linkToken, mintLink, planRevocationPublication,
+  signRevocationDelta,
   signRevocationSnapshot,
 } from "tasktoken";
 import { base64url } from "./suite/vectors.js";
@@ -38,7 +39,7 @@ const revocation = JSON.parse(
   readFileSync(new URL("../../tests/vectors/revocation.json", import.meta.url), "utf8"));
 const snapshot = base64url(revocation.snapshot.bytes);
 const delta = base64url(revocation.delta.bytes);
-const snapshotOptions = { jtis: ["j"], serial: 1, issuedAt: 1000, nextUpdate: 2000 };
+const snapshotOptions = { issuer: ISS, jtis: ["j"], serial: 1, issuedAt: 1000, nextUpdate: 2000 };
 const deltaOptions = { jtis: ["k"], baseSerial: 1, serial: 2, issuedAt: 1000, nextUpdate: 2000 };
 const ownSnapshot = signRevocationSnapshot(privateJwk, snapshotOptions);
 const link = mintLink(issuer, {
@@ -250,7 +251,7 @@ test("Verifier", async (t) => {
   ]);
 });
 
-test("Verifier#verify and #verifyForRevocation", async (t) => {
+test("Verifier#verify, #verifyForRevocation and #authorizeRevocation", async (t) => {
   await sweep(t, [
     ...calls("verify token", {}, [], (x) => verifier.verify(x, verifyRequest), mustThrow),
     ...calls("verify request", verifyRequest,
@@ -258,6 +259,9 @@ test("Verifier#verify and #verifyForRevocation", async (t) => {
       (x) => verifier.verify(token, x)),
     ...calls("verifyForRevocation token", {}, [], (x) => verifier.verifyForRevocation(x), mustThrow),
     ...calls("verifyForRevocation options", {}, ["now"], (x) => verifier.verifyForRevocation(token, x)),
+    ...calls("authorizeRevocation bearer", {}, [], (x) => verifier.authorizeRevocation(x), mustThrow),
+    ...calls("authorizeRevocation target", {}, [], (x) => verifier.authorizeRevocation(token, x)),
+    ...calls("authorizeRevocation options", {}, ["now"], (x) => verifier.authorizeRevocation(token, undefined, x)),
   ]);
 });
 
@@ -265,6 +269,8 @@ test("RevocationFilter.fromSnapshot and #applyDelta", async (t) => {
   await sweep(t, [
     ...calls("fromSnapshot bytes", {}, [], (x) => RevocationFilter.fromSnapshot(x, revocation.keys), mustThrow),
     ...calls("fromSnapshot jwks", revocation.keys, ["keys"], (x) => RevocationFilter.fromSnapshot(snapshot, x)),
+    ...calls("fromSnapshot options", { issuer: revocation.issuer }, ["issuer", "now"],
+      (x) => RevocationFilter.fromSnapshot(snapshot, revocation.keys, x)),
     ...calls("applyDelta bytes", {}, [], (x) => RevocationFilter.fromSnapshot(snapshot, revocation.keys).applyDelta(x), mustThrow),
     ...calls("new RevocationFilter core", {}, [], (x) => new RevocationFilter(x), mustThrow),
   ]);
@@ -274,7 +280,7 @@ test("RevocationReplica constructor and #offer", async (t) => {
   const base = { keys: revocation.keys, loader: async () => null };
   const replica = new RevocationReplica(base);
   await sweep(t, [
-    ...calls("RevocationReplica options", base, ["keys", "loader", "interval", "fetch", "onError"],
+    ...calls("RevocationReplica options", base, ["keys", "issuer", "loader", "interval", "fetch", "onError"],
       (x) => new RevocationReplica(x)),
     ...calls("RevocationReplica options", { keys: revocation.keys }, ["url"], (x) => new RevocationReplica(x)),
     ...calls("offer bytes", {}, [], (x) => replica.offer(x), mustThrow),
@@ -284,7 +290,10 @@ test("RevocationReplica constructor and #offer", async (t) => {
 });
 
 test("signRevocationSnapshot and signRevocationDelta", async (t) => {
-  const snapshotFields = ["jtis", "serial", "issuedAt", "nextUpdate", "capacity", "fpr"];
+  const snapshotFields = ["issuer", "jtis", "serial", "issuedAt", "nextUpdate", "capacity", "fpr"];
+  const planOptions = { previousSerial: 0, now: 1000, adding: 1, live: 1 };
+  const planFields = ["previousSerial", "now", "adding", "live", "entries", "validFor", "fpr",
+    "minCapacity"];
   const deltaFields = ["jtis", "baseSerial", "serial", "issuedAt", "nextUpdate"];
   await sweep(t, [
     ...calls("signRevocationSnapshot key", {}, [], (x) => signRevocationSnapshot(x, snapshotOptions), mustThrow),
@@ -298,6 +307,10 @@ test("signRevocationSnapshot and signRevocationDelta", async (t) => {
     ...calls("signRevocationDelta snapshot", {}, [], (x) => signRevocationDelta(privateJwk, x, deltaOptions), mustThrow),
     ...calls("signRevocationDelta options", deltaOptions, deltaFields,
       (x) => signRevocationDelta(privateJwk, ownSnapshot, x)),
+    ...calls("planRevocationPublication options", planOptions, planFields,
+      (x) => planRevocationPublication(x)),
+    ...calls("planRevocationPublication generation", {}, [],
+      (x) => planRevocationPublication(planOptions, x)),
   ]);
 });
 
@@ -420,7 +433,8 @@ test("a decision listener that throws never changes the decision", () => {
 
 test("every export is swept", () => {
   const swept = new Set(["generateKey", "Issuer", "Verifier", "RevocationFilter",
-    "RevocationReplica", "signRevocationSnapshot", "signRevocationDelta", "guard", "guardNode",
+    "RevocationReplica", "signRevocationSnapshot", "signRevocationDelta",
+    "planRevocationPublication", "guard", "guardNode",
     "mintLink", "checkLink", "linkToken", "fetchLink", "completeTask"]);
   const notFunctions = new Set(["TaskTokenError", "MAX_TOKEN_LENGTH", "ready"]);
   const missing = Object.keys(tt).filter((name) => !swept.has(name) && !notFunctions.has(name));

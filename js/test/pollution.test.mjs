@@ -104,14 +104,14 @@ test("polluted revocation options neither un-revoke (`exactCheck`), fail open " 
   const token = issuer.mint(mintRequest);
   const { jti } = verifier.verify(token, request);
   const revoking = signRevocationSnapshot(privateJwk,
-    { jtis: [jti], serial: 1, issuedAt: t - 10, nextUpdate: t + 300 });
+    { issuer: ISS, jtis: [jti], serial: 1, issuedAt: t - 10, nextUpdate: t + 300 });
   const filter = RevocationFilter.fromSnapshot(revoking, jwks);
   const unrevoked = await polluted({ exactCheck: () => false },
     () => new Verifier({ ...verifierOptions, revocation: filter }).verify(token, request));
   assert.equal(unrevoked.code, "revoked");
 
   const stale = signRevocationSnapshot(privateJwk,
-    { jtis: [], serial: 2, issuedAt: t - 1000, nextUpdate: t - 500 });
+    { issuer: ISS, jtis: [], serial: 2, issuedAt: t - 1000, nextUpdate: t - 500 });
   const replica = new RevocationReplica({ keys: jwks, loader: () => null });
   assert.equal(replica.offer(stale), "replaced");
   for (const revocation of [replica, RevocationFilter.fromSnapshot(stale, jwks)]) {
@@ -186,7 +186,7 @@ test("polluted options of the other constructors and functions change nothing", 
   assert.ok(replica.value instanceof RevocationReplica, `got ${replica.code}`);
 
   // Revocation data is built from the caller's own members only.
-  const options = { jtis: ["j"], serial: 1, issuedAt: 1000, nextUpdate: 2000 };
+  const options = { issuer: ISS, jtis: ["j"], serial: 1, issuedAt: 1000, nextUpdate: 2000 };
   const plain = RevocationFilter.fromSnapshot(signRevocationSnapshot(privateJwk, options), jwks).info;
   const bytes = (await polluted({ capacity: 1, fpr: 0.5 }, () => signRevocationSnapshot(privateJwk, options))).value;
   const info = RevocationFilter.fromSnapshot(bytes, jwks).info;
@@ -280,7 +280,7 @@ test("fetch() gets init objects without a prototype: a polluted method, body, re
   }
 
   const t = now();
-  const snapshot = signRevocationSnapshot(privateJwk, { jtis: [], serial: 1, issuedAt: t, nextUpdate: t + 300 });
+  const snapshot = signRevocationSnapshot(privateJwk, { issuer: ISS, jtis: [], serial: 1, issuedAt: t, nextUpdate: t + 300 });
   const served = recordingFetch(() => ({
     ok: true, status: 200, arrayBuffer: async () => snapshot.slice().buffer,
   }));

@@ -38,7 +38,7 @@ export async function startExportsServer({ port = 0 } = {}) {
     const now = Math.floor(Date.now() / 1000);
     serial += 1;
     snapshot = signRevocationSnapshot(privateJwk,
-      { jtis: [...revoked.keys()], serial, issuedAt: now, nextUpdate: now + 300 });
+      { issuer: ISS, jtis: [...revoked.keys()], serial, issuedAt: now, nextUpdate: now + 300 });
   };
   publish();
   const replica = new RevocationReplica({ keys: jwks, loader: () => snapshot, interval: 1 });

@@ -486,12 +486,11 @@ impl CoreReplica {
 
     /// True if `jti` hits the current filter (false with no filter).
     pub fn has(&self, jti: &str) -> bool {
-        self.0.try_borrow().is_ok_and(|r| r.filter().is_some_and(|f| f.contains(jti)))
+        self.0.try_borrow().is_ok_and(|r| r.latest().is_some_and(|f| f.contains(jti)))
     }
 
-    /// The current filter's info (see `CoreRevocationFilter.info`), or `undefined` (also
-    /// while the replica is not yet bound to an issuer).
+    /// The current filter's info (see `CoreRevocationFilter.info`), or `undefined`.
     pub fn info(&self) -> Option<String> {
-        self.0.try_borrow().ok().and_then(|r| r.filter().map(filter_info))
+        self.0.try_borrow().ok().and_then(|r| r.latest().map(filter_info))
     }
 }

@@ -12,7 +12,7 @@ export function runTokenVectors(tt, tokens) {
     const config = tokens.verifiers[c.verifier];
     let got;
     try {
-      const verifier = new tt.Verifier({ ...config, ...revocationOptions(tt, config, c.revocation) });
+      const verifier = new tt.Verifier({ ...config, ...revocationOptions(tt, config, c.revocation, c.now) });
       const claims = verifier.verify(c.token, { ...c.request, now: c.now });
       got = { claims };
     } catch (error) {
@@ -72,16 +72,19 @@ function asThePackageReturns(expect) {
   return JSON.parse(JSON.stringify(expect), (key, value) => (key === "__proto__" ? undefined : value));
 }
 
-/** The Verifier options for a case's revocation data (snapshot, deltas), if it has any. */
-function revocationOptions(tt, config, revocation) {
+/**
+ * The Verifier options for a case's revocation data (the issuer it is for, a snapshot,
+ * deltas), if it has any: loaded for that issuer with its keys, as of the case's clock.
+ */
+function revocationOptions(tt, config, revocation, now) {
   if (revocation === undefined) return {};
-  // The verifier's trusted keys may sign revocation data.
-  const keys = { keys: Object.values(config.issuers).flatMap((set) => set.keys) };
+  const { issuer } = revocation;
+  const keys = config.issuers[issuer];
   let source;
   if (revocation.snapshot === null) {
-    source = new tt.RevocationReplica({ keys, loader: () => null });
+    source = new tt.RevocationReplica({ keys, issuer, loader: () => null });
   } else {
-    source = tt.RevocationFilter.fromSnapshot(base64url(revocation.snapshot), keys);
+    source = tt.RevocationFilter.fromSnapshot(base64url(revocation.snapshot), keys, { issuer, now });
     for (const delta of revocation.deltas) source.applyDelta(base64url(delta));
   }
   return {

@@ -64,6 +64,22 @@ const info: RevocationInfo | null = replica.info;
 void info;
 const filter: RevocationFilter = RevocationFilter.fromSnapshot(new Uint8Array(), { keys: [publicJwk] });
 void filter.has("jti");
+const forIssuer = RevocationFilter.fromSnapshot(new Uint8Array(), { keys: [publicJwk] },
+  { issuer: "https://auth.example", now: new Date() });
+const governs: string = forIssuer.info.iss;
+void governs;
+const bound = new RevocationReplica({ keys: { keys: [publicJwk] }, issuer: "https://auth.example", url: "https://cdn.example/rev" });
+void bound;
+const target: string = revocable.authorizeRevocation(token, token).jti;
+void target;
+import { planRevocationPublication, signRevocationSnapshot, type RevocationPlan } from "tasktoken";
+const plan: RevocationPlan = planRevocationPublication({ previousSerial: 0, now: 1, adding: 1, live: 1 });
+if (plan.step === "snapshot") {
+  void signRevocationSnapshot(privateJwk, { issuer: "https://auth.example", jtis: [], serial: plan.serial,
+    issuedAt: plan.issuedAt, nextUpdate: plan.nextUpdate });
+}
+// @ts-expect-error: a snapshot names its issuer
+signRevocationSnapshot(privateJwk, { jtis: [], serial: 1, issuedAt: 1, nextUpdate: 2 });
 await completeTask(token, "https://auth.example/_tasktoken/revoke");
 
 import { checkLink, fetchLink, mintLink, type LinkCheck } from "tasktoken";

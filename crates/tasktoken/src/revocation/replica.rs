@@ -153,6 +153,12 @@ impl RevocationReplica {
         self.issuer.as_ref().and(self.filter.as_ref())
     }
 
+    /// The newest filter taken, whether or not the replica is bound yet: for reporting
+    /// (serial, times, a lookup), never for verification (that is [`RevocationReplica::filter`]).
+    pub fn latest(&self) -> Option<&RevocationFilter> {
+        self.filter.as_ref()
+    }
+
     /// The current serial, if a snapshot has been taken.
     pub fn serial(&self) -> Option<u64> {
         self.filter.as_ref().map(|f| f.freshness().serial)

@@ -858,11 +858,12 @@ fn token_cases() -> Vec<Case> {
     );
     let below = Value::Object(base_claims())
         .to_string()
-        .replace(&format!("\"exp\":{}", NOW + 240), "\"exp\":-9223372036854775809");
+        .replace(&format!("\"exp\":{}", NOW + 240), "\"exp\":-9223372036854775809")
+        .replace(&format!("\"iat\":{}", NOW - 60), "\"iat\":-9223372036854775809");
     add(
         "expired_exp_below_i64_min",
-        "exp = -2^63 - 1 written as an integer literal: it saturates to the i64 minimum like \
-         every integer beyond the range (it parses as exactly -2^63 as a float)",
+        "iat = exp = -2^63 - 1 written as integer literals: they saturate to the i64 minimum \
+         like every integer beyond the range (it parses as exactly -2^63 as a float)",
         sign_text(&header("a1").to_string(), &below, &dalek("a1")),
         err("expired"),
     );
@@ -914,14 +915,14 @@ fn token_cases() -> Vec<Case> {
         err("lifetime_too_long"),
     );
     add(
-        "lifetime_too_long_iat_u64_max",
-        "iat = 2^64 - 1 (saturates), nbf now, exp in a year",
+        "invalid_claim_iat_u64_max",
+        "iat = 2^64 - 1 (saturates), nbf now, exp in a year: issued after it expires",
         a1_with(|c| {
             c["iat"] = json!(u64::MAX);
             c.insert("nbf".into(), json!(NOW));
             c["exp"] = json!(NOW + 31_536_000);
         }),
-        err("lifetime_too_long"),
+        err("invalid_claim"),
     );
     let huge = Value::Object(base_claims())
         .to_string()
@@ -1786,6 +1787,26 @@ fn resources() -> Value {
         (&["customers/*"], "customers/%4", false),
         (&["customers/*"], "customers/caf\u{e9}", true),
         (&["customers/*"], "customers/caf%C3%A9", true),
+        // Look-alikes (issue 13, point 7): over-long forms of any length, Unicode that
+        // normalises to `.` or `/`, dot-and-space segments, encoded controls, invisibles.
+        (&["customers/*"], "customers/%F0%80%80%AE%F0%80%80%AE", false),
+        (&["customers/*"], "customers/%E0%80%AE%E0%80%AE", false),
+        (&["customers/*"], "customers/\u{2025}", false),
+        (&["customers/*"], "customers/%E2%80%A5", false),
+        (&["customers/*"], "customers/\u{FF0E}\u{FF0E}", false),
+        (&["customers/*"], "customers/4821\u{FF0F}..\u{FF0F}4822", false),
+        (&["customers/*"], "customers/4821%EF%BC%8F..%EF%BC%8F4822", false),
+        (&["customers/*"], "customers/.. ", false),
+        (&["customers/*"], "customers/...", false),
+        (&["customers/*"], "customers/..%20", false),
+        (&["customers/*"], "customers/a%00b", false),
+        (&["customers/*"], "customers/a%0d%0ab", false),
+        (&["customers/*"], "customers/a%C2%85b", false),
+        (&["customers/*"], "customers/a\u{200B}b", false),
+        (&["customers/*"], "customers/a\u{202E}b", false),
+        (&["customers/*"], "customers/a%C3", false),
+        (&["customers/*"], "customers/file.tar.gz", true),
+        (&["customers/*"], "customers/a b", true),
     ];
     let cases: Vec<Value> = cases
         .into_iter()
