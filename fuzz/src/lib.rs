@@ -56,6 +56,9 @@ struct Fixtures {
     owners: Vec<(String, String)>,
     /// The keys revocation data is signed with (`a1`).
     revocation_keys: KeySet,
+    /// The issuer the vector revocation data governs, and the clock it is judged by.
+    issuer: String,
+    now: i64,
     /// The vector snapshot (serial 41), verified.
     filter: RevocationFilter,
     /// A replica that took the vector snapshot.
@@ -86,13 +89,18 @@ fn fixtures() -> Fixtures {
     let revocation_keys =
         KeySet::from_jwks(&revocation["keys"].to_string()).expect("revocation keys");
     let snapshot = b64_decode(&revocation["snapshot"]["bytes"]);
-    let filter = RevocationFilter::from_snapshot(&snapshot, &revocation_keys).expect("snapshot");
-    let mut replica = RevocationReplica::new(revocation_keys.clone());
-    assert_eq!(replica.offer(&snapshot), Ok(Offered::Replaced));
+    let issuer = revocation["issuer"].as_str().expect("issuer").to_owned();
+    let now = revocation["now"].as_i64().expect("now");
+    let filter = RevocationFilter::from_snapshot(&snapshot, &issuer, &revocation_keys, now)
+        .expect("snapshot");
+    let mut replica = RevocationReplica::new(&issuer, revocation_keys.clone());
+    assert_eq!(replica.offer(&snapshot, now), Ok(Offered::Replaced));
     let d = b64_decode(&tokens["privateKeys"]["a1"]["d"]);
     let a1 = ed25519_dalek::SigningKey::from_bytes(&d.try_into().expect("32-byte seed"));
     Fixtures {
-        verifier: verifier.max_lifetime(900).clock_skew(30),
+        verifier: verifier.max_lifetime(900).expect("900").clock_skew(30).expect("30"),
+        issuer,
+        now,
         owners,
         revocation_keys,
         filter,
@@ -347,11 +355,11 @@ pub fn revocation(bytes: &[u8]) {
     let f = &*FIXTURES;
     let decoded = Publication::decode(bytes);
     let verified = Publication::verify(bytes, &f.revocation_keys);
-    let snapshot = RevocationFilter::from_snapshot(bytes, &f.revocation_keys);
+    let snapshot = RevocationFilter::from_snapshot(bytes, &f.issuer, &f.revocation_keys, f.now);
     let mut filter = f.filter.clone();
-    let delta = filter.apply_delta(bytes, &f.revocation_keys);
+    let delta = filter.apply_delta(bytes, &f.revocation_keys, f.now);
     let mut replica = f.replica.clone();
-    let offered = replica.offer(bytes);
+    let offered = replica.offer(bytes, f.now);
     check_errors(&[&decoded, &verified], bytes);
     check_errors(&[&snapshot], bytes);
     check_errors(&[&delta], bytes);
@@ -363,10 +371,18 @@ pub fn revocation(bytes: &[u8]) {
         (Ok(_), Err(b)) => assert!(["unknown_key", "bad_signature"].contains(&b.code()), "{b}"),
         (Err(a), Ok(_)) => panic!("verified what does not decode: {a}"),
     }
+    // A verified publication is refused only for another issuer (checked first) or for a
+    // time from the future; a delta is never a snapshot.
+    let foreign = verified.as_ref().is_ok_and(|p| p.issuer() != f.issuer);
+    let implausible =
+        verified.as_ref().is_ok_and(|p| p.freshness().check_plausible_at(f.now).is_err());
     match (&verified, &snapshot) {
         (Ok(Publication::Snapshot(s)), Ok(got)) => {
+            assert!(!foreign && !implausible, "took another issuer's or a future snapshot");
             assert_eq!((got.freshness(), got.kid(), got.bloom()), (s.freshness, &*s.kid, &s.filter))
         }
+        (Ok(_), Err(e)) if foreign => assert_eq!(e.code(), "untrusted_issuer"),
+        (Ok(_), Err(e)) if implausible => assert_eq!(e.code(), "malformed"),
         (Ok(Publication::Snapshot(_)), Err(e)) => panic!("a verified snapshot was refused: {e}"),
         (Ok(Publication::Delta(_)), got) => {
             assert_eq!(got.as_ref().err().map(Error::code), Some("malformed"))
@@ -425,12 +441,12 @@ fn reencode(publication: &Publication) -> Option<Vec<u8>> {
     let out = match publication {
         Publication::Snapshot(s) => {
             let key = SigningKey::from_seed(&s.kid, &seed).expect("a decoded kid is 1..=255 bytes");
-            Publication::sign_snapshot(&s.filter, s.freshness, &key)
+            Publication::sign_snapshot(&s.filter, s.freshness, &s.issuer, &key)
         }
         Publication::Delta(d) if d.geometry.byte_len() <= 1 << 16 => {
             let key = SigningKey::from_seed(&d.kid, &seed).expect("a decoded kid is 1..=255 bytes");
             let filter = BloomFilter::new(d.geometry, d.salt);
-            Publication::sign_delta(&filter, d.base_serial, &d.entries, d.freshness, &key)
+            Publication::sign_delta(&filter, d.base_serial, &d.entries, d.freshness, &d.issuer, &key)
         }
         Publication::Delta(_) => return None,
     };

@@ -61,6 +61,7 @@ show_refusal "$tt" mint --key "$work/issuer.jwk" --iss https://auth.example --su
 step "10. The task is done: revoke the token, publish the signed filter, verify again"
 "$tt" revoke --db "$work/authority.db" - <"$work/token"
 "$tt" filter build --db "$work/authority.db" --create --key "$work/issuer.jwk" \
+  --iss https://auth.example \
   --out "$work/snapshot.bin" | head -4
 show_refusal "${verify[@]}" --action customers:read --resource customers/4821 \
   --filter "$work/snapshot.bin" - <"$work/token"

@@ -102,6 +102,7 @@ fn is_forbidden_char(c: char) -> bool {
             | '\u{2044}' | '\u{2215}' | '\u{29F8}' | '\u{FF0F}' | '\u{2100}' | '\u{2101}'
             | '\u{2105}' | '\u{2106}' | '\u{29F9}' | '\u{FE68}' | '\u{FF3C}' | '\u{FE6A}'
             | '\u{FF05}' | '\u{2488}'..='\u{249B}' | '\u{1F100}'..='\u{1F10A}'
+            | '\u{33C2}' | '\u{33C7}' | '\u{33D8}'
             // Invisible: soft hyphen, joiners and marks, bidi controls, BOM, annotations.
             | '\u{00AD}' | '\u{034F}' | '\u{180E}' | '\u{200B}'..='\u{200F}'
             | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{206F}'
@@ -200,6 +201,20 @@ mod tests {
             "customers/\u{2215}etc",
         ] {
             assert!(!resource_allowed(["customers/*"], resource), "{resource:?}");
+        }
+        // Every character of Unicode 14 whose NFKC form holds `.`, `/`, `\` or `%`
+        // (enumerated with Python's unicodedata).
+        let nfkc: [u32; 40] = [
+            0x2024, 0x2025, 0x2026, 0x2100, 0x2101, 0x2105, 0x2106, 0x2488, 0x2489, 0x248a, 0x248b,
+            0x248c, 0x248d, 0x248e, 0x248f, 0x2490, 0x2491, 0x2492, 0x2493, 0x2494, 0x2495, 0x2496,
+            0x2497, 0x2498, 0x2499, 0x249a, 0x249b, 0x33c2, 0x33c7, 0x33d8, 0xfe19, 0xfe30, 0xfe52,
+            0xfe68, 0xfe6a, 0xff05, 0xff0e, 0xff0f, 0xff3c, 0x1f100,
+        ];
+        for c in nfkc.iter().filter_map(|&c| char::from_u32(c)) {
+            assert!(
+                !resource_allowed(["customers/*"], &alloc::format!("customers/a{c}b")),
+                "{c:?}"
+            );
         }
     }
 
