@@ -30,7 +30,7 @@ test("revoke with the CLI, build the filter: CLI and npm verifiers both say revo
   const revoked = run(["revoke", "--db", file("authority.db"), "-"], done);
   assert.equal(revoked.status, 0, revoked.stderr);
   const built = run(["filter", "build", "--db", file("authority.db"), "--key", file("k1.jwk"),
-    "--out", file("snapshot.bin")]);
+    "--iss", ISS, "--out", file("snapshot.bin")]);
   assert.equal(built.status, 0, built.stderr);
 
   const cliVerify = (token) => run(["verify", "--jwks", file("jwks.json"), "--iss", ISS,
