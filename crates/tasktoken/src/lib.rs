@@ -32,6 +32,8 @@
 //!   [`VerifyContext`], [`VerifyCache`]: what else a verification may consult;
 //! - [`UnverifiedToken`]: decoding without trust, for inspection;
 //! - [`action_allowed`], [`resource_allowed`]: the matching rules on their own;
+//! - [`Policy`], [`ExchangeRequest`], [`decide_exchange`] ([`Grant`], [`Refusal`]): who may
+//!   get which token, the token service's decision (DESIGN.md, "Token service");
 //! - [`BloomGeometry`], [`BloomFilter`], [`Publication`] (with [`Snapshot`], [`Delta`],
 //!   [`Freshness`]): the revocation filter and its signed binary format, for authorities;
 //! - [`RevocationFilter`], [`Revocation`]: a replica's verified filter, and what
@@ -53,6 +55,7 @@ mod audit;
 mod claims;
 mod encoding;
 mod error;
+mod exchange;
 mod issuer;
 mod keys;
 mod policy;
@@ -65,6 +68,7 @@ mod verifier;
 pub use audit::{AuditEvent, AuditKind, AuditSink, OutcomeCounters};
 pub use claims::VerifiedClaims;
 pub use error::Error;
+pub use exchange::{decide_exchange, ExchangeRequest, Grant, Policy, Refusal};
 pub use issuer::{Issuer, MintRequest, DEFAULT_MAX_ACTIONS, DEFAULT_MAX_TTL};
 pub use keys::{KeySet, PublicKey, SigningKey};
 pub use policy::{action_allowed, resource_allowed};

@@ -56,7 +56,7 @@ fn is_safe_request_resource(resource: &str) -> bool {
 /// - decoded, it holds no `\`, no control character (C0, DEL, C1), no white space but the
 ///   ASCII space, no invisible formatting character, and no character that Unicode
 ///   compatibility normalisation (NFKC) turns into `.`, `/`, `\` or `%` (`‥`, `．`, `／`, …).
-fn is_safe_segment(segment: &str) -> bool {
+pub(crate) fn is_safe_segment(segment: &str) -> bool {
     let Some(decoded) = decode_segment(segment) else {
         return false;
     };
