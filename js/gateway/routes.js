@@ -1,21 +1,31 @@
 // The gateway's routes, as data: method + path pattern → the action a task token must grant
 // and the resource, derived from the path, it must cover. Nothing reaches the origin unless
 // a route matches and the token allows exactly that.
+//
+// The token covers the path, not the query string: a route names the query parameters it
+// passes on (`query`, each at most once); a request with any other is refused, and a route
+// without `query` passes none. `singleUse` routes let each token through once, decided by
+// the authority (see worker.js), not by the replicated filter.
 export const routes = [
   { method: "GET", path: "/customers/:id", action: "customers:read", resource: "customers/{id}" },
-  { method: "GET", path: "/customers/:id/orders", action: "orders:read", resource: "customers/{id}/orders" },
-  { method: "POST", path: "/datasets/:id/export", action: "datasets:export", resource: "datasets/{id}" },
+  { method: "GET", path: "/customers/:id/orders", action: "orders:read", resource: "customers/{id}/orders",
+    query: ["limit", "cursor"] },
+  { method: "POST", path: "/datasets/:id/export", action: "datasets:export", resource: "datasets/{id}",
+    query: ["format"], singleUse: true },
   { method: "GET", path: "/artifacts/:repo/:file", action: "artifacts:read", resource: "artifacts/{repo}/{file}" },
 ];
 
 /**
- * Finds the route for a request path. Paths are matched segment by segment on the path as
- * received (never decoded), so an encoded separator stays inside one parameter, where the
- * core's resource rules refuse it.
- * @returns {{ route: object, action: string, resource: string }
+ * Finds the route for a request path and checks its query string. Paths are matched segment
+ * by segment on the path as received (never decoded), so an encoded separator stays inside
+ * one parameter, where the core's resource rules refuse it.
+ * @param {string} search the request's query string (`url.search`, with or without `?`)
+ * @returns {{ route: object, action: string, resource: string, search: string }
  *         | { status: 400 | 404 | 405, message: string }}
+ *   `search` is what the origin gets: `""`, or `?` and the route's parameters as we parsed
+ *   them, re-encoded, so the origin cannot read a parameter we did not see.
  */
-export function matchRoute(table, method, pathname) {
+export function matchRoute(table, method, pathname, search = "") {
   if (!isCanonical(pathname)) {
     return { status: 400, message: "the request path is not canonical" };
   }
@@ -26,8 +36,10 @@ export function matchRoute(table, method, pathname) {
     if (!params) continue;
     pathMatched = true;
     if (route.method !== method) continue;
+    const query = forwardedQuery(route.query ?? [], search);
+    if (query.status) return query;
     const resource = route.resource.replace(/\{(\w+)\}/g, (_, name) => params[name]);
-    return { route, action: route.action, resource };
+    return { route, action: route.action, resource, search: query.search };
   }
   return pathMatched
     ? { status: 405, message: "the method is not allowed on this path" }
@@ -47,6 +59,24 @@ function matchPath(pattern, segments) {
     }
   }
   return params;
+}
+
+/**
+ * The query string to forward: only `allowed` names, each at most once (an origin that
+ * takes the first of two and one that takes the last would disagree about what was asked).
+ */
+function forwardedQuery(allowed, search) {
+  const params = new URLSearchParams(search);
+  const seen = new Set();
+  for (const name of params.keys()) {
+    if (!allowed.includes(name)) {
+      return { status: 400, message: "the route takes no such query parameter" };
+    }
+    if (seen.has(name)) return { status: 400, message: "a query parameter is repeated" };
+    seen.add(name);
+  }
+  const text = params.toString();
+  return { search: text === "" ? "" : `?${text}` };
 }
 
 /**

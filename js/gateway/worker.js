@@ -2,10 +2,17 @@
 // request must carry a task token that grants the route's action on the resource derived
 // from its path; only then is it proxied to the origin. Revocation is replicated: the
 // authority (a Durable Object) publishes signed filters to KV, and every isolate keeps an
-// in-memory replica refreshed from KV at most once per refresh interval.
+// in-memory replica refreshed from KV at most once per refresh interval. Single use, which
+// the replicas cannot decide across isolates, is decided by the authority itself.
 import { RevocationReplica, TaskTokenError, Verifier, guard } from "tasktoken";
 import { DELTA_PREFIX, RevocationAuthority, SNAPSHOT_KEY } from "./authority.js";
+import { RateLimiter } from "./ratelimit.js";
 import { matchRoute, routes } from "./routes.js";
+
+const REALM = "tasktoken";
+/** Revocation bodies: `{"token": "<at most 8 KiB>"}` and some room. */
+const MAX_REVOKE_BODY = 16 * 1024;
+const utf8 = new TextEncoder();
 
 export { RevocationAuthority };
 
@@ -25,15 +32,19 @@ export default {
       await freshen(state, env);
       return stats(request, state);
     }
-    const match = matchRoute(routes, request.method, url.pathname);
+    const match = matchRoute(routes, request.method, url.pathname, url.search);
     if (match.status) return problem(match.status, "malformed", match.message);
     await freshen(state, env);
     // One structured log line per gated request: the core's audit event (no token, no key).
-    const onDecision = (event) => console.log({ ...event, method: request.method, route: match.route.path });
+    const log = (event) => console.log({ ...event, method: request.method, route: match.route.path });
     const gate = guard(request, state.verifier,
-      { action: match.action, resource: match.resource, onDecision });
+      { action: match.action, resource: match.resource, onDecision: log });
     if (!gate.ok) return gate.response;
-    return proxy(request, url, env, gate.claims);
+    if (match.route.singleUse) {
+      const refused = await consume(env, gate.claims, log);
+      if (refused) return refused;
+    }
+    return proxy(request, url.pathname + match.search, env, gate.claims);
   },
 };
 
@@ -56,8 +67,11 @@ function stats(request, state) {
 function setup(env) {
   const jwks = JSON.parse(env.JWKS);
   const refreshSeconds = Number(env.REVOCATION_REFRESH_SECONDS ?? 5);
+  // Revocation data governs this issuer's tokens only, and may be signed by keys of its
+  // own (the authority's), kept out of the token JWKS.
   const replica = new RevocationReplica({
-    keys: jwks,
+    keys: env.REVOCATION_JWKS === undefined ? jwks : JSON.parse(env.REVOCATION_JWKS),
+    issuer: env.ISSUER,
     interval: refreshSeconds,
     loader: ({ serial }) =>
       env.REVOCATION.get(serial === null ? SNAPSHOT_KEY : DELTA_PREFIX + serial, "arrayBuffer"),
@@ -70,7 +84,11 @@ function setup(env) {
     revocationGrace: Number(env.REVOCATION_GRACE_SECONDS ?? 60),
     name: "edge-gateway",
   });
-  return { verifier, replica, started: new Date().toISOString() };
+  const revokeLimit = new RateLimiter({
+    burst: Number(env.REVOKE_BURST ?? 10),
+    perSecond: Number(env.REVOKE_PER_SECOND ?? 1),
+  });
+  return { verifier, replica, revokeLimit, started: new Date().toISOString() };
 }
 
 /**
@@ -96,45 +114,141 @@ function authority(env) {
 /**
  * `POST /_tasktoken/revoke`: with no body, the bearer token revokes itself (a token may
  * always end its own task). With `{ "token": "..." }`, the bearer token must grant
- * `tokens:revoke` on `tokens/<jti of that token>`.
+ * `tokens:revoke` on `tokens/<jti of that token>`; the caller is authorized before the
+ * target is looked at, so a caller without that grant learns nothing about the target.
+ * Rate-limited per caller `sub` in this isolate.
  */
 async function revoke(request, env, state) {
-  const text = await request.text();
+  const bearer = /^Bearer +([^ ]+) *$/i.exec(request.headers.get("authorization") ?? "")?.[1];
+  if (!bearer) {
+    return problem(401, "malformed", "no task token in the request",
+      { "www-authenticate": `Bearer realm="${REALM}"` });
+  }
+  const body = await revocationBody(request);
+  if (body.refused) return body.refused;
   let target;
+  let caller;
   try {
-    const body = text.trim() === "" ? {} : JSON.parse(text);
-    const bearer = /^Bearer +([^ ]+) *$/i.exec(request.headers.get("authorization") ?? "")?.[1];
-    if (!bearer) return problem(401, "malformed", "no task token in the request");
-    if (body.token === undefined) {
-      target = state.verifier.verifyForRevocation(bearer);
-    } else {
-      target = state.verifier.verifyForRevocation(String(body.token));
-      const gate = guard(request, state.verifier,
-        { action: "tokens:revoke", resource: `tokens/${target.jti}` });
-      if (!gate.ok) return gate.response;
-    }
+    target = state.verifier.authorizeRevocation(bearer, body.token);
+    // Authorized, so genuine and current: its `sub` keys the rate limit.
+    caller = body.token === undefined ? target : state.verifier.verifyForRevocation(bearer);
   } catch (error) {
-    if (error instanceof SyntaxError) return problem(400, "malformed", "the body is not JSON");
-    if (error instanceof TaskTokenError) return problem(401, error.code, error.message);
+    if (error instanceof TaskTokenError) return refusal(error);
     throw error;
+  }
+  const limit = state.revokeLimit.take(caller.sub);
+  if (!limit.ok) {
+    return problem(429, "rate_limited", "too many revocations from this caller; retry later",
+      { "retry-after": String(limit.retryAfter) });
   }
   const answer = await authority(env).fetch("https://authority/revoke", {
     method: "POST",
     body: JSON.stringify({ jti: target.jti, exp: target.exp }),
   });
-  // The revocation is durable at the authority; make this isolate see it now.
-  await state.replica.refresh().catch(() => {});
-  return new Response(answer.body, { status: answer.status, headers: { "content-type": "application/json" } });
+  // The authority answers once KV holds a publication with the revocation: this isolate
+  // sees it now.
+  if (answer.ok) await state.replica.refresh().catch(() => {});
+  return new Response(answer.body, { status: answer.status,
+    headers: { "content-type": "application/json", "cache-control": "no-store" } });
 }
 
-/** Forwards exactly the authorized request to the origin, without the task token. */
-function proxy(request, url, env, claims) {
+/**
+ * The revocation request's body: empty (the bearer revokes itself) or a JSON object with
+ * nothing but an optional string `token`. Anything else is answered 400, as is a body over
+ * `MAX_REVOKE_BODY` bytes.
+ * @returns {Promise<{ token?: string } | { refused: Response }>}
+ */
+async function revocationBody(request) {
+  const text = await readText(request, MAX_REVOKE_BODY);
+  const bad = (message) => ({ refused: problem(400, "malformed", message) });
+  if (text === null) return bad("the body is too large or not UTF-8");
+  if (text.trim() === "") return {};
+  let body;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    return bad("the body is not JSON");
+  }
+  if (body === null || typeof body !== "object" || Array.isArray(body)) {
+    return bad("the body must be a JSON object");
+  }
+  if (Object.keys(body).some((key) => key !== "token")) return bad("the body may only hold `token`");
+  const token = Object.hasOwn(body, "token") ? body.token : undefined;
+  if (token !== undefined && typeof token !== "string") return bad("`token` must be a string");
+  return token === undefined ? {} : { token };
+}
+
+/**
+ * The body as UTF-8 text, or `null` when it is longer than `limit` bytes or not UTF-8.
+ * Keeps at most `limit` bytes; the rest is read and dropped rather than cancelled, because an
+ * answer sent before the client has finished sending can leave its connection unusable.
+ */
+async function readText(request, limit) {
+  if (request.body === null) return "";
+  const reader = request.body.getReader();
+  const chunks = [];
+  let length = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    length += value.byteLength;
+    if (length <= limit) chunks.push(value);
+  }
+  if (length > limit) return null;
+  const bytes = new Uint8Array(length);
+  let at = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, at);
+    at += chunk.byteLength;
+  }
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Single use (`singleUse` routes): the authority consumes the token's `jti`, atomically and
+ * durably; only the first request to do so goes on, every other is `revoked`. The
+ * replicated filter cannot decide this: two isolates could both serve before either sees
+ * the other's revocation. Resolves to `null` for the winner, else the refusal.
+ */
+async function consume(env, claims, log) {
+  let consumed = false;
+  try {
+    const answer = await authority(env).fetch("https://authority/consume", {
+      method: "POST",
+      body: JSON.stringify({ jti: claims.jti, exp: claims.exp }),
+    });
+    if (!answer.ok) throw new Error(`the authority answered ${answer.status}`);
+    consumed = (await answer.json()).consumed === true;
+  } catch {
+    // Fail closed: an unknown answer lets nothing through.
+    return refusal(new TaskTokenError("stale_revocation", "single use could not be checked"));
+  }
+  if (consumed) return null;
+  log({ time: Math.floor(Date.now() / 1000), event: "verify", outcome: "revoked", sub: claims.sub,
+    task: claims.task, jti: claims.jti, decided_by: "edge-authority" });
+  return refusal(new TaskTokenError("revoked", "the token has been used (single use)"));
+}
+
+/**
+ * Forwards exactly the authorized request to the origin: the authorized path, the route's
+ * query parameters, no task token, and our `x-tasktoken-*` headers only. The client's are
+ * dropped whatever their case, and so are their `_` spellings (`x_tasktoken_sub`): CGI,
+ * WSGI and Rack origins read `-` and `_` alike (`HTTP_X_TASKTOKEN_SUB`).
+ */
+function proxy(request, pathAndQuery, env, claims) {
   const headers = new Headers(request.headers);
   headers.delete("authorization");
-  headers.set("x-tasktoken-sub", claims.sub);
-  headers.set("x-tasktoken-task", claims.task);
-  headers.set("x-tasktoken-jti", claims.jti);
-  const target = new URL(url.pathname + url.search, env.ORIGIN_URL);
+  for (const name of [...headers.keys()]) {
+    if (name.replaceAll("_", "-").startsWith("x-tasktoken-")) headers.delete(name);
+  }
+  headers.set("x-tasktoken-sub", headerValue(claims.sub));
+  headers.set("x-tasktoken-task", headerValue(claims.task));
+  headers.set("x-tasktoken-jti", headerValue(claims.jti));
+  const target = new URL(pathAndQuery, env.ORIGIN_URL);
   const hasBody = request.method !== "GET" && request.method !== "HEAD";
   return fetch(target, {
     method: request.method,
@@ -144,6 +258,33 @@ function proxy(request, url, env, claims) {
   });
 }
 
-function problem(status, code, message) {
-  return Response.json({ error: code, message }, { status, headers: { "cache-control": "no-store" } });
+/**
+ * A claim as a header value: its UTF-8 bytes, with `%`, `+`, space, controls and every byte
+ * outside visible ASCII percent-encoded (`%XX`, upper case). Any string fits a header this
+ * way, and `decodeURIComponent` gives it back exactly (so does a form decoder: no `+`).
+ */
+function headerValue(text) {
+  let out = "";
+  for (const byte of utf8.encode(text)) {
+    out += byte > 0x20 && byte < 0x7f && byte !== 0x25 && byte !== 0x2b
+      ? String.fromCharCode(byte)
+      : `%${byte.toString(16).toUpperCase().padStart(2, "0")}`;
+  }
+  return out;
 }
+
+/** A refused token, answered as the guard answers one (status, body, RFC 6750 challenge). */
+function refusal(error) {
+  const [status, challenge] =
+    error.code === "action_denied" || error.code === "resource_denied" ? [403, "insufficient_scope"]
+      : error.code === "stale_revocation" ? [503, "temporarily_unavailable"]
+        : [401, "invalid_token"];
+  return problem(status, error.code, error.message,
+    { "www-authenticate": `Bearer realm="${REALM}", error="${challenge}"` });
+}
+
+function problem(status, code, message, headers = {}) {
+  return Response.json({ error: code, message },
+    { status, headers: { "cache-control": "no-store", ...headers } });
+}
+

@@ -13,15 +13,22 @@ export const ISSUER = "https://auth.example";
 export const AUDIENCE = "crm-api";
 const WRANGLER = new URL("../node_modules/.bin/wrangler", import.meta.url).pathname;
 
-/** A tiny origin that answers with what it received and remembers every request. */
+/**
+ * A tiny origin that answers with what it received and remembers every request. It decodes
+ * the gateway's `x-tasktoken-*` headers (percent-encoded UTF-8, docs/gateway.md).
+ */
 export async function startOrigin() {
   const seen = [];
   const server = createServer((req, res) => {
     seen.push({ method: req.method, path: req.url, headers: req.headers });
+    const claim = (name) => {
+      const value = req.headers[`x-tasktoken-${name}`];
+      return value === undefined ? undefined : decodeURIComponent(value);
+    };
     res.writeHead(200, { "content-type": "application/json" });
     res.end(JSON.stringify({
       origin: "crm", method: req.method, path: req.url,
-      sub: req.headers["x-tasktoken-sub"], task: req.headers["x-tasktoken-task"],
+      sub: claim("sub"), task: claim("task"), jti: claim("jti"),
       authorization: req.headers.authorization ?? null,
     }));
   });
@@ -33,11 +40,19 @@ export async function startOrigin() {
   };
 }
 
-/** Two issuer keys (rotation: both valid); k1 also signs revocation data. */
+/**
+ * Two issuer keys (rotation: both valid), and the authority's key, which signs revocation
+ * data only: it is not in the token JWKS (`jwks`) but in `revocationJwks`.
+ */
 export function makeKeys() {
   const k1 = generateKey({ kid: "gw-k1" });
   const k2 = generateKey({ kid: "gw-k2" });
-  return { k1, k2, jwks: { keys: [k1.publicJwk, k2.publicJwk] } };
+  const authority = generateKey({ kid: "gw-authority-1" });
+  return {
+    k1, k2, authority,
+    jwks: { keys: [k1.publicJwk, k2.publicJwk] },
+    revocationJwks: { keys: [authority.publicJwk] },
+  };
 }
 
 /** Writes a value into the gateway's local KV before it starts (as an operator would). */
@@ -60,7 +75,8 @@ export async function startGateway({ keys, origin, refreshSeconds = 1, validFor 
     logLevel: "log",
     vars: {
       JWKS: JSON.stringify(keys.jwks),
-      AUTHORITY_KEY: JSON.stringify(keys.k1.privateJwk),
+      REVOCATION_JWKS: JSON.stringify(keys.revocationJwks),
+      AUTHORITY_KEY: JSON.stringify(keys.authority.privateJwk),
       ORIGIN_URL: origin.url,
       REVOCATION_REFRESH_SECONDS: String(refreshSeconds),
       REVOCATION_VALID_FOR_SECONDS: String(validFor),
@@ -71,13 +87,13 @@ export async function startGateway({ keys, origin, refreshSeconds = 1, validFor 
 
 /**
  * Sends a request with the path exactly as given (no client-side normalisation of `..` or
- * escapes, unlike fetch), and resolves to { status, body }.
+ * escapes, unlike fetch), and resolves to { status, body, headers }.
  */
-export function rawRequest(base, path, { method = "GET", token, body } = {}) {
+export function rawRequest(base, path, { method = "GET", token, body, headers = {} } = {}) {
   const { hostname, port } = new URL(base);
   return new Promise((resolve, reject) => {
     const req = httpRequest({ host: hostname, port, path, method,
-      headers: token ? { authorization: `Bearer ${token}` } : {} }, (res) => {
+      headers: { ...headers, ...(token ? { authorization: `Bearer ${token}` } : {}) } }, (res) => {
       let data = "";
       res.setEncoding("utf8");
       res.on("data", (d) => (data += d));
