@@ -619,24 +619,15 @@ fn a_full_filter_becomes_a_new_generation() {
     for i in 0..10 {
         revoke_jti(&dir, &format!("later-{i}"), exp);
     }
-    let since = base["serial"].to_string();
-    let args = [
-        "filter",
-        "delta",
-        "--db",
-        "store.db",
-        "--key",
-        "k1.jwk",
-        "--iss",
-        ISS,
-        "--since",
-        &since,
-        "--capacity",
-        "2",
-        "--out",
-        "next.ttrf",
-    ];
-    let next = ok_json(&run(&dir, &args, None));
+    // `filter delta` on `since`, signed with `k1`, to `out`, with `extra` arguments.
+    let delta = |since: &Value, out: &str, extra: &[&str]| {
+        let since = since.to_string();
+        let mut args = vec!["filter", "delta", "--db", "store.db", "--key", "k1.jwk"];
+        args.extend(["--iss", ISS, "--since", &since, "--out", out]);
+        args.extend_from_slice(extra);
+        ok_json(&run(&dir, &args, None))
+    };
+    let next = delta(&base["serial"], "next.ttrf", &["--capacity", "2"]);
     assert_eq!(next["kind"], "snapshot", "the filter was full: a new generation");
     assert_eq!(next["entries"], 11);
     assert!(next["expected_fpr"].as_f64().expect("fpr") <= 1e-6);
@@ -645,22 +636,7 @@ fn a_full_filter_becomes_a_new_generation() {
     assert_eq!(error_code(&checked), "revoked");
     // With room left, the next one is a delta again.
     revoke_jti(&dir, "one-more", exp);
-    let since = next["serial"].to_string();
-    let args = [
-        "filter",
-        "delta",
-        "--db",
-        "store.db",
-        "--key",
-        "k1.jwk",
-        "--iss",
-        ISS,
-        "--since",
-        &since,
-        "--out",
-        "delta.ttrf",
-    ];
-    assert_eq!(ok_json(&run(&dir, &args, None))["kind"], "delta");
+    assert_eq!(delta(&next["serial"], "delta.ttrf", &[])["kind"], "delta");
 }
 
 /// Issue 13, point 8: timing options have an upper bound.

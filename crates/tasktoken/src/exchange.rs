@@ -25,7 +25,7 @@ use alloc::vec::Vec;
 use serde_json::{Map, Value};
 
 use crate::error::{malformed, Error};
-use crate::policy::{is_mintable_pattern, is_safe_segment, is_scope_token};
+use crate::policy::{is_mintable_pattern, is_safe_segment, is_scope_token, pattern_matches};
 
 /// One policy: for identities of one provider whose claims match, the largest grant.
 #[derive(Clone, Debug)]
@@ -374,7 +374,7 @@ fn grant(
                 .ok_or_else(|| (3, unusable(policy, "`res`")))?,
         );
     }
-    let inside = |requested: &String| granted.iter().any(|g| contains(g, requested));
+    let inside = |requested: &String| granted.iter().any(|g| pattern_matches(g, requested));
     if !request.res.iter().all(inside) {
         return Err(target(4, "every requested resource"));
     }
@@ -476,20 +476,6 @@ fn lookup<'a>(claims: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
         value = value.as_object()?.get(part)?;
     }
     Some(value)
-}
-
-/// True if a requested resource pattern lies inside a granted one: equal, or the granted one
-/// ends in `*` and the requested one extends its prefix.
-fn contains(granted: &str, requested: &str) -> bool {
-    if granted == requested {
-        return true;
-    }
-    match granted.strip_suffix('*') {
-        Some(prefix) if prefix.is_empty() || prefix.ends_with('/') => {
-            requested.len() > prefix.len() && requested.starts_with(prefix)
-        }
-        _ => false,
-    }
 }
 
 /// Parses a template: `{claim}` placeholders, and `*` wildcards where `wild` allows them.

@@ -25,8 +25,10 @@ pub fn resource_allowed<'a>(patterns: impl IntoIterator<Item = &'a str>, resourc
         && patterns.into_iter().any(|pattern| pattern_matches(pattern, resource))
 }
 
-/// True if `pattern` covers `resource`, which must already be a safe request resource.
-fn pattern_matches(pattern: &str, resource: &str) -> bool {
+/// True if `pattern` covers `resource`, which must already be a safe request resource: equal,
+/// or the pattern ends in a `*` segment and the resource extends its prefix. The same rule
+/// decides whether a requested pattern lies inside a granted one (token exchange).
+pub(crate) fn pattern_matches(pattern: &str, resource: &str) -> bool {
     if pattern == resource {
         return true;
     }
