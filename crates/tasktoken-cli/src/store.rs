@@ -1,6 +1,6 @@
 //! The revocation store: the authority's exact, durable list of revoked `jti` (with each
 //! token's `exp`) and the record of every snapshot and delta published from it, in one SQLite
-//! file (DESIGN.md, "Revocation filter v1").
+//! file (DESIGN.md, "Revocation filter v1"; the binary format is v2, docs/revocation.md).
 //!
 //! The file is opened in WAL mode with `synchronous=FULL`, so a transaction that returned
 //! from its commit survives a crash or a power loss. Writers take the write lock at the start

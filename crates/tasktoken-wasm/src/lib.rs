@@ -3,10 +3,10 @@
 //!
 //! The crate builds two wasm modules (docs/wasm.md), chosen by feature:
 //! - `verify` — what edge workers and browsers load (`tasktoken/verify`):
-//!   `CoreVerifier` (`verify`, `verifyWithFilter`, `verifyWithReplica`, `verifyForRevocation`),
-//!   `CoreRevocationFilter`, `CoreReplica`;
+//!   `CoreVerifier` (`verify`, `useReplica`, `useFilter`, `verifyForRevocation`,
+//!   `authorizeRevocation`), `CoreRevocationFilter`, `CoreReplica`;
 //! - `mint` — what issuers and authorities add (`tasktoken`): `generateKey`, `CoreIssuer`,
-//!   `signSnapshot`, `signDelta`.
+//!   `planPublication`, `signSnapshot`, `signDelta`.
 //!
 //! Both export `setErrorClass(ctor)`: the package registers its `TaskTokenError` class once
 //! per module. Structured values cross as JSON text in both directions (the package has

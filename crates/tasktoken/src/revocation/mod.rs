@@ -1,5 +1,5 @@
 //! Revocation: the Bloom filter of revoked `jti`, its signed snapshots and deltas, and the
-//! replica state a verifier consults (DESIGN.md, "Revocation filter v1").
+//! replica state a verifier consults (DESIGN.md, "Revocation filter v1"; the binary format is v2, docs/revocation.md).
 
 pub(crate) mod bloom;
 pub(crate) mod filter;
