@@ -19,7 +19,9 @@ export type ErrorCode =
   | "action_denied"
   | "resource_denied"
   | "binding_required"
-  | "binding_mismatch";
+  | "binding_mismatch"
+  | "invalid_proof"
+  | "proof_replayed";
 
 /** Thrown by every entry point; `code` says which check failed. */
 export class TaskTokenError extends Error {
@@ -78,6 +80,44 @@ export function generateKey(options: { kid: string }): {
   privateJwk: PrivateJwk;
   publicJwk: Ed25519Jwk;
 };
+
+/** A DPoP proof key as a JWK: Ed25519 (`OKP`) or P-256 (`EC`). */
+export interface ProofJwk {
+  kty: "OKP" | "EC";
+  crv: "Ed25519" | "P-256";
+  x: string;
+  y?: string;
+}
+
+/**
+ * A new DPoP proof key (RFC 9449), Ed25519 by default; `jkt` is its RFC 7638 thumbprint, the
+ * `cnf.jkt` of tokens bound to it.
+ */
+export function generateProofKey(options?: { alg?: "EdDSA" | "ES256" }): {
+  privateJwk: ProofJwk & { d: string };
+  publicJwk: ProofJwk;
+  jkt: string;
+};
+
+/** A fresh DPoP proof for one request, bound to `token` (`ath`) and a server `nonce`. */
+export function createProof(options: {
+  key: ProofJwk & { d: string };
+  method: string;
+  url: string | URL;
+  token?: string;
+  nonce?: string;
+  now?: number | Date;
+}): string;
+
+/**
+ * A `fetch` that sends `token` as `Authorization: DPoP` with a fresh proof per request, and
+ * retries once with a server's `DPoP-Nonce` when asked (`use_dpop_nonce`).
+ */
+export function dpopFetch(options: {
+  key: ProofJwk & { d: string };
+  token: string;
+  fetch?: typeof fetch;
+}): (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
 
 export interface IssuerOptions {
   /** The issuer name written as `iss`. */
@@ -158,6 +198,8 @@ export interface VerifierOptions {
   maxLifetime?: number;
   /** Tolerated clock difference in seconds (default 30, at most 300). */
   clockSkew?: number;
+  /** How old a DPoP proof may be, in seconds (default 60, at most 300). */
+  proofMaxAge?: number;
   /** Accept only key-bound tokens (`cnf.jkt`). */
   requireBinding?: boolean;
 }
@@ -167,8 +209,13 @@ export interface VerifyRequest {
   action: string;
   /** The resource about to be touched; must match one of the token's `res` patterns. */
   resource: string;
-  /** Thumbprint of the key the caller proved possession of (for `cnf.jkt`). */
+  /** Thumbprint of a key the caller proved possession of by other means (for `cnf.jkt`). */
   keyThumbprint?: string;
+  /**
+   * The DPoP proof (RFC 9449) the request carried, with its method and URL: checked, and the
+   * token must be bound to its key. Each proof is accepted once per verifier.
+   */
+  dpop?: { proof: string; method: string; url: string };
   /** Verify as of this time (seconds since the epoch, or a Date). Default: now. */
   now?: number | Date;
   /** Receives this call's audit event (in addition to the verifier's own listener). */
@@ -401,10 +448,15 @@ export interface GuardOptions<R> {
   header?: string;
   /** Also read the token from this query parameter (opt-in). */
   query?: string;
-  /** Thumbprint of a key the caller proved possession of. */
+  /** Thumbprint of a key the caller proved possession of (not with the DPoP scheme). */
   keyThumbprint?: string;
   /** Receives the audit event of this request's decision. */
   onDecision?: (event: AuditEvent) => void;
+  /**
+   * `guardNode` only: the scheme and host clients address this server by, for DPoP proofs'
+   * `htu` (default `http://` and the `Host` header).
+   */
+  origin?: string;
 }
 
 export type GuardResult =
@@ -421,6 +473,7 @@ export function guard(
 /** Minimal shapes of Node's IncomingMessage and ServerResponse used by `guardNode`. */
 export interface NodeRequestLike {
   url?: string;
+  method?: string;
   headers: Record<string, string | string[] | undefined>;
 }
 export interface NodeResponseLike {

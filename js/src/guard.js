@@ -10,6 +10,10 @@ const REALM = "tasktoken";
 const FORBIDDEN = new Set(["action_denied", "resource_denied"]);
 /** Codes that are the server's fault, not the token's: 503, fail closed. */
 const UNAVAILABLE = new Set(["stale_revocation"]);
+/** Codes about the DPoP proof rather than the token: `error="invalid_dpop_proof"`. */
+const PROOF = new Set(["invalid_proof", "proof_replayed"]);
+/** The proof algorithms a verifier accepts, announced in DPoP challenges (RFC 9449 §7.1). */
+const PROOF_ALGS = "EdDSA ES256";
 
 /**
  * Verifies the task token a request carries.
@@ -23,6 +27,10 @@ const UNAVAILABLE = new Set(["stale_revocation"]);
  *   audit event of this request's decision; `header` and `query` opt in
  *   to reading the token from that header or query parameter as well as from
  *   `Authorization: Bearer` (a request that carries it in more than one place is refused).
+ *   Proof of possession (RFC 9449): `Authorization: DPoP <token>` with a `DPoP: <proof>`
+ *   header, the proof checked for the request's method and URL; a bound token sent as
+ *   `Bearer`, or an unbound one as `DPoP`, is refused, with a `WWW-Authenticate: DPoP`
+ *   challenge (`invalid_token`, or `invalid_dpop_proof` for the proof).
  * @returns {{ ok: true, claims: object } | { ok: false, response: Response, error: TaskTokenError }}
  */
 export function guard(request, verifier, options) {
@@ -31,6 +39,7 @@ export function guard(request, verifier, options) {
     (name) => request.headers.get(name),
     () => new URL(request.url).searchParams,
     () => resolveResource(options?.resource, request),
+    () => ({ method: request.method, url: request.url }),
     verifier,
     options,
   );
@@ -50,7 +59,10 @@ export function guard(request, verifier, options) {
  * @param {import("node:http").ServerResponse} res
  * @param {{ verify(token: string, request: object): object }} verifier
  * @param {{ action: string, resource: string | ((req: object) => string),
- *           header?: string, query?: string, keyThumbprint?: string }} options
+ *           header?: string, query?: string, keyThumbprint?: string,
+ *           origin?: string }} options
+ *   `origin` (`https://api.example`): the scheme and host clients address this server by,
+ *   for DPoP proofs' `htu`; default `http://` and the `Host` header.
  * @returns {object | null}
  */
 export function guardNode(req, res, verifier, options) {
@@ -64,6 +76,11 @@ export function guardNode(req, res, verifier, options) {
     (name) => headerValue(ownValue(req.headers, name)),
     () => new URL(req.url ?? "/", "http://localhost").searchParams,
     () => resolveResource(options?.resource, req),
+    () => {
+      const origin = typeof options.origin === "string"
+        ? options.origin : `http://${headerValue(ownValue(req.headers, "host")) ?? "localhost"}`;
+      return { method: String(req.method), url: new URL(req.url ?? "/", origin).href };
+    },
     verifier,
     options,
   );
@@ -74,9 +91,10 @@ export function guardNode(req, res, verifier, options) {
   return null;
 }
 
-function decide(getHeader, getParams, getResource, verifier, options) {
+function decide(getHeader, getParams, getResource, getTarget, verifier, options) {
   let token;
   let resource;
+  let dpop;
   // Refusals decided here, before any token reached the verifier, are audited here too.
   const early = (status, error, challenge) => {
     const onDecision = options?.onDecision;
@@ -97,44 +115,68 @@ function decide(getHeader, getParams, getResource, verifier, options) {
     if (typeof options?.action !== "string") {
       throw new TaskTokenError("malformed", "guard needs { action: string, resource }");
     }
-    token = extractToken(getHeader, getParams, options);
-    if (token === undefined) {
+    const found = extractToken(getHeader, getParams, options);
+    if (found === undefined) {
       const error = new TaskTokenError("malformed", "no task token in the request");
-      return early(401, error, `Bearer realm="${REALM}"`);
+      return early(401, error, `Bearer realm="${REALM}", DPoP algs="${PROOF_ALGS}"`);
+    }
+    token = found.token;
+    if (found.dpop) {
+      const proof = getHeader("dpop");
+      // One proof, exactly: two `DPoP` headers arrive joined by a comma.
+      if (!proof || proof.includes(",") || proof.trim() !== proof) {
+        const error = new TaskTokenError("invalid_proof", "a DPoP token needs exactly one DPoP proof header");
+        return early(401, error, challenge(true, "invalid_dpop_proof", error));
+      }
+      dpop = { proof, ...getTarget() };
     }
     resource = getResource();
   } catch (error) {
     const e = asTaskTokenError(error);
     return early(400, e, bearer("invalid_request", e));
   }
+  const scheme = dpop !== undefined;
   try {
     const claims = verifier.verify(token, {
       action: options.action,
       resource,
-      keyThumbprint: options.keyThumbprint,
+      ...(scheme ? { dpop } : { keyThumbprint: options.keyThumbprint }),
       onDecision: options.onDecision,
     });
+    // RFC 9449 §7.1: the DPoP scheme is for bound tokens only (the proof proved nothing).
+    if (scheme && typeof claims?.cnf?.jkt !== "string") {
+      const error = new TaskTokenError("binding_mismatch", "the token is not key-bound; send it as Bearer");
+      return refuse(401, error, challenge(true, "invalid_token", error));
+    }
     return { ok: true, claims };
   } catch (error) {
     const e = asTaskTokenError(error);
-    if (FORBIDDEN.has(e.code)) return refuse(403, e, bearer("insufficient_scope", e));
-    if (UNAVAILABLE.has(e.code)) return refuse(503, e, bearer("temporarily_unavailable", e));
-    return refuse(401, e, bearer("invalid_token", e));
+    // A bound token sent as Bearer is `binding_required`: answered with a DPoP challenge.
+    const dpopChallenge = scheme || e.code === "binding_required" || PROOF.has(e.code);
+    if (FORBIDDEN.has(e.code)) return refuse(403, e, challenge(dpopChallenge, "insufficient_scope", e));
+    if (UNAVAILABLE.has(e.code)) return refuse(503, e, challenge(dpopChallenge, "temporarily_unavailable", e));
+    const code = PROOF.has(e.code) ? "invalid_dpop_proof" : "invalid_token";
+    return refuse(401, e, challenge(dpopChallenge, code, e));
   }
 }
 
-/** The one token the request carries, `undefined` if none, or a throw if ambiguous. */
+/**
+ * The one token the request carries (`{ token, dpop }`, `dpop` true for the DPoP scheme),
+ * `undefined` if none, or a throw if ambiguous.
+ */
 function extractToken(getHeader, getParams, options) {
   const found = [];
+  let dpop = false;
   const authorization = getHeader("authorization");
   if (authorization) {
-    const match = /^Bearer +([^ ]+) *$/i.exec(authorization);
+    const match = /^(Bearer|DPoP) +([^ ]+) *$/i.exec(authorization);
     if (match) {
-      found.push(match[1]);
-    } else if (/^bearer\b/i.test(authorization.trimStart())) {
-      // A Bearer header we cannot read exactly must not let another source win: a proxy
-      // or a log could read it differently from us.
-      throw new TaskTokenError("malformed", "the Authorization header is not `Bearer <token>`");
+      found.push(match[2]);
+      dpop = match[1].toLowerCase() === "dpop";
+    } else if (/^(bearer|dpop)\b/i.test(authorization.trimStart())) {
+      // A header we cannot read exactly must not let another source win: a proxy or a log
+      // could read it differently from us.
+      throw new TaskTokenError("malformed", "the Authorization header is not `Bearer <token>` or `DPoP <token>`");
     }
   }
   if (typeof options.header === "string") {
@@ -148,7 +190,7 @@ function extractToken(getHeader, getParams, options) {
   if (found.length > 1) {
     throw new TaskTokenError("malformed", "the request carries more than one token");
   }
-  return found[0];
+  return found.length === 0 ? undefined : { token: found[0], dpop };
 }
 
 function resolveResource(resource, request) {
@@ -176,6 +218,13 @@ function refuse(status, error, challenge) {
 function bearer(code, error) {
   const description = String(error?.message ?? "").replace(/[^\u0020-\u007e\u00a0-\u00ff]|["\\]/g, "");
   return `Bearer realm="${REALM}", error="${code}", error_description="${description}"`;
+}
+
+/** A DPoP challenge (RFC 9449 §7.1) when `dpop`, else a Bearer one. */
+function challenge(dpop, code, error) {
+  if (!dpop) return bearer(code, error);
+  const description = String(error?.message ?? "").replace(/[^\u0020-\u007e\u00a0-\u00ff]|["\\]/g, "");
+  return `DPoP algs="${PROOF_ALGS}", error="${code}", error_description="${description}"`;
 }
 
 function asTaskTokenError(error) {

@@ -2,9 +2,10 @@
 // issuers, export links) and signed revocation data for authorities, from the second wasm
 // module (../wasm/mint/).
 import {
-  CoreIssuer, generateKey as coreGenerateKey, planPublication, signDelta, signSnapshot,
+  CoreIssuer, createProof as coreCreateProof, generateKey as coreGenerateKey,
+  generateProofKey as coreGenerateProofKey, planPublication, signDelta, signSnapshot,
 } from "../wasm/mint/tasktoken.js";
-import { plainJson, snapshotObject } from "./input.js";
+import { isInstance, plainJson, snapshotObject } from "./input.js";
 import { toBytes } from "./revocation.js";
 import { bad, emit, listener, seconds } from "./util.js";
 
@@ -105,4 +106,80 @@ export function signRevocationSnapshot(key, options, generation) {
  */
 export function signRevocationDelta(key, snapshot, options) {
   return signDelta(plainJson(key, "key"), toBytes(snapshot), plainJson(options, "options"));
+}
+
+/**
+ * Generates a DPoP proof key (RFC 9449): Ed25519 (`alg: "EdDSA"`, the default) or P-256
+ * (`"ES256"`). `jkt` is its RFC 7638 thumbprint, the `cnf.jkt` of tokens bound to it (pass
+ * it as `cnfJkt` when minting, or send a proof to the token service).
+ * @param {{ alg?: "EdDSA" | "ES256" }} [options]
+ * @returns {{ privateJwk: object, publicJwk: object, jkt: string }}
+ */
+export function generateProofKey(options = {}) {
+  const { alg = "EdDSA" } = snapshotObject(options, "generateProofKey options");
+  if (alg !== "EdDSA" && alg !== "ES256") throw bad("generateProofKey alg is EdDSA or ES256");
+  return JSON.parse(coreGenerateProofKey(alg));
+}
+
+/**
+ * Creates a fresh DPoP proof for one request: signed by `key` (a private JWK from
+ * `generateProofKey`), for `method` on `url` (its query and fragment are left out), issued
+ * now with a random `jti`, bound to `token` (`ath`) and carrying the server's `nonce` if
+ * given. Send it as the `DPoP` header, with `Authorization: DPoP <token>`.
+ * @param {{ key: object, method: string, url: string | URL, token?: string, nonce?: string,
+ *           now?: number | Date }} options
+ * @returns {string}
+ */
+export function createProof(options) {
+  const { key, method, url, token, nonce, now } = snapshotObject(options, "createProof options");
+  if (typeof method !== "string") throw bad("createProof needs method: string");
+  const target = typeof url === "string" ? url : isInstance(url, URL) ? url.href : undefined;
+  if (target === undefined) throw bad("createProof needs url: string or URL");
+  for (const [name, value] of [["token", token], ["nonce", nonce]]) {
+    if (value !== undefined && typeof value !== "string") throw bad(`${name} must be a string`);
+  }
+  return coreCreateProof(plainJson(key, "createProof key"), method, target, token, nonce, seconds(now));
+}
+
+/**
+ * A `fetch` that sends `token` with a fresh DPoP proof on every request (`Authorization:
+ * DPoP`, `DPoP` header), so an agent holding a bound token needs two lines:
+ *
+ *   const call = dpopFetch({ key: privateJwk, token });
+ *   const res = await call("https://api.example/customers/4821");
+ *
+ * When the server asks for a nonce (`401` or `400` with `error="use_dpop_nonce"` and a
+ * `DPoP-Nonce` header), the request is sent once more with it, and later requests to that
+ * origin carry the newest nonce. The body is read once, so the retry can send it again.
+ * @param {{ key: object, token: string, fetch?: typeof fetch }} options
+ * @returns {(input: string | URL | Request, init?: RequestInit) => Promise<Response>}
+ */
+export function dpopFetch(options) {
+  const { key, token, fetch: fetchImpl } = snapshotObject(options, "dpopFetch options");
+  if (typeof token !== "string") throw bad("dpopFetch needs token: string");
+  if (fetchImpl !== undefined && typeof fetchImpl !== "function") throw bad("fetch must be a function");
+  const send = fetchImpl ?? globalThis.fetch.bind(globalThis);
+  const jwk = plainJson(key, "dpopFetch key");
+  const nonces = new Map();
+  return async (input, init = undefined) => {
+    const request = new Request(input, init);
+    const origin = new URL(request.url).origin;
+    const attempt = (nonce, body) => {
+      const proof = coreCreateProof(jwk, request.method, request.url, token, nonce, Date.now() / 1000);
+      const headers = new Headers(request.headers);
+      headers.set("authorization", `DPoP ${token}`);
+      headers.set("dpop", proof);
+      return send(new Request(request, { headers, body }));
+    };
+    const replayable = request.body === null ? undefined : await request.clone().arrayBuffer();
+    let response = await attempt(nonces.get(origin), replayable);
+    const nonce = response.headers.get("dpop-nonce");
+    if (nonce !== null) nonces.set(origin, nonce);
+    const challenge = response.headers.get("www-authenticate") ?? "";
+    if (nonce !== null && (response.status === 401 || response.status === 400) &&
+        /error="?use_dpop_nonce/.test(challenge)) {
+      response = await attempt(nonce, replayable);
+    }
+    return response;
+  };
 }

@@ -320,7 +320,7 @@ const CODES = new Set([
   "malformed", "unsupported_alg", "wrong_type", "unknown_key", "bad_signature", "missing_claim",
   "invalid_claim", "untrusted_issuer", "wrong_audience", "not_yet_valid", "expired",
   "lifetime_too_long", "revoked", "stale_revocation", "action_denied", "resource_denied",
-  "binding_required", "binding_mismatch",
+  "binding_required", "binding_mismatch", "invalid_proof", "proof_replayed",
 ]);
 
 /** How many deltas one refresh follows before reading the snapshot instead. */

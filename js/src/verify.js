@@ -43,7 +43,8 @@ export class Verifier {
    *   token revoked. Revocation data governs the tokens of one issuer: the replica's or
    *   filter's `issuer`, or, when it names none, the one trusted issuer whose keys are its
    *   keys (else `malformed`); tokens of other issuers are `stale_revocation`.
-   *   `maxLifetime` is at most 86400 s and `clockSkew` at most 300 s (`malformed` beyond).
+   *   `maxLifetime` is at most 86400 s and `clockSkew` at most 300 s (`malformed` beyond);
+   *   `proofMaxAge` (default 60, at most 300): how old a DPoP proof may be.
    */
   constructor(options) {
     const own = snapshotObject(options, "Verifier options");
@@ -118,7 +119,11 @@ export class Verifier {
    * with the one failed check's code.
    * @param {string} token
    * @param {{ action: string, resource: string, keyThumbprint?: string,
+   *           dpop?: { proof: string, method: string, url: string },
    *           now?: number | Date }} request
+   *   `dpop`: the DPoP proof the HTTP request carried (its `DPoP` header), with the
+   *   request's method and URL; the token must then be bound to the proof's key. Each proof
+   *   is accepted once by this verifier (`proof_replayed` after), within `proofMaxAge`.
    * @returns {Record<string, unknown>}
    */
   verify(token, request) {
@@ -162,13 +167,22 @@ export class Verifier {
   #verify(token, request) {
     checkToken(token);
     if (request === null || typeof request !== "object") throw bad("verify request must be an object");
-    const { action, resource, keyThumbprint, now } = request;
+    const { action, resource, keyThumbprint, dpop, now } = request;
     if (typeof action !== "string") throw bad("verify request needs action: string");
     if (typeof resource !== "string") throw bad("verify request needs resource: string");
     if (keyThumbprint !== undefined && typeof keyThumbprint !== "string") {
       throw bad("keyThumbprint must be a string");
     }
-    const claims = parseClaims(this.#core.verify(token, action, resource, keyThumbprint, seconds(now)));
+    let proof, method, url;
+    if (dpop !== undefined) {
+      ({ proof, method, url } = snapshotObject(dpop, "verify request dpop"));
+      if (typeof proof !== "string" || typeof method !== "string" || typeof url !== "string") {
+        throw bad("dpop needs { proof: string, method: string, url: string }");
+      }
+      if (keyThumbprint !== undefined) throw bad("give either dpop or keyThumbprint, not both");
+    }
+    const claims = parseClaims(
+      this.#core.verify(token, action, resource, keyThumbprint, proof, method, url, seconds(now)));
     if (this.#failOpen && this.#core.staleIgnored()) {
       if (this.#onStale) this.#onStale(claims);
       else console.warn("tasktoken: revocation data is stale; token accepted (failOpenWhenStale)");

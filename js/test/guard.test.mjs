@@ -34,7 +34,7 @@ test("a valid token for the route gives the claims", () => {
 test("no token: 401 with a bare Bearer challenge", async () => {
   const r = await refusal(guard(request("/customers/4821"), verifier, route));
   assert.equal(r.status, 401);
-  assert.equal(r.challenge, 'Bearer realm="tasktoken"');
+  assert.equal(r.challenge, 'Bearer realm="tasktoken", DPoP algs="EdDSA ES256"');
 });
 
 test("a tampered token: 401 invalid_token with the code in the body", async () => {

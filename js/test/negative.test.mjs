@@ -17,7 +17,8 @@ import { readFileSync } from "node:fs";
 import * as tt from "tasktoken";
 import {
   Issuer, RevocationFilter, RevocationReplica, TaskTokenError, Verifier, checkLink, completeTask,
-  fetchLink, generateKey, guard, guardNode, linkToken, mintLink, planRevocationPublication,
+  createProof, dpopFetch, fetchLink, generateKey, generateProofKey, guard, guardNode, linkToken,
+  mintLink, planRevocationPublication,
   signRevocationDelta,
   signRevocationSnapshot,
 } from "tasktoken";
@@ -190,7 +191,7 @@ const CODES = new Set([
   "malformed", "unsupported_alg", "wrong_type", "unknown_key", "bad_signature", "missing_claim",
   "invalid_claim", "untrusted_issuer", "wrong_audience", "not_yet_valid", "expired",
   "lifetime_too_long", "revoked", "stale_revocation", "action_denied", "resource_denied",
-  "binding_required", "binding_mismatch",
+  "binding_required", "binding_mismatch", "invalid_proof", "proof_replayed",
 ]);
 
 /** For each bad value: the whole argument replaced, then each named member replaced. */
@@ -431,10 +432,24 @@ test("a decision listener that throws never changes the decision", () => {
   assert.equal(typeof minting.mint(mintRequest), "string");
 });
 
+test("generateProofKey, createProof and dpopFetch", async (t) => {
+  const proofKey = generateProofKey().privateJwk;
+  const proofOptions = { key: proofKey, method: "GET", url: "https://api.example/x" };
+  await sweep(t, [
+    ...calls("generateProofKey options", {}, ["alg"], (x) => generateProofKey(x)),
+    ...calls("createProof options", proofOptions, ["key", "method", "url", "token", "nonce", "now"],
+      (x) => createProof(x)),
+    ...calls("createProof key", {}, [], (x) => createProof({ ...proofOptions, key: x }), mustThrow),
+    ...calls("dpopFetch options", { key: proofKey, token }, ["key", "token", "fetch"],
+      (x) => dpopFetch(x)),
+  ]);
+});
+
 test("every export is swept", () => {
   const swept = new Set(["generateKey", "Issuer", "Verifier", "RevocationFilter",
     "RevocationReplica", "signRevocationSnapshot", "signRevocationDelta",
-    "planRevocationPublication", "guard", "guardNode",
+    "planRevocationPublication", "generateProofKey", "createProof", "dpopFetch", "guard",
+    "guardNode",
     "mintLink", "checkLink", "linkToken", "fetchLink", "completeTask"]);
   const notFunctions = new Set(["TaskTokenError", "MAX_TOKEN_LENGTH", "ready"]);
   const missing = Object.keys(tt).filter((name) => !swept.has(name) && !notFunctions.has(name));

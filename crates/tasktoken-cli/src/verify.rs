@@ -4,7 +4,10 @@ use std::path::PathBuf;
 
 use clap::Args;
 use serde_json::Value;
-use tasktoken::{Error, KeySet, Request, Revocation, Verifier, DEFAULT_REVOCATION_GRACE};
+use tasktoken::{
+    Error, KeySet, ProofReplayCache, ProofRequest, Request, Revocation, Verifier, VerifyContext,
+    DEFAULT_REVOCATION_GRACE,
+};
 
 use crate::audit_log::AuditLogArg;
 use crate::clock::unix_now;
@@ -71,6 +74,19 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "JKT")]
     key_thumbprint: Option<String>,
 
+    /// A DPoP proof (RFC 9449) the request carried, from `tasktoken proof` or any DPoP
+    /// client: checked for --method and --url, and the token must be bound to its key.
+    #[arg(long, value_name = "PROOF", requires_all = ["method", "url"], conflicts_with = "key_thumbprint")]
+    proof: Option<String>,
+
+    /// The HTTP method of the request the --proof came with.
+    #[arg(long, value_name = "METHOD", requires = "proof")]
+    method: Option<String>,
+
+    /// The URL of the request the --proof came with (query and fragment are ignored).
+    #[arg(long, value_name = "URL", requires = "proof")]
+    url: Option<String>,
+
     /// Accept only key-bound tokens (`cnf.jkt`); others are `binding_required`.
     #[arg(long)]
     require_binding: bool,
@@ -111,19 +127,25 @@ pub struct VerifyArgs {
 pub fn run(args: &VerifyArgs) -> Result<(), Failure> {
     let verifier = verifier(args)?;
     let token = read_token(&args.token)?;
+    let dpop = match (&args.proof, &args.method, &args.url) {
+        (Some(proof), Some(method), Some(url)) => Some(ProofRequest { proof, method, url }),
+        _ => None,
+    };
     let request = Request {
         action: &args.action,
         resource: &args.resource,
         key_thumbprint: args.key_thumbprint.as_deref(),
-    };
-    let Some(snapshot) = &args.filter else {
-        let claims = match args.now {
-            Some(now) => verifier.verify_at(&token, &request, now)?,
-            None => verifier.verify(&token, &request)?,
-        };
-        return stdout_line(&format!("{:#}", Value::Object(claims.into_map())));
+        dpop,
     };
     let now = args.now.unwrap_or_else(unix_now);
+    // One verification per run: a proof is new to this cache by construction; a service
+    // that verifies many requests keeps one store for all of them.
+    let replay = ProofReplayCache::new(1);
+    let Some(snapshot) = &args.filter else {
+        let context = VerifyContext { proof_replay: Some(&replay), ..VerifyContext::default() };
+        let claims = verifier.verify_with_at(&token, &request, now, context)?;
+        return stdout_line(&format!("{:#}", Value::Object(claims.into_map())));
+    };
     let keys_for = |issuer: &str| match &args.revocation_jwks {
         Some(path) if args.iss.iter().any(|i| i == issuer) => read_jwks(path),
         _ => match args.iss.iter().position(|i| i == issuer) {
@@ -141,7 +163,12 @@ pub fn run(args: &VerifyArgs) -> Result<(), Failure> {
         fail_open_when_stale: args.fail_open_when_stale,
         exact_check: None,
     };
-    let claims = verifier.verify_revocable_at(&token, &request, now, &revocation)?;
+    let context = VerifyContext {
+        revocation: Some(&revocation),
+        proof_replay: Some(&replay),
+        ..VerifyContext::default()
+    };
+    let claims = verifier.verify_with_at(&token, &request, now, context)?;
     let stale = claims.stale_revocation_ignored();
     stdout_line(&format!("{:#}", Value::Object(claims.into_map())))?;
     if stale {

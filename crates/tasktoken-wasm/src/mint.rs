@@ -3,7 +3,7 @@
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use tasktoken::{
-    BloomFilter, Error, Freshness, Generation, Issuer, MintRequest, Publication,
+    BloomFilter, Error, Freshness, Generation, Issuer, MintRequest, ProofSigningKey, Publication,
     PublicationPlanner, SigningKey, Step, DEFAULT_FPR, DEFAULT_MIN_CAPACITY, DEFAULT_VALID_FOR,
 };
 use wasm_bindgen::prelude::*;
@@ -249,4 +249,32 @@ pub fn sign_delta(key: &str, snapshot: &[u8], options: &str) -> JsResult<Vec<u8>
 fn signing_key(jwk: &str) -> JsResult<SigningKey> {
     let map: Map<String, Value> = options(jwk, "private key")?;
     Ok(SigningKey::from_jwk_object(&map)?)
+}
+
+/// A new DPoP proof key for `alg` (`EdDSA` or `ES256`): `{ privateJwk, publicJwk, jkt }` as
+/// JSON text, `jkt` being the thumbprint a token bound to it carries in `cnf.jkt`.
+#[wasm_bindgen(js_name = generateProofKey)]
+pub fn generate_proof_key(alg: &str) -> JsResult<String> {
+    let key = ProofSigningKey::generate(alg)?;
+    let private = key.private_jwk();
+    // Built as text so that the private JWK is never held by a value that is not wiped.
+    let public = Value::Object(key.public_jwk()).to_string();
+    let jkt = key.thumbprint();
+    Ok(format!(r#"{{"privateJwk":{},"publicJwk":{public},"jkt":"{jkt}"}}"#, private.as_str()))
+}
+
+/// A fresh DPoP proof signed by the private JWK `key` (JSON text) for `method` on `url`, at
+/// `now` (seconds), with `ath` for `token` and the server's `nonce` if given.
+#[wasm_bindgen(js_name = createProof)]
+pub fn create_proof(
+    key: &str,
+    method: &str,
+    url: &str,
+    token: Option<String>,
+    nonce: Option<String>,
+    now: f64,
+) -> JsResult<String> {
+    let map: Map<String, Value> = options(key, "proof key")?;
+    let key = ProofSigningKey::from_jwk_object(&map)?;
+    Ok(key.proof(method, url, token.as_deref(), nonce.as_deref(), seconds(now)?)?)
 }

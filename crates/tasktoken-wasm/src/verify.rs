@@ -6,9 +6,9 @@ use std::rc::Rc;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use tasktoken::{
-    AuditSink, Error, KeySet, Offered, PublicKey, Publication, Request, Revocation,
-    RevocationFilter, RevocationReplica, VerifiedClaims, Verifier, VerifyCache, VerifyContext,
-    MAX_REVOCATION_GRACE,
+    AuditSink, Error, KeySet, Offered, ProofReplayCache, ProofRequest, PublicKey, Publication,
+    Request, Revocation, RevocationFilter, RevocationReplica, VerifiedClaims, Verifier,
+    VerifyCache, VerifyContext, MAX_REVOCATION_GRACE,
 };
 use wasm_bindgen::prelude::*;
 
@@ -21,6 +21,7 @@ struct VerifierOptions {
     audience: String,
     max_lifetime: Option<u32>,
     clock_skew: Option<u32>,
+    proof_max_age: Option<u32>,
     require_binding: Option<bool>,
     name: Option<String>,
     cache_size: Option<usize>,
@@ -37,7 +38,12 @@ pub struct CoreVerifier {
     stale_ignored: Cell<bool>,
     decisions: Decisions,
     cache: RefCell<VerifyCache>,
+    /// The DPoP proofs this verifier accepted, so that none is accepted twice.
+    proofs: ProofReplayCache,
 }
+
+/// The most DPoP proofs one verifier remembers (each for its window, 60 s by default).
+const PROOF_REPLAY_CAPACITY: usize = 100_000;
 
 /// A verifier's revocation settings: the source, shared with the JS object that refreshes
 /// it, and the policy.
@@ -77,6 +83,9 @@ impl CoreVerifier {
         if let Some(seconds) = o.clock_skew {
             verifier = verifier.clock_skew(seconds)?;
         }
+        if let Some(seconds) = o.proof_max_age {
+            verifier = verifier.proof_max_age(seconds)?;
+        }
         if o.issuers.is_empty() {
             return Err(Error::Malformed("verifier trusts no issuer".into()).into());
         }
@@ -98,6 +107,7 @@ impl CoreVerifier {
             stale_ignored: Cell::new(false),
             decisions: Decisions::default(),
             cache: RefCell::new(VerifyCache::new(cache_size)),
+            proofs: ProofReplayCache::new(PROOF_REPLAY_CAPACITY),
         })
     }
 
@@ -186,17 +196,30 @@ impl CoreVerifier {
     }
 
     /// Verifies `token` for `action` on `resource` at `now` (seconds), consulting the
-    /// revocation source if one is set; returns the claims as JSON text, which the package
-    /// parses (so a `__proto__` claim stays plain data).
+    /// revocation source if one is set, and the DPoP `proof` for `method` and `url` if given
+    /// (this verifier's replay cache remembers it); returns the claims as JSON text, which
+    /// the package parses (so a `__proto__` claim stays plain data).
+    #[allow(clippy::too_many_arguments)]
     pub fn verify(
         &self,
         token: &str,
         action: &str,
         resource: &str,
         key_thumbprint: Option<String>,
+        proof: Option<String>,
+        method: Option<String>,
+        url: Option<String>,
         now: f64,
     ) -> JsResult<String> {
-        let request = Request { action, resource, key_thumbprint: key_thumbprint.as_deref() };
+        let dpop = match (&proof, &method, &url) {
+            (Some(proof), Some(method), Some(url)) => Some(ProofRequest { proof, method, url }),
+            (None, None, None) => None,
+            _ => {
+                return Err(Error::Malformed("dpop needs proof, method and url".into()).into());
+            }
+        };
+        let key_thumbprint = key_thumbprint.as_deref();
+        let request = Request { action, resource, key_thumbprint, dpop };
         let now = seconds(now)?;
         self.stale_ignored.set(false);
         let claims =
@@ -235,6 +258,7 @@ impl CoreVerifier {
             revocation,
             audit: capture.as_ref().map(|c| c as &dyn AuditSink),
             cache: cache.as_deref_mut(),
+            proof_replay: Some(&self.proofs),
         };
         self.verifier.verify_with_at(token, request, now, context)
     }

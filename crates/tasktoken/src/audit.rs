@@ -117,8 +117,11 @@ pub(crate) type SharedSink = Arc<dyn AuditSink + Send + Sync>;
 
 /// Counts events per outcome (`ok` and every error code), lock-free: for metrics.
 pub struct OutcomeCounters {
-    counts: [AtomicU64; 19],
+    counts: [AtomicU64; OUTCOMES],
 }
+
+/// `ok` and every error code.
+const OUTCOMES: usize = Error::CODES.len() + 1;
 
 impl OutcomeCounters {
     /// All counters at zero.
@@ -155,8 +158,8 @@ impl AuditSink for OutcomeCounters {
         } else {
             Error::CODES.iter().position(|c| *c == event.outcome).map(|i| i + 1)
         };
-        if let Some(i) = index {
-            self.counts[i].fetch_add(1, Ordering::Relaxed);
+        if let Some(counter) = index.and_then(|i| self.counts.get(i)) {
+            counter.fetch_add(1, Ordering::Relaxed);
         }
     }
 }

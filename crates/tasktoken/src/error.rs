@@ -55,6 +55,10 @@ pub enum Error {
     BindingRequired(Cow<'static, str>),
     /// The token is bound (`cnf.jkt`) to a different key than the one presented.
     BindingMismatch(Cow<'static, str>),
+    /// The DPoP proof is malformed, badly signed, or not for this request, time or token.
+    InvalidProof(Cow<'static, str>),
+    /// The DPoP proof's `jti` was already used within its window.
+    ProofReplayed(Cow<'static, str>),
 }
 
 impl Error {
@@ -79,6 +83,8 @@ impl Error {
             Error::ResourceDenied(_) => "resource_denied",
             Error::BindingRequired(_) => "binding_required",
             Error::BindingMismatch(_) => "binding_mismatch",
+            Error::InvalidProof(_) => "invalid_proof",
+            Error::ProofReplayed(_) => "proof_replayed",
         }
     }
 
@@ -102,12 +108,14 @@ impl Error {
             | Error::ActionDenied(m)
             | Error::ResourceDenied(m)
             | Error::BindingRequired(m)
-            | Error::BindingMismatch(m) => m,
+            | Error::BindingMismatch(m)
+            | Error::InvalidProof(m)
+            | Error::ProofReplayed(m) => m,
         }
     }
 
     /// Every stable code, in the order DESIGN.md lists them.
-    pub const CODES: [&'static str; 18] = [
+    pub const CODES: [&'static str; 20] = [
         "malformed",
         "unsupported_alg",
         "wrong_type",
@@ -126,6 +134,8 @@ impl Error {
         "resource_denied",
         "binding_required",
         "binding_mismatch",
+        "invalid_proof",
+        "proof_replayed",
     ];
 }
 

@@ -294,7 +294,7 @@ fn nesting_exceeds(value: &Value, limit: usize) -> bool {
 }
 
 /// 128 random bits, base64url.
-fn random_jti() -> Result<String, Error> {
+pub(crate) fn random_jti() -> Result<String, Error> {
     let mut jti = [0u8; 16];
     getrandom::fill(&mut jti)
         .map_err(|_| malformed("the system's random number generator is unavailable"))?;

@@ -31,6 +31,8 @@
 //! - [`Verifier`], [`Request`], [`VerifiedClaims`]: verification, in DESIGN.md's order;
 //!   [`VerifyContext`], [`VerifyCache`]: what else a verification may consult;
 //! - [`UnverifiedToken`]: decoding without trust, for inspection;
+//! - [`ProofRequest`], [`verify_proof`], [`ProofReplayStore`], [`ProofReplayCache`]: proof of
+//!   possession (DPoP, RFC 9449), checked by the verifier for bound tokens;
 //! - [`action_allowed`], [`resource_allowed`]: the matching rules on their own;
 //! - [`Policy`], [`ExchangeRequest`], [`decide_exchange`] ([`Grant`], [`Refusal`]): who may
 //!   get which token, the token service's decision (DESIGN.md, "Token service");
@@ -53,6 +55,7 @@ extern crate alloc;
 
 mod audit;
 mod claims;
+mod dpop;
 mod encoding;
 mod error;
 mod exchange;
@@ -67,6 +70,11 @@ mod verifier;
 
 pub use audit::{AuditEvent, AuditKind, AuditSink, OutcomeCounters};
 pub use claims::VerifiedClaims;
+pub use dpop::{
+    proof_key_thumbprint, verify_proof, ProofReplayCache, ProofReplayStore, ProofRequest,
+    ProofSigningKey, VerifiedProof, DEFAULT_PROOF_MAX_AGE, MAX_PROOF_LEN, MAX_PROOF_MAX_AGE,
+    PROOF_TYPE,
+};
 pub use error::Error;
 pub use exchange::{decide_exchange, ExchangeRequest, Grant, Policy, Refusal};
 pub use issuer::{Issuer, MintRequest, DEFAULT_MAX_ACTIONS, DEFAULT_MAX_TTL};

@@ -8,6 +8,9 @@ use alloc::vec::Vec;
 
 use crate::audit::{AuditHook, AuditKind, AuditSink, Trace};
 use crate::claims::{audiences, check_claims, Authenticated, VerifiedClaims};
+use crate::dpop::{
+    verify_proof, ProofReplayStore, ProofRequest, DEFAULT_PROOF_MAX_AGE, MAX_PROOF_MAX_AGE,
+};
 use crate::error::{malformed, Error};
 use crate::keys::{KeySet, PublicKey};
 use crate::policy::{action_allowed, resource_allowed};
@@ -36,15 +39,23 @@ pub struct Request<'a> {
     pub action: &'a str,
     /// The resource, matched against the token's `res` patterns.
     pub resource: &'a str,
-    /// The RFC 7638 thumbprint of the key the caller proved possession of (e.g. by DPoP),
-    /// if any; required when the token carries `cnf.jkt`.
+    /// The RFC 7638 thumbprint of a key the caller proved possession of by other means
+    /// (mutual TLS, a proof it verified itself), if any.
     pub key_thumbprint: Option<&'a str>,
+    /// The DPoP proof the request carried, with its method and URL: the verifier checks it
+    /// (RFC 9449) and binds the token to its key.
+    pub dpop: Option<ProofRequest<'a>>,
 }
 
 impl<'a> Request<'a> {
-    /// A request for `action` on `resource`, with no proof-of-possession key.
+    /// A request for `action` on `resource`, with no proof of possession.
     pub fn new(action: &'a str, resource: &'a str) -> Self {
-        Request { action, resource, key_thumbprint: None }
+        Request { action, resource, key_thumbprint: None, dpop: None }
+    }
+
+    /// The same request, carrying the DPoP proof `dpop`.
+    pub fn with_proof(self, dpop: ProofRequest<'a>) -> Self {
+        Request { dpop: Some(dpop), ..self }
     }
 }
 
@@ -62,6 +73,7 @@ pub struct Verifier {
     issuers: Vec<String>,
     max_lifetime: i64,
     clock_skew: i64,
+    proof_max_age: u32,
     require_binding: bool,
     /// Reported as `decided_by` in audit events.
     name: String,
@@ -85,6 +97,7 @@ impl Verifier {
             issuers: Vec::new(),
             max_lifetime: i64::from(DEFAULT_MAX_LIFETIME),
             clock_skew: i64::from(DEFAULT_CLOCK_SKEW),
+            proof_max_age: DEFAULT_PROOF_MAX_AGE,
             require_binding: false,
             name: String::from("verifier"),
             audit: None,
@@ -143,6 +156,18 @@ impl Verifier {
         Ok(self)
     }
 
+    /// Sets how old a DPoP proof may be, by its `iat`, in seconds (default 60), besides the
+    /// clock skew.
+    ///
+    /// Rejects more than [`MAX_PROOF_MAX_AGE`] (300 s) as `malformed`.
+    pub fn proof_max_age(mut self, seconds: u32) -> Result<Self, Error> {
+        if seconds > MAX_PROOF_MAX_AGE {
+            return Err(malformed("proof max age is over 300 s"));
+        }
+        self.proof_max_age = seconds;
+        Ok(self)
+    }
+
     /// Requires every token to be key-bound (`cnf.jkt`); unbound ones are
     /// `binding_required`.
     pub fn require_binding(mut self, required: bool) -> Self {
@@ -174,10 +199,11 @@ impl Verifier {
         context: VerifyContext<'_>,
     ) -> Result<VerifiedClaims, Error> {
         // Runs the checks and, when anyone listens, records the decision.
-        let VerifyContext { revocation, audit: sink, cache } = context;
+        let VerifyContext { revocation, audit: sink, cache, proof_replay } = context;
         let enabled = sink.is_some() || self.audit.is_some();
         let mut trace = Trace::new(enabled);
-        let result = self.verify_inner(token, request, now, revocation, &mut trace, cache);
+        let checks = Checks { revocation, proof_replay };
+        let result = self.verify_inner(token, request, now, checks, &mut trace, cache);
         if enabled {
             let outcome = result.as_ref().map_or_else(Error::code, |_| "ok");
             let mut event = trace.into_event(AuditKind::Verify, now, outcome, &self.name);
@@ -371,7 +397,7 @@ impl Verifier {
         token: &str,
         request: &Request<'_>,
         now: i64,
-        revocation: Option<&Revocation<'_>>,
+        checks: Checks<'_>,
         trace: &mut Trace,
         cache: Option<&mut VerifyCache>,
     ) -> Result<VerifiedClaims, Error> {
@@ -382,11 +408,11 @@ impl Verifier {
         self.current(&genuine, now)?;
         let claims = &genuine.authenticated.map;
         let jti = claims.get("jti").and_then(|v| v.as_str()).unwrap_or_default();
-        let stale_ignored = match revocation {
+        let stale_ignored = match checks.revocation {
             Some(revocation) => revocation.check(&self.issuers[genuine.issuer], jti, now)?,
             None => false,
         };
-        check_binding(claims, request, self.require_binding)?;
+        self.check_binding(claims, token, request, now, checks.proof_replay)?;
         let scope = claims.get("scope").and_then(|v| v.as_str()).unwrap_or_default();
         if !action_allowed(scope, request.action) {
             return Err(Error::ActionDenied(Cow::Borrowed(
@@ -415,6 +441,16 @@ pub struct VerifyContext<'a> {
     pub audit: Option<&'a dyn AuditSink>,
     /// Tokens already authenticated by this verifier.
     pub cache: Option<&'a mut VerifyCache>,
+    /// Where accepted DPoP proofs are remembered. A request with a proof and no store is
+    /// refused (`invalid_proof`): without one, a proof could be replayed.
+    pub proof_replay: Option<&'a dyn ProofReplayStore>,
+}
+
+/// The checks of [`VerifyContext`] that the verification itself consults.
+#[derive(Clone, Copy)]
+struct Checks<'a> {
+    revocation: Option<&'a Revocation<'a>>,
+    proof_replay: Option<&'a dyn ProofReplayStore>,
 }
 
 /// A token whose signature, claim types, issuer and audience hold.
@@ -521,24 +557,61 @@ fn next_id() -> u64 {
     NEXT.fetch_add(1, core::sync::atomic::Ordering::Relaxed)
 }
 
-/// Proof of possession: a bound token needs the caller's key thumbprint, and the same one.
-fn check_binding(
-    claims: &serde_json::Map<String, serde_json::Value>,
-    request: &Request<'_>,
-    required: bool,
-) -> Result<(), Error> {
-    let bound = claims.get("cnf").and_then(|c| c.get("jkt")).and_then(|j| j.as_str());
-    match (bound, request.key_thumbprint) {
-        (None, _) if required => Err(Error::BindingRequired(Cow::Borrowed(
-            "this verifier accepts only key-bound tokens",
-        ))),
-        (None, _) => Ok(()),
-        (Some(_), None) => Err(Error::BindingRequired(Cow::Borrowed(
-            "the token is key-bound and the request proved no key",
-        ))),
-        (Some(jkt), Some(presented)) if jkt == presented => Ok(()),
-        (Some(_), Some(_)) => Err(Error::BindingMismatch(Cow::Borrowed(
-            "the token is bound to a different key than the one presented",
-        ))),
+impl Verifier {
+    /// Proof of possession, in DESIGN.md's order: a DPoP proof is verified (structure,
+    /// header, signature, `htm`, `htu`, `iat`, `ath`), then its key's thumbprint must be the
+    /// token's `cnf.jkt`, then its `jti` must be new to the replay store. Without a proof, a
+    /// bound token needs the caller's own `key_thumbprint`, and the same one.
+    fn check_binding(
+        &self,
+        claims: &serde_json::Map<String, serde_json::Value>,
+        token: &str,
+        request: &Request<'_>,
+        now: i64,
+        replay: Option<&dyn ProofReplayStore>,
+    ) -> Result<(), Error> {
+        let bound = claims.get("cnf").and_then(|c| c.get("jkt")).and_then(|j| j.as_str());
+        if bound.is_none() && self.require_binding {
+            return Err(Error::BindingRequired(Cow::Borrowed(
+                "this verifier accepts only key-bound tokens",
+            )));
+        }
+        let presented = match &request.dpop {
+            Some(dpop) => {
+                let skew = u32::try_from(self.clock_skew).unwrap_or(MAX_CLOCK_SKEW);
+                let proof = verify_proof(dpop, Some(token), now, self.proof_max_age, skew)?;
+                if bound.is_some_and(|jkt| jkt != proof.jkt) {
+                    return Err(mismatch());
+                }
+                let store = replay.ok_or(Error::InvalidProof(Cow::Borrowed(
+                    "no replay store is configured for proofs",
+                )))?;
+                let expires = proof
+                    .iat
+                    .saturating_add(i64::from(self.proof_max_age))
+                    .saturating_add(self.clock_skew);
+                if !store.record(&proof.jti, expires, now) {
+                    return Err(Error::ProofReplayed(Cow::Borrowed(
+                        "the proof's `jti` was already used",
+                    )));
+                }
+                return Ok(());
+            }
+            None => request.key_thumbprint,
+        };
+        match (bound, presented) {
+            (None, _) => Ok(()),
+            (Some(_), None) => Err(Error::BindingRequired(Cow::Borrowed(
+                "the token is key-bound and the request proved no key",
+            ))),
+            (Some(jkt), Some(presented)) if jkt == presented => Ok(()),
+            (Some(_), Some(_)) => Err(mismatch()),
+        }
     }
+}
+
+fn mismatch() -> Error {
+    Error::BindingMismatch(Cow::Borrowed(
+        "the token is bound to a different key than the one presented",
+    ))
 }

@@ -43,12 +43,17 @@ fn every_vector_decision_is_one_event_with_its_outcome_and_no_secrets() {
         let sink = Collect::default();
         let rev = case.get("revocation");
         let now = case["now"].as_i64().expect("now");
+        let replay = tasktoken::ProofReplayCache::new(16);
         let Ok(filter) = rev.map_or(Ok(None), |rev| revocation_filter(config, rev, now)) else {
             continue; // revocation data that is refused never reaches a decision
         };
         let revocation = rev.map(|rev| revocation(filter.as_ref(), rev));
-        let context =
-            VerifyContext { revocation: revocation.as_ref(), audit: Some(&sink), cache: None };
+        let context = VerifyContext {
+            revocation: revocation.as_ref(),
+            audit: Some(&sink),
+            cache: None,
+            proof_replay: Some(&replay),
+        };
         let result = v.verify_with_at(token, &request, now, context);
         decisions += 1;
         let events = sink.0.into_inner().expect("not poisoned");

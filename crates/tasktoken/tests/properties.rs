@@ -315,6 +315,7 @@ proptest! {
             action: &grant.action,
             resource: &grant.resource,
             key_thumbprint: grant.mint.cnf_jkt.as_deref(),
+            dpop: None,
         };
         let claims = verifier().verify_at(&token, &request, grant.at).expect("verifies");
         let jti = claims.jti().to_owned();
@@ -348,6 +349,7 @@ proptest! {
             action: &grant.action,
             resource: &grant.resource,
             key_thumbprint: grant.mint.cnf_jkt.as_deref(),
+            dpop: None,
         };
         let verifier = verifier();
         prop_assert!(verifier.verify_at(&token, &request, grant.at).is_ok());
@@ -388,6 +390,7 @@ fn every_single_byte_change_of_a_token_is_refused() {
         action: "customers:read",
         resource: "customers/4821",
         key_thumbprint: Some(&jkt),
+        dpop: None,
     };
     let verifier = verifier();
     assert!(verifier.verify_at(&token, &request, NOW).is_ok());
@@ -699,6 +702,7 @@ proptest! {
             action: &grant.action,
             resource: &grant.resource,
             key_thumbprint: grant.mint.cnf_jkt.as_deref(),
+            dpop: None,
         };
         let got = verify_checked(&verifier(), &empty_filter(), &token, &request, grant.at)?;
         if let Err(e) = UnverifiedToken::parse(&token) {

@@ -9,7 +9,10 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use common::{load, request, revocation, revocation_filter, vectors_dir, verifier};
 use serde_json::Value;
-use tasktoken::{Error, KeySet, PublicKey, Request, RevocationFilter, SigningKey, Verifier};
+use tasktoken::{
+    Error, KeySet, ProofReplayCache, PublicKey, Request, RevocationFilter, SigningKey, Verifier,
+    VerifyContext,
+};
 
 #[test]
 fn vectors_match_their_generator() {
@@ -35,9 +38,14 @@ fn token_vectors() {
         let request = request(case);
         let token = case["token"].as_str().expect("token");
         let now = case["now"].as_i64().expect("now");
-        let got = verifier(config).and_then(|v| match case.get("revocation") {
-            None => v.verify_at(token, &request, now),
-            Some(rev) => verify_revocable(&v, config, rev, token, &request, now),
+        let got = verifier(config).and_then(|v| {
+            // `repeat`: the same request twice with one verifier (a replayed proof); the
+            // expected result is the second's.
+            let replay = ProofReplayCache::new(16);
+            if case["repeat"] == true {
+                let _ = verify_case(&v, config, case, token, &request, now, &replay);
+            }
+            verify_case(&v, config, case, token, &request, now, &replay)
         });
         let expect = &case["expect"];
         match (got, expect["error"].as_str()) {
@@ -58,17 +66,29 @@ fn token_vectors() {
     }
 }
 
-/// Verifies against the case's revocation data, loaded with its issuer's keys.
-fn verify_revocable(
+/// Verifies one case: against its revocation data if it has any (loaded with its issuer's
+/// keys), remembering proofs in `replay`.
+fn verify_case(
     verifier: &Verifier,
     config: &Value,
-    rev: &Value,
+    case: &Value,
     token: &str,
     request: &Request<'_>,
     now: i64,
+    replay: &ProofReplayCache,
 ) -> Result<tasktoken::VerifiedClaims, Error> {
-    let filter = revocation_filter(config, rev, now)?;
-    verifier.verify_revocable_at(token, request, now, &revocation(filter.as_ref(), rev))
+    let rev = case.get("revocation");
+    let filter = match rev {
+        Some(rev) => revocation_filter(config, rev, now)?,
+        None => None,
+    };
+    let revocation = rev.map(|rev| revocation(filter.as_ref(), rev));
+    let context = VerifyContext {
+        revocation: revocation.as_ref(),
+        proof_replay: Some(replay),
+        ..VerifyContext::default()
+    };
+    verifier.verify_with_at(token, request, now, context)
 }
 
 #[test]

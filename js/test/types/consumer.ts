@@ -109,3 +109,14 @@ const gate: verifyOnly.GuardResult = verifyOnly.guard(
 // @ts-expect-error minting is not part of tasktoken/verify
 verifyOnly.generateKey({ kid: "k2" });
 void sameClass; void code; void gate;
+
+import { createProof, dpopFetch, generateProofKey } from "tasktoken";
+const proofKey = generateProofKey({ alg: "ES256" });
+const boundToken: string = issuer.mint({ sub: "s", aud: "a", task: "t", scope: "x", res: ["r"], ttl: 60,
+  cnfJkt: proofKey.jkt });
+const dpopProof: string = createProof({ key: proofKey.privateJwk, method: "GET", url: "https://api.example/r", token: boundToken });
+void verifier.verify(boundToken, { action: "x", resource: "r", dpop: { proof: dpopProof, method: "GET", url: "https://api.example/r" } });
+const agentFetch = dpopFetch({ key: proofKey.privateJwk, token: boundToken });
+void agentFetch("https://api.example/r");
+// @ts-expect-error: the private key is needed to sign
+createProof({ key: proofKey.publicJwk, method: "GET", url: "https://api.example/r" });

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use serde_json::Value;
-use tasktoken::{Error, KeySet, Request, Revocation, RevocationFilter, Verifier};
+use tasktoken::{Error, KeySet, ProofRequest, Request, Revocation, RevocationFilter, Verifier};
 
 pub fn vectors_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/vectors")
@@ -38,6 +38,11 @@ pub fn request(case: &Value) -> Request<'_> {
         action: req["action"].as_str().expect("action"),
         resource: req["resource"].as_str().expect("resource"),
         key_thumbprint: req["keyThumbprint"].as_str(),
+        dpop: req.get("dpop").map(|d| ProofRequest {
+            proof: d["proof"].as_str().expect("proof"),
+            method: d["method"].as_str().expect("method"),
+            url: d["url"].as_str().expect("url"),
+        }),
     }
 }
 

@@ -160,6 +160,8 @@ struct Case {
     expect: Value,
     /// Revocation data the verification consults (`null`: none configured).
     revocation: Value,
+    /// Verify twice with one verifier; the expected result is the second's (a replay).
+    repeat: bool,
 }
 
 fn request(action: &str, resource: &str) -> Value {
@@ -231,6 +233,9 @@ fn tokens() -> Value {
             if !c.revocation.is_null() {
                 case["revocation"] = c.revocation;
             }
+            if c.repeat {
+                case["repeat"] = json!(true);
+            }
             case
         })
         .collect();
@@ -258,6 +263,7 @@ fn token_cases() -> Vec<Case> {
             request: default_request(),
             expect,
             revocation: Value::Null,
+            repeat: false,
         });
     };
 
@@ -944,6 +950,7 @@ fn token_cases() -> Vec<Case> {
             request: req,
             expect,
             revocation: Value::Null,
+            repeat: false,
         });
     };
     let t = a1_with(|_| {});
@@ -1229,6 +1236,7 @@ fn token_cases() -> Vec<Case> {
             request: default_request(),
             expect,
             revocation: Value::Null,
+            repeat: false,
         });
     };
     let mut forged = vec![0u8; 64];
@@ -1256,6 +1264,9 @@ fn token_cases() -> Vec<Case> {
         good.clone(),
         err("binding_required"),
     );
+    // --- proof of possession (DPoP, RFC 9449) --------------------------------------------
+    cases.extend(dpop_cases());
+
     // --- revocation -------------------------------------------------------------------
     let base_jti = base_claims()["jti"].as_str().expect("jti").to_string();
     let rev_for = |issuer: &str, snapshot: Option<String>, deltas: Vec<String>, fail_open: bool| json!({"issuer": issuer, "snapshot": snapshot, "deltas": deltas, "grace": 60, "failOpenWhenStale": fail_open});
@@ -1280,6 +1291,7 @@ fn token_cases() -> Vec<Case> {
             request: req,
             expect,
             revocation,
+            repeat: false,
         });
     };
     let t = a1_with(|_| {});
@@ -1378,6 +1390,296 @@ fn token_cases() -> Vec<Case> {
         rev(Some(with_base), vec![], false),
         err("lifetime_too_long"),
     );
+    cases
+}
+
+/// A DPoP proof key: Ed25519 or P-256, derived from a label.
+enum ProofKey {
+    Ed(ed25519_dalek::SigningKey),
+    P256(p256::ecdsa::SigningKey),
+}
+
+impl ProofKey {
+    fn ed(label: &str) -> Self {
+        ProofKey::Ed(dalek(label))
+    }
+
+    fn p256(label: &str) -> Self {
+        ProofKey::P256(p256::ecdsa::SigningKey::from_bytes(&seed(label).into()).expect("scalar"))
+    }
+
+    fn alg(&self) -> &'static str {
+        match self {
+            ProofKey::Ed(_) => "EdDSA",
+            ProofKey::P256(_) => "ES256",
+        }
+    }
+
+    fn jwk(&self) -> Value {
+        match self {
+            ProofKey::Ed(k) => {
+                json!({"kty": "OKP", "crv": "Ed25519", "x": b64(k.verifying_key().as_bytes())})
+            }
+            ProofKey::P256(k) => {
+                let point = k.verifying_key().to_encoded_point(false);
+                json!({"kty": "EC", "crv": "P-256", "x": b64(point.x().expect("x")),
+                       "y": b64(point.y().expect("y"))})
+            }
+        }
+    }
+
+    /// RFC 7638, computed here independently of the crate.
+    fn thumbprint(&self) -> String {
+        let jwk = self.jwk();
+        let canonical = match self {
+            ProofKey::Ed(_) => format!(r#"{{"crv":"Ed25519","kty":"OKP","x":{}}}"#, jwk["x"]),
+            ProofKey::P256(_) => {
+                format!(r#"{{"crv":"P-256","kty":"EC","x":{},"y":{}}}"#, jwk["x"], jwk["y"])
+            }
+        };
+        b64(&Sha256::digest(canonical.as_bytes()))
+    }
+
+    fn sign(&self, header: &Value, claims: &Value) -> String {
+        let input = format!(
+            "{}.{}",
+            b64(header.to_string().as_bytes()),
+            b64(claims.to_string().as_bytes())
+        );
+        let signature = match self {
+            ProofKey::Ed(k) => k.sign(input.as_bytes()).to_bytes().to_vec(),
+            ProofKey::P256(k) => {
+                let signature: p256::ecdsa::Signature =
+                    p256::ecdsa::signature::Signer::sign(k, input.as_bytes());
+                signature.to_bytes().to_vec()
+            }
+        };
+        format!("{input}.{}", b64(&signature))
+    }
+}
+
+/// The DPoP cases: a bound token with a proof for `GET https://api.example/customers/4821`,
+/// and every way a proof can fail.
+fn dpop_cases() -> Vec<Case> {
+    const URL: &str = "https://api.example/customers/4821";
+    let ed = ProofKey::ed("proof-ed");
+    let p256 = ProofKey::p256("proof-p256");
+    let bound_to = |key: &ProofKey| {
+        a1_with(|c| {
+            c.insert("cnf".into(), json!({"jkt": key.thumbprint()}));
+        })
+    };
+    let ath = |token: &str| b64(&Sha256::digest(token.as_bytes()));
+    let proof_header =
+        |key: &ProofKey| json!({"typ": "dpop+jwt", "alg": key.alg(), "jwk": key.jwk()});
+    let proof_claims = |token: &str| json!({"jti": "proof-1", "htm": "GET", "htu": URL, "iat": NOW - 5, "ath": ath(token)});
+    let proof = |key: &ProofKey, token: &str, edit: &dyn Fn(&mut Value, &mut Value)| {
+        let (mut h, mut c) = (proof_header(key), proof_claims(token));
+        edit(&mut h, &mut c);
+        key.sign(&h, &c)
+    };
+    let request_with = |proof: String, method: &str, url: &str| {
+        json!({"action": "customers:read", "resource": "customers/4821",
+               "dpop": {"proof": proof, "method": method, "url": url}})
+    };
+    let mut cases = Vec::new();
+    let mut add = |name, description, token: String, req: Value, expect, repeat| {
+        cases.push(Case {
+            name,
+            description,
+            verifier: "default",
+            token,
+            request: req,
+            expect,
+            revocation: Value::Null,
+            repeat,
+        });
+    };
+    let t = bound_to(&ed);
+    let good = proof(&ed, &t, &|_, _| {});
+    add(
+        "valid_dpop_ed25519",
+        "a bound token with an EdDSA proof for this request",
+        t.clone(),
+        request_with(good.clone(), "GET", URL),
+        ok(&t),
+        false,
+    );
+    let tp = bound_to(&p256);
+    add(
+        "valid_dpop_es256",
+        "a token bound to a P-256 key, with an ES256 proof",
+        tp.clone(),
+        request_with(proof(&p256, &tp, &|_, _| {}), "GET", URL),
+        ok(&tp),
+        false,
+    );
+    let shouty = proof(&ed, &t, &|_, c| c["htu"] = json!("HTTPS://API.example:443/customers/4821"));
+    add(
+        "valid_dpop_htu_normalized",
+        "scheme and host compared case-insensitively, the default port, query and fragment ignored",
+        t.clone(),
+        request_with(shouty, "GET", "https://api.example/customers/4821?x=1#y"),
+        ok(&t),
+        false,
+    );
+    let unbound = a1_with(|_| {});
+    add(
+        "valid_dpop_unbound_token",
+        "an unbound token with a valid proof: the proof is checked",
+        unbound.clone(),
+        request_with(proof(&ed, &unbound, &|_, _| {}), "GET", URL),
+        ok(&unbound),
+        false,
+    );
+    add(
+        "proof_replayed",
+        "the same proof a second time",
+        t.clone(),
+        request_with(good.clone(), "GET", URL),
+        err("proof_replayed"),
+        true,
+    );
+    add(
+        "binding_mismatch_dpop",
+        "a valid proof signed by another key than the bound one",
+        t.clone(),
+        request_with(proof(&p256, &t, &|_, _| {}), "GET", URL),
+        err("binding_mismatch"),
+        false,
+    );
+    let invalid: Vec<(&'static str, &'static str, String, &str, &str)> = vec![
+        ("invalid_proof_htm", "the request is a POST", good.clone(), "POST", URL),
+        (
+            "invalid_proof_htu",
+            "another path",
+            good.clone(),
+            "GET",
+            "https://api.example/customers/4822",
+        ),
+        (
+            "invalid_proof_htu_port",
+            "another port",
+            good.clone(),
+            "GET",
+            "https://api.example:8443/customers/4821",
+        ),
+        (
+            "invalid_proof_htu_scheme",
+            "http, not https",
+            good.clone(),
+            "GET",
+            "http://api.example/customers/4821",
+        ),
+        (
+            "invalid_proof_iat_old",
+            "iat 91 s ago (60 s plus 30 s skew)",
+            proof(&ed, &t, &|_, c| c["iat"] = json!(NOW - 91)),
+            "GET",
+            URL,
+        ),
+        (
+            "invalid_proof_iat_future",
+            "iat 31 s ahead",
+            proof(&ed, &t, &|_, c| c["iat"] = json!(NOW + 31)),
+            "GET",
+            URL,
+        ),
+        (
+            "invalid_proof_iat_string",
+            "iat as a string",
+            proof(&ed, &t, &|_, c| c["iat"] = json!("1767225595")),
+            "GET",
+            URL,
+        ),
+        (
+            "invalid_proof_ath_missing",
+            "no ath with a token",
+            proof(&ed, &t, &|_, c| {
+                c.as_object_mut().expect("o").remove("ath");
+            }),
+            "GET",
+            URL,
+        ),
+        (
+            "invalid_proof_ath_other_token",
+            "ath of another token",
+            proof(&ed, &t, &|_, c| c["ath"] = json!(ath("x"))),
+            "GET",
+            URL,
+        ),
+        (
+            "invalid_proof_no_jti",
+            "no jti",
+            proof(&ed, &t, &|_, c| {
+                c.as_object_mut().expect("o").remove("jti");
+            }),
+            "GET",
+            URL,
+        ),
+        (
+            "invalid_proof_typ",
+            "typ JWT",
+            proof(&ed, &t, &|h, _| h["typ"] = json!("JWT")),
+            "GET",
+            URL,
+        ),
+        (
+            "invalid_proof_typ_task_token",
+            "a task token's typ",
+            proof(&ed, &t, &|h, _| h["typ"] = json!("tt+jwt")),
+            "GET",
+            URL,
+        ),
+        (
+            "invalid_proof_alg_none",
+            "alg none",
+            proof(&ed, &t, &|h, _| h["alg"] = json!("none")),
+            "GET",
+            URL,
+        ),
+        (
+            "invalid_proof_alg_mismatch",
+            "an Ed25519 key under ES256",
+            proof(&ed, &t, &|h, _| h["alg"] = json!("ES256")),
+            "GET",
+            URL,
+        ),
+        (
+            "invalid_proof_private_jwk",
+            "the jwk carries its private part",
+            proof(&ed, &t, &|h, _| h["jwk"]["d"] = json!(b64(&seed("proof-ed")))),
+            "GET",
+            URL,
+        ),
+        (
+            "invalid_proof_no_jwk",
+            "no jwk",
+            proof(&ed, &t, &|h, _| {
+                h.as_object_mut().expect("o").remove("jwk");
+            }),
+            "GET",
+            URL,
+        ),
+        (
+            "invalid_proof_bad_signature",
+            "the signature of another message",
+            with_signature(&good, &signature_of(&proof(&ed, &t, &|_, c| c["jti"] = json!("x")))),
+            "GET",
+            URL,
+        ),
+        ("invalid_proof_not_a_jws", "two parts", "e30.e30".to_owned(), "GET", URL),
+    ];
+    for (name, description, proof, method, url) in invalid {
+        add(
+            name,
+            description,
+            t.clone(),
+            request_with(proof, method, url),
+            err("invalid_proof"),
+            false,
+        );
+    }
     cases
 }
 

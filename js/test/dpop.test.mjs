@@ -1,0 +1,141 @@
+// Proof of possession (DPoP, RFC 9449) through the package: proof keys and proofs, the
+// verifier's checks, the guards' `Authorization: DPoP` handling and challenges, the fetch
+// wrapper, and proofs made by jose.
+import assert from "node:assert/strict";
+import { createServer } from "node:http";
+import test from "node:test";
+
+import * as jose from "jose";
+import {
+  Issuer, Verifier, createProof, dpopFetch, generateKey, generateProofKey, guard, guardNode,
+} from "tasktoken";
+
+const ISS = "https://auth.example";
+const URL_ = "https://api.example/customers/4821";
+const { privateJwk, publicJwk } = generateKey({ kid: "k1" });
+const issuer = new Issuer({ iss: ISS, key: privateJwk });
+const verifierOptions = { issuers: { [ISS]: { keys: [publicJwk] } }, audience: "crm-api" };
+const mintRequest = { sub: "agent:lookup-bot", aud: "crm-api", task: "lookup-4821",
+  scope: "customers:read", res: ["customers/4821"], ttl: 60 };
+const route = { action: "customers:read", resource: "customers/4821" };
+const code = (fn) => {
+  try {
+    fn();
+    return "ok";
+  } catch (error) {
+    return error.code;
+  }
+};
+
+for (const alg of ["EdDSA", "ES256"]) {
+  test(`${alg}: a bound token verifies with a fresh proof, once`, () => {
+    const proofKey = generateProofKey({ alg });
+    assert.equal(proofKey.privateJwk.kty, alg === "ES256" ? "EC" : "OKP");
+    assert.equal(proofKey.publicJwk.d, undefined);
+    const token = issuer.mint({ ...mintRequest, cnfJkt: proofKey.jkt });
+    const verifier = new Verifier(verifierOptions);
+    const proof = createProof({ key: proofKey.privateJwk, method: "GET", url: `${URL_}?q=1`, token });
+    const dpop = { proof, method: "GET", url: URL_ };
+    assert.equal(verifier.verify(token, { ...route, dpop }).cnf.jkt, proofKey.jkt);
+    assert.equal(code(() => verifier.verify(token, { ...route, dpop })), "proof_replayed");
+    assert.equal(code(() => verifier.verify(token, route)), "binding_required");
+    const fresh = () => createProof({ key: proofKey.privateJwk, method: "GET", url: URL_, token });
+    assert.equal(code(() => verifier.verify(token, { ...route, dpop: { ...dpop, proof: fresh(), method: "POST" } })),
+      "invalid_proof");
+    const other = generateProofKey({ alg });
+    const foreign = createProof({ key: other.privateJwk, method: "GET", url: URL_, token });
+    assert.equal(code(() => verifier.verify(token, { ...route, dpop: { ...dpop, proof: foreign } })),
+      "binding_mismatch");
+    const stale = createProof({ key: proofKey.privateJwk, method: "GET", url: URL_, token,
+      now: Date.now() / 1000 - 120 });
+    assert.equal(code(() => verifier.verify(token, { ...route, dpop: { ...dpop, proof: stale } })),
+      "invalid_proof");
+    const copied = issuer.mint({ ...mintRequest, cnfJkt: proofKey.jkt });
+    assert.equal(code(() => verifier.verify(copied, { ...route, dpop: { ...dpop, proof: fresh() } })),
+      "invalid_proof", "a proof for another token (ath)");
+  });
+}
+
+test("guard: DPoP scheme, challenges, and the rules of RFC 9449 §7.1", async () => {
+  const proofKey = generateProofKey();
+  const bound = issuer.mint({ ...mintRequest, cnfJkt: proofKey.jkt });
+  const unbound = issuer.mint(mintRequest);
+  const verifier = new Verifier(verifierOptions);
+  const call = (scheme, token, proof, method = "GET") => {
+    const headers = { authorization: `${scheme} ${token}` };
+    if (proof !== undefined) headers.dpop = proof;
+    return guard(new Request(URL_, { method, headers }), verifier, route);
+  };
+  const proof = (token, method = "GET") =>
+    createProof({ key: proofKey.privateJwk, method, url: URL_, token });
+  assert.equal(call("DPoP", bound, proof(bound)).ok, true);
+  const cases = [
+    ["a bound token as Bearer", call("Bearer", bound), "binding_required", 'DPoP algs="EdDSA ES256", error="invalid_token"'],
+    ["an unbound token as DPoP", call("DPoP", unbound, proof(unbound)), "binding_mismatch", 'error="invalid_token"'],
+    ["no DPoP header", call("DPoP", bound), "invalid_proof", 'error="invalid_dpop_proof"'],
+    ["two DPoP headers", call("DPoP", bound, `${proof(bound)}, ${proof(bound)}`), "invalid_proof", 'error="invalid_dpop_proof"'],
+    ["a proof for POST", call("DPoP", bound, proof(bound, "POST")), "invalid_proof", 'error="invalid_dpop_proof"'],
+  ];
+  for (const [what, result, expected, challenge] of cases) {
+    assert.equal(result.ok, false, what);
+    assert.equal(result.error.code, expected, what);
+    assert.equal(result.response.status, 401, what);
+    assert.ok(result.response.headers.get("www-authenticate").includes(challenge),
+      `${what}: ${result.response.headers.get("www-authenticate")}`);
+  }
+  const replayed = proof(bound);
+  assert.equal(call("DPoP", bound, replayed).ok, true);
+  const again = call("DPoP", bound, replayed);
+  assert.equal(again.error.code, "proof_replayed");
+  assert.match(again.response.headers.get("www-authenticate"), /^DPoP .*error="invalid_dpop_proof"/);
+  // Bearer tokens keep working as before.
+  assert.equal(guard(new Request(URL_, { headers: { authorization: `Bearer ${unbound}` } }),
+    verifier, route).ok, true);
+});
+
+test("dpopFetch: two lines for an agent, against guardNode, with a server nonce", async (t) => {
+  const proofKey = generateProofKey({ alg: "ES256" });
+  const token = issuer.mint({ ...mintRequest, cnfJkt: proofKey.jkt });
+  const verifier = new Verifier(verifierOptions);
+  let asked = 0;
+  const server = createServer((req, res) => {
+    // The first request is asked for a nonce, as a server using them would.
+    if (asked++ === 0) {
+      res.writeHead(401, { "www-authenticate": 'DPoP error="use_dpop_nonce"', "dpop-nonce": "n-1" });
+      return res.end();
+    }
+    const claims = guardNode(req, res, verifier, { ...route, origin: `http://${req.headers.host}` });
+    if (claims) res.writeHead(200).end(claims.sub);
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  t.after(() => server.close());
+  const base = `http://127.0.0.1:${server.address().port}`;
+  const call = dpopFetch({ key: proofKey.privateJwk, token });
+  const res = await call(`${base}/customers/4821`);
+  assert.equal(res.status, 200);
+  assert.equal(await res.text(), "agent:lookup-bot");
+  assert.equal(asked, 2, "retried once with the nonce");
+  assert.equal((await call(`${base}/customers/4821`)).status, 200, "every request a new proof");
+});
+
+test("proofs made by jose verify here, and ours verify in jose", async () => {
+  const { privateKey, publicKey } = await jose.generateKeyPair("ES256", { extractable: true });
+  const jwk = await jose.exportJWK(publicKey);
+  const jkt = await jose.calculateJwkThumbprint(jwk, "sha256");
+  const token = issuer.mint({ ...mintRequest, cnfJkt: jkt });
+  const ath = jose.base64url.encode(new Uint8Array(
+    await crypto.subtle.digest("SHA-256", new TextEncoder().encode(token))));
+  const proof = await new jose.SignJWT({ htm: "GET", htu: URL_, ath })
+    .setProtectedHeader({ typ: "dpop+jwt", alg: "ES256", jwk })
+    .setJti(crypto.randomUUID()).setIssuedAt().sign(privateKey);
+  const verifier = new Verifier(verifierOptions);
+  assert.equal(verifier.verify(token, { ...route, dpop: { proof, method: "GET", url: URL_ } }).cnf.jkt, jkt);
+
+  for (const alg of ["EdDSA", "ES256"]) {
+    const ours = generateProofKey({ alg });
+    const made = createProof({ key: ours.privateJwk, method: "POST", url: URL_, token });
+    const { payload, protectedHeader } = await jose.jwtVerify(made, jose.EmbeddedJWK, { typ: "dpop+jwt" });
+    assert.equal(payload.htm, "POST");
+    assert.equal(await jose.calculateJwkThumbprint(protectedHeader.jwk, "sha256"), ours.jkt);
+  }
+});
