@@ -16,6 +16,7 @@ mod inspect;
 mod keygen;
 mod mint;
 mod output;
+mod proof;
 mod revocation_arg;
 mod revoke;
 mod scan;
@@ -63,6 +64,8 @@ enum Command {
     #[command(after_help = EXIT_STATUS_HELP)]
     Mint(mint::MintArgs),
     #[command(after_help = EXIT_STATUS_HELP)]
+    Proof(proof::ProofArgs),
+    #[command(after_help = EXIT_STATUS_HELP)]
     Verify(verify::VerifyArgs),
     #[command(after_help = EXIT_STATUS_HELP)]
     Inspect(inspect::InspectArgs),
@@ -79,6 +82,7 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Keygen(args) => keygen::run(args),
         Command::Mint(args) => mint::run(args),
+        Command::Proof(args) => proof::run(args),
         Command::Verify(args) => verify::run(args),
         Command::Inspect(args) => inspect::run(args),
         Command::Revoke(args) => revoke::run(args),

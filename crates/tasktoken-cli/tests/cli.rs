@@ -548,3 +548,75 @@ fn an_extra_claim_may_not_reuse_a_v1_name() {
     );
     assert_eq!(error_code(&out), "invalid_claim");
 }
+
+/// Proof of possession on the command line: a proof key, a token bound to it, a proof for
+/// one request, and `verify --proof`.
+#[test]
+fn proof_keys_proofs_and_verify_with_a_proof() {
+    let dir = TempDir::new();
+    keygen(&dir, "k1");
+    for alg in ["EdDSA", "ES256"] {
+        let file = format!("proof-{alg}.jwk");
+        let made = run(&dir, &["proof", "--generate", "--alg", alg, "--out", &file], None);
+        assert_eq!(made.status.code(), Some(0), "stderr: {}", stderr(&made));
+        let made: Value = serde_json::from_str(&stdout(&made)).expect("JSON");
+        assert!(made["publicJwk"].get("d").is_none(), "no private member on stdout");
+        let mode = fs::metadata(dir.path(&file)).expect("key file").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let jkt = made["jkt"].as_str().expect("jkt");
+        let minted = run(
+            &dir,
+            &[
+                "mint",
+                "--key",
+                "k1.jwk",
+                "--iss",
+                "https://auth.example",
+                "--sub",
+                "agent:x",
+                "--aud",
+                "crm-api",
+                "--task",
+                "t",
+                "--scope",
+                "customers:read",
+                "--res",
+                "customers/4821",
+                "--ttl",
+                "1m",
+                "--cnf-jkt",
+                jkt,
+            ],
+            None,
+        );
+        let token = stdout(&minted).trim_end().to_owned();
+        let url = "https://api.example/customers/4821";
+        let proof = run(
+            &dir,
+            &["proof", "--key", &file, "--method", "GET", "--url", url, "-"],
+            Some(&token),
+        );
+        assert_eq!(proof.status.code(), Some(0), "stderr: {}", stderr(&proof));
+        let proof = stdout(&proof).trim_end().to_owned();
+        let with = |method: &str, proof: &str| {
+            let extra = ["--proof", proof, "--method", method, "--url", url, "-"];
+            verify(&dir, "k1", "https://auth.example", &extra, Some(&token))
+        };
+        let ok = with("GET", &proof);
+        assert_eq!(ok.status.code(), Some(0), "{alg}: {}", stderr(&ok));
+        assert_eq!(error_code(&with("POST", &proof)), "invalid_proof");
+        let plain = verify(&dir, "k1", "https://auth.example", &["-"], Some(&token));
+        assert_eq!(error_code(&plain), "binding_required", "a bound token needs its proof");
+        let other = run(&dir, &["proof", "--generate", "--out", "other.jwk", "--force"], None);
+        assert_eq!(other.status.code(), Some(0));
+        let foreign = run(
+            &dir,
+            &["proof", "--key", "other.jwk", "--method", "GET", "--url", url, "-"],
+            Some(&token),
+        );
+        let foreign = stdout(&foreign).trim_end().to_owned();
+        assert_eq!(error_code(&with("GET", &foreign)), "binding_mismatch");
+    }
+    let bad = run(&dir, &["proof", "--generate", "--alg", "RS256", "--out", "x.jwk"], None);
+    assert_eq!(error_code(&bad), "malformed");
+}
