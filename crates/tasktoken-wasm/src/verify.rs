@@ -6,9 +6,9 @@ use std::rc::Rc;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use tasktoken::{
-    AuditSink, Error, KeySet, Offered, ProofReplayCache, ProofRequest, PublicKey, Publication,
-    Request, Revocation, RevocationFilter, RevocationReplica, VerifiedClaims, Verifier,
-    VerifyCache, VerifyContext, MAX_REVOCATION_GRACE,
+    AuditSink, Error, KeySet, Offered, ProofKeyCache, ProofReplayCache, ProofRequest, PublicKey,
+    Publication, Request, Revocation, RevocationFilter, RevocationReplica, VerifiedClaims,
+    Verifier, VerifyCache, VerifyContext, MAX_REVOCATION_GRACE,
 };
 use wasm_bindgen::prelude::*;
 
@@ -40,6 +40,8 @@ pub struct CoreVerifier {
     cache: RefCell<VerifyCache>,
     /// The DPoP proofs this verifier accepted, so that none is accepted twice.
     proofs: ProofReplayCache,
+    /// Prepared tables of the proof keys its bound tokens come with.
+    proof_keys: ProofKeyCache,
 }
 
 /// The most DPoP proofs one verifier remembers (each for its window, 60 s by default).
@@ -108,6 +110,7 @@ impl CoreVerifier {
             decisions: Decisions::default(),
             cache: RefCell::new(VerifyCache::new(cache_size)),
             proofs: ProofReplayCache::new(PROOF_REPLAY_CAPACITY),
+            proof_keys: ProofKeyCache::new(),
         })
     }
 
@@ -259,6 +262,7 @@ impl CoreVerifier {
             audit: capture.as_ref().map(|c| c as &dyn AuditSink),
             cache: cache.as_deref_mut(),
             proof_replay: Some(&self.proofs),
+            proof_keys: Some(&self.proof_keys),
         };
         self.verifier.verify_with_at(token, request, now, context)
     }

@@ -9,7 +9,8 @@ use alloc::vec::Vec;
 use crate::audit::{AuditHook, AuditKind, AuditSink, Trace};
 use crate::claims::{audiences, check_claims, Authenticated, VerifiedClaims};
 use crate::dpop::{
-    verify_proof, ProofReplayStore, ProofRequest, DEFAULT_PROOF_MAX_AGE, MAX_PROOF_MAX_AGE,
+    verify_proof_with, ProofKeyCache, ProofReplayStore, ProofRequest, DEFAULT_PROOF_MAX_AGE,
+    MAX_PROOF_MAX_AGE,
 };
 use crate::error::{malformed, Error};
 use crate::keys::{KeySet, PublicKey};
@@ -199,10 +200,10 @@ impl Verifier {
         context: VerifyContext<'_>,
     ) -> Result<VerifiedClaims, Error> {
         // Runs the checks and, when anyone listens, records the decision.
-        let VerifyContext { revocation, audit: sink, cache, proof_replay } = context;
+        let VerifyContext { revocation, audit: sink, cache, proof_replay, proof_keys } = context;
         let enabled = sink.is_some() || self.audit.is_some();
         let mut trace = Trace::new(enabled);
-        let checks = Checks { revocation, proof_replay };
+        let checks = Checks { revocation, proof_replay, proof_keys };
         let result = self.verify_inner(token, request, now, checks, &mut trace, cache);
         if enabled {
             let outcome = result.as_ref().map_or_else(Error::code, |_| "ok");
@@ -412,7 +413,7 @@ impl Verifier {
             Some(revocation) => revocation.check(&self.issuers[genuine.issuer], jti, now)?,
             None => false,
         };
-        self.check_binding(claims, token, request, now, checks.proof_replay)?;
+        self.check_binding(claims, token, request, now, checks)?;
         let scope = claims.get("scope").and_then(|v| v.as_str()).unwrap_or_default();
         if !action_allowed(scope, request.action) {
             return Err(Error::ActionDenied(Cow::Borrowed(
@@ -444,6 +445,8 @@ pub struct VerifyContext<'a> {
     /// Where accepted DPoP proofs are remembered. A request with a proof and no store is
     /// refused (`invalid_proof`): without one, a proof could be replayed.
     pub proof_replay: Option<&'a dyn ProofReplayStore>,
+    /// Prepared tables of bound tokens' Ed25519 proof keys, for speed (same verdicts).
+    pub proof_keys: Option<&'a ProofKeyCache>,
 }
 
 /// The checks of [`VerifyContext`] that the verification itself consults.
@@ -451,6 +454,7 @@ pub struct VerifyContext<'a> {
 struct Checks<'a> {
     revocation: Option<&'a Revocation<'a>>,
     proof_replay: Option<&'a dyn ProofReplayStore>,
+    proof_keys: Option<&'a ProofKeyCache>,
 }
 
 /// A token whose signature, claim types, issuer and audience hold.
@@ -568,7 +572,7 @@ impl Verifier {
         token: &str,
         request: &Request<'_>,
         now: i64,
-        replay: Option<&dyn ProofReplayStore>,
+        checks: Checks<'_>,
     ) -> Result<(), Error> {
         let bound = claims.get("cnf").and_then(|c| c.get("jkt")).and_then(|j| j.as_str());
         if bound.is_none() && self.require_binding {
@@ -579,11 +583,13 @@ impl Verifier {
         let presented = match &request.dpop {
             Some(dpop) => {
                 let skew = u32::try_from(self.clock_skew).unwrap_or(MAX_CLOCK_SKEW);
-                let proof = verify_proof(dpop, Some(token), now, self.proof_max_age, skew)?;
+                let window = (self.proof_max_age, skew);
+                let fast = checks.proof_keys.zip(bound);
+                let proof = verify_proof_with(dpop, Some(token), now, window, fast)?;
                 if bound.is_some_and(|jkt| jkt != proof.jkt) {
                     return Err(mismatch());
                 }
-                let store = replay.ok_or(Error::InvalidProof(Cow::Borrowed(
+                let store = checks.proof_replay.ok_or(Error::InvalidProof(Cow::Borrowed(
                     "no replay store is configured for proofs",
                 )))?;
                 let expires = proof

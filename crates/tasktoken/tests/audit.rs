@@ -53,6 +53,7 @@ fn every_vector_decision_is_one_event_with_its_outcome_and_no_secrets() {
             audit: Some(&sink),
             cache: None,
             proof_replay: Some(&replay),
+            proof_keys: None,
         };
         let result = v.verify_with_at(token, &request, now, context);
         decisions += 1;

@@ -10,8 +10,8 @@ use base64::Engine as _;
 use common::{load, request, revocation, revocation_filter, vectors_dir, verifier};
 use serde_json::Value;
 use tasktoken::{
-    Error, KeySet, ProofReplayCache, PublicKey, Request, RevocationFilter, SigningKey, Verifier,
-    VerifyContext,
+    Error, KeySet, ProofKeyCache, ProofReplayCache, PublicKey, Request, RevocationFilter,
+    SigningKey, Verifier, VerifyContext,
 };
 
 #[test]
@@ -83,9 +83,12 @@ fn verify_case(
         None => None,
     };
     let revocation = rev.map(|rev| revocation(filter.as_ref(), rev));
+    // The prepared-table path for proof keys, as the package takes it.
+    let keys = ProofKeyCache::new();
     let context = VerifyContext {
         revocation: revocation.as_ref(),
         proof_replay: Some(replay),
+        proof_keys: Some(&keys),
         ..VerifyContext::default()
     };
     verifier.verify_with_at(token, request, now, context)
