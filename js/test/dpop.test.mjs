@@ -139,3 +139,26 @@ test("proofs made by jose verify here, and ours verify in jose", async () => {
     assert.equal(await jose.calculateJwkThumbprint(protectedHeader.jwk, "sha256"), ours.jkt);
   }
 });
+
+test("oauth4webapi's DPoP client is accepted by guardNode (RFC 9449 interop)", async (t) => {
+  const oauth = await import("oauth4webapi");
+  for (const alg of ["ES256", "EdDSA"]) {
+    const keyPair = await oauth.generateKeyPair(alg, { extractable: true });
+    const publicJwk = await crypto.subtle.exportKey("jwk", keyPair.publicKey);
+    const jkt = await jose.calculateJwkThumbprint(publicJwk, "sha256");
+    const token = issuer.mint({ ...mintRequest, cnfJkt: jkt });
+    const verifier = new Verifier(verifierOptions);
+    const server = createServer((req, res) => {
+      const claims = guardNode(req, res, verifier, { ...route, origin: `http://${req.headers.host}` });
+      if (claims) res.writeHead(200).end(claims.task);
+    });
+    await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+    t.after(() => server.close());
+    const url = new URL(`http://127.0.0.1:${server.address().port}/customers/4821`);
+    const DPoP = oauth.DPoP({ client_id: "agent" }, keyPair);
+    const response = await oauth.protectedResourceRequest(token, "GET", url, new Headers(), null,
+      { DPoP, [oauth.allowInsecureRequests]: true });
+    assert.equal(response.status, 200, `${alg}: ${response.headers.get("www-authenticate")}`);
+    assert.equal(await response.text(), "lookup-4821");
+  }
+});
