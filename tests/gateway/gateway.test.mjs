@@ -6,7 +6,7 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as jose from "jose";
-import { Issuer, signRevocationSnapshot } from "tasktoken";
+import { Issuer, createProof, generateProofKey, signRevocationSnapshot } from "tasktoken";
 import {
   AUDIENCE, ISSUER, makeKeys, rawRequest, seedKv, startGateway, startOrigin,
 } from "./harness.js";
@@ -460,4 +460,27 @@ test("stats are gated by tokens:audit and count outcomes; log lines carry events
   for (const key of [keys.k1, keys.k2, keys.authority]) {
     assert.ok(!output.includes(key.privateJwk.d), "a private key in the logs");
   }
+});
+
+test("a DPoP-bound token goes through the Worker only with a fresh proof (RFC 9449)", async () => {
+  const proofKey = generateProofKey({ alg: "ES256" });
+  const token = mint({ cnfJkt: proofKey.jkt });
+  const url = `${gw.base}/customers/4821`;
+  const proof = createProof({ key: proofKey.privateJwk, method: "GET", url, token });
+  const dpop = (p) => ({ headers: { authorization: `DPoP ${token}`, dpop: p } });
+  const before = origin.seen.length;
+  const ok = await rawRequest(gw.base, "/customers/4821", dpop(proof));
+  assert.equal(ok.status, 200, JSON.stringify(ok.body));
+  assert.equal(origin.seen.length, before + 1);
+  const replayed = await rawRequest(gw.base, "/customers/4821", dpop(proof));
+  assert.equal(replayed.status, 401);
+  assert.equal(replayed.body.error, "proof_replayed");
+  assert.match(replayed.headers["www-authenticate"], /^DPoP .*error="invalid_dpop_proof"/);
+  const bearer = await rawRequest(gw.base, "/customers/4821", { token });
+  assert.equal(bearer.status, 401, "a bound token sent as Bearer");
+  assert.equal(bearer.body.error, "binding_required");
+  const elsewhere = createProof({ key: proofKey.privateJwk, method: "GET", url: `${gw.base}/customers/4822`, token });
+  const wrongUrl = await rawRequest(gw.base, "/customers/4821", dpop(elsewhere));
+  assert.equal(wrongUrl.body.error, "invalid_proof");
+  assert.equal(origin.seen.length, before + 1, "only the first reached the origin");
 });
