@@ -114,7 +114,7 @@ clean:
 ## saved in fuzz/artifacts/<target>/; replay it with `cd fuzz && cargo +nightly fuzz run
 ## <target> artifacts/<target>/<file>`.
 FUZZ_SECONDS ?= 30
-FUZZ_TARGETS := token claims jwk revocation resource prepared
+FUZZ_TARGETS := token claims jwk revocation resource prepared proof
 
 .PHONY: fuzz
 fuzz:

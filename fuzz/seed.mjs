@@ -14,7 +14,7 @@ const resources = vectors("resources.json");
 const revocation = vectors("revocation.json");
 
 const b64 = (text) => Buffer.from(text, "base64url");
-const seeds = { token: [], claims: [], jwk: [], revocation: [], resource: [], prepared: [] };
+const seeds = { token: [], claims: [], jwk: [], revocation: [], resource: [], prepared: [], proof: [] };
 
 // token: every vector token, as it is.
 for (const c of tokens.cases) seeds.token.push(c.token);
@@ -53,6 +53,12 @@ for (const c of tokens.cases) {
   if (!claims) continue;
   seeds.resource.push([c.request.resource, ...claims.res].join("\n"));
   seeds.resource.push([c.request.action, claims.scope].join("\n"));
+}
+
+// proof: `proof NL method NL url`, from every DPoP case of the token vectors.
+for (const c of tokens.cases) {
+  const d = c.request.dpop;
+  if (d) seeds.proof.push([d.proof, d.method, d.url].join("\n"));
 }
 
 // prepared: `mode ‖ 32 ‖ 64 ‖ message`. Even modes sign with the 32-byte seed and XOR the

@@ -560,3 +560,26 @@ pub fn prepared(data: &[u8]) {
         .map(|k| k.verify_strict(message, &Signature::from_bytes(&signature)).is_ok());
     assert_eq!(prepared_verify_strict(&key, message, &signature), reference);
 }
+
+// ---------------------------------------------------------------------------------------
+// proof
+
+/// Verifies `proof NL method NL url` as a DPoP proof at a fixed clock, with and without a
+/// token: the only error is `invalid_proof`, and an accepted proof names this method and a
+/// URL that is the same resource (its `htu`, normalised, equals the request's).
+pub fn proof(text: &str) {
+    let mut lines = text.splitn(3, '\n');
+    let proof = lines.next().unwrap_or_default();
+    let method = lines.next().unwrap_or_default();
+    let url = lines.next().unwrap_or_default();
+    let request = tasktoken::ProofRequest { proof, method, url };
+    for token in [None, Some("t.o.k")] {
+        match tasktoken::verify_proof(&request, token, 1_767_225_600, 60, 30) {
+            Ok(verified) => {
+                assert!(!verified.jti.is_empty());
+                assert_eq!(verified.jkt.len(), 43, "a SHA-256 thumbprint");
+            }
+            Err(e) => assert_eq!(e.code(), "invalid_proof", "{e}"),
+        }
+    }
+}
