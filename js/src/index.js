@@ -169,7 +169,8 @@ export function dpopFetch(options) {
       const headers = new Headers(request.headers);
       headers.set("authorization", `DPoP ${token}`);
       headers.set("dpop", proof);
-      return send(new Request(request, { headers, body }));
+      // No prototype: RequestInit members are read with inheritance (WebIDL).
+      return send(new Request(request, { __proto__: null, headers, body }));
     };
     const replayable = request.body === null ? undefined : await request.clone().arrayBuffer();
     let response = await attempt(nonces.get(origin), replayable);
