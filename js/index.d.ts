@@ -453,8 +453,8 @@ export interface GuardOptions<R> {
   /** Receives the audit event of this request's decision. */
   onDecision?: (event: AuditEvent) => void;
   /**
-   * `guardNode` only: the scheme and host clients address this server by, for DPoP proofs'
-   * `htu` (default `http://` and the `Host` header).
+   * `guardNode` only: the scheme and host clients address this server by, which DPoP
+   * proofs' `htu` must name (`https://api.example`); required for DPoP requests.
    */
   origin?: string;
 }

@@ -62,7 +62,8 @@ export function guard(request, verifier, options) {
  *           header?: string, query?: string, keyThumbprint?: string,
  *           origin?: string }} options
  *   `origin` (`https://api.example`): the scheme and host clients address this server by,
- *   for DPoP proofs' `htu`; default `http://` and the `Host` header.
+ *   which DPoP proofs' `htu` must name; required for DPoP requests (the `Host` header and
+ *   the request line are the client's word, not the server's).
  * @returns {object | null}
  */
 export function guardNode(req, res, verifier, options) {
@@ -77,9 +78,16 @@ export function guardNode(req, res, verifier, options) {
     () => new URL(req.url ?? "/", "http://localhost").searchParams,
     () => resolveResource(options?.resource, req),
     () => {
-      const origin = typeof options.origin === "string"
-        ? options.origin : `http://${headerValue(ownValue(req.headers, "host")) ?? "localhost"}`;
-      return { method: String(req.method), url: new URL(req.url ?? "/", origin).href };
+      // The URL the proof must name is this server's, said by the operator, never by the
+      // request: not the `Host` header, not an absolute-form request line.
+      if (typeof options.origin !== "string" || !/^https?:\/\/[^/?#]+$/i.test(options.origin)) {
+        throw new TaskTokenError("malformed", "guardNode needs { origin: \"https://host\" } to check DPoP proofs");
+      }
+      const path = typeof req.url === "string" ? req.url : "";
+      if (!path.startsWith("/") || path.startsWith("//")) {
+        throw new TaskTokenError("malformed", "the request target is not a path");
+      }
+      return { method: String(req.method), url: `${options.origin}${path}` };
     },
     verifier,
     options,
@@ -144,7 +152,8 @@ function decide(getHeader, getParams, getResource, getTarget, verifier, options)
       onDecision: options.onDecision,
     });
     // RFC 9449 §7.1: the DPoP scheme is for bound tokens only (the proof proved nothing).
-    if (scheme && typeof claims?.cnf?.jkt !== "string") {
+    const own = (o, k) => o !== null && typeof o === "object" && Object.hasOwn(o, k) ? o[k] : undefined;
+    if (scheme && typeof own(own(claims, "cnf"), "jkt") !== "string") {
       const error = new TaskTokenError("binding_mismatch", "the token is not key-bound; send it as Bearer");
       return refuse(401, error, challenge(true, "invalid_token", error));
     }

@@ -162,3 +162,55 @@ test("oauth4webapi's DPoP client is accepted by guardNode (RFC 9449 interop)", a
     assert.equal(await response.text(), "lookup-4821");
   }
 });
+
+test("guardNode checks proofs against its own origin, never the request's word", () => {
+  const proofKey = generateProofKey();
+  const token = issuer.mint({ ...mintRequest, cnfJkt: proofKey.jkt });
+  const verifier = new Verifier(verifierOptions);
+  const answer = (req, options) => {
+    let status = 0;
+    const res = { writeHead: (s) => { status = s; }, end: () => {} };
+    const claims = guardNode(req, res, verifier, { ...route, ...options });
+    return claims ? 200 : status;
+  };
+  const request = (url, proofUrl, host = "api.example") => ({
+    method: "GET", url,
+    headers: { host, authorization: `DPoP ${token}`,
+      dpop: createProof({ key: proofKey.privateJwk, method: "GET", url: proofUrl, token }) },
+  });
+  const origin = "https://api.example";
+  assert.equal(answer(request("/customers/4821", `${origin}/customers/4821`), { origin }), 200);
+  // A proof made for another server, replayed here with that server's name.
+  const elsewhere = "http://other.internal/customers/4821";
+  assert.equal(answer(request("/customers/4821", elsewhere, "other.internal"), { origin }), 401);
+  assert.equal(answer(request(elsewhere, elsewhere), { origin }), 400, "absolute-form target");
+  assert.equal(answer(request("//other.internal/customers/4821", elsewhere), { origin }), 400);
+  assert.equal(answer(request("/customers/4821", elsewhere, "other.internal"), {}), 400,
+    "no origin configured: DPoP is refused, not checked against the Host header");
+});
+
+test("an exactCheck that verifies again cannot exhaust the wasm stack", async () => {
+  const { RevocationReplica, signRevocationSnapshot } = await import("tasktoken");
+  const token = issuer.mint(mintRequest);
+  const { jti } = new Verifier(verifierOptions).verify(token, route);
+  const t = Math.floor(Date.now() / 1000);
+  const replica = new RevocationReplica({ keys: { keys: [publicJwk] }, loader: () => null });
+  replica.offer(signRevocationSnapshot(privateJwk,
+    { issuer: ISS, jtis: [jti], serial: 1, issuedAt: t, nextUpdate: t + 300 }));
+  let calls = 0;
+  let verifier;
+  const exactCheck = () => {
+    calls++;
+    try {
+      verifier.verify(token, route);
+    } catch {}
+    return false;
+  };
+  verifier = new Verifier({ ...verifierOptions, revocation: replica, exactCheck });
+  assert.equal(code(() => verifier.verify(token, route)), "ok");
+  assert.ok(calls <= 5, `${calls} nested calls`);
+  // The replica is not left borrowed: it still takes data and serves verifications.
+  assert.equal(replica.offer(signRevocationSnapshot(privateJwk,
+    { issuer: ISS, jtis: [], serial: 2, issuedAt: t, nextUpdate: t + 300 })), "replaced");
+  assert.equal(new Verifier({ ...verifierOptions, revocation: replica }).verify(token, route).jti, jti);
+});

@@ -42,7 +42,14 @@ pub struct CoreVerifier {
     proofs: ProofReplayCache,
     /// Prepared tables of the proof keys its bound tokens come with.
     proof_keys: ProofKeyCache,
+    /// Verifications of this verifier in progress: an `exactCheck` callback may verify again
+    /// with it, up to `MAX_NESTING` deep; deeper would exhaust the wasm stack, and a trap
+    /// would leave the shared revocation source borrowed for good.
+    depth: Cell<u8>,
 }
+
+/// How deep verifications of one verifier may nest through callbacks.
+const MAX_NESTING: u8 = 4;
 
 /// The most DPoP proofs one verifier remembers (each for its window, 60 s by default).
 const PROOF_REPLAY_CAPACITY: usize = 100_000;
@@ -111,6 +118,7 @@ impl CoreVerifier {
             cache: RefCell::new(VerifyCache::new(cache_size)),
             proofs: ProofReplayCache::new(PROOF_REPLAY_CAPACITY),
             proof_keys: ProofKeyCache::new(),
+            depth: Cell::new(0),
         })
     }
 
@@ -267,8 +275,23 @@ impl CoreVerifier {
         self.verifier.verify_with_at(token, request, now, context)
     }
 
-    /// Runs `work` with the revocation settings as the core takes them (none if unset).
+    /// Runs `work` with the revocation settings as the core takes them (none if unset), at
+    /// most `MAX_NESTING` calls deep.
     fn with_revocation<T>(
+        &self,
+        work: impl FnOnce(Option<&Revocation<'_>>) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        let depth = self.depth.get();
+        if depth >= MAX_NESTING {
+            return Err(Error::Malformed("verifications nest too deep in callbacks".into()));
+        }
+        self.depth.set(depth + 1);
+        let result = self.with_revocation_inner(work);
+        self.depth.set(depth);
+        result
+    }
+
+    fn with_revocation_inner<T>(
         &self,
         work: impl FnOnce(Option<&Revocation<'_>>) -> Result<T, Error>,
     ) -> Result<T, Error> {

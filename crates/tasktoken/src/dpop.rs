@@ -63,9 +63,10 @@ pub trait ProofReplayStore {
 }
 
 /// A bounded in-memory replay store, for one verifier in one thread: at most `capacity`
-/// live proofs; when full, the one that expires first is forgotten (so the capacity should
-/// exceed the proofs expected within one window). Keyed by SHA-256 of the `jti`; expired
-/// entries leave in expiry order, so a record costs O(log n).
+/// live proofs. When it is full of proofs that have not expired, new proofs are refused (fail
+/// closed: forgetting a live proof would let it be replayed), so the capacity must exceed the
+/// proofs expected within one window. Keyed by SHA-256 of the `jti`; expired entries leave in
+/// expiry order, so a record costs O(log n).
 #[derive(Debug)]
 pub struct ProofReplayCache {
     capacity: usize,
@@ -94,15 +95,14 @@ impl ProofReplayStore for ProofReplayCache {
         };
         let Seen { until, by_expiry } = &mut *seen;
         while let Some(&(at, key)) = by_expiry.first() {
-            if at >= now && by_expiry.len() < self.capacity {
+            if at >= now {
                 break;
             }
-            // Expired, or the soonest to expire of a full cache.
             by_expiry.pop_first();
             until.remove(&key);
         }
         let key: [u8; 32] = Sha256::digest(jti.as_bytes()).into();
-        if until.contains_key(&key) {
+        if until.contains_key(&key) || until.len() >= self.capacity {
             return false;
         }
         until.insert(key, expires);
@@ -160,13 +160,23 @@ pub(crate) fn verify_proof_with(
     let key = ProofKey::from_jwk(alg, jwk.ok_or_else(|| invalid("the proof has no `jwk`"))?)?;
     let signing_input = &request.proof[..h.len() + 1 + p.len()];
     let jkt = key.thumbprint();
-    let prepared = match (&key, fast) {
-        (ProofKey::Ed25519(x), Some((cache, bound))) if bound == jkt => cache.prepared(x),
+    // The fast path only for the bound key, and a table only for a key that has already
+    // signed a proof that verified the slow way: no caller can make tables for its keys.
+    let cache = match (&key, fast) {
+        (ProofKey::Ed25519(x), Some((cache, bound))) if bound == jkt => Some((cache, x)),
         _ => None,
     };
+    let prepared = cache.and_then(|(cache, x)| cache.get(x));
     let genuine = match (prepared, <[u8; 64]>::try_from(signature.as_slice())) {
         (Some(prepared), Ok(signature)) => prepared.verify(signing_input.as_bytes(), &signature),
-        _ => key.verify(signing_input.as_bytes(), &signature),
+        (None, _) => {
+            let genuine = key.verify(signing_input.as_bytes(), &signature);
+            if let (true, Some((cache, x))) = (genuine, cache) {
+                cache.remember(x);
+            }
+            genuine
+        }
+        (Some(_), Err(_)) => false,
     };
     if !genuine {
         return Err(invalid("the proof's signature does not verify"));
@@ -221,20 +231,34 @@ impl ProofKeyCache {
         Self::default()
     }
 
-    /// The prepared table of `x`, built on first use; the oldest is dropped beyond
-    /// `PROOF_KEYS`. `None` if `x` is not a usable key or the cache is busy (re-entered).
-    fn prepared(&self, x: &[u8; 32]) -> Option<Arc<PreparedKey>> {
+    /// The prepared table of `x`, if it is held (it becomes the most recently used). `None`
+    /// if not, or if the cache is busy (re-entered).
+    fn get(&self, x: &[u8; 32]) -> Option<Arc<PreparedKey>> {
         let mut keys = self.keys.try_borrow_mut().ok()?;
-        if let Some((_, prepared)) = keys.iter().find(|(k, _)| k == x) {
-            return Some(prepared.clone());
+        let at = keys.iter().position(|(k, _)| k == x)?;
+        let entry = keys.remove(at);
+        let prepared = entry.1.clone();
+        keys.push(entry);
+        Some(prepared)
+    }
+
+    /// Builds and keeps the table of `x` (a key that has just signed a valid proof); the
+    /// least recently used is dropped beyond `PROOF_KEYS`.
+    fn remember(&self, x: &[u8; 32]) {
+        let Ok(mut keys) = self.keys.try_borrow_mut() else {
+            return;
+        };
+        let Some(key) = ed25519_dalek::VerifyingKey::from_bytes(x).ok().filter(|k| !k.is_weak())
+        else {
+            return;
+        };
+        if keys.iter().any(|(k, _)| k == x) {
+            return;
         }
-        let key = ed25519_dalek::VerifyingKey::from_bytes(x).ok().filter(|k| !k.is_weak())?;
-        let prepared = Arc::new(PreparedKey::new(&key));
         if keys.len() >= PROOF_KEYS {
             keys.remove(0);
         }
-        keys.push((*x, prepared.clone()));
-        Some(prepared)
+        keys.push((*x, Arc::new(PreparedKey::new(&key))));
     }
 }
 
@@ -603,9 +627,9 @@ mod tests {
         assert!(!cache.record("a", 100, 50), "replayed within the window");
         assert!(cache.record("a", 200, 101), "expired entries are forgotten");
         assert!(cache.record("b", 250, 101));
-        assert!(cache.record("c", 300, 101), "full: the one expiring first goes");
+        assert!(!cache.record("c", 300, 101), "full of live proofs: fail closed");
         assert_eq!(cache.seen.borrow().until.len(), 2);
-        assert!(!cache.record("c", 300, 102));
-        assert!(cache.record("a", 300, 102), "`a` (expiring first) was forgotten");
+        assert!(cache.record("c", 300, 201), "`a` expired, so there is room");
+        assert!(!cache.record("b", 300, 202), "`b` is still remembered");
     }
 }

@@ -52,9 +52,10 @@ fn is_safe_request_resource(resource: &str) -> bool {
 /// A segment is safe when:
 /// - its `%` escapes are well formed (`%XX`) and none encodes `/`, `.`, `%` or `\`;
 /// - decoded, it is valid UTF-8 (so no over-long form of `.` or `/`, of any length);
-/// - decoded, its path part (before a `;`, which some servers strip as parameters) is not
-///   made only of dots and spaces (`.`, `..`, `...`, `.. `, `..%20`: Windows and some
-///   servers trim trailing dots and spaces);
+/// - decoded, its path part (before a `;`, `?`, `#` or `:`, which servers may take for a
+///   parameter, a query, a fragment or a stream) is not made only of dots and spaces (`.`,
+///   `..`, `...`, `.. `, `..%20`, `..%3F`: Windows and some servers trim trailing dots and
+///   spaces);
 /// - decoded, it holds no `\`, no control character (C0, DEL, C1), no white space but the
 ///   ASCII space, no invisible formatting character, and no character that Unicode
 ///   compatibility normalisation (NFKC) turns into `.`, `/`, `\` or `%` (`‥`, `．`, `／`, …).
@@ -62,7 +63,9 @@ pub(crate) fn is_safe_segment(segment: &str) -> bool {
     let Some(decoded) = decode_segment(segment) else {
         return false;
     };
-    let path_part = decoded.split(';').next().unwrap_or_default();
+    // The part a server may take for the name: before a parameter (`;`), a query or
+    // fragment a decode-and-reparse would find (`%3F`, `%23`), or a Windows stream (`:`).
+    let path_part = decoded.split([';', '?', '#', ':']).next().unwrap_or_default();
     !path_part.chars().all(|c| c == '.' || c == ' ') && !decoded.chars().any(is_forbidden_char)
 }
 
@@ -105,6 +108,8 @@ fn is_forbidden_char(c: char) -> bool {
             | '\u{2105}' | '\u{2106}' | '\u{29F9}' | '\u{FE68}' | '\u{FF3C}' | '\u{FE6A}'
             | '\u{FF05}' | '\u{2488}'..='\u{249B}' | '\u{1F100}'..='\u{1F10A}'
             | '\u{33C2}' | '\u{33C7}' | '\u{33D8}'
+            // Full stops that IDNA (UTS 46) maps to `.`.
+            | '\u{3002}' | '\u{FF61}'
             // Invisible: soft hyphen, joiners and marks, bidi controls, BOM, annotations.
             | '\u{00AD}' | '\u{034F}' | '\u{180E}' | '\u{200B}'..='\u{200F}'
             | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{206F}'
@@ -201,6 +206,12 @@ mod tests {
             "customers/a%E2%80%AEb",
             "customers/a%C3", // truncated UTF-8
             "customers/\u{2215}etc",
+            "customers/..%3F",
+            "customers/..%23",
+            "customers/..?x",
+            "customers/..:$DATA",
+            "customers/\u{3002}\u{3002}",
+            "customers/%EF%BD%A1%EF%BD%A1",
         ] {
             assert!(!resource_allowed(["customers/*"], resource), "{resource:?}");
         }

@@ -564,8 +564,9 @@ fn next_id() -> u64 {
 impl Verifier {
     /// Proof of possession, in DESIGN.md's order: a DPoP proof is verified (structure,
     /// header, signature, `htm`, `htu`, `iat`, `ath`), then its key's thumbprint must be the
-    /// token's `cnf.jkt`, then its `jti` must be new to the replay store. Without a proof, a
-    /// bound token needs the caller's own `key_thumbprint`, and the same one.
+    /// token's `cnf.jkt`, then its `jti` must be new to the replay store. A proof with an
+    /// unbound token is `binding_mismatch`. Without a proof, a bound token needs the caller's
+    /// own `key_thumbprint`, and the same one.
     fn check_binding(
         &self,
         claims: &serde_json::Map<String, serde_json::Value>,
@@ -581,6 +582,9 @@ impl Verifier {
             )));
         }
         let presented = match &request.dpop {
+            // RFC 9449 §7.1: a proof is for a bound token; with an unbound one it proves
+            // nothing, and it is not recorded (no one can fill the replay store with them).
+            Some(_) if bound.is_none() => return Err(mismatch()),
             Some(dpop) => {
                 let skew = u32::try_from(self.clock_skew).unwrap_or(MAX_CLOCK_SKEW);
                 let window = (self.proof_max_age, skew);

@@ -84,9 +84,9 @@ fn safe_segment() -> impl Strategy<Value = String> {
         1 => "[\u{e0}-\u{17f}\u{4e00}-\u{4e20}]{1,3}",
     ];
     prop::collection::vec(piece, 1..3).prop_map(|p| p.concat()).prop_filter("dot segment", |s| {
-        // Dots and spaces only, before any `;` (also an encoded one), never match.
+        // Dots and spaces only, before any `;`, `?`, `#` or `:` (also encoded), never match.
         let decoded = s.replace("%20", " ").replace("%3B", ";");
-        let path = decoded.split(';').next().unwrap_or_default();
+        let path = decoded.split([';', '?', '#', ':']).next().unwrap_or_default();
         !path.chars().all(|c| c == '.' || c == ' ')
     })
 }

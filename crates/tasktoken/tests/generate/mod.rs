@@ -1525,11 +1525,11 @@ fn dpop_cases() -> Vec<Case> {
     );
     let unbound = a1_with(|_| {});
     add(
-        "valid_dpop_unbound_token",
-        "an unbound token with a valid proof: the proof is checked",
+        "binding_mismatch_dpop_unbound_token",
+        "a valid proof with an unbound token: a proof is for a bound token (RFC 9449 §7.1)",
         unbound.clone(),
         request_with(proof(&ed, &unbound, &|_, _| {}), "GET", URL),
-        ok(&unbound),
+        err("binding_mismatch"),
         false,
     );
     add(
@@ -2107,6 +2107,11 @@ fn resources() -> Value {
         (&["customers/*"], "customers/a\u{200B}b", false),
         (&["customers/*"], "customers/a\u{202E}b", false),
         (&["customers/*"], "customers/a%C3", false),
+        (&["customers/*"], "customers/..%3F", false),
+        (&["customers/*"], "customers/..%23x", false),
+        (&["customers/*"], "customers/..:$DATA", false),
+        (&["customers/*"], "customers/\u{3002}\u{3002}", false),
+        (&["customers/*"], "customers/a:b", true),
         (&["customers/*"], "customers/file.tar.gz", true),
         (&["customers/*"], "customers/a b", true),
     ];
