@@ -263,6 +263,8 @@ impl Verifier {
     pub fn issuer_owning(&self, keys: &KeySet) -> Option<&str> {
         let mut owner = None;
         for key in keys.keys() {
+            // Keys compare by `kid` and point, and a `kid` names one trusted key (`trust`
+            // refuses a second): at most one trusted key, so one issuer, matches.
             let (index, _) = self.keys.iter().find(|(_, known)| known == key)?;
             if owner.is_some_and(|o| o != *index) {
                 return None;
