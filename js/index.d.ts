@@ -215,7 +215,7 @@ export interface VerifyRequest {
    * The DPoP proof (RFC 9449) the request carried, with its method and URL: checked, and the
    * token must be bound to its key. Each proof is accepted once per verifier.
    */
-  dpop?: { proof: string; method: string; url: string };
+  dpop?: { proof: string; method: string; url: string; nonce?: string };
   /** Verify as of this time (seconds since the epoch, or a Date). Default: now. */
   now?: number | Date;
   /** Receives this call's audit event (in addition to the verifier's own listener). */
@@ -452,6 +452,11 @@ export interface GuardOptions<R> {
   keyThumbprint?: string;
   /** Receives the audit event of this request's decision. */
   onDecision?: (event: AuditEvent) => void;
+  /**
+   * The DPoP nonce proofs must carry (RFC 9449 §9), or a function returning the current
+   * one; a proof without it is answered 401 `use_dpop_nonce` with a `DPoP-Nonce` header.
+   */
+  dpopNonce?: string | (() => string);
   /**
    * `guardNode` only: the scheme and host clients address this server by, which DPoP
    * proofs' `htu` must name (`https://api.example`); required for DPoP requests.

@@ -572,7 +572,7 @@ pub fn proof(text: &str) {
     let proof = lines.next().unwrap_or_default();
     let method = lines.next().unwrap_or_default();
     let url = lines.next().unwrap_or_default();
-    let request = tasktoken::ProofRequest { proof, method, url };
+    let request = tasktoken::ProofRequest { proof, method, url, nonce: None };
     for token in [None, Some("t.o.k")] {
         match tasktoken::verify_proof(&request, token, 1_767_225_600, 60, 30) {
             Ok(verified) => {

@@ -2,6 +2,7 @@
 // resource, and hand back either the claims or a ready HTTP answer. Written once, for the
 // Fetch API (Workers, Deno, Bun, browsers' service workers, Node's global Request) and, via
 // `guardNode`, for Node's `http` server.
+import { proofNonce } from "../wasm/verify/tasktoken.js";
 import { TaskTokenError } from "./errors.js";
 import { hasMethod, ownValue, snapshotObject } from "./input.js";
 
@@ -30,7 +31,10 @@ const PROOF_ALGS = "EdDSA ES256";
  *   Proof of possession (RFC 9449): `Authorization: DPoP <token>` with a `DPoP: <proof>`
  *   header, the proof checked for the request's method and URL; a bound token sent as
  *   `Bearer`, or an unbound one as `DPoP`, is refused, with a `WWW-Authenticate: DPoP`
- *   challenge (`invalid_token`, or `invalid_dpop_proof` for the proof).
+ *   challenge (`invalid_token`, or `invalid_dpop_proof` for the proof). `dpopNonce` (a string,
+ *   or a function returning the current one): proofs must carry this server nonce; one that
+ *   does not is answered `use_dpop_nonce` with a `DPoP-Nonce` header (RFC 9449 §9), which
+ *   `dpopFetch` follows.
  * @returns {{ ok: true, claims: object } | { ok: false, response: Response, error: TaskTokenError }}
  */
 export function guard(request, verifier, options) {
@@ -137,6 +141,16 @@ function decide(getHeader, getParams, getResource, getTarget, verifier, options)
         return early(401, error, challenge(true, "invalid_dpop_proof", error));
       }
       dpop = { proof, ...getTarget() };
+      const required = currentNonce(options.dpopNonce);
+      if (required !== undefined) {
+        if (proofNonce(proof) !== required) {
+          const error = new TaskTokenError("invalid_proof", "the proof must carry the server's nonce");
+          const refusal = early(401, error, challenge(true, "use_dpop_nonce", error));
+          refusal.answer.headers["dpop-nonce"] = required;
+          return refusal;
+        }
+        dpop.nonce = required;
+      }
     }
     resource = getResource();
   } catch (error) {
@@ -227,6 +241,16 @@ function refuse(status, error, challenge) {
 function bearer(code, error) {
   const description = String(error?.message ?? "").replace(/[^\u0020-\u007e\u00a0-\u00ff]|["\\]/g, "");
   return `Bearer realm="${REALM}", error="${code}", error_description="${description}"`;
+}
+
+/** The nonce a guard requires: `dpopNonce` as given, or its function's answer. */
+function currentNonce(option) {
+  const value = typeof option === "function" ? option() : option;
+  if (value === undefined) return undefined;
+  if (typeof value !== "string" || !/^[\x21-\x7e]+$/.test(value)) {
+    throw new TaskTokenError("malformed", "dpopNonce must be a non-empty visible-ASCII string");
+  }
+  return value;
 }
 
 /** A DPoP challenge (RFC 9449 §7.1) when `dpop`, else a Bearer one. */

@@ -119,10 +119,11 @@ export class Verifier {
    * with the one failed check's code.
    * @param {string} token
    * @param {{ action: string, resource: string, keyThumbprint?: string,
-   *           dpop?: { proof: string, method: string, url: string },
+   *           dpop?: { proof: string, method: string, url: string, nonce?: string },
    *           now?: number | Date }} request
    *   `dpop`: the DPoP proof the HTTP request carried (its `DPoP` header), with the
-   *   request's method and URL; the token must then be bound to the proof's key. Each proof
+   *   request's method and URL (and the nonce the server requires, if it uses them); the
+   *   token must then be bound to the proof's key. Each proof
    *   is accepted once by this verifier (`proof_replayed` after), within `proofMaxAge`.
    * @returns {Record<string, unknown>}
    */
@@ -173,16 +174,17 @@ export class Verifier {
     if (keyThumbprint !== undefined && typeof keyThumbprint !== "string") {
       throw bad("keyThumbprint must be a string");
     }
-    let proof, method, url;
+    let proof, method, url, nonce;
     if (dpop !== undefined) {
-      ({ proof, method, url } = snapshotObject(dpop, "verify request dpop"));
+      ({ proof, method, url, nonce } = snapshotObject(dpop, "verify request dpop"));
       if (typeof proof !== "string" || typeof method !== "string" || typeof url !== "string") {
         throw bad("dpop needs { proof: string, method: string, url: string }");
       }
+      if (nonce !== undefined && typeof nonce !== "string") throw bad("dpop nonce must be a string");
       if (keyThumbprint !== undefined) throw bad("give either dpop or keyThumbprint, not both");
     }
     const claims = parseClaims(
-      this.#core.verify(token, action, resource, keyThumbprint, proof, method, url, seconds(now)));
+      this.#core.verify(token, action, resource, keyThumbprint, proof, method, url, nonce, seconds(now)));
     if (this.#failOpen && this.#core.staleIgnored()) {
       if (this.#onStale) this.#onStale(claims);
       else console.warn("tasktoken: revocation data is stale; token accepted (failOpenWhenStale)");

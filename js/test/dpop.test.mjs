@@ -98,13 +98,12 @@ test("dpopFetch: two lines for an agent, against guardNode, with a server nonce"
   const token = issuer.mint({ ...mintRequest, cnfJkt: proofKey.jkt });
   const verifier = new Verifier(verifierOptions);
   let asked = 0;
+  let nonce = "n-1";
   const server = createServer((req, res) => {
-    // The first request is asked for a nonce, as a server using them would.
-    if (asked++ === 0) {
-      res.writeHead(401, { "www-authenticate": 'DPoP error="use_dpop_nonce"', "dpop-nonce": "n-1" });
-      return res.end();
-    }
-    const claims = guardNode(req, res, verifier, { ...route, origin: `http://${req.headers.host}` });
+    asked++;
+    // A server that uses nonces: a proof without the current one is answered use_dpop_nonce.
+    const claims = guardNode(req, res, verifier,
+      { ...route, origin: `http://${req.headers.host}`, dpopNonce: () => nonce });
     if (claims) res.writeHead(200).end(claims.sub);
   });
   await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
@@ -116,6 +115,16 @@ test("dpopFetch: two lines for an agent, against guardNode, with a server nonce"
   assert.equal(await res.text(), "agent:lookup-bot");
   assert.equal(asked, 2, "retried once with the nonce");
   assert.equal((await call(`${base}/customers/4821`)).status, 200, "every request a new proof");
+  assert.equal(asked, 3, "the nonce was remembered");
+  nonce = "n-2"; // the server rotates its nonce: one more round trip, then on
+  assert.equal((await call(`${base}/customers/4821`)).status, 200);
+  assert.equal(asked, 5);
+  // A proof that does not carry the nonce: 401 use_dpop_nonce with the nonce to use.
+  const stale = createProof({ key: proofKey.privateJwk, method: "GET", url: `${base}/customers/4821`, token });
+  const raw = await fetch(`${base}/customers/4821`, { headers: { authorization: `DPoP ${token}`, dpop: stale } });
+  assert.equal(raw.status, 401);
+  assert.equal(raw.headers.get("dpop-nonce"), "n-2");
+  assert.match(raw.headers.get("www-authenticate"), /error="use_dpop_nonce"/);
 });
 
 test("proofs made by jose verify here, and ours verify in jose", async () => {

@@ -128,7 +128,9 @@ pub fn run(args: &VerifyArgs) -> Result<(), Failure> {
     let verifier = verifier(args)?;
     let token = read_token(&args.token)?;
     let dpop = match (&args.proof, &args.method, &args.url) {
-        (Some(proof), Some(method), Some(url)) => Some(ProofRequest { proof, method, url }),
+        (Some(proof), Some(method), Some(url)) => {
+            Some(ProofRequest { proof, method, url, nonce: None })
+        }
         _ => None,
     };
     let request = Request {

@@ -207,8 +207,9 @@ impl CoreVerifier {
     }
 
     /// Verifies `token` for `action` on `resource` at `now` (seconds), consulting the
-    /// revocation source if one is set, and the DPoP `proof` for `method` and `url` if given
-    /// (this verifier's replay cache remembers it); returns the claims as JSON text, which
+    /// revocation source if one is set, and the DPoP `proof` for `method` and `url` (and the
+    /// server's `nonce`, if it requires one) if given (this verifier's replay cache remembers
+    /// it); returns the claims as JSON text, which
     /// the package parses (so a `__proto__` claim stays plain data).
     #[allow(clippy::too_many_arguments)]
     pub fn verify(
@@ -220,10 +221,13 @@ impl CoreVerifier {
         proof: Option<String>,
         method: Option<String>,
         url: Option<String>,
+        nonce: Option<String>,
         now: f64,
     ) -> JsResult<String> {
         let dpop = match (&proof, &method, &url) {
-            (Some(proof), Some(method), Some(url)) => Some(ProofRequest { proof, method, url }),
+            (Some(proof), Some(method), Some(url)) => {
+                Some(ProofRequest { proof, method, url, nonce: nonce.as_deref() })
+            }
             (None, None, None) => None,
             _ => {
                 return Err(Error::Malformed("dpop needs proof, method and url".into()).into());
@@ -544,4 +548,11 @@ impl CoreReplica {
     pub fn info(&self) -> Option<String> {
         self.0.try_borrow().ok().and_then(|r| r.latest().map(filter_info))
     }
+}
+
+/// The `nonce` a DPoP proof carries, read without verifying anything (see the core's
+/// `unverified_proof_nonce`), or `undefined`.
+#[wasm_bindgen(js_name = proofNonce)]
+pub fn proof_nonce(proof: &str) -> Option<String> {
+    tasktoken::unverified_proof_nonce(proof)
 }

@@ -41,6 +41,9 @@ pub struct ProofRequest<'a> {
     pub method: &'a str,
     /// The request's URL; its query and fragment are ignored.
     pub url: &'a str,
+    /// The nonce the server requires (RFC 9449 §9), if it uses them: the proof's `nonce`
+    /// must be exactly this.
+    pub nonce: Option<&'a str>,
 }
 
 /// A proof whose signature, `htm`, `htu`, `iat` and `ath` hold.
@@ -190,6 +193,11 @@ pub(crate) fn verify_proof_with(
     if htu.is_none() || htu != normalize_url(request.url) {
         return Err(invalid("the proof's `htu` is not the request's URL"));
     }
+    if let Some(nonce) = request.nonce {
+        if text("nonce") != Some(nonce) {
+            return Err(invalid("the proof's `nonce` is not the server's"));
+        }
+    }
     let iat = claims.get("iat").and_then(Value::as_i64);
     let iat = iat.ok_or_else(|| invalid("the proof has no integer `iat`"))?;
     let oldest = now.saturating_sub(i64::from(max_age)).saturating_sub(i64::from(skew));
@@ -260,6 +268,18 @@ impl ProofKeyCache {
         }
         keys.push((*x, Arc::new(PreparedKey::new(&key))));
     }
+}
+
+/// The `nonce` claim of a proof, read **without verifying anything**: for a server that
+/// uses nonces to answer `use_dpop_nonce` before spending a verification on a proof that
+/// cannot pass. `None` for a proof that does not parse or has no string `nonce`.
+pub fn unverified_proof_nonce(proof: &str) -> Option<String> {
+    if proof.len() > MAX_PROOF_LEN {
+        return None;
+    }
+    let payload = proof.split('.').nth(1)?;
+    let claims = b64_decode(payload).and_then(|bytes| parse_object(&bytes))?;
+    claims.get("nonce").and_then(Value::as_str).map(ToString::to_string)
 }
 
 /// The RFC 7638 thumbprint of a public proof key given as a JWK object (`OKP`/`Ed25519` or
@@ -607,7 +627,7 @@ mod tests {
             let key = ProofSigningKey::generate(alg).expect("key");
             let url = "https://api.example/x?y=1";
             let proof = key.proof("POST", url, Some("tok"), None, 1_000).expect("proof");
-            let request = ProofRequest { proof: &proof, method: "POST", url };
+            let request = ProofRequest { proof: &proof, method: "POST", url, nonce: None };
             let verified = verify_proof(&request, Some("tok"), 1_010, 60, 30).expect("verifies");
             assert_eq!(verified.jkt, key.thumbprint());
             let again = ProofSigningKey::from_jwk_object(
@@ -618,6 +638,15 @@ mod tests {
             assert!(verify_proof(&request, Some("other"), 1_010, 60, 30).is_err(), "ath");
         }
         assert!(ProofSigningKey::generate("RS256").is_err());
+        let key = ProofSigningKey::generate("EdDSA").expect("key");
+        let url = "https://api.example/x";
+        let with = key.proof("GET", url, None, Some("n-1"), 1_000).expect("proof");
+        let without = key.proof("GET", url, None, None, 1_000).expect("proof");
+        assert_eq!(unverified_proof_nonce(&with).as_deref(), Some("n-1"));
+        assert_eq!(unverified_proof_nonce(&without), None);
+        let required = |proof| ProofRequest { proof, method: "GET", url, nonce: Some("n-1") };
+        assert!(verify_proof(&required(&with), None, 1_000, 60, 30).is_ok());
+        assert!(verify_proof(&required(&without), None, 1_000, 60, 30).is_err());
     }
 
     #[test]

@@ -42,6 +42,7 @@ pub fn request(case: &Value) -> Request<'_> {
             proof: d["proof"].as_str().expect("proof"),
             method: d["method"].as_str().expect("method"),
             url: d["url"].as_str().expect("url"),
+            nonce: d["nonce"].as_str(),
         }),
     }
 }
