@@ -235,12 +235,14 @@ function refuse(status, error, challenge) {
 }
 
 /**
- * An RFC 6750 §3 challenge; the description is our message with quotes, backslashes,
- * controls and anything outside Latin-1 (not allowed in a header value) removed.
+ * An RFC 6750 §3 challenge, or with `dpop` an RFC 9449 §7.1 one; the description is our
+ * message with quotes, backslashes, controls and anything outside Latin-1 (not allowed in a
+ * header value) removed.
  */
-function bearer(code, error) {
+function challenge(dpop, code, error) {
   const description = String(error?.message ?? "").replace(/[^\u0020-\u007e\u00a0-\u00ff]|["\\]/g, "");
-  return `Bearer realm="${REALM}", error="${code}", error_description="${description}"`;
+  const scheme = dpop ? `DPoP algs="${PROOF_ALGS}"` : `Bearer realm="${REALM}"`;
+  return `${scheme}, error="${code}", error_description="${description}"`;
 }
 
 /** The nonce a guard requires: `dpopNonce` as given, or its function's answer. */
@@ -253,11 +255,9 @@ function currentNonce(option) {
   return value;
 }
 
-/** A DPoP challenge (RFC 9449 §7.1) when `dpop`, else a Bearer one. */
-function challenge(dpop, code, error) {
-  if (!dpop) return bearer(code, error);
-  const description = String(error?.message ?? "").replace(/[^\u0020-\u007e\u00a0-\u00ff]|["\\]/g, "");
-  return `DPoP algs="${PROOF_ALGS}", error="${code}", error_description="${description}"`;
+/** A Bearer challenge. */
+function bearer(code, error) {
+  return challenge(false, code, error);
 }
 
 function asTaskTokenError(error) {

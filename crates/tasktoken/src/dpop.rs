@@ -282,16 +282,6 @@ pub fn unverified_proof_nonce(proof: &str) -> Option<String> {
     claims.get("nonce").and_then(Value::as_str).map(ToString::to_string)
 }
 
-/// The RFC 7638 thumbprint of a public proof key given as a JWK object (`OKP`/`Ed25519` or
-/// `EC`/`P-256`). Refuses another key type or a private key (`invalid_proof`).
-pub fn proof_key_thumbprint(jwk: &Map<String, Value>) -> Result<String, Error> {
-    let alg = match jwk.get("kty").and_then(Value::as_str) {
-        Some("EC") => "ES256",
-        _ => "EdDSA",
-    };
-    ProofKey::from_jwk(alg, jwk).map(|key| key.thumbprint())
-}
-
 /// A private proof key, Ed25519 or P-256, that signs DPoP proofs (RFC 9449 §4) for a client.
 /// Zeroized on drop; never printed by `Debug`.
 pub struct ProofSigningKey(SigningKind);
@@ -368,23 +358,25 @@ impl ProofSigningKey {
 
     /// The public JWK that proofs carry in their header.
     pub fn public_jwk(&self) -> Map<String, Value> {
-        let mut jwk = Map::new();
-        let mut set = |k: &str, v: &str| jwk.insert(k.into(), Value::String(v.into()));
+        self.public().jwk()
+    }
+
+    /// The public half, as proofs carry it.
+    fn public(&self) -> ProofKey {
         match &self.0 {
-            SigningKind::Ed25519(key) => {
-                set("kty", "OKP");
-                set("crv", "Ed25519");
-                set("x", &b64_encode(key.verifying_key().as_bytes()));
-            }
+            SigningKind::Ed25519(key) => ProofKey::Ed25519(key.verifying_key().to_bytes()),
             SigningKind::P256(key) => {
                 let point = key.verifying_key().to_encoded_point(false);
-                set("kty", "EC");
-                set("crv", "P-256");
-                set("x", &point.x().map(|x| b64_encode(x)).unwrap_or_default());
-                set("y", &point.y().map(|y| b64_encode(y)).unwrap_or_default());
+                let coordinate = |c: Option<&p256::FieldBytes>| {
+                    let mut out = [0u8; 32];
+                    if let Some(c) = c {
+                        out.copy_from_slice(c);
+                    }
+                    out
+                };
+                ProofKey::P256 { x: coordinate(point.x()), y: coordinate(point.y()) }
             }
         }
-        jwk
     }
 
     /// The private JWK (the public one with `d`), to keep in a 0600 file or a secret store.
@@ -405,7 +397,7 @@ impl ProofSigningKey {
 
     /// The RFC 7638 thumbprint of the public key: what `cnf.jkt` of a token bound to it is.
     pub fn thumbprint(&self) -> String {
-        proof_key_thumbprint(&self.public_jwk()).unwrap_or_default()
+        self.public().thumbprint()
     }
 
     /// A fresh proof for `method` on `url` (its query and fragment left out of `htu`), at
@@ -527,6 +519,26 @@ impl ProofKey {
                 key.verify(message, &signature).is_ok()
             }
         }
+    }
+
+    /// The JWK of the key: `kty`, `crv` and the coordinates.
+    fn jwk(&self) -> Map<String, Value> {
+        let mut jwk = Map::new();
+        let mut set = |k: &str, v: String| jwk.insert(k.into(), Value::String(v));
+        match self {
+            ProofKey::Ed25519(x) => {
+                set("kty", "OKP".into());
+                set("crv", "Ed25519".into());
+                set("x", b64_encode(x));
+            }
+            ProofKey::P256 { x, y } => {
+                set("kty", "EC".into());
+                set("crv", "P-256".into());
+                set("x", b64_encode(x));
+                set("y", b64_encode(y));
+            }
+        }
+        jwk
     }
 
     /// RFC 7638: SHA-256 of the required members in lexicographic order, base64url.

@@ -71,9 +71,9 @@ mod verifier;
 pub use audit::{AuditEvent, AuditKind, AuditSink, OutcomeCounters};
 pub use claims::VerifiedClaims;
 pub use dpop::{
-    proof_key_thumbprint, unverified_proof_nonce, verify_proof, ProofKeyCache, ProofReplayCache,
-    ProofReplayStore, ProofRequest, ProofSigningKey, VerifiedProof, DEFAULT_PROOF_MAX_AGE,
-    MAX_PROOF_LEN, MAX_PROOF_MAX_AGE, PROOF_TYPE,
+    unverified_proof_nonce, verify_proof, ProofKeyCache, ProofReplayCache, ProofReplayStore,
+    ProofRequest, ProofSigningKey, VerifiedProof, DEFAULT_PROOF_MAX_AGE, MAX_PROOF_LEN,
+    MAX_PROOF_MAX_AGE, PROOF_TYPE,
 };
 pub use error::Error;
 pub use exchange::{decide_exchange, ExchangeRequest, Grant, Policy, Refusal};

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 use tasktoken::Step;
 
-use super::{PlanArgs, Publisher};
+use super::{Contents, PlanArgs, Publisher};
 use crate::clock::unix_now;
 use crate::failure::Failure;
 use crate::store::{Open, Store};
@@ -52,5 +52,6 @@ pub fn run(args: &BuildArgs) -> Result<(), Failure> {
     let now = unix_now();
     let live = publisher.live(&publishing, 0, now)?;
     let geometry = publisher.planner.geometry_for(u64::try_from(live.len()).unwrap_or(u64::MAX))?;
-    publisher.publish(publishing, Step::Snapshot(geometry), None, now, &args.out)
+    let contents = Contents { live, base: None, added: Vec::new(), in_filter: 0 };
+    publisher.publish(publishing, Step::Snapshot(geometry), contents, now, &args.out)
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 use tasktoken::{Error, Generation};
 
-use super::{PlanArgs, Publisher};
+use super::{Contents, PlanArgs, Publisher};
 use crate::clock::unix_now;
 use crate::failure::Failure;
 use crate::store::{Open, Store};
@@ -61,15 +61,17 @@ pub fn run(args: &DeltaArgs) -> Result<(), Failure> {
         .filter(|s| s.base_serial.is_none())
         .ok_or_else(|| unknown(format!("the snapshot of serial {} is missing", args.since)))?;
     let now = unix_now();
-    let count = |v: Vec<String>| u64::try_from(v.len()).unwrap_or(u64::MAX);
-    let adding = count(publisher.live(&publishing, base.upto_seq, now)?);
-    // Entries already in the generation: its snapshot's, and every revocation since it.
-    // Expired or not: an entry stays in the filter's bits until the next generation.
+    let count = |v: &[String]| u64::try_from(v.len()).unwrap_or(u64::MAX);
+    let added = publisher.live(&publishing, base.upto_seq, now)?;
+    // Entries in the generation once the delta is applied: its snapshot's, and every
+    // revocation since it, expired or not (an entry stays in the bits until the next one).
     let upto = publishing.max_seq()?;
-    let since_snapshot = count(publishing.live(snapshot.upto_seq, upto, i64::MIN)?);
-    let in_generation = snapshot.entries.saturating_add(since_snapshot).saturating_sub(adding);
-    let live = count(publisher.live(&publishing, 0, now)?);
-    let generation = Generation { geometry: snapshot.geometry, entries: in_generation };
-    let step = publisher.planner.plan(Some(generation), adding, live)?;
-    publisher.publish(publishing, step, Some((&base, &snapshot)), now, &args.out)
+    let since_snapshot = count(&publishing.live(snapshot.upto_seq, upto, i64::MIN)?);
+    let in_filter = snapshot.entries.saturating_add(since_snapshot);
+    let live = publisher.live(&publishing, 0, now)?;
+    let entries = in_filter.saturating_sub(count(&added));
+    let generation = Generation { geometry: snapshot.geometry, entries };
+    let step = publisher.planner.plan(Some(generation), count(&added), count(&live))?;
+    let contents = Contents { live, base: Some((&base, &snapshot)), added, in_filter };
+    publisher.publish(publishing, step, contents, now, &args.out)
 }

@@ -95,6 +95,18 @@ struct PlanArgs {
     clock_skew: Option<u32>,
 }
 
+/// What the store holds for one publication, read once by the command that plans it.
+struct Contents<'r> {
+    /// Every live revocation (a snapshot's entries).
+    live: Vec<String>,
+    /// For a delta: its base and the base's generation (snapshot).
+    base: Option<(&'r Record, &'r Record)>,
+    /// For a delta: the live revocations since its base.
+    added: Vec<String>,
+    /// For a delta: the entries in the generation's filter once it is applied.
+    in_filter: u64,
+}
+
 /// A signer and the core's planner, set up from [`PlanArgs`].
 struct Publisher {
     key: SigningKey,
@@ -141,16 +153,16 @@ impl Publisher {
         self,
         publishing: Publishing<'_>,
         step: Step,
-        base: Option<(&Record, &Record)>,
+        contents: Contents,
         now: i64,
         out: &Path,
     ) -> Result<(), Failure> {
         let freshness = self.planner.freshness(publishing.last_serial()?, now)?;
         let upto_seq = publishing.max_seq()?;
         let mut summary = Vec::new();
-        let (bytes, record) = match (step, base) {
+        let (bytes, record) = match (step, contents.base) {
             (Step::Delta, Some((base, snapshot))) => {
-                let added = self.live(&publishing, base.upto_seq, now)?;
+                let added = contents.added;
                 // An empty filter of the generation's geometry and salt computes the entries.
                 let filter = BloomFilter::new(snapshot.geometry, snapshot.salt);
                 let entries: Vec<_> = added.iter().map(|jti| filter.entry(jti)).collect();
@@ -162,8 +174,7 @@ impl Publisher {
                     &self.iss,
                     &self.key,
                 )?;
-                let since = publishing.live(snapshot.upto_seq, upto_seq, i64::MIN)?;
-                let in_filter = snapshot.entries.saturating_add(count(&since));
+                let in_filter = contents.in_filter;
                 let fpr = snapshot.geometry.false_positive_rate(in_filter);
                 summary.push(("base_serial", Value::from(base.serial)));
                 summary.push(("filter_entries", Value::from(in_filter)));
@@ -177,7 +188,7 @@ impl Publisher {
                 (bytes, record)
             }
             (step, _) => {
-                let live = self.live(&publishing, 0, now)?;
+                let live = contents.live;
                 let geometry = match step {
                     Step::Snapshot(geometry) => geometry,
                     Step::Delta => self.planner.geometry_for(count(&live))?,

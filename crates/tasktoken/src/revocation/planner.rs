@@ -81,11 +81,6 @@ impl PublicationPlanner {
         Ok(PublicationPlanner { fpr, min_capacity, valid_for })
     }
 
-    /// The target false-positive rate.
-    pub fn fpr(&self) -> f64 {
-        self.fpr
-    }
-
     /// Serial and times of the publication that follows `previous_serial` (0 for the first),
     /// made at `now`: serial `max(previous + 1, now << 20)`, current for `valid_for` seconds.
     ///
