@@ -3,6 +3,7 @@
 // order) is the core's; this file fetches bytes and schedules.
 import { CoreReplica, CoreRevocationFilter } from "../wasm/verify/tasktoken.js";
 import { TaskTokenError } from "./errors.js";
+import { below, parseHttpUrl } from "./http.js";
 import { hasMethod, isInstance, ownValue, plainJson, snapshotObject } from "./input.js";
 import { seconds } from "./util.js";
 
@@ -159,10 +160,11 @@ export class RevocationReplica {
 
   /**
    * One refresh: follow deltas from the current serial; read the full snapshot when there is
-   * none yet, a gap, data that failed, or the filter is close to stale; then follow the
-   * deltas published after that snapshot. Concurrent calls share one refresh. Resolves to
-   * the info after it; rejects only if no verified filter exists at all (the last good one
-   * is always kept).
+   * none yet, a gap, data that failed, the filter is close to stale, or the authority
+   * answered `410 Gone` for a delta (it rotated to a new generation: not an error, and the
+   * refresh stays healthy); then follow the deltas published after that snapshot.
+   * Concurrent calls share one refresh. Resolves to the info after it; rejects only if no
+   * verified filter exists at all (the last good one is always kept).
    */
   refresh() {
     this.#inflight ??= this.#refresh().finally(() => (this.#inflight = undefined));
@@ -210,22 +212,30 @@ export class RevocationReplica {
       this.#onError?.(error);
     };
     const serialNow = () => this.#info()?.serial ?? null;
+    /** Applies deltas from the current serial on; true if the generation is gone (410). */
     const followDeltas = async () => {
       for (let step = 0; step < MAX_DELTA_STEPS; step++) {
         const serial = serialNow();
-        if (serial === null) return;
+        if (serial === null) return false;
         const items = await this.#load(serial, report);
-        if (items.length === 0) return;
+        if (items === GONE) return true;
+        if (items.length === 0) return false;
         this.#offerAll(items, report);
-        if (serialNow() === serial) return;
+        if (serialNow() === serial) return false;
       }
+      return false;
     };
-    await followDeltas();
+    const rotated = await followDeltas();
     const info = this.#info();
     const nearStale = info !== null && Date.now() / 1000 >= info.nextUpdate - 2 * this.#interval;
-    if (info === null || this.#core.hasGap() || !healthy || nearStale) {
+    if (info === null || this.#core.hasGap() || !healthy || nearStale || rotated) {
       this.#offerAll(await this.#load(null, report), report);
-      await followDeltas();
+      if (await followDeltas()) {
+        // The snapshot just read is itself of a retired generation (a stale cache on the
+        // way): the replica cannot catch up in this refresh.
+        report(new TaskTokenError("stale_revocation",
+          "revocation data fetch: HTTP 410 for the delta of the snapshot just read"));
+      }
     }
     if (this.#info() === null) {
       throw new TaskTokenError("stale_revocation", "no verified revocation snapshot could be loaded");
@@ -247,7 +257,8 @@ export class RevocationReplica {
 
   /**
    * Bytes after `serial` (a delta from it), or for `null` a snapshot. "Nothing new" (no
-   * delta, HTTP 404) is an empty list; any other failure is reported and also empty.
+   * delta, HTTP 404) is an empty list; "that generation is retired" (HTTP 410 for a delta) is
+   * `GONE`; any other failure is reported and also empty.
    */
   async #load(serial, report) {
     try {
@@ -256,11 +267,14 @@ export class RevocationReplica {
         if (out === undefined || out === null) return [];
         return Array.isArray(out) ? out : [out];
       }
-      const url = new URL(this.#url);
-      url.pathname = url.pathname.replace(/\/*$/, serial === null ? "/snapshot" : `/delta/${serial}`);
+      const url = below(this.#url, serial === null ? "/snapshot" : `/delta/${serial}`);
       // No prototype: fetch() reads init members with inheritance (WebIDL).
       const response = await this.#fetch(url, { __proto__: null, cache: "no-store" });
       if (response.status === 404 && serial !== null) return [];
+      if (response.status === 410 && serial !== null) {
+        response.body?.cancel().catch(() => {});
+        return GONE;
+      }
       if (!response.ok) {
         throw new TaskTokenError("stale_revocation", `revocation data fetch: HTTP ${response.status}`);
       }
@@ -276,13 +290,21 @@ export class RevocationReplica {
  * Revokes a token when its task is done: one call.
  *
  * `authority` is the revocation endpoint's URL (the token is POSTed as
- * `Authorization: Bearer <token>`; a token may always revoke itself), or a function
- * `(token) => Promise<unknown>`, or an object with `revoke(token)`.
+ * `Authorization: Bearer <token>`, redirects refused; a token may always revoke itself), or
+ * a function `(token) => Promise<unknown>`, or an object with `revoke(token)`. Anything else,
+ * and a URL that is not http(s), is `malformed`.
+ * @param {string} token
+ * @param {string | URL | ((token: string) => unknown) | { revoke(token: string): unknown }} authority
+ * @param {{ fetch?: typeof fetch }} [options] `fetch`: what POSTs to a URL authority
  * @returns {Promise<void>} resolves once the authority has stored the revocation.
  */
-export async function completeTask(token, authority) {
+export async function completeTask(token, authority, options = {}) {
   if (typeof token !== "string" || token.length === 0) {
     throw new TaskTokenError("malformed", "completeTask needs the token string");
+  }
+  const { fetch: fetchImpl } = snapshotObject(options, "completeTask options");
+  if (fetchImpl !== undefined && typeof fetchImpl !== "function") {
+    throw new TaskTokenError("malformed", "fetch must be a function");
   }
   if (typeof authority === "function") return void (await authority(token));
   // A URL is never asked for a `revoke` method: it could only be found on a prototype.
@@ -297,7 +319,7 @@ export async function completeTask(token, authority) {
     // No redirects: a 3xx would re-send the token elsewhere and prove nothing was stored. No
     // prototype: fetch() reads init members with inheritance (WebIDL), so a polluted `body`,
     // `credentials` or `mode` would otherwise change the request.
-    response = await fetch(target, {
+    response = await (fetchImpl ?? globalThis.fetch.bind(globalThis))(target, {
       __proto__: null,
       method: "POST",
       headers: { authorization: `Bearer ${token}` },
@@ -326,6 +348,9 @@ const CODES = new Set([
 /** How many deltas one refresh follows before reading the snapshot instead. */
 const MAX_DELTA_STEPS = 32;
 
+/** What `#load` returns for a delta of a retired generation (HTTP 410). */
+const GONE = Symbol("gone");
+
 /** The bytes of a Uint8Array, ArrayBuffer or view; `malformed` for anything else. */
 export function toBytes(bytes) {
   try {
@@ -336,18 +361,4 @@ export function toBytes(bytes) {
     throw new TaskTokenError("malformed", "revocation data could not be read (a detached buffer?)", { cause });
   }
   throw new TaskTokenError("malformed", "revocation data must be a Uint8Array or ArrayBuffer");
-}
-
-/** An http(s) URL, or `malformed`: nothing else can store a revocation or serve one. */
-function parseHttpUrl(value, what) {
-  let url;
-  try {
-    url = new URL(String(value));
-  } catch (cause) {
-    throw new TaskTokenError("malformed", `${what} is not a URL`, { cause });
-  }
-  if (url.protocol !== "https:" && url.protocol !== "http:") {
-    throw new TaskTokenError("malformed", `${what} must be an http(s) URL`);
-  }
-  return url;
 }

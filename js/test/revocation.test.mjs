@@ -175,3 +175,67 @@ test("completeTask: one call, to a URL, a function or an object", async (t) => {
   t.after(() => refusing.close());
   await assert.rejects(completeTask("a.b.c", refusing.url), { code: "expired" });
 });
+
+test("a replica over HTTP: 410 for a delta (a new generation) reads the snapshot in the same " +
+  "refresh, and reports nothing", async (t) => {
+  const { generateKey, signRevocationSnapshot, planRevocationPublication } = await import("tasktoken");
+  const ISS = "https://auth.example";
+  const { privateJwk, publicJwk } = generateKey({ kid: "rev-410" });
+  const t0 = Math.floor(Date.now() / 1000);
+  const plan = (previousSerial) => {
+    const { serial, issuedAt, nextUpdate } =
+      planRevocationPublication({ previousSerial, now: t0, adding: 0, live: 1 });
+    return { serial, issuedAt, nextUpdate };
+  };
+  const first = plan(0);
+  const second = plan(first.serial);
+  let current = signRevocationSnapshot(privateJwk, { issuer: ISS, jtis: ["jti-a"], ...first });
+  let retired = null;
+  const asked = [];
+  const authority = await serve((req, res) => {
+    const path = new URL(req.url, "http://x").pathname;
+    asked.push(path);
+    if (path === "/revocation/snapshot") return res.end(current);
+    if (path === `/revocation/delta/${retired}`) return res.writeHead(410).end();
+    res.writeHead(404).end();
+  });
+  t.after(() => authority.close());
+  const errors = [];
+  const replica = new RevocationReplica({ keys: { keys: [publicJwk] }, issuer: ISS,
+    url: `${authority.url}/revocation`, onError: (e) => errors.push(e) });
+  await replica.refresh();
+  assert.equal(replica.info.serial, first.serial);
+  assert.equal(replica.has("jti-b"), false);
+
+  // The authority rotates: a new generation, and the old serial's delta is gone.
+  current = signRevocationSnapshot(privateJwk, { issuer: ISS, jtis: ["jti-a", "jti-b"], ...second });
+  retired = first.serial;
+  asked.length = 0;
+  const before = replica.age;
+  await new Promise((r) => setTimeout(r, 20));
+  const info = await replica.refresh();
+  assert.equal(info.serial, second.serial, "the new generation, in the same refresh");
+  assert.equal(replica.has("jti-b"), true);
+  assert.deepEqual(asked, [`/revocation/delta/${first.serial}`, "/revocation/snapshot",
+    `/revocation/delta/${second.serial}`]);
+  assert.deepEqual(errors, [], "a 410 is not an error");
+  assert.ok(replica.age < before, "and the refresh counts as healthy");
+
+  // A snapshot that is itself of the retired generation (a stale cache): that is reported.
+  current = signRevocationSnapshot(privateJwk, { issuer: ISS, jtis: ["jti-a", "jti-b"], ...second });
+  retired = second.serial;
+  await replica.refresh();
+  assert.equal(errors.length, 1);
+  assert.equal(errors[0].code, "stale_revocation");
+});
+
+test("completeTask POSTs through the given fetch", async () => {
+  const seen = [];
+  const fetch = async (url, init) => {
+    seen.push([String(url), init.method, init.headers.authorization, init.redirect]);
+    return new Response(null, { status: 200 });
+  };
+  await completeTask("a.b.c", "https://auth.example/revocation/revoke", { fetch });
+  assert.deepEqual(seen, [["https://auth.example/revocation/revoke", "POST", "Bearer a.b.c", "error"]]);
+  await assert.rejects(completeTask("a.b.c", "https://auth.example/r", { fetch: 1 }), { code: "malformed" });
+});
