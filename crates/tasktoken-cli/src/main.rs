@@ -1,5 +1,6 @@
 //! The `tasktoken` command line: generate keys, mint, verify and inspect task-scoped tokens,
-//! and run a revocation authority (a SQLite store, signed filter snapshots and deltas).
+//! run a revocation authority (a SQLite store, signed filter snapshots and deltas), and
+//! run the token service (`serve`).
 //!
 //! All token and filter logic lives in the core crate; this binary parses arguments, reads
 //! and writes files (the revocation store among them), and prints. Exit status: 0 success,
@@ -20,6 +21,7 @@ mod proof;
 mod revocation_arg;
 mod revoke;
 mod scan;
+mod serve;
 mod store;
 mod token_arg;
 mod verify;
@@ -75,6 +77,8 @@ enum Command {
     Filter(filter::FilterArgs),
     #[command(after_help = EXIT_STATUS_HELP)]
     Scan(scan::ScanArgs),
+    #[command(after_help = EXIT_STATUS_HELP)]
+    Serve(serve::ServeArgs),
 }
 
 fn main() -> ExitCode {
@@ -88,6 +92,7 @@ fn main() -> ExitCode {
         Command::Revoke(args) => revoke::run(args),
         Command::Filter(args) => filter::run(args),
         Command::Scan(args) => scan::run(args),
+        Command::Serve(args) => serve::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

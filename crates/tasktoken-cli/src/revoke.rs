@@ -14,7 +14,7 @@ use crate::audit_log::{AuditLogArg, JsonLines};
 use crate::clock::unix_now;
 use crate::failure::{stderr_line, Failure};
 use crate::output::{compact_object, stdout_line};
-use crate::store::{Open, Store};
+use crate::store::{Open, Store, StoreTrait as _};
 use crate::token_arg::read_token;
 
 /// Longest line read in --batch mode; a `jti` comes from a token of at most 8 KiB.

@@ -15,7 +15,7 @@ use crate::failure::{stderr_line, Failure};
 use crate::files::{read_text, MAX_JWKS_FILE};
 use crate::output::stdout_line;
 use crate::revocation_arg::load_filter;
-use crate::store::{Open, Store};
+use crate::store::{Open, Store, StoreTrait as _};
 
 /// Read size: memory stays bounded whatever the input size (a 1 GB log included).
 const CHUNK: usize = 64 * 1024;

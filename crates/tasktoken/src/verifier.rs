@@ -76,6 +76,8 @@ pub struct Verifier {
     clock_skew: i64,
     proof_max_age: u32,
     require_binding: bool,
+    /// Revocation of a token of a trusted issuer needs no audience of this verifier.
+    revoke_any_audience: bool,
     /// Reported as `decided_by` in audit events.
     name: String,
     /// Identifies this configuration of keys and audience, so a [`VerifyCache`] filled by
@@ -100,6 +102,7 @@ impl Verifier {
             clock_skew: i64::from(DEFAULT_CLOCK_SKEW),
             proof_max_age: DEFAULT_PROOF_MAX_AGE,
             require_binding: false,
+            revoke_any_audience: false,
             name: String::from("verifier"),
             audit: None,
             id: next_id(),
@@ -173,6 +176,16 @@ impl Verifier {
     /// `binding_required`.
     pub fn require_binding(mut self, required: bool) -> Self {
         self.require_binding = required;
+        self
+    }
+
+    /// For an issuer's own authority (the token service): a token of a trusted issuer may be
+    /// revoked — by itself, or as the target of an authorized caller — whatever its `aud`
+    /// ([`Verifier::verify_for_revocation_at`], [`Verifier::authorize_revocation_at`]). The
+    /// caller of a revocation of another token is still checked for this verifier's
+    /// audience. Ending a genuine token early grants nothing, so no audience is needed for it.
+    pub fn revoke_any_audience(mut self, allow: bool) -> Self {
+        self.revoke_any_audience = allow;
         self
     }
 
@@ -328,7 +341,7 @@ impl Verifier {
     /// Size → … → audience, then time → lifetime: the checks that make a token genuine and
     /// current.
     fn authenticate(&self, token: &str, now: i64, trace: &mut Trace) -> Result<Genuine, Error> {
-        let genuine = self.genuine(token, trace)?;
+        let genuine = self.genuine_for(token, trace, !self.revoke_any_audience)?;
         self.current(&genuine, now)?;
         Ok(genuine)
     }
@@ -336,6 +349,16 @@ impl Verifier {
     /// Size → structure → header → key → signature → claim types → issuer → audience: what
     /// does not depend on the time, and so may be cached.
     fn genuine(&self, token: &str, trace: &mut Trace) -> Result<Genuine, Error> {
+        self.genuine_for(token, trace, true)
+    }
+
+    /// [`Verifier::genuine`], with the audience checked only if `audience` is true.
+    fn genuine_for(
+        &self,
+        token: &str,
+        trace: &mut Trace,
+        audience: bool,
+    ) -> Result<Genuine, Error> {
         let parsed = UnverifiedToken::parse(token)?;
         let kid = parsed.checked_kid()?;
         let (issuer_index, key) = self
@@ -362,7 +385,7 @@ impl Verifier {
                 "`iss` is not the issuer that owns the signing key",
             )));
         }
-        if !audiences(claims.get("aud")).any(|aud| aud == self.audience) {
+        if audience && !audiences(claims.get("aud")).any(|aud| aud == self.audience) {
             return Err(Error::WrongAudience(Cow::Borrowed(
                 "`aud` does not include this verifier's audience",
             )));

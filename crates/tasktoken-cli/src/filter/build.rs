@@ -3,10 +3,9 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use tasktoken::Step;
+use tasktoken_service::publish::Want;
 
-use super::{Contents, PlanArgs, Publisher};
-use crate::clock::unix_now;
+use super::{PlanArgs, Publisher};
 use crate::failure::Failure;
 use crate::store::{Open, Store};
 
@@ -48,10 +47,5 @@ pub fn run(args: &BuildArgs) -> Result<(), Failure> {
     let publisher = Publisher::new(&args.plan)?;
     let open = if args.create { Open::CreateIfMissing } else { Open::Existing };
     let mut store = Store::open(&args.db, open)?;
-    let publishing = store.publish()?;
-    let now = unix_now();
-    let live = publisher.live(&publishing, 0, now)?;
-    let geometry = publisher.planner.geometry_for(u64::try_from(live.len()).unwrap_or(u64::MAX))?;
-    let contents = Contents { live, base: None, added: Vec::new(), in_filter: 0 };
-    publisher.publish(publishing, Step::Snapshot(geometry), contents, now, &args.out)
+    publisher.publish(&mut store, Want::Snapshot, &args.out)
 }

@@ -3,10 +3,9 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use tasktoken::{Error, Generation};
+use tasktoken_service::publish::Want;
 
-use super::{Contents, PlanArgs, Publisher};
-use crate::clock::unix_now;
+use super::{PlanArgs, Publisher};
 use crate::failure::Failure;
 use crate::store::{Open, Store};
 
@@ -46,32 +45,5 @@ pub struct DeltaArgs {
 pub fn run(args: &DeltaArgs) -> Result<(), Failure> {
     let publisher = Publisher::new(&args.plan)?;
     let mut store = Store::open(&args.db, Open::Existing)?;
-    let name = store.name().to_owned();
-    let publishing = store.publish()?;
-    let unknown = |what: String| {
-        Failure::from(Error::StaleRevocation(
-            format!("{name}: {what}; build a snapshot with `tasktoken filter build`").into(),
-        ))
-    };
-    let base = publishing
-        .record(args.since)?
-        .ok_or_else(|| unknown(format!("no publication has serial {}", args.since)))?;
-    let snapshot = publishing
-        .record(base.generation)?
-        .filter(|s| s.base_serial.is_none())
-        .ok_or_else(|| unknown(format!("the snapshot of serial {} is missing", args.since)))?;
-    let now = unix_now();
-    let count = |v: &[String]| u64::try_from(v.len()).unwrap_or(u64::MAX);
-    let added = publisher.live(&publishing, base.upto_seq, now)?;
-    // Entries in the generation once the delta is applied: its snapshot's, and every
-    // revocation since it, expired or not (an entry stays in the bits until the next one).
-    let upto = publishing.max_seq()?;
-    let since_snapshot = count(&publishing.live(snapshot.upto_seq, upto, i64::MIN)?);
-    let in_filter = snapshot.entries.saturating_add(since_snapshot);
-    let live = publisher.live(&publishing, 0, now)?;
-    let entries = in_filter.saturating_sub(count(&added));
-    let generation = Generation { geometry: snapshot.geometry, entries };
-    let step = publisher.planner.plan(Some(generation), count(&added), count(&live))?;
-    let contents = Contents { live, base: Some((&base, &snapshot)), added, in_filter };
-    publisher.publish(publishing, step, contents, now, &args.out)
+    publisher.publish(&mut store, Want::DeltaSince(args.since), &args.out)
 }

@@ -11,15 +11,17 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Subcommand};
 use serde_json::Value;
 use tasktoken::{
-    BloomFilter, Error, KeySet, Publication, PublicationPlanner, SigningKey, Step,
-    DEFAULT_CLOCK_SKEW, DEFAULT_FPR, DEFAULT_MIN_CAPACITY, DEFAULT_VALID_FOR, MAX_CLOCK_SKEW,
+    Error, KeySet, PublicationPlanner, SigningKey, DEFAULT_CLOCK_SKEW, DEFAULT_FPR,
+    DEFAULT_MIN_CAPACITY, DEFAULT_VALID_FOR, MAX_CLOCK_SKEW,
 };
+use tasktoken_service::publish::Want;
 
+use crate::clock::unix_now;
 use crate::duration::parse_duration;
 use crate::failure::{stderr_line, Failure};
 use crate::files::{read_secret, read_text, stage, MAX_JWKS_FILE};
 use crate::output::{pretty_object, stdout_line};
-use crate::store::{Publishing, Record};
+use crate::store::Store;
 use crate::EXIT_STATUS_HELP;
 
 /// Publish the revocation store as signed filter files (build, delta), or read one (inspect,
@@ -95,26 +97,11 @@ struct PlanArgs {
     clock_skew: Option<u32>,
 }
 
-/// What the store holds for one publication, read once by the command that plans it.
-struct Contents<'r> {
-    /// Every live revocation (a snapshot's entries).
-    live: Vec<String>,
-    /// For a delta: its base and the base's generation (snapshot).
-    base: Option<(&'r Record, &'r Record)>,
-    /// For a delta: the live revocations since its base.
-    added: Vec<String>,
-    /// For a delta: the entries in the generation's filter once it is applied.
-    in_filter: u64,
-}
-
 /// A signer and the core's planner, set up from [`PlanArgs`].
 struct Publisher {
-    key: SigningKey,
+    inner: tasktoken_service::publish::Publisher,
     /// The file permission warning, printed once the command has succeeded.
     warning: Option<String>,
-    iss: String,
-    planner: PublicationPlanner,
-    skew: u32,
 }
 
 impl Publisher {
@@ -131,103 +118,47 @@ impl Publisher {
         if skew > MAX_CLOCK_SKEW {
             return Err(Error::Malformed("--clock-skew is over 300 s".into()).into());
         }
-        Ok(Publisher { key, warning: jwk.warning, iss: args.iss.clone(), planner, skew })
+        let inner = tasktoken_service::publish::Publisher::new(key, &args.iss, planner, skew)?;
+        Ok(Publisher { inner, warning: jwk.warning })
     }
 
-    /// The `jti` revoked after `after_seq` whose tokens verifiers may still accept at `now`.
-    fn live(
-        &self,
-        publishing: &Publishing<'_>,
-        after_seq: i64,
-        now: i64,
-    ) -> Result<Vec<String>, Failure> {
-        let upto = publishing.max_seq()?;
-        publishing.live(after_seq, upto, now.saturating_sub(i64::from(self.skew)))
-    }
-
-    /// Signs, records and writes the publication `step` decides: a snapshot of every live
-    /// revocation, or a delta from `base` (with its generation's `snapshot`) of those since.
+    /// Signs and records what `want` asks for, then writes the file and prints the summary.
     /// The file is written first and put in place last: if the record cannot be committed,
     /// nothing was published, and a serial is never published twice with different data.
-    fn publish(
-        self,
-        publishing: Publishing<'_>,
-        step: Step,
-        contents: Contents,
-        now: i64,
-        out: &Path,
-    ) -> Result<(), Failure> {
-        let freshness = self.planner.freshness(publishing.last_serial()?, now)?;
-        let upto_seq = publishing.max_seq()?;
-        let mut summary = Vec::new();
-        let (bytes, record) = match (step, contents.base) {
-            (Step::Delta, Some((base, snapshot))) => {
-                let added = contents.added;
-                // An empty filter of the generation's geometry and salt computes the entries.
-                let filter = BloomFilter::new(snapshot.geometry, snapshot.salt);
-                let entries: Vec<_> = added.iter().map(|jti| filter.entry(jti)).collect();
-                let bytes = Publication::sign_delta(
-                    &filter,
-                    base.serial,
-                    &entries,
-                    freshness,
-                    &self.iss,
-                    &self.key,
-                )?;
-                let in_filter = contents.in_filter;
-                let fpr = snapshot.geometry.false_positive_rate(in_filter);
-                summary.push(("base_serial", Value::from(base.serial)));
-                summary.push(("filter_entries", Value::from(in_filter)));
-                summary.push(("expected_fpr", Value::from(fpr)));
-                let record = Record {
-                    base_serial: Some(base.serial),
-                    generation: snapshot.serial,
-                    entries: count(&entries),
-                    ..Record::new(freshness, upto_seq, snapshot.geometry, snapshot.salt)
-                };
-                (bytes, record)
-            }
-            (step, _) => {
-                let live = contents.live;
-                let geometry = match step {
-                    Step::Snapshot(geometry) => geometry,
-                    Step::Delta => self.planner.geometry_for(count(&live))?,
-                };
-                let mut filter = BloomFilter::with_random_salt(geometry)?;
-                for jti in &live {
-                    filter.insert(jti);
-                }
-                let bytes = Publication::sign_snapshot(&filter, freshness, &self.iss, &self.key)?;
-                let fpr = geometry.false_positive_rate(count(&live));
-                summary.push(("bits", Value::from(geometry.bits())));
-                summary.push(("hashes", Value::from(geometry.hashes())));
-                summary.push(("salt", Value::from(hex(filter.salt()))));
-                summary.push(("expected_fpr", Value::from(fpr)));
-                let record = Record {
-                    entries: count(&live),
-                    ..Record::new(freshness, upto_seq, geometry, *filter.salt())
-                };
-                (bytes, record)
-            }
-        };
-        let record = Record { kid: self.key.kid().to_owned(), ..record };
-        let staged = stage(out, &bytes)?;
-        publishing.insert(&record)?;
-        publishing.commit()?;
+    fn publish(self, store: &mut Store, want: Want, out: &Path) -> Result<(), Failure> {
+        let now = unix_now();
+        // The store records the bytes too (the token service serves them from there).
+        let published = self
+            .inner
+            .publish(store, want, now)?
+            .ok_or_else(|| Failure::Io("nothing was published".into()))?;
+        let staged = stage(out, &published.bytes)?;
         staged.publish()?;
+        let record = &published.record;
         let kind = if record.base_serial.is_some() { "delta" } else { "snapshot" };
         let mut members = vec![
             ("kind", Value::from(kind)),
-            ("kid", Value::from(self.key.kid())),
-            ("iss", Value::from(self.iss.as_str())),
+            ("kid", Value::from(self.inner.key().kid())),
+            ("iss", Value::from(self.inner.iss())),
             ("serial", Value::from(record.serial)),
             ("generation", Value::from(record.generation)),
             ("entries", Value::from(record.entries)),
-            ("bytes", Value::from(bytes.len())),
-            ("issued_at", Value::from(freshness.issued_at)),
-            ("next_update", Value::from(freshness.next_update)),
+            ("bytes", Value::from(published.bytes.len())),
+            ("issued_at", Value::from(record.issued_at)),
+            ("next_update", Value::from(record.next_update)),
         ];
-        members.extend(summary);
+        match record.base_serial {
+            Some(base) => {
+                members.push(("base_serial", Value::from(base)));
+                members.push(("filter_entries", Value::from(published.filter_entries)));
+            }
+            None => {
+                members.push(("bits", Value::from(record.geometry.bits())));
+                members.push(("hashes", Value::from(record.geometry.hashes())));
+                members.push(("salt", Value::from(hex(&record.salt))));
+            }
+        }
+        members.push(("expected_fpr", Value::from(published.expected_fpr)));
         let refs: Vec<(&str, &Value)> = members.iter().map(|(k, v)| (*k, v)).collect();
         stdout_line(&pretty_object(&refs))?;
         if let Some(warning) = self.warning {
@@ -235,11 +166,6 @@ impl Publisher {
         }
         Ok(())
     }
-}
-
-/// A length as a count of entries.
-fn count<T>(items: &[T]) -> u64 {
-    u64::try_from(items.len()).unwrap_or(u64::MAX)
 }
 
 /// The keys of a JWKS file, the keys revocation files must be signed with.

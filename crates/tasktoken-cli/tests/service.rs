@@ -1,0 +1,572 @@
+//! `tasktoken serve` against real parts: the built binary, a local OIDC provider over HTTP on
+//! 127.0.0.1, a SQLite store; every refusal of DESIGN.md's list (PostgreSQL: postgres.rs).
+
+mod common;
+mod serve;
+
+use common::{now, run, TempDir};
+use serde_json::{json, Value};
+use serve::*;
+use tasktoken::{ProofSigningKey, Request, RevocationReplica, Verifier};
+
+fn sqlite_service(dir: &TempDir, oidc: &Oidc, extra: &str) -> Service {
+    Service::start(dir, &config(oidc, dir, "sqlite:authority.db", extra))
+}
+
+fn verifier(service: &Service, audience: &str) -> Verifier {
+    Verifier::new(audience).expect("verifier").trust(ISSUER, &service_keys(service)).expect("trust")
+}
+
+#[test]
+fn a_github_identity_is_exchanged_for_exactly_the_task_it_asked_for() {
+    let (dir, oidc) = (TempDir::new(), Oidc::start());
+    let service = sqlite_service(&dir, &oidc, "");
+    let subject = sign_rs256(&github_claims());
+    let (status, body) = service.exchange(&exchange_form(&subject, &DEPLOY), &[]);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["issued_token_type"], "urn:ietf:params:oauth:token-type:jwt");
+    assert_eq!(body["scope"], "artifacts:read");
+    assert_eq!(body["expires_in"], 300, "default ttl: min(300, policy max_ttl)");
+    let token = body["access_token"].as_str().expect("token");
+    let claims = verifier(&service, "artifact-repo")
+        .verify(token, &Request::new("artifacts:read", "repos/acme/app/manifest"))
+        .expect("the minted token verifies");
+    assert_eq!(claims.sub(), "ci:acme/app#8812");
+    assert_eq!(claims.task(), "deploy-8812/stage:deploy");
+    assert_eq!(claims.get("res"), Some(&json!(["repos/acme/app/*"])));
+    assert_eq!(claims.get("iss"), Some(&json!(ISSUER)));
+    // The action it did not ask for is not in it, though the policy grants it.
+    let list = verifier(&service, "artifact-repo")
+        .verify(token, &Request::new("artifacts:list", "repos/acme/app/x"));
+    assert_eq!(list.expect_err("not requested").code(), "action_denied");
+    let granted = service.audit_of("exchange");
+    let line = &granted[0];
+    assert_eq!(line["outcome"], "granted");
+    assert_eq!(line["policy"], "deploy-read-artifacts");
+    assert_eq!(line["identity"], "github");
+    assert_eq!(line["external_iss"], GITHUB_ISS);
+    assert_eq!(line["external_sub"], "repo:acme/app:ref:refs/heads/main");
+    assert_eq!(line["jti"], json!(claims.jti()));
+    let all = serde_json::to_string(&*service.audit.lock().expect("audit")).expect("json");
+    assert!(!all.contains(token) && !all.contains(&subject), "no token text in audit lines");
+}
+
+#[test]
+fn a_kubernetes_identity_with_nested_claims_and_keys_from_a_file() {
+    let (dir, oidc) = (TempDir::new(), Oidc::start());
+    let service = sqlite_service(&dir, &oidc, "");
+    let subject = sign_es256(&k8s_claims(), "ec-1");
+    let request = [
+        ("audience", "cluster-api"),
+        ("scope", "deployments:patch"),
+        ("res", "namespaces/ci/deployments/web"),
+        ("task", "rollout-42"),
+        ("ttl", "120"),
+    ];
+    let (status, body) = service.exchange(&exchange_form(&subject, &request), &[]);
+    assert_eq!(status, 200, "{body}");
+    let claims = verifier(&service, "cluster-api")
+        .verify(
+            body["access_token"].as_str().expect("token"),
+            &Request::new("deployments:patch", "namespaces/ci/deployments/web"),
+        )
+        .expect("verifies");
+    assert_eq!(claims.sub(), "k8s:ci/deployer");
+    assert_eq!(claims.exp() - claims.get("iat").and_then(Value::as_i64).expect("iat"), 120);
+    // RS256 is not in this provider's algorithms.
+    let rsa = sign_rs256(&k8s_claims());
+    let (status, body) = service.exchange(&exchange_form(&rsa, &request), &[]);
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
+    assert!(body["error_description"].as_str().expect("d").contains("`alg`"));
+}
+
+/// One request per refusal in DESIGN.md's list, each with the error it must get.
+#[test]
+fn every_refusal_has_its_error_and_names_its_rule() {
+    let (dir, oidc) = (TempDir::new(), Oidc::start());
+    let service = sqlite_service(&dir, &oidc, "");
+    let good = || sign_rs256(&github_claims());
+    let with = |f: &dyn Fn(&mut Value)| {
+        let mut claims = github_claims();
+        f(&mut claims);
+        sign_rs256(&claims)
+    };
+    let deploy = |subject: &str, changes: &[(&'static str, &'static str)]| {
+        let mut form = exchange_form("", &DEPLOY)
+            .into_iter()
+            .map(
+                |(k, v)| {
+                    if k == "subject_token" {
+                        (k, subject.to_owned())
+                    } else {
+                        (k, v.to_owned())
+                    }
+                },
+            )
+            .collect::<Vec<(&'static str, String)>>();
+        for (k, v) in changes {
+            form.retain(|(name, _)| name != k);
+            if !v.is_empty() {
+                form.push((k, (*v).to_owned()));
+            }
+        }
+        form
+    };
+    let ask = |form: Vec<(&str, String)>| {
+        let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        service.exchange(&form, &[])
+    };
+    let expect = |what: &str, (status, body): (u16, Value), error: &str, says: &str| {
+        assert_eq!(status, 400, "{what}: {body}");
+        assert_eq!(body["error"], error, "{what}: {body}");
+        let description = body["error_description"].as_str().expect("description");
+        assert!(description.contains(says), "{what}: `{description}` should say `{says}`");
+    };
+    let subject = good();
+    expect(
+        "grant type",
+        ask(deploy(&subject, &[("grant_type", "client_credentials")])),
+        "unsupported_grant_type",
+        "token exchange",
+    );
+    expect(
+        "no grant type",
+        ask(deploy(&subject, &[("grant_type", "")])),
+        "invalid_request",
+        "`grant_type` is missing",
+    );
+    expect(
+        "no audience",
+        ask(deploy(&subject, &[("audience", "")])),
+        "invalid_request",
+        "`audience` is missing",
+    );
+    expect("no res", ask(deploy(&subject, &[("res", "")])), "invalid_request", "`res` is missing");
+    let mut repeated = deploy(&subject, &[]);
+    repeated.push(("audience", "artifact-repo".into()));
+    expect("repeated", ask(repeated), "invalid_request", "`audience` is repeated");
+    expect("ill-formed ttl", ask(deploy(&subject, &[("ttl", "-5")])), "invalid_request", "`ttl`");
+    expect(
+        "ttl above the policy",
+        ask(deploy(&subject, &[("ttl", "601")])),
+        "invalid_request",
+        "ceiling of policy `deploy-read-artifacts`",
+    );
+    expect(
+        "bad token type",
+        ask(deploy(&subject, &[("subject_token_type", "urn:x")])),
+        "invalid_request",
+        "subject_token_type",
+    );
+    expect(
+        "unknown parameter",
+        ask(deploy(&subject, &[("colour", "red")])),
+        "invalid_request",
+        "unknown parameter `colour`",
+    );
+    expect(
+        "actor token",
+        ask(deploy(&subject, &[("actor_token", "x")])),
+        "invalid_request",
+        "actor tokens",
+    );
+    expect(
+        "ill-formed res",
+        ask(deploy(&subject, &[("res", "repos/../etc")])),
+        "invalid_request",
+        "`res`",
+    );
+    // Another content type, and a body over 64 KiB.
+    let response = client()
+        .post(format!("{}/token", service.url))
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .expect("post");
+    assert_eq!(response.status().as_u16(), 400);
+    let body: Value = response.json().expect("json");
+    assert_eq!(body["error"], "invalid_request");
+    let big =
+        format!("{}&pad={}", form_body(&exchange_form(&subject, &DEPLOY)), "x".repeat(70 * 1024));
+    let response = client()
+        .post(format!("{}/token", service.url))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(big)
+        .send()
+        .expect("post");
+    let body: Value = response.json().expect("json");
+    assert_eq!(body["error"], "invalid_request", "{body}");
+    assert!(body["error_description"].as_str().expect("d").contains("64 KiB"));
+
+    // invalid_grant: the subject token is not acceptable.
+    let mut tampered = good();
+    tampered.replace_range(tampered.len() - 6.., "AAAAAA");
+    expect("signature", ask(deploy(&tampered, &[])), "invalid_grant", "signature");
+    let hs256 = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &github_claims(),
+        &jsonwebtoken::EncodingKey::from_secret(b"k"),
+    )
+    .expect("hs");
+    expect("HS256", ask(deploy(&hs256, &[])), "invalid_grant", "`alg`");
+    let none = format!("{}.{}.", b64(&json!({"alg":"none","kid":"rsa-1"})), b64(&github_claims()));
+    expect("none", ask(deploy(&none, &[])), "invalid_grant", "");
+    expect(
+        "issuer",
+        ask(deploy(&with(&|c| c["iss"] = json!("https://evil.example")), &[])),
+        "invalid_grant",
+        "not a configured identity provider",
+    );
+    expect(
+        "audience of the identity",
+        ask(deploy(&with(&|c| c["aud"] = json!("https://other.example")), &[])),
+        "invalid_grant",
+        "`aud`",
+    );
+    expect(
+        "expired",
+        ask(deploy(&with(&|c| c["exp"] = json!(now() - 120)), &[])),
+        "invalid_grant",
+        "expired",
+    );
+    expect(
+        "not yet valid",
+        ask(deploy(&with(&|c| c["nbf"] = json!(now() + 600)), &[])),
+        "invalid_grant",
+        "`nbf`",
+    );
+    expect(
+        "no jti",
+        ask(deploy(
+            &with(&|c| {
+                c.as_object_mut().expect("o").remove("jti");
+            }),
+            &[],
+        )),
+        "invalid_grant",
+        "no `jti`",
+    );
+    expect(
+        "no policy matches",
+        ask(deploy(&with(&|c| c["repository"] = json!("other/app")), &[])),
+        "invalid_grant",
+        "no policy matches",
+    );
+    let task_token = run(
+        &dir,
+        &[
+            "mint",
+            "--key",
+            "issuer.jwk",
+            "--iss",
+            GITHUB_ISS,
+            "--sub",
+            "x",
+            "--aud",
+            ISSUER,
+            "--task",
+            "t",
+            "--scope",
+            "a:b",
+            "--res",
+            "r/1",
+            "--ttl",
+            "60",
+        ],
+        None,
+    );
+    let task_token = String::from_utf8(task_token.stdout).expect("utf8").trim().to_owned();
+    expect("a task token", ask(deploy(&task_token, &[])), "invalid_grant", "not an identity token");
+
+    // invalid_scope and invalid_target: what no matching policy grants.
+    expect("action", ask(deploy(&good(), &[("scope", "artifacts:write")])), "invalid_scope", "");
+    expect(
+        "audience",
+        ask(deploy(&good(), &[("audience", "billing")])),
+        "invalid_target",
+        "audience",
+    );
+    expect(
+        "res",
+        ask(deploy(&good(), &[("res", "repos/acme/other/*")])),
+        "invalid_target",
+        "resource",
+    );
+    expect("wider res", ask(deploy(&good(), &[("res", "repos/*")])), "invalid_target", "resource");
+    expect("task", ask(deploy(&good(), &[("task", "deploy-9999/x")])), "invalid_target", "task");
+    // A claim that would escape its resource pattern is a refusal, not an escape.
+    let escaping = with(&|c| c["repository"] = json!("acme/../../etc"));
+    expect(
+        "template escape",
+        ask(deploy(&escaping, &[("res", "repos/acme/app/*")])),
+        "invalid_grant",
+        "not a safe string",
+    );
+    // Grants never add up: two policies' pieces do not make one grant.
+    let release = with(&|c| c["workflow"] = json!("release"));
+    expect(
+        "require binding",
+        ask(deploy(
+            &release,
+            &[
+                ("audience", "signer"),
+                ("scope", "sign:artifact"),
+                ("res", "artifacts/1"),
+                ("task", "release-1"),
+            ],
+        )),
+        "invalid_request",
+        "DPoP-bound",
+    );
+
+    for line in service.audit_of("exchange") {
+        assert_eq!(line["outcome"], "refused");
+        assert!(line["reason"].is_string() && line["error"].is_string());
+    }
+}
+
+fn b64(value: &Value) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(value.to_string())
+}
+
+#[test]
+fn a_subject_token_is_exchanged_once_unless_its_identity_allows_reuse() {
+    let (dir, oidc) = (TempDir::new(), Oidc::start());
+    let service = sqlite_service(&dir, &oidc, "");
+    let subject = sign_rs256(&github_claims());
+    assert_eq!(service.exchange(&exchange_form(&subject, &DEPLOY), &[]).0, 200);
+    let (status, body) = service.exchange(&exchange_form(&subject, &DEPLOY), &[]);
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
+    assert!(body["error_description"].as_str().expect("d").contains("exchanged before"));
+    // A refused request does not use the token up.
+    let fresh = sign_rs256(&github_claims());
+    assert_eq!(
+        service
+            .exchange(
+                &exchange_form(
+                    &fresh,
+                    &[
+                        ("scope", "nope:x"),
+                        ("audience", "artifact-repo"),
+                        ("res", "repos/acme/app/*"),
+                        ("task", "deploy-8812/a")
+                    ]
+                ),
+                &[]
+            )
+            .0,
+        400
+    );
+    assert_eq!(service.exchange(&exchange_form(&fresh, &DEPLOY), &[]).0, 200);
+    drop(service);
+    // The record survives a restart (it is in the store).
+    let service = sqlite_service(&dir, &oidc, "");
+    assert_eq!(service.exchange(&exchange_form(&fresh, &DEPLOY), &[]).0, 400);
+}
+
+#[test]
+fn a_dpop_proof_binds_the_minted_token_and_a_policy_can_require_it() {
+    let (dir, oidc) = (TempDir::new(), Oidc::start());
+    let service = sqlite_service(&dir, &oidc, "");
+    let key = ProofSigningKey::generate("ES256").expect("key");
+    let proof = key.proof("POST", &format!("{ISSUER}/token"), None, None, now()).expect("proof");
+    let mut claims = github_claims();
+    claims["workflow"] = json!("release");
+    let subject = sign_rs256(&claims);
+    let request = [
+        ("audience", "signer"),
+        ("scope", "sign:artifact"),
+        ("res", "artifacts/9"),
+        ("task", "release-9"),
+    ];
+    let (status, body) = service.exchange(&exchange_form(&subject, &request), &[("dpop", &proof)]);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["token_type"], "DPoP");
+    let token = body["access_token"].as_str().expect("token");
+    let parsed = tasktoken::UnverifiedToken::parse(token).expect("parse");
+    assert_eq!(parsed.claims()["cnf"]["jkt"], json!(key.thumbprint()));
+    // The same proof again, a proof for another URL, garbage: invalid_dpop_proof.
+    let again = sign_rs256(&claims);
+    let (status, body) = service.exchange(&exchange_form(&again, &request), &[("dpop", &proof)]);
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_dpop_proof")));
+    let elsewhere =
+        key.proof("POST", "https://evil.example/token", None, None, now()).expect("proof");
+    let (_, body) = service.exchange(&exchange_form(&again, &request), &[("dpop", &elsewhere)]);
+    assert_eq!(body["error"], "invalid_dpop_proof");
+    let (_, body) = service.exchange(&exchange_form(&again, &request), &[("dpop", "x.y.z")]);
+    assert_eq!(body["error"], "invalid_dpop_proof");
+}
+
+#[test]
+fn tokens_revoke_themselves_and_the_published_data_carries_it() {
+    let (dir, oidc) = (TempDir::new(), Oidc::start());
+    let service = sqlite_service(&dir, &oidc, "");
+    let (_, body) = service.exchange(&exchange_form(&sign_rs256(&github_claims()), &DEPLOY), &[]);
+    let token = body["access_token"].as_str().expect("token").to_owned();
+    let jti = tasktoken::UnverifiedToken::parse(&token).expect("p").claims()["jti"]
+        .as_str()
+        .expect("jti")
+        .to_owned();
+    let keys = service_keys(&service);
+    let mut replica = RevocationReplica::new(ISSUER, keys.clone());
+    let snapshot = service.get("/revocation/snapshot");
+    assert_eq!(snapshot.status().as_u16(), 200);
+    replica.offer(&snapshot.bytes().expect("bytes"), now()).expect("snapshot verifies");
+    let first = replica.serial().expect("serial");
+    assert_eq!(
+        service.get(&format!("/revocation/delta/{first}")).status().as_u16(),
+        404,
+        "nothing new"
+    );
+    // completeTask: the token revokes itself.
+    let response = client()
+        .post(format!("{}/revocation/revoke", service.url))
+        .bearer_auth(&token)
+        .send()
+        .expect("revoke");
+    assert_eq!(response.status().as_u16(), 200);
+    let answer: Value = response.json().expect("json");
+    assert_eq!(
+        (answer["revoked"].as_str(), answer["new"].as_bool()),
+        (Some(jti.as_str()), Some(true))
+    );
+    // Within the publish interval, a delta from the replica's serial carries it.
+    let started = std::time::Instant::now();
+    loop {
+        let serial = replica.serial().expect("serial");
+        let delta = service.get(&format!("/revocation/delta/{serial}"));
+        if delta.status().as_u16() == 200 {
+            replica.offer(&delta.bytes().expect("bytes"), now()).expect("delta verifies");
+            if replica.filter().expect("filter").contains(&jti) {
+                break;
+            }
+        }
+        assert!(started.elapsed().as_secs() < 5, "published within 5 s");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    // The revoked token cannot revoke anything else, and a token without `tokens:revoke`
+    // cannot revoke another.
+    let (_, other) = service.exchange(&exchange_form(&sign_rs256(&github_claims()), &DEPLOY), &[]);
+    let other = other["access_token"].as_str().expect("token");
+    let response = client()
+        .post(format!("{}/revocation/revoke", service.url))
+        .bearer_auth(other)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form_body(&[("token", &token)]))
+        .send()
+        .expect("revoke");
+    assert_eq!(response.status().as_u16(), 401, "aud of the caller is not the service");
+    let response =
+        client().post(format!("{}/revocation/revoke", service.url)).send().expect("revoke");
+    assert_eq!(response.status().as_u16(), 401);
+    let lines = service.audit_of("revoke");
+    assert!(lines.iter().any(|l| l["outcome"] == "ok" && l["jti"] == json!(jti)));
+    assert!(!service.audit_of("publish").is_empty());
+}
+
+#[test]
+fn an_old_generation_is_gone_and_replicas_read_the_snapshot() {
+    let (dir, oidc) = (TempDir::new(), Oidc::start());
+    let service = sqlite_service(&dir, &oidc, "rotate_after = 2");
+    let first = RevocationReplica::new(ISSUER, service_keys(&service));
+    let mut first = first;
+    first.offer(&service.get("/revocation/snapshot").bytes().expect("b"), now()).expect("ok");
+    let old = first.serial().expect("serial");
+    let started = std::time::Instant::now();
+    loop {
+        let status = service.get(&format!("/revocation/delta/{old}")).status().as_u16();
+        if status == 410 {
+            break;
+        }
+        assert!(status == 404 || status == 200, "{status}");
+        assert!(started.elapsed().as_secs() < 8, "a new generation within rotate_after");
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+}
+
+#[test]
+fn an_unknown_kid_fetches_the_keys_again_but_a_flood_does_not() {
+    let (dir, oidc) = (TempDir::new(), Oidc::start());
+    let service = sqlite_service(&dir, &oidc, "");
+    assert_eq!(
+        service.exchange(&exchange_form(&sign_rs256(&github_claims()), &DEPLOY), &[]).0,
+        200
+    );
+    let before = oidc.fetches.load(std::sync::atomic::Ordering::SeqCst);
+    for i in 0..40 {
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+        header.kid = Some(format!("made-up-{i}"));
+        let key = jsonwebtoken::EncodingKey::from_rsa_pem(
+            std::fs::read(
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("tests/fixtures/oidc-rsa.pem"),
+            )
+            .expect("pem")
+            .as_slice(),
+        )
+        .expect("key");
+        let forged = jsonwebtoken::encode(&header, &github_claims(), &key).expect("sign");
+        let (_, body) = service.exchange(&exchange_form(&forged, &DEPLOY), &[]);
+        assert_eq!(body["error"], "invalid_grant");
+    }
+    let after = oidc.fetches.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(after - before <= 1, "40 unknown kids caused {} fetches", after - before);
+    // The provider rotates: a token signed by its new key is accepted once the floor passed.
+    oidc.rotate();
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let mut claims = github_claims();
+    claims["iss"] = json!(GITHUB_ISS);
+    let rotated = sign_es256(&claims, "ec-2");
+    let (status, body) = service.exchange(&exchange_form(&rotated, &DEPLOY), &[]);
+    assert_eq!(status, 200, "{body}");
+}
+
+#[test]
+fn a_bad_config_is_refused_at_start_with_the_key_and_the_reason() {
+    let (dir, oidc) = (TempDir::new(), Oidc::start());
+    let out = run(&dir, &["keygen", "--kid", "svc-1", "--out", "issuer.jwk"], None);
+    assert!(out.status.success());
+    let good = config(&oidc, &dir, "sqlite:authority.db", "");
+    let cases = [
+        (
+            good.replace("max_ttl = \"15m\"", "max_ttl = \"15m\"\ncolour = 1"),
+            "unknown field `colour`",
+        ),
+        (good.replace("store = \"sqlite:authority.db\"", "store = \"mysql://x\""), "store"),
+        (
+            good.replace("algorithms = [\"ES256\"]", "algorithms = [\"HS256\"]"),
+            "identity[1].algorithms",
+        ),
+        (
+            good.replace("res = [\"repos/{repository}/*\"]", "res = [\"repos/*/x\"]"),
+            "policy[0].res",
+        ),
+        (
+            good.replace("identity = \"k8s\"\nclaims", "identity = \"gitlab\"\nclaims"),
+            "policy[2].identity",
+        ),
+        (good.replace("max_ttl = \"10m\"", "max_ttl = \"1h\""), "policy[0].max_ttl"),
+        (good.replace("key = \"issuer.jwk\"", "key = \"missing.jwk\""), "key"),
+        (good.replace(&oidc.jwks_url, "http://example.com/jwks"), "identity[0].jwks"),
+    ];
+    for (text, says) in cases {
+        std::fs::write(dir.path("bad.toml"), text).expect("write");
+        let out = run(&dir, &["serve", "--config", "bad.toml", "--listen", "127.0.0.1:0"], None);
+        assert_eq!(out.status.code(), Some(2), "{says}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "`{err}` should name `{says}`");
+        assert!(out.stdout.is_empty(), "nothing listens");
+    }
+}
+
+#[test]
+fn sigterm_finishes_and_exits_zero() {
+    let (dir, oidc) = (TempDir::new(), Oidc::start());
+    let service = sqlite_service(&dir, &oidc, "");
+    assert_eq!(service.get("/healthz").status().as_u16(), 200);
+    assert_eq!(service.get("/nope").status().as_u16(), 404);
+    let status = service.terminate();
+    assert!(status.success(), "{status:?}");
+}
