@@ -56,11 +56,12 @@ demo: setup-rust setup-node build
 	cd tests && node demo/gateway.mjs
 	bash tests/demo/cli.sh
 
-## test: lints, Rust tests and vectors, the npm package (Node, types, packaging), jose
+## test: lints, Rust tests and vectors (the stores and `tasktoken serve` also on a throwaway
+## PostgreSQL cluster, tests/with-postgres.sh), the npm package (Node, types, packaging), jose
 ## interop, the package in real workerd (wrangler dev) and headless Chromium, and the
 ## edge gateway end to end
 test: setup build lint
-	$(CARGO) test --workspace
+	bash tests/with-postgres.sh $(CARGO) test --workspace
 	$(CARGO) build -p tasktoken --target wasm32-unknown-unknown --no-default-features
 	$(CARGO) build -p tasktoken --target wasm32-unknown-unknown
 	$(MAKE) test-js
