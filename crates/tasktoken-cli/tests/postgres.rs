@@ -183,5 +183,7 @@ fn serials_never_repeat_and_kill_9_loses_no_acknowledged_revocation() {
     for (serial, base) in bases {
         assert!(base.is_some_and(|b| b < serial), "a delta follows its base");
     }
-    let _ = b.get("/healthz").json::<Value>();
+    let health: Value = b.get("/healthz").json().expect("healthz");
+    assert_eq!(health["status"], "ok");
+    assert!(b.terminate().success(), "SIGTERM on PostgreSQL exits 0");
 }

@@ -52,7 +52,13 @@ const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
 /// prints `{"listening":"http://HOST:PORT"}` as the first stdout line once it accepts
 /// connections, then serves. Returns an error (for exit status 2) if it cannot start.
 pub fn run(config: Config, listen: Option<&str>) -> Result<(), String> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(threads) =
+        std::env::var("TASKTOKEN_SERVE_THREADS").ok().and_then(|t| t.parse().ok())
+    {
+        builder.worker_threads(threads);
+    }
+    let runtime = builder
         .enable_all()
         .thread_name("tasktoken-serve")
         .build()
@@ -127,14 +133,21 @@ async fn serve(config: Config, listen: Option<&str>) -> Result<(), String> {
     let publisher =
         Arc::new(Publisher::new(signing, &config.issuer, planner, config.clock_skew).map_err(bad)?);
     let location = config.store.clone();
-    let open = |location: String| async move {
-        tokio::task::spawn_blocking(move || store::open(&location))
-            .await
-            .map_err(|e| format!("store: {e}"))?
-            .map_err(|e| format!("store: {e}"))
+    // On a blocking thread: the PostgreSQL client runs a runtime of its own.
+    let open = |location: String, relax: bool| async move {
+        tokio::task::spawn_blocking(move || {
+            let mut store = store::open(&location)?;
+            if relax {
+                store.relax_durability()?;
+            }
+            Ok::<_, store::StoreError>(store)
+        })
+        .await
+        .map_err(|e| format!("store: {e}"))?
+        .map_err(|e| format!("store: {e}"))
     };
-    let main_store = open(location.clone()).await?;
-    let subject_store = open(location).await?;
+    let main_store = open(location.clone(), false).await?;
+    let subject_store = open(location, true).await?;
     let providers = Providers::new(&config.identities, config.clock_skew)?;
     let (subjects, asks) = mpsc::channel(4 * MAX_BATCH);
     std::thread::Builder::new()
@@ -197,9 +210,14 @@ async fn serve(config: Config, listen: Option<&str>) -> Result<(), String> {
         .with_state(Arc::clone(&app));
     accept(listener, router).await;
     publishing.abort();
+    let _ = publishing.await;
+    // The stores are closed on a blocking thread too (PostgreSQL's client blocks in drop).
+    let store = Arc::clone(&app.store);
     let mut fields = Map::new();
     fields.insert("outcome".into(), Value::from("ok"));
     app.audit.record("stop", unix_now(), fields);
+    drop(app);
+    let _ = tokio::task::spawn_blocking(move || drop(store)).await;
     // Let the audit thread write the last lines.
     tokio::time::sleep(Duration::from_millis(50)).await;
     Ok(())

@@ -237,6 +237,12 @@ impl Store for PostgresStore {
             .collect())
     }
 
+    fn relax_durability(&mut self) -> Result<(), StoreError> {
+        self.client
+            .batch_execute("SET synchronous_commit = off")
+            .map_err(|e| db_error(&self.name, e))
+    }
+
     fn name(&self) -> &str {
         &self.name
     }

@@ -256,6 +256,10 @@ impl Store for SqliteStore {
         Ok(fresh)
     }
 
+    fn relax_durability(&mut self) -> Result<(), StoreError> {
+        self.conn.pragma_update(None, "synchronous", "NORMAL").map_err(|e| db_error(&self.name, e))
+    }
+
     fn name(&self) -> &str {
         &self.name
     }
