@@ -5,10 +5,12 @@ import {
   CoreIssuer, createProof as coreCreateProof, generateKey as coreGenerateKey,
   generateProofKey as coreGenerateProofKey, planPublication, signDelta, signSnapshot,
 } from "../wasm/mint/tasktoken.js";
+import { exchange, runTask } from "./exchange.js";
 import { isInstance, plainJson, snapshotObject } from "./input.js";
 import { toBytes } from "./revocation.js";
 import { bad, emit, listener, seconds } from "./util.js";
 
+// `exchangeToken` and `withTask` below replace the bearer-only ones of ./verify.js.
 export * from "./verify.js";
 export { mintLink } from "./links.js";
 
@@ -183,4 +185,39 @@ export function dpopFetch(options) {
     }
     return response;
   };
+}
+
+/** The DPoP signer the exchange needs, which only this (the mint) module has. */
+const SIGNER = Object.freeze({
+  proof: (key, url, nonce) => createProof({ key, method: "POST", url, nonce }),
+  fetch: (key, token, fetch) => dpopFetch({ key, token, fetch }),
+});
+
+/**
+ * Exchanges the workload's identity token for a task token at the token service: the
+ * `exchangeToken` of `tasktoken/verify` (see there for every option, refusal and error), plus
+ * proof of possession. With `dpop: { key }` (a private JWK from `generateProofKey`) the
+ * request carries a DPoP proof for `POST <service>/token` (RFC 9449 §5; a `use_dpop_nonce`
+ * answer is retried once with the service's nonce), so the service binds the token to that
+ * key (`tokenType: "DPoP"`). A `dpop` that is not `{ key: object }` is `malformed`; a key the
+ * core cannot sign with is refused with the core's code before anything is sent.
+ * @param {Parameters<typeof import("./exchange.js").exchangeToken>[0] & { dpop?: { key: object } }} options
+ * @returns {ReturnType<typeof import("./exchange.js").exchangeToken>}
+ */
+export function exchangeToken(options) {
+  return exchange(options, SIGNER);
+}
+
+/**
+ * Runs one task with its own token: the `withTask` of `tasktoken/verify` (see there), plus
+ * proof of possession: with `dpop: { key }` the token is bound to the key, and the task's
+ * `fetch` is a `dpopFetch` (`Authorization: DPoP`, a fresh proof per request, server nonces
+ * followed), still limited to `origins` and never following redirects.
+ * @template T
+ * @param {Parameters<typeof import("./exchange.js").withTask>[0] & { dpop?: { key: object } }} options
+ * @param {Parameters<typeof import("./exchange.js").withTask<T>>[1]} callback
+ * @returns {Promise<T>}
+ */
+export function withTask(options, callback) {
+  return runTask(options, callback, SIGNER);
 }

@@ -10,6 +10,7 @@ import { RevocationFilter, RevocationReplica } from "./revocation.js";
 import { bad, checkToken, emit, listener, seconds } from "./util.js";
 
 export { TaskTokenError } from "./errors.js";
+export { exchangeToken, withTask } from "./exchange.js";
 export { guard, guardNode } from "./guard.js";
 export { checkLink, fetchLink, linkToken } from "./links.js";
 export { RevocationFilter, RevocationReplica, completeTask } from "./revocation.js";

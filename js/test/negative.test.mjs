@@ -16,9 +16,9 @@ import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import * as tt from "tasktoken";
 import {
-  Issuer, RevocationFilter, RevocationReplica, TaskTokenError, Verifier, checkLink, completeTask,
-  createProof, dpopFetch, fetchLink, generateKey, generateProofKey, guard, guardNode, linkToken,
-  mintLink, planRevocationPublication,
+  Issuer, RevocationFilter, RevocationReplica, TaskTokenError, Verifier, checkLink,
+  completeTask, createProof, dpopFetch, exchangeToken, fetchLink, generateKey, generateProofKey,
+  guard, guardNode, linkToken, mintLink, planRevocationPublication, withTask,
   signRevocationDelta,
   signRevocationSnapshot,
 } from "tasktoken";
@@ -192,6 +192,9 @@ const CODES = new Set([
   "invalid_claim", "untrusted_issuer", "wrong_audience", "not_yet_valid", "expired",
   "lifetime_too_long", "revoked", "stale_revocation", "action_denied", "resource_denied",
   "binding_required", "binding_mismatch", "invalid_proof", "proof_replayed",
+  // The token service's refusals, as exchangeToken and withTask throw them (docs/decisions.md).
+  "unsupported_grant_type", "invalid_request", "invalid_grant", "invalid_scope", "invalid_target",
+  "authorization_pending", "access_denied", "expired_token", "server_error",
 ]);
 
 /** For each bad value: the whole argument replaced, then each named member replaced. */
@@ -445,11 +448,27 @@ test("generateProofKey, createProof and dpopFetch", async (t) => {
   ]);
 });
 
+test("exchangeToken and withTask reject with a TaskTokenError", async (t) => {
+  const exchange = {
+    service: "http://127.0.0.1:1", subjectToken: "a.b.c", audience: "crm-api",
+    scope: "customers:read", res: ["customers/4821"], task: "lookup-4821",
+  };
+  const members = ["service", "subjectToken", "audience", "scope", "res", "task", "ttl", "dlg",
+    "dpop", "fetch"];
+  await sweep(t, [
+    ...calls("exchangeToken options", exchange, members, (x) => exchangeToken(x), mustThrow),
+    ...calls("exchangeToken dpop", {}, ["key"], (x) => exchangeToken({ ...exchange, dpop: x }), mustThrow),
+    ...calls("withTask options", exchange, [...members, "origins", "onRevokeError"],
+      (x) => withTask(x, () => {}), mustThrow),
+    ...calls("withTask callback", {}, [], (x) => withTask(exchange, x), mustThrow),
+  ]);
+});
+
 test("every export is swept", () => {
   const swept = new Set(["generateKey", "Issuer", "Verifier", "RevocationFilter",
     "RevocationReplica", "signRevocationSnapshot", "signRevocationDelta",
     "planRevocationPublication", "generateProofKey", "createProof", "dpopFetch", "guard",
-    "guardNode",
+    "guardNode", "exchangeToken", "withTask",
     "mintLink", "checkLink", "linkToken", "fetchLink", "completeTask"]);
   const notFunctions = new Set(["TaskTokenError", "MAX_TOKEN_LENGTH", "ready"]);
   const missing = Object.keys(tt).filter((name) => !swept.has(name) && !notFunctions.has(name));

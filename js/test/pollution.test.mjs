@@ -8,8 +8,9 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createPrivateKey, sign } from "node:crypto";
 import {
-  Issuer, RevocationFilter, RevocationReplica, TaskTokenError, Verifier, checkLink, completeTask,
-  fetchLink, generateKey, guard, guardNode, mintLink, signRevocationDelta, signRevocationSnapshot,
+  Issuer, RevocationFilter, RevocationReplica, TaskTokenError, Verifier, checkLink,
+  completeTask, exchangeToken, fetchLink, generateKey, guard, guardNode, mintLink,
+  signRevocationDelta, signRevocationSnapshot, withTask,
 } from "tasktoken";
 
 const ISS = "https://auth.example";
@@ -288,6 +289,68 @@ test("fetch() gets init objects without a prototype: a polluted method, body, re
   const refreshed = await polluted(REQUEST_POLLUTION, () => replica.refresh());
   assert.equal(refreshed.value?.serial, 1);
   for (const call of served.calls) assert.deepEqual(call.seen, { cache: "no-store" }, call.url);
+});
+
+test("the token service's client: polluted exchange options, RequestInit members or answer " +
+  "members change no request and no outcome of exchangeToken or withTask", async () => {
+  const token = issuer.mint(mintRequest);
+  const grant = {
+    access_token: token, issued_token_type: "urn:ietf:params:oauth:token-type:jwt",
+    token_type: "Bearer", expires_in: 60, scope: "customers:read",
+  };
+  const answers = { token: grant, revoke: { revoked: "j" }, jwks };
+  const respond = (value) => ({
+    ok: true, status: 200, headers: new Headers(),
+    body: new Blob([JSON.stringify(value)]).stream(),
+  });
+  const stub = recordingFetch(() => respond(answers[stub.next]));
+  const recorded = async (next, call) => {
+    stub.next = next;
+    return call();
+  };
+  const exchange = {
+    service: "https://auth.example", subjectToken: "id.token.x", audience: "crm-api",
+    scope: "customers:read", res: ["customers/4821"], task: "lookup-4821", fetch: stub.fetch,
+  };
+  const pollution = {
+    ...REQUEST_POLLUTION, ttl: 900, dlg: 4, origins: ["https://evil.example"],
+    error: "invalid_grant", token_type: "DPoP",
+  };
+  const granted = await polluted(pollution, () => recorded("token", () => exchangeToken(exchange)));
+  assert.equal(granted.value?.token, token, JSON.stringify(granted));
+  const [post] = stub.calls;
+  assert.deepEqual(Object.keys(post.seen).sort(), ["body", "headers", "method", "redirect"]);
+  assert.equal(post.seen.method, "POST");
+  assert.equal(post.seen.redirect, "error");
+  const form = new URLSearchParams(post.seen.body);
+  assert.equal(form.has("ttl") || form.has("dlg"), false, "no inherited ttl or dlg");
+  assert.deepEqual([...post.seen.headers.keys()], ["accept", "content-type"], "no DPoP proof");
+
+  // The task's fetch: only the task's own `origins` counts (none: any origin). Node's Request
+  // constructor reads Object.prototype itself (see recordingFetch), so only the package's own
+  // option names and the answer's members are polluted here.
+  stub.calls.length = 0;
+  const sent = [];
+  const taskFetch = async (input, init) => {
+    if (input instanceof Request) {
+      sent.push([input.url, input.headers.get("authorization"), input.redirect]);
+      return respond({});
+    }
+    return stub.fetch(input, init);
+  };
+  const ours = { ttl: 900, dlg: 4, origins: ["https://evil.example"], onRevokeError: spy(),
+    error: "invalid_grant", token_type: "DPoP" };
+  const task = await polluted(ours, () => recorded("token", () => withTask({ ...exchange, fetch: taskFetch },
+    async ({ fetch }) => {
+      stub.next = "revoke";
+      await fetch("https://api.example/customers/4821");
+      return "done";
+    })));
+  assert.equal(task.value, "done", JSON.stringify(task));
+  assert.deepEqual(sent, [["https://api.example/customers/4821", `Bearer ${token}`, "error"]]);
+  const [, revoke] = stub.calls;
+  assert.equal(revoke.url, "https://auth.example/revocation/revoke");
+  assert.deepEqual(Object.keys(revoke.seen).sort(), ["headers", "method", "redirect"]);
 });
 
 /** A compact JWS over `payload` (JSON text, used as it is) with the test key. */

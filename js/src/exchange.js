@@ -1,0 +1,408 @@
+// The client of the token service (`tasktoken serve`): trade the identity token a workload
+// already has for a task token (RFC 8693 token exchange), use it for one task, revoke it when
+// the task is done. Web APIs only. A DPoP proof needs the mint module's signer, so the full
+// entry (./index.js) hands one in and `tasktoken/verify` exchanges for bearer tokens only.
+//
+// Errors: a refusal by the service is a TaskTokenError whose `code` is the OAuth `error`
+// (RFC 6749 §5.2, RFC 8693 §2.2.2, RFC 8628 §3.5 for `authorization_pending`), not one of the
+// verifier's codes: what went wrong is the service's decision, in the service's words
+// (docs/decisions.md, "Token exchange errors").
+import { TaskTokenError } from "./errors.js";
+import { below, parseHttpUrl, readJson } from "./http.js";
+import { isInstance, ownValue, parseClaims, snapshotObject } from "./input.js";
+import { completeTask } from "./revocation.js";
+import { bad, MAX_TOKEN_LENGTH } from "./util.js";
+
+const GRANT_TYPE = "urn:ietf:params:oauth:grant-type:token-exchange";
+const JWT_TYPE = "urn:ietf:params:oauth:token-type:jwt";
+
+/** The OAuth errors an exchange may end with; any other answer is `server_error`. */
+export const EXCHANGE_ERRORS = Object.freeze([
+  "unsupported_grant_type", "invalid_request", "invalid_grant", "invalid_scope",
+  "invalid_target", "authorization_pending", "access_denied", "expired_token", "server_error",
+]);
+const KNOWN_ERRORS = new Set(EXCHANGE_ERRORS);
+
+/** The options an exchange reads; any other member is a typo, refused. */
+const EXCHANGE_OPTIONS = new Set([
+  "service", "subjectToken", "audience", "scope", "res", "task", "ttl", "dlg", "dpop", "fetch",
+]);
+
+/** The service's body limit (DESIGN.md), and the most of an answer that is read. */
+const MAX_BODY = 64 * 1024;
+/** The longest `error_description` passed on as a message. */
+const MAX_DESCRIPTION = 300;
+
+/**
+ * Exchanges the workload's identity token for a task token at the token service (bearer
+ * tokens only in `tasktoken/verify`; the full `tasktoken` entry also binds them with DPoP).
+ *
+ * `POST <service>/token`, form-encoded (RFC 8693 §2.1), no redirects followed.
+ * @param {{ service: string | URL, subjectToken: string, audience: string,
+ *           scope: string | string[], res: string[], task: string, ttl?: number,
+ *           dlg?: number, fetch?: typeof fetch }} options
+ *   `service`: the service's base URL, http(s) (a trailing slash is fine; no query, fragment
+ *   or credentials). `subjectToken`: the identity token (an OIDC JWT). `scope`: actions,
+ *   space-separated or as an array. `res`: at least one resource pattern. `ttl`: seconds (a
+ *   positive integer; the service's default otherwise). `dlg`: delegation depth (an integer
+ *   from 0). Any other member, a wrong type, an empty string or list is `malformed`, and
+ *   nothing is sent.
+ * @returns {Promise<{ token: string, tokenType: "Bearer" | "DPoP", expiresIn: number,
+ *                     scope: string }>}
+ *   Rejects with a TaskTokenError: the service's OAuth `error` as `code` (one of
+ *   EXCHANGE_ERRORS; `server_error` for anything else, an unreachable service, or an answer
+ *   that is not the JSON of RFC 8693 §2.2), its `error_description` (control characters and
+ *   anything that looks like a token removed, at most 300 characters) as `message`, the HTTP
+ *   `status`, and for `authorization_pending` the `approvalId`, `interval` and `expiresIn`
+ *   the service gave.
+ */
+export function exchangeToken(options) {
+  return exchange(options, undefined);
+}
+
+/**
+ * Runs one task with its own token: exchanges one (as `exchangeToken`), calls
+ * `callback({ token, fetch, claims })`, and then always revokes the token
+ * (`completeTask(token, "<service>/revocation/revoke")`) — also when the callback throws.
+ *
+ * - `fetch` sends the token: `Authorization: Bearer <token>`, or for a DPoP-bound token
+ *   (full entry, `dpop` given) `Authorization: DPoP` with a fresh proof per request. It
+ *   refuses (`malformed`, nothing sent) a URL whose origin is not in `origins`, any request
+ *   once the task is over, and never follows a redirect (a 3xx is an error, or with
+ *   `redirect: "manual"` the answer): the token goes only where the caller sends it.
+ * - `claims` are the token's payload as the service wrote it, decoded but **not verified**:
+ *   for information (`exp`, `jti`, `task`), never for a decision.
+ *
+ * Resolves to the callback's result. If the callback throws, that error is rethrown, and a
+ * failed revocation is reported to `onRevokeError` (else console.error); if only the
+ * revocation fails, its error is thrown.
+ * @template T
+ * @param {{ service: string | URL, subjectToken: string, audience: string,
+ *           scope: string | string[], res: string[], task: string, ttl?: number,
+ *           dlg?: number, fetch?: typeof fetch, origins?: Array<string | URL>,
+ *           onRevokeError?: (error: unknown) => void }} options
+ *   `origins`: the origins (`https://api.example`) the token may be sent to; default any.
+ *   An entry that is not an http(s) origin is `malformed`.
+ * @param {(task: { token: string, fetch: typeof fetch, claims: Record<string, unknown> })
+ *          => T | Promise<T>} callback
+ * @returns {Promise<T>}
+ */
+export function withTask(options, callback) {
+  return runTask(options, callback, undefined);
+}
+
+/**
+ * @internal The exchange, with the DPoP signer of the full entry (or none):
+ * `{ proof(key, url, nonce) => string, fetch(key, token, fetch) => fetch }`.
+ */
+export async function exchange(options, signer) {
+  return exchangeFor(readExchange(options, signer, "exchangeToken"));
+}
+
+/** @internal `withTask`, with the DPoP signer of the full entry (or none). */
+export async function runTask(options, callback, signer) {
+  if (typeof callback !== "function") throw bad("withTask needs a callback function");
+  const { origins, onRevokeError, ...rest } = snapshotObject(options, "withTask options");
+  const allowed = origins === undefined ? undefined : originSet(origins);
+  if (onRevokeError !== undefined && typeof onRevokeError !== "function") {
+    throw bad("onRevokeError must be a function");
+  }
+  const request = readExchange(rest, signer, "withTask");
+  const granted = await exchangeFor(request);
+  const { token } = granted;
+  let over = false;
+  let failed = false;
+  let value, failure;
+  try {
+    const claims = unverifiedClaims(token);
+    const fetch = taskFetch(granted, request, allowed, () => over);
+    value = await callback({ token, fetch, claims });
+  } catch (error) {
+    failed = true;
+    failure = error;
+  }
+  over = true;
+  try {
+    await completeTask(token, below(request.service, "/revocation/revoke"), { fetch: request.send });
+  } catch (revokeError) {
+    if (!failed) throw revokeError;
+    // The callback's error is the one the caller must see; the revocation's is not lost.
+    if (onRevokeError) onRevokeError(revokeError);
+    else console.error("tasktoken: withTask could not revoke the task's token", revokeError);
+  }
+  if (failed) throw failure;
+  return value;
+}
+
+/**
+ * The caller's exchange options, checked, as what the request needs:
+ * `{ service, tokenUrl, body, scope, key, signer, subjectToken, send }`. Reads own members
+ * only; `who` names the caller's function in messages.
+ */
+function readExchange(options, signer, who) {
+  const o = snapshotObject(options, `${who} options`);
+  for (const name of Object.keys(o)) {
+    // The name of a member is the caller's, never token text.
+    if (!EXCHANGE_OPTIONS.has(name)) throw bad(`${who} does not take ${JSON.stringify(name).slice(0, 40)}`);
+  }
+  const { subjectToken, audience, res, task, ttl, dlg, dpop, fetch: fetchImpl } = o;
+  const service = readService(o.service, who);
+  if (typeof subjectToken !== "string" || subjectToken.length === 0 || subjectToken.length > MAX_BODY) {
+    throw bad(`${who} needs subjectToken: a non-empty string under 64 KiB`);
+  }
+  for (const [name, value] of [["audience", audience], ["task", task]]) {
+    if (typeof value !== "string" || value.length === 0) throw bad(`${who} needs ${name}: a non-empty string`);
+  }
+  const scope = readScope(o.scope, who);
+  const resources = arrayCopy(res, "res");
+  if (resources === undefined || resources.length === 0 ||
+      !resources.every((r) => typeof r === "string" && r.length > 0)) {
+    throw bad(`${who} needs res: a non-empty array of non-empty strings`);
+  }
+  if (ttl !== undefined && !(Number.isSafeInteger(ttl) && ttl > 0)) throw bad("ttl must be a positive integer of seconds");
+  if (dlg !== undefined && !(Number.isSafeInteger(dlg) && dlg >= 0)) throw bad("dlg must be an integer from 0");
+  if (fetchImpl !== undefined && typeof fetchImpl !== "function") throw bad("fetch must be a function");
+  let key;
+  if (dpop !== undefined) {
+    if (signer === undefined) {
+      throw bad(`dpop needs the full entry: import ${who} from "tasktoken", not "tasktoken/verify"`);
+    }
+    key = snapshotObject(dpop, "dpop").key;
+    if (key === null || typeof key !== "object") throw bad("dpop needs { key: a private JWK from generateProofKey }");
+  }
+  const form = new URLSearchParams();
+  form.append("grant_type", GRANT_TYPE);
+  form.append("subject_token", subjectToken);
+  form.append("subject_token_type", JWT_TYPE);
+  form.append("audience", audience);
+  form.append("scope", scope);
+  for (const r of resources) form.append("res", r);
+  form.append("task", task);
+  if (ttl !== undefined) form.append("ttl", String(ttl));
+  if (dlg !== undefined) form.append("dlg", String(dlg));
+  const body = form.toString();
+  if (body.length > MAX_BODY) throw bad("the exchange request is over the service's 64 KiB");
+  return {
+    service, tokenUrl: below(service, "/token"), body, scope, key, signer, subjectToken,
+    send: fetchImpl ?? globalThis.fetch.bind(globalThis),
+  };
+}
+
+/** The grant for a checked request; throws the service's refusal. */
+async function exchangeFor(request) {
+  let { response, answer } = await post(request, undefined);
+  // RFC 9449 §8: the service wants a nonce in the proof; one more try, with it.
+  const nonce = response.headers.get("dpop-nonce");
+  if (request.key !== undefined && response.status === 400 && nonce !== null &&
+      ownOf(answer, "error") === "use_dpop_nonce") {
+    ({ response, answer } = await post(request, nonce));
+  }
+  if (!response.ok) throw refusal(response.status, answer, request.subjectToken);
+  try {
+    return readGrant(answer, request);
+  } catch (error) {
+    // A token came with an answer we cannot use: revoke it rather than leave it live.
+    const token = ownOf(answer, "access_token");
+    if (typeof token === "string" && token.length > 0 && token.length <= MAX_TOKEN_LENGTH) {
+      await completeTask(token, below(request.service, "/revocation/revoke"), { fetch: request.send })
+        .catch(() => {});
+    }
+    throw error;
+  }
+}
+
+/** POSTs the form (with a fresh DPoP proof when bound); the answer's JSON or `undefined`. */
+async function post(request, nonce) {
+  const headers = new Headers([
+    ["content-type", "application/x-www-form-urlencoded"],
+    ["accept", "application/json"],
+  ]);
+  if (request.key !== undefined) {
+    headers.set("dpop", request.signer.proof(request.key, request.tokenUrl.href, nonce));
+  }
+  let response, answer;
+  try {
+    // No prototype: fetch() reads init members with inheritance (WebIDL), so a polluted
+    // `body` or `method` would otherwise change the request. No redirects: the subject token
+    // is for this service only.
+    response = await request.send(request.tokenUrl.href, {
+      __proto__: null, method: "POST", headers, body: request.body, redirect: "error",
+    });
+    answer = await readJson(response, MAX_BODY);
+  } catch (cause) {
+    throw new TaskTokenError("server_error", "the token service could not be reached", { cause });
+  }
+  return { response, answer };
+}
+
+/** The success answer of RFC 8693 §2.2.1, checked; `server_error` if it is not one. */
+function readGrant(answer, request) {
+  const token = ownOf(answer, "access_token");
+  const issued = ownOf(answer, "issued_token_type");
+  const type = ownOf(answer, "token_type");
+  const expiresIn = ownOf(answer, "expires_in");
+  const scope = ownOf(answer, "scope") ?? request.scope;
+  const tokenType = typeof type === "string" ? TOKEN_TYPES[type.toLowerCase()] : undefined;
+  const problem =
+    typeof token !== "string" || token.length === 0 || token.length > MAX_TOKEN_LENGTH ? "access_token"
+    : issued !== JWT_TYPE ? "issued_token_type"
+    : tokenType === undefined ? "token_type"
+    : tokenType === "DPoP" && request.key === undefined ? "token_type (DPoP without a proof key)"
+    : !(Number.isSafeInteger(expiresIn) && expiresIn >= 0) ? "expires_in"
+    : typeof scope !== "string" ? "scope"
+    : undefined;
+  if (problem !== undefined) {
+    throw new TaskTokenError("server_error", `the token service's answer has no valid ${problem}`);
+  }
+  return { token, tokenType, expiresIn, scope };
+}
+
+/** `token_type` is case-insensitive (RFC 6749 §5.1); no prototype, no inherited entries. */
+const TOKEN_TYPES = { __proto__: null, bearer: "Bearer", dpop: "DPoP" };
+
+/** The TaskTokenError for a refusal (RFC 6749 §5.2), with the service's details. */
+function refusal(status, answer, subjectToken) {
+  const error = ownOf(answer, "error");
+  const code = KNOWN_ERRORS.has(error) ? error : "server_error";
+  const description = ownOf(answer, "error_description");
+  let message = typeof description === "string" ? clean(description, subjectToken) : "";
+  if (message === "") {
+    message = answer === undefined
+      ? `the token service answered HTTP ${status} without a JSON error`
+      : `the token service refused the exchange (HTTP ${status})`;
+  }
+  const refused = new TaskTokenError(code, message);
+  refused.status = status;
+  if (code === "authorization_pending") {
+    const approvalId = ownOf(answer, "approval_id");
+    const interval = ownOf(answer, "interval");
+    const expiresIn = ownOf(answer, "expires_in");
+    if (typeof approvalId === "string" && approvalId.length <= 256) refused.approvalId = approvalId;
+    if (Number.isSafeInteger(interval) && interval >= 0) refused.interval = interval;
+    if (Number.isSafeInteger(expiresIn) && expiresIn >= 0) refused.expiresIn = expiresIn;
+  }
+  return refused;
+}
+
+/**
+ * A description fit for a message: no token text (the subject token, or anything shaped like
+ * a JWT), no control or bidirectional-override characters, single spaces, at most 300
+ * characters.
+ */
+function clean(text, subjectToken) {
+  let out = text
+    .split(subjectToken).join("[token]")
+    .replace(/eyJ[\w-]*\.[\w-]*\.?[\w-]*/g, "[token]")
+    .replace(/[\p{Cc}\p{Cf}\u2028\u2029]/gu, " ")
+    .replace(/\s+/g, " ")
+    .trim();
+  if (out.length > MAX_DESCRIPTION) {
+    out = out.slice(0, MAX_DESCRIPTION - 1).replace(/[\ud800-\udbff]$/, "") + "…";
+  }
+  return out;
+}
+
+/** An own member of a JSON object answer, else `undefined`. */
+function ownOf(answer, name) {
+  return answer !== null && typeof answer === "object" && !Array.isArray(answer)
+    ? ownValue(answer, name) : undefined;
+}
+
+/** The base URL of the service: http(s), with no query or fragment to lose. */
+function readService(value, who) {
+  const what = `${who} service`;
+  if (typeof value !== "string" && !isInstance(value, URL)) throw bad(`${what} must be a URL string or URL`);
+  const url = parseHttpUrl(value, what);
+  if (url.search !== "" || url.hash !== "") throw bad(`${what} must have no query or fragment`);
+  return url;
+}
+
+/** `scope` as the form sends it: a string, or actions joined by single spaces. */
+function readScope(scope, who) {
+  if (typeof scope === "string" && scope.length > 0) return scope;
+  const actions = arrayCopy(scope, "scope");
+  if (actions !== undefined && actions.length > 0 &&
+      actions.every((a) => typeof a === "string" && a.length > 0 && !/\s/.test(a))) {
+    return actions.join(" ");
+  }
+  throw bad(`${who} needs scope: a non-empty string or array of actions`);
+}
+
+/** A copy of an array the caller passed, each element read once; `undefined` if none. */
+function arrayCopy(value, what) {
+  try {
+    return Array.isArray(value) ? [...value] : undefined;
+  } catch (cause) {
+    throw new TaskTokenError("malformed", `${what} could not be read`, { cause });
+  }
+}
+
+/** `origins` as a set of origin strings; anything but http(s) origins is `malformed`. */
+function originSet(origins) {
+  const entries = arrayCopy(origins, "origins");
+  if (entries === undefined) throw bad("origins must be an array of origins");
+  const set = new Set();
+  for (const entry of entries) {
+    let url;
+    try {
+      if (typeof entry !== "string" && !isInstance(entry, URL)) throw new TypeError("not a URL");
+      url = new URL(String(entry));
+    } catch {
+      throw bad("origins must be http(s) origins, such as https://api.example");
+    }
+    if ((url.protocol !== "https:" && url.protocol !== "http:") || url.href !== `${url.origin}/`) {
+      throw bad("origins must be http(s) origins, such as https://api.example");
+    }
+    set.add(url.origin);
+  }
+  return set;
+}
+
+/**
+ * The task's `fetch`: the token on requests to allowed origins while the task runs, as
+ * Bearer or, for a DPoP-bound token, through the full entry's `dpopFetch`.
+ */
+function taskFetch(granted, request, allowed, isOver) {
+  const { token, tokenType } = granted;
+  const bound = tokenType === "DPoP" ? request.signer.fetch(request.key, token, request.send) : undefined;
+  return async (input, init = undefined) => {
+    if (isOver()) throw bad("the task is complete: its token has been revoked");
+    let target;
+    try {
+      const copy = init === undefined || init === null ? undefined : snapshotObject(init, "fetch init");
+      target = new Request(input, copy);
+    } catch (cause) {
+      if (cause instanceof TaskTokenError) throw cause;
+      throw new TaskTokenError("malformed", "the task's fetch needs a URL or Request and a RequestInit", { cause });
+    }
+    const url = new URL(target.url);
+    const origin = url.origin;
+    if (url.protocol !== "https:" && url.protocol !== "http:") {
+      throw bad("the task's fetch sends its token to http(s) URLs only");
+    }
+    if (allowed !== undefined && !allowed.has(origin)) {
+      throw bad(`${origin.slice(0, 200)} is not one of the task's origins; its token is not sent there`);
+    }
+    // A redirect would carry the token (or the proof) to a URL nobody checked.
+    const redirect = target.redirect === "manual" ? "manual" : "error";
+    if (bound !== undefined) return bound(new Request(target, { __proto__: null, redirect }));
+    const headers = new Headers(target.headers);
+    headers.set("authorization", `Bearer ${token}`);
+    return request.send(new Request(target, { __proto__: null, headers, redirect }));
+  };
+}
+
+/** The payload of a compact JWS, decoded but not verified; `server_error` if it is none. */
+function unverifiedClaims(token) {
+  const part = token.split(".")[1];
+  try {
+    if (part === undefined || !/^[\w-]+$/.test(part)) throw new TypeError("not base64url");
+    const binary = atob(part.replace(/-/g, "+").replace(/_/g, "/"));
+    const bytes = Uint8Array.from(binary, (c) => c.charCodeAt(0));
+    const claims = parseClaims(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
+    if (claims === null || typeof claims !== "object" || Array.isArray(claims)) throw new TypeError("not an object");
+    return claims;
+  } catch (cause) {
+    throw new TaskTokenError("server_error", "the token service issued a token whose claims cannot be read", { cause });
+  }
+}
