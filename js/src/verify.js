@@ -6,12 +6,14 @@
 import { CoreVerifier } from "../wasm/verify/tasktoken.js";
 import { TaskTokenError } from "./errors.js";
 import { isInstance, parseClaims, plainJson, snapshotObject } from "./input.js";
+import { RemoteKeySet, reportKeyError } from "./keys.js";
 import { RevocationFilter, RevocationReplica } from "./revocation.js";
 import { bad, checkToken, emit, listener, seconds } from "./util.js";
 
 export { TaskTokenError } from "./errors.js";
 export { exchangeToken, withTask } from "./exchange.js";
 export { guard, guardNode } from "./guard.js";
+export { RemoteKeySet } from "./keys.js";
 export { checkLink, fetchLink, linkToken } from "./links.js";
 export { RevocationFilter, RevocationReplica, completeTask } from "./revocation.js";
 export { MAX_TOKEN_LENGTH } from "./util.js";
@@ -21,17 +23,39 @@ export function ready() {
   return Promise.resolve();
 }
 
+/**
+ * How long a core replaced after a key change is still asked about DPoP proofs: the longest a
+ * proof can be accepted (`proofMaxAge` at most 300 s, plus a clock skew of at most 300 s on
+ * either side), so that no proof accepted before the change is accepted again after it.
+ */
+const RETIRED_SECONDS = 900;
+
 /** Verifies task tokens for one audience against the key sets of trusted issuers. */
 export class Verifier {
+  /** The core, or `undefined` while no trusted issuer has keys (remote ones not loaded). */
   #core;
   #failOpen;
   #onStale;
   #onDecision;
   #name;
   #counts = new Map();
+  // What the core is built from again when a RemoteKeySet's keys change:
+  /** The core's options without `issuers`, as plain data. */
+  #options;
+  /** `[issuer, JWKS data | RemoteKeySet]` pairs. */
+  #trusted;
+  /** The distinct RemoteKeySets among them, and their versions at the last build. */
+  #remote;
+  #seen;
+  /** `{ source, grace, failOpen, exactCheck }`, or `undefined`. */
+  #revocation;
+  /** Why the core could not be built, while there is none. */
+  #buildError;
+  /** `{ core, until }`: cores replaced less than RETIRED_SECONDS ago (see there). */
+  #retired = [];
 
   /**
-   * @param {{ issuers: Record<string, { keys: object[] }>, audience: string,
+   * @param {{ issuers: Record<string, { keys: object[] } | RemoteKeySet>, audience: string,
    *           maxLifetime?: number, clockSkew?: number, requireBinding?: boolean,
    *           revocation?: RevocationReplica | RevocationFilter, revocationGrace?: number,
    *           failOpenWhenStale?: boolean, exactCheck?: (jti: string) => boolean,
@@ -46,12 +70,18 @@ export class Verifier {
    *   keys (else `malformed`); tokens of other issuers are `stale_revocation`.
    *   `maxLifetime` is at most 86400 s and `clockSkew` at most 300 s (`malformed` beyond);
    *   `proofMaxAge` (default 60, at most 300): how old a DPoP proof may be.
+   *   An issuer's keys may be a RemoteKeySet: the verifier then builds its core again
+   *   whenever those keys change (same options and revocation source), keeps the last good
+   *   core if the core refuses the new combination (two issuers sharing a `kid`, a
+   *   revocation source the new keys no longer own: reported to the key set's `onError`),
+   *   asks the key set for a refresh on `unknown_key`, and fails closed with `unknown_key`
+   *   while no trusted issuer has keys loaded.
    */
   constructor(options) {
     const own = snapshotObject(options, "Verifier options");
     const {
       revocation, revocationGrace = 60, failOpenWhenStale = false, exactCheck, onStaleRevocation,
-      onDecision, ...core
+      onDecision, issuers, ...core
     } = own;
     this.#onDecision = listener(onDecision, "onDecision");
     // From the prototype-less copy: `core`, made by `...`, inherits from Object.prototype.
@@ -70,13 +100,14 @@ export class Verifier {
     if (onStaleRevocation !== undefined && typeof onStaleRevocation !== "function") {
       throw bad("onStaleRevocation must be a function");
     }
-    this.#core = new CoreVerifier(plainJson(core, "Verifier options"));
-    // The source and its policy are set once; the core consults them on every call.
-    if (isInstance(revocation, RevocationReplica)) {
-      this.#core.useReplica(revocation.core, revocationGrace, failOpenWhenStale, exactCheck);
-    } else if (revocation !== undefined) {
-      this.#core.useFilter(revocation.core, revocationGrace, failOpenWhenStale, exactCheck);
+    this.#trusted = trustedIssuers(issuers);
+    this.#remote = [...new Set(this.#trusted.map(([, keys]) => keys).filter(isRemote))];
+    this.#seen = this.#remote.map((set) => set.version);
+    this.#options = JSON.parse(plainJson(core, "Verifier options"));
+    if (revocation !== undefined) {
+      this.#revocation = { source: revocation, grace: revocationGrace, failOpen: failOpenWhenStale, exactCheck };
     }
+    this.#core = this.#build();
     this.#failOpen = failOpenWhenStale;
     this.#onStale = onStaleRevocation;
   }
@@ -94,10 +125,12 @@ export class Verifier {
    * @returns {Record<string, unknown>}
    */
   authorizeRevocation(bearer, target, options = {}) {
+    this.#sync();
     checkToken(bearer);
     if (target !== undefined) checkToken(target);
     const { now } = snapshotObject(options, "options");
-    return parseClaims(this.#core.authorizeRevocation(bearer, target, seconds(now)));
+    const core = this.#current();
+    return this.#askingForKeys(() => parseClaims(core.authorizeRevocation(bearer, target, seconds(now))));
   }
 
   /**
@@ -109,9 +142,11 @@ export class Verifier {
    * @returns {Record<string, unknown>}
    */
   verifyForRevocation(token, options = {}) {
+    this.#sync();
     checkToken(token);
     const { now } = snapshotObject(options, "options");
-    return parseClaims(this.#core.verifyForRevocation(token, seconds(now)));
+    const core = this.#current();
+    return this.#askingForKeys(() => parseClaims(core.verifyForRevocation(token, seconds(now))));
   }
 
   /**
@@ -129,23 +164,28 @@ export class Verifier {
    * @returns {Record<string, unknown>}
    */
   verify(token, request) {
+    this.#sync();
+    // This call's core, whatever a nested call (an exactCheck verifying again) rebuilds.
+    const core = this.#core;
     const copy = request !== null && typeof request === "object" ? snapshotObject(request, "verify request") : request;
     const perCall = listener(copy?.onDecision, "onDecision");
     const listening = this.#onDecision !== undefined || perCall !== undefined;
-    if (listening) this.#core.captureNextDecision();
+    if (listening) core?.captureNextDecision();
     let outcome = "malformed";
     try {
-      const claims = this.#verify(token, copy);
+      const claims = this.#verify(token, copy, core);
       outcome = "ok";
       return claims;
     } catch (error) {
       outcome = error instanceof TaskTokenError ? error.code : "malformed";
+      if (outcome === "unknown_key") this.#askForKeys();
       throw error;
     } finally {
       this.#counts.set(outcome, (this.#counts.get(outcome) ?? 0) + 1);
       if (listening) {
-        // A decision refused before it reached the core (bad arguments) has no core event.
-        const taken = this.#core.takeDecision();
+        // A decision refused before it reached the core (bad arguments, no keys loaded, a
+        // proof a retired core saw) has no core event.
+        const taken = core?.takeDecision();
         const event = taken !== undefined ? JSON.parse(taken) : {
           time: Math.floor(Date.now() / 1000), event: "verify", outcome, decided_by: this.#name,
           ...(typeof copy?.action === "string" ? { action: copy.action } : {}),
@@ -165,8 +205,11 @@ export class Verifier {
     return Object.fromEntries(this.#counts);
   }
 
-  /** `request` is `verify`'s snapshot of the caller's object (or the non-object given). */
-  #verify(token, request) {
+  /**
+   * `request` is `verify`'s snapshot of the caller's object (or the non-object given), `core`
+   * the core current when the call began.
+   */
+  #verify(token, request, core) {
     checkToken(token);
     if (request === null || typeof request !== "object") throw bad("verify request must be an object");
     const { action, resource, keyThumbprint, dpop, now } = request;
@@ -184,12 +227,130 @@ export class Verifier {
       if (nonce !== undefined && typeof nonce !== "string") throw bad("dpop nonce must be a string");
       if (keyThumbprint !== undefined) throw bad("give either dpop or keyThumbprint, not both");
     }
+    if (core === undefined) this.#current();
+    const at = seconds(now);
+    if (proof !== undefined) this.#checkRetired(token, action, resource, proof, method, url, nonce, at);
     const claims = parseClaims(
-      this.#core.verify(token, action, resource, keyThumbprint, proof, method, url, nonce, seconds(now)));
-    if (this.#failOpen && this.#core.staleIgnored()) {
+      core.verify(token, action, resource, keyThumbprint, proof, method, url, nonce, at));
+    if (this.#failOpen && core.staleIgnored()) {
       if (this.#onStale) this.#onStale(claims);
       else console.warn("tasktoken: revocation data is stale; token accepted (failOpenWhenStale)");
     }
     return claims;
   }
+
+  /** The core, or the reason there is none: no keys loaded yet, or the core's refusal. */
+  #current() {
+    if (this.#core !== undefined) return this.#core;
+    if (this.#buildError !== undefined) {
+      const { code, message } = this.#buildError;
+      throw new TaskTokenError(code, message, { cause: this.#buildError });
+    }
+    throw new TaskTokenError("unknown_key",
+      "no keys of a trusted issuer are loaded yet: await the RemoteKeySet's refresh() first");
+  }
+
+  /** The core for the trusted key sets as they are now; `undefined` while none has keys. */
+  #build() {
+    const issuers = { __proto__: null };
+    let loaded = false;
+    for (const [iss, keys] of this.#trusted) {
+      const jwks = isRemote(keys) ? keys.jwks : keys;
+      if (jwks === null && isRemote(keys)) continue;
+      issuers[iss] = jwks;
+      loaded = true;
+    }
+    if (!loaded && this.#remote.length > 0) return undefined;
+    const core = new CoreVerifier(JSON.stringify({ ...this.#options, issuers }));
+    // The source and its policy, the same for every core; each consults them on every call.
+    const r = this.#revocation;
+    try {
+      if (isInstance(r?.source, RevocationReplica)) {
+        core.useReplica(r.source.core, r.grace, r.failOpen, r.exactCheck);
+      } else if (r !== undefined) {
+        core.useFilter(r.source.core, r.grace, r.failOpen, r.exactCheck);
+      }
+    } catch (error) {
+      core.free();
+      throw error;
+    }
+    return core;
+  }
+
+  /**
+   * Builds the core again if a RemoteKeySet's keys changed since the last build. A refusal
+   * keeps the last good core (reported to the key sets that changed); with no core yet, it
+   * is what verification throws. The replaced core is retired, not dropped (see
+   * RETIRED_SECONDS).
+   */
+  #sync() {
+    let changed;
+    for (let i = 0; i < this.#remote.length; i++) {
+      const version = this.#remote[i].version;
+      if (version !== this.#seen[i]) (changed ??= []).push(this.#remote[i]);
+      this.#seen[i] = version;
+    }
+    if (changed === undefined) return;
+    let core;
+    try {
+      core = this.#build();
+    } catch (error) {
+      if (this.#core === undefined) this.#buildError = error;
+      for (const set of changed) reportKeyError(set, error);
+      return;
+    }
+    const now = Date.now();
+    this.#retired = this.#retired.filter((r) => r.until > now);
+    // Not freed: a nested call may still be running on it; the garbage collector frees it.
+    if (this.#core !== undefined) this.#retired.push({ core: this.#core, until: now + RETIRED_SECONDS * 1000 });
+    this.#core = core;
+    this.#buildError = undefined;
+  }
+
+  /**
+   * A DPoP proof accepted by a core replaced within RETIRED_SECONDS is `proof_replayed`: the
+   * new core's replay cache starts empty. Any other answer of a retired core is ignored
+   * (its keys are no longer the trusted ones).
+   */
+  #checkRetired(token, action, resource, proof, method, url, nonce, at) {
+    if (this.#retired.length === 0) return;
+    const now = Date.now();
+    this.#retired = this.#retired.filter((r) => r.until > now);
+    for (const { core } of this.#retired) {
+      try {
+        core.verify(token, action, resource, undefined, proof, method, url, nonce, at);
+      } catch (error) {
+        if (error instanceof TaskTokenError && error.code === "proof_replayed") throw error;
+      }
+    }
+  }
+
+  /** Runs `fn`; an `unknown_key` from it asks the remote key sets for a refresh. */
+  #askingForKeys(fn) {
+    try {
+      return fn();
+    } catch (error) {
+      if (error instanceof TaskTokenError && error.code === "unknown_key") this.#askForKeys();
+      throw error;
+    }
+  }
+
+  /** Each RemoteKeySet refreshes in the background, at most once per its `minRefresh`. */
+  #askForKeys() {
+    for (const set of this.#remote) set.requestRefresh();
+  }
+}
+
+function isRemote(keys) {
+  return isInstance(keys, RemoteKeySet);
+}
+
+/**
+ * The trusted issuers as `[issuer, keys]` pairs, read once: a RemoteKeySet as it is, a JWKS
+ * as plain data (getters run once, here).
+ */
+function trustedIssuers(issuers) {
+  const copy = snapshotObject(issuers, "Verifier issuers");
+  return Object.entries(copy).map(([iss, keys]) =>
+    [iss, isRemote(keys) ? keys : JSON.parse(plainJson(keys, "Verifier options"))]);
 }

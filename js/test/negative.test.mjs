@@ -16,7 +16,7 @@ import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import * as tt from "tasktoken";
 import {
-  Issuer, RevocationFilter, RevocationReplica, TaskTokenError, Verifier, checkLink,
+  Issuer, RemoteKeySet, RevocationFilter, RevocationReplica, TaskTokenError, Verifier, checkLink,
   completeTask, createProof, dpopFetch, exchangeToken, fetchLink, generateKey, generateProofKey,
   guard, guardNode, linkToken, mintLink, planRevocationPublication, withTask,
   signRevocationDelta,
@@ -448,19 +448,25 @@ test("generateProofKey, createProof and dpopFetch", async (t) => {
   ]);
 });
 
-test("exchangeToken and withTask reject with a TaskTokenError", async (t) => {
+test("exchangeToken, withTask and RemoteKeySet reject with a TaskTokenError", async (t) => {
   const exchange = {
     service: "http://127.0.0.1:1", subjectToken: "a.b.c", audience: "crm-api",
     scope: "customers:read", res: ["customers/4821"], task: "lookup-4821",
   };
   const members = ["service", "subjectToken", "audience", "scope", "res", "task", "ttl", "dlg",
     "dpop", "fetch"];
+  const keys = new RemoteKeySet({ url: "http://127.0.0.1:1/jwks", onError: () => {} });
   await sweep(t, [
     ...calls("exchangeToken options", exchange, members, (x) => exchangeToken(x), mustThrow),
     ...calls("exchangeToken dpop", {}, ["key"], (x) => exchangeToken({ ...exchange, dpop: x }), mustThrow),
     ...calls("withTask options", exchange, [...members, "origins", "onRevokeError"],
       (x) => withTask(x, () => {}), mustThrow),
     ...calls("withTask callback", {}, [], (x) => withTask(exchange, x), mustThrow),
+    ...calls("RemoteKeySet options", { url: "http://127.0.0.1:1/jwks" },
+      ["url", "interval", "minRefresh", "fetch", "onError"], (x) => new RemoteKeySet(x)),
+    ["RemoteKeySet#refresh of a dead URL", () => keys.refresh(), mustThrow],
+    ...calls("Verifier issuers[ISS] next to a RemoteKeySet", {}, [],
+      (x) => new Verifier({ ...verifierOptions, issuers: { [ISS]: x, "https://b.example": keys } })),
   ]);
 });
 
@@ -468,7 +474,7 @@ test("every export is swept", () => {
   const swept = new Set(["generateKey", "Issuer", "Verifier", "RevocationFilter",
     "RevocationReplica", "signRevocationSnapshot", "signRevocationDelta",
     "planRevocationPublication", "generateProofKey", "createProof", "dpopFetch", "guard",
-    "guardNode", "exchangeToken", "withTask",
+    "guardNode", "exchangeToken", "withTask", "RemoteKeySet",
     "mintLink", "checkLink", "linkToken", "fetchLink", "completeTask"]);
   const notFunctions = new Set(["TaskTokenError", "MAX_TOKEN_LENGTH", "ready"]);
   const missing = Object.keys(tt).filter((name) => !swept.has(name) && !notFunctions.has(name));

@@ -8,7 +8,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createPrivateKey, sign } from "node:crypto";
 import {
-  Issuer, RevocationFilter, RevocationReplica, TaskTokenError, Verifier, checkLink,
+  Issuer, RemoteKeySet, RevocationFilter, RevocationReplica, TaskTokenError, Verifier, checkLink,
   completeTask, exchangeToken, fetchLink, generateKey, guard, guardNode, mintLink,
   signRevocationDelta, signRevocationSnapshot, withTask,
 } from "tasktoken";
@@ -292,7 +292,7 @@ test("fetch() gets init objects without a prototype: a polluted method, body, re
 });
 
 test("the token service's client: polluted exchange options, RequestInit members or answer " +
-  "members change no request and no outcome of exchangeToken or withTask", async () => {
+  "members change no request and no outcome of exchangeToken, withTask or RemoteKeySet", async () => {
   const token = issuer.mint(mintRequest);
   const grant = {
     access_token: token, issued_token_type: "urn:ietf:params:oauth:token-type:jwt",
@@ -351,6 +351,13 @@ test("the token service's client: polluted exchange options, RequestInit members
   const [, revoke] = stub.calls;
   assert.equal(revoke.url, "https://auth.example/revocation/revoke");
   assert.deepEqual(Object.keys(revoke.seen).sort(), ["headers", "method", "redirect"]);
+
+  stub.calls.length = 0;
+  const keys = new RemoteKeySet({ url: "https://auth.example/.well-known/jwks.json", fetch: stub.fetch });
+  const loaded = await polluted({ ...REQUEST_POLLUTION, keys: [] }, () => recorded("jwks", () => keys.refresh()));
+  assert.deepEqual(loaded.value, jwks);
+  assert.deepEqual(Object.keys(stub.calls[0].seen).sort(), ["headers", "redirect"]);
+  assert.equal(stub.calls[0].seen.redirect, "error");
 });
 
 /** A compact JWS over `payload` (JSON text, used as it is) with the test key. */

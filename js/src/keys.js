@@ -1,0 +1,209 @@
+// Keys that follow the service: an issuer's JWKS fetched from a URL (the token service's
+// `/.well-known/jwks.json`), kept fresh on an interval and on demand, for Verifiers to trust
+// in place of a fixed key set. Which keys are acceptable is the core's rule; this file
+// fetches, bounds and schedules.
+import { CoreReplica } from "../wasm/verify/tasktoken.js";
+import { TaskTokenError } from "./errors.js";
+import { parseHttpUrl, readJson } from "./http.js";
+import { isInstance, ownValue, snapshotObject } from "./input.js";
+
+/** The largest JWKS document read, in bytes. */
+const MAX_JWKS_BYTES = 64 * 1024;
+/**
+ * The most keys one set may hold: each costs a verification table (225 KiB of wasm memory)
+ * once trusted, and an issuer rotating publishes two or three.
+ */
+const MAX_KEYS = 16;
+
+/** @internal How a Verifier reports, through a key set's `onError`, keys it could not use. */
+export let reportKeyError;
+
+/**
+ * An issuer's public keys, fetched from a JWKS URL and kept fresh. Give it to a Verifier in
+ * place of a key set (`issuers: { "https://auth.example": keys }`): the verifier follows
+ * every change of keys without being rebuilt by the caller, and a token signed by a key it
+ * does not know yet (`unknown_key`) asks for a refresh — at most one fetch per `minRefresh`
+ * seconds however many unknown kids arrive, so a flood of made-up kids cannot hammer the
+ * service.
+ *
+ * Until the first successful refresh it has no keys, and verifiers fail closed with
+ * `unknown_key`: `await keys.refresh()` before the first use. A failed refresh (unreachable,
+ * not 200, over 64 KiB, not a JWKS, more than 16 keys, a key the core refuses) keeps the last
+ * good keys and is reported to `onError`.
+ */
+export class RemoteKeySet {
+  #url;
+  #fetch;
+  #interval;
+  #minRefresh;
+  #onError;
+  /** The current JWKS as JSON text, or `undefined` before the first load. */
+  #text;
+  #version = 0;
+  #lastAttempt = -Infinity;
+  #lastRefresh = 0;
+  #inflight;
+  #timer;
+
+  static {
+    reportKeyError = (set, error) => set.#onError?.(error);
+  }
+
+  /**
+   * @param {{ url: string | URL, interval?: number, minRefresh?: number,
+   *           fetch?: typeof fetch, onError?: (error: Error) => void }} options
+   *   `url`: the JWKS, http(s). `interval`: seconds between scheduled refreshes (default 300,
+   *   at most 2147483). `minRefresh`: the fewest seconds between two fetches that an unknown
+   *   key asks for (default 30, above 0, at most `interval`). A wrong type or range is `malformed`.
+   */
+  constructor(options) {
+    const { url, interval = 300, minRefresh = 30, fetch: fetchImpl, onError } =
+      snapshotObject(options, "RemoteKeySet options");
+    if (typeof url !== "string" && !isInstance(url, URL)) {
+      throw new TaskTokenError("malformed", "RemoteKeySet needs url: an http(s) URL");
+    }
+    this.#url = parseHttpUrl(url, "RemoteKeySet url");
+    // setInterval takes at most 2^31 - 1 ms; beyond, runtimes fire every millisecond.
+    if (!(typeof interval === "number" && interval > 0 && interval <= 2147483)) {
+      throw new TaskTokenError("malformed", "interval must be 0 < seconds <= 2147483");
+    }
+    if (!(typeof minRefresh === "number" && minRefresh > 0 && minRefresh <= interval)) {
+      throw new TaskTokenError("malformed", "minRefresh must be 0 < seconds <= interval");
+    }
+    if (fetchImpl !== undefined && typeof fetchImpl !== "function") {
+      throw new TaskTokenError("malformed", "fetch must be a function");
+    }
+    if (onError !== undefined && typeof onError !== "function") {
+      throw new TaskTokenError("malformed", "onError must be a function");
+    }
+    this.#fetch = fetchImpl ?? globalThis.fetch.bind(globalThis);
+    this.#interval = interval;
+    this.#minRefresh = minRefresh;
+    this.#onError = onError;
+  }
+
+  /** The current JWKS (a fresh copy, `{ keys: [...] }`), or `null` before the first load. */
+  get jwks() {
+    return this.#text === undefined ? null : JSON.parse(this.#text);
+  }
+
+  /**
+   * 0 before the first load; grows by one each time a refresh brings keys that differ from
+   * the current ones. A Verifier rebuilds its core when it changes.
+   */
+  get version() {
+    return this.#version;
+  }
+
+  /** Seconds since the last successful refresh (Infinity before the first). */
+  get age() {
+    return this.#lastRefresh ? (Date.now() - this.#lastRefresh) / 1000 : Infinity;
+  }
+
+  /**
+   * Fetches the JWKS now (concurrent calls share one fetch). Resolves to the current JWKS;
+   * a failure is reported to `onError` and keeps the last good keys, and rejects
+   * (`unknown_key`) only while no keys were ever loaded.
+   * @returns {Promise<{ keys: object[] }>}
+   */
+  refresh() {
+    this.#inflight ??= this.#refresh().finally(() => (this.#inflight = undefined));
+    return this.#inflight;
+  }
+
+  /**
+   * Refreshes if `interval` seconds have passed since the last attempt; otherwise resolves
+   * at once, fetching nothing (to `null` if nothing is loaded). The way to keep keys fresh
+   * where timers do not outlive a request (Cloudflare Workers).
+   * @returns {Promise<{ keys: object[] } | null>}
+   */
+  refreshIfDue() {
+    if (Date.now() - this.#lastAttempt < this.#interval * 1000) return Promise.resolve(this.jwks);
+    return this.refresh();
+  }
+
+  /**
+   * Asks for a refresh because a key was not found: starts one in the background unless one
+   * is running or the last attempt was under `minRefresh` seconds ago. Never rejects (errors
+   * go to `onError`). Verifiers call it on `unknown_key`.
+   */
+  requestRefresh() {
+    if (this.#inflight !== undefined) return;
+    if (Date.now() - this.#lastAttempt < this.#minRefresh * 1000) return;
+    this.refresh().catch(() => {});
+  }
+
+  /**
+   * Refreshes now and then every `interval` seconds until `stop()`: for Node and browsers.
+   * In Workers timers do not outlive a request; use `refreshIfDue()` there.
+   */
+  start() {
+    if (this.#timer === undefined) {
+      const tick = () => this.refresh().catch(() => {});
+      tick();
+      this.#timer = setInterval(tick, this.#interval * 1000);
+      // Do not keep a Node process alive just for key updates.
+      this.#timer?.unref?.();
+    }
+    return this;
+  }
+
+  /** Stops the interval. */
+  stop() {
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+
+  async #refresh() {
+    this.#lastAttempt = Date.now();
+    try {
+      const text = await this.#load();
+      if (text !== this.#text) {
+        this.#text = text;
+        this.#version++;
+      }
+      this.#lastRefresh = Date.now();
+    } catch (error) {
+      this.#onError?.(error);
+      if (this.#text === undefined) {
+        throw new TaskTokenError("unknown_key", "no keys could be loaded from the JWKS URL", { cause: error });
+      }
+    }
+    return this.jwks;
+  }
+
+  /** The JWKS at the URL as canonical JSON text (`{"keys":[...]}`), checked by the core. */
+  async #load() {
+    let response, document;
+    try {
+      // No prototype: fetch() reads init members with inheritance (WebIDL). No redirects
+      // followed to places nobody configured.
+      response = await this.#fetch(this.#url.href, {
+        __proto__: null, headers: [["accept", "application/jwk-set+json, application/json"]],
+        redirect: "error",
+      });
+      if (!response.ok) {
+        response.body?.cancel().catch(() => {});
+        throw new TaskTokenError("unknown_key", `JWKS fetch: HTTP ${response.status}`);
+      }
+      document = await readJson(response, MAX_JWKS_BYTES);
+    } catch (cause) {
+      if (cause instanceof TaskTokenError) throw cause;
+      throw new TaskTokenError("unknown_key", "JWKS fetch failed", { cause });
+    }
+    const keys = document !== null && typeof document === "object" && !Array.isArray(document)
+      ? ownValue(document, "keys") : undefined;
+    if (!Array.isArray(keys)) {
+      throw new TaskTokenError("malformed", "the JWKS URL did not answer a JWKS of at most 64 KiB");
+    }
+    if (keys.length === 0 || keys.length > MAX_KEYS) {
+      throw new TaskTokenError("malformed", `a remote JWKS must hold 1 to ${MAX_KEYS} keys`);
+    }
+    const text = JSON.stringify({ keys });
+    // The core's own rules for a trusted key set (the key types, no private members, unique
+    // kids), through the one binding that takes a bare JWKS; the key tables it builds are
+    // kept for the verifiers that trust these keys next.
+    new CoreReplica(text, undefined).free();
+    return text;
+  }
+}
