@@ -15,7 +15,7 @@ WASM_OPT_FEATURES := --enable-bulk-memory --enable-mutable-globals --enable-sign
 	--enable-nontrapping-float-to-int --enable-reference-types --enable-multivalue
 
 .PHONY: build wasm demo test test-js vectors lint setup setup-rust setup-node setup-wasm \
-	setup-chromium size load demo-exports bench clean
+	setup-chromium setup-wrk size load demo-exports bench clean
 
 ## build: the release CLI at target/release/tasktoken, the wasm core and the npm package in js/
 build: setup-rust wasm
@@ -40,9 +40,11 @@ demo-exports: setup-node build
 load: setup-node build
 	cd tests && node gateway/load.mjs
 
-## bench: tasktoken vs jose, Node's crypto, WebCrypto, noble, fast-jwt, Biscuit (one process),
-## the native core, and wasm start-up; writes target/bench/results.json
-bench: setup-node build
+## bench: the token service against a jose reference (exchanges/s, p50/p99 at 16 clients,
+## wrk); tasktoken vs jose, Node's crypto, WebCrypto, noble, fast-jwt, Biscuit (one process),
+## the native core, and wasm start-up; writes target/bench/results.json and service.json
+bench: setup-node setup-wrk build
+	cd tests && node bench/service.mjs
 	cd js && node --experimental-wasm-modules bench/verify.mjs 2>&1 | grep -v "biscuit-wasm loading\|ExperimentalWarning\|trace-warnings"
 	cd js && node bench/startup.mjs
 	$(CARGO) bench -p tasktoken --bench verify
@@ -94,6 +96,11 @@ setup-node:
 	@command -v node >/dev/null || { echo "node (20+) is required" >&2; exit 1; }
 	cd tests && $(NPM) ci --no-audit --no-fund
 	cd js && $(NPM) ci --no-audit --no-fund
+
+# Debian's wrk for the token service's load (a C load generator, so it takes little CPU).
+setup-wrk:
+	@command -v wrk >/dev/null || { apt-get update -qq \
+		&& DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
 
 # Debian's Chromium for the browser tests (playwright-core drives it; no browser download).
 setup-chromium:
