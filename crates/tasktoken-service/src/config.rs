@@ -232,7 +232,8 @@ impl Config {
             // toml's message names the key and the line; keep its first line only.
             let message = e.message().lines().next().unwrap_or("invalid TOML").to_owned();
             let key = e.span().map_or(String::new(), |span| {
-                let line = text[..span.start.min(text.len())].lines().count().max(1);
+                let before = text.get(..span.start).unwrap_or(text);
+                let line = before.lines().count().max(1);
                 format!("line {line}")
             });
             refuse(key, message)

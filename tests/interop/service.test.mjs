@@ -1,0 +1,172 @@
+// The npm package against the real token service (`tasktoken serve`, the built binary): a
+// local OIDC provider (jose, ES256, JWKS over HTTP on 127.0.0.1) issues a GitHub-shaped
+// identity token; `exchangeToken` and `withTask` get task tokens under policy; refusals keep
+// the OAuth error; a Verifier follows the service's keys (`RemoteKeySet`) and revocation
+// (`RevocationReplica` on `<base>/revocation`), so a completed task is refused.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, execFileSync } from "node:child_process";
+import http from "node:http";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import { SignJWT, exportJWK, generateKeyPair } from "jose";
+import {
+  RemoteKeySet, RevocationReplica, TaskTokenError, Verifier, exchangeToken, generateProofKey,
+  withTask,
+} from "tasktoken";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+const bin = process.env.TASKTOKEN_BIN ?? join(root, "target", "release", "tasktoken");
+const ISSUER = "https://auth.test";
+const IDP = "https://token.actions.githubusercontent.com";
+
+async function oidc() {
+  const { publicKey, privateKey } = await generateKeyPair("ES256");
+  const jwks = JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), kid: "gh-1", alg: "ES256", use: "sig" }] });
+  const server = http.createServer((req, res) => res.writeHead(200, { "content-type": "application/json" }).end(jwks));
+  await new Promise((ok) => server.listen(0, "127.0.0.1", ok));
+  let n = 0;
+  const token = (claims = {}) => {
+    const now = Math.floor(Date.now() / 1000);
+    return new SignJWT({ repository: "acme/app", ref: "refs/heads/main", run_id: "8812", ...claims })
+      .setProtectedHeader({ alg: "ES256", kid: "gh-1" })
+      .setIssuer(IDP).setAudience(ISSUER).setSubject("repo:acme/app:ref:refs/heads/main")
+      .setJti(`gh-${process.pid}-${n++}`).setIssuedAt(now).setExpirationTime(now + 300)
+      .sign(privateKey);
+  };
+  return { url: `http://127.0.0.1:${server.address().port}/jwks`, token, close: () => server.close() };
+}
+
+/** A free port on 127.0.0.1. */
+async function freePort() {
+  const probe = http.createServer();
+  await new Promise((ok) => probe.listen(0, "127.0.0.1", ok));
+  const { port } = probe.address();
+  await new Promise((ok) => probe.close(ok));
+  return port;
+}
+
+/** The service; with `port`, its public `url` is where it listens (DPoP proofs name it). */
+async function service(jwksUrl, port) {
+  const dir = mkdtempSync(join(tmpdir(), "tasktoken-serve-js-"));
+  execFileSync(bin, ["keygen", "--kid", "svc-1", "--out", join(dir, "issuer.jwk")]);
+  writeFileSync(join(dir, "service.toml"), `
+issuer = "${ISSUER}"
+key = "issuer.jwk"
+store = "sqlite:authority.db"
+${port ? `url = "http://127.0.0.1:${port}"` : ""}
+publish_interval = 1
+revocation_valid_for = "1m"
+
+[[identity]]
+name = "github"
+issuer = "${IDP}"
+jwks = "${jwksUrl}"
+audience = "${ISSUER}"
+
+[[policy]]
+name = "deploy-read-artifacts"
+identity = "github"
+claims = { repository = "acme/*", ref = "refs/heads/main" }
+sub = "ci:{repository}#{run_id}"
+aud = ["artifact-repo"]
+task = "deploy-{run_id}/*"
+scope = ["artifacts:read"]
+res = ["repos/{repository}/*"]
+max_ttl = "10m"
+`);
+  const child = spawn(bin, ["serve", "--config", join(dir, "service.toml"), "--listen", `127.0.0.1:${port ?? 0}`],
+    { stdio: ["ignore", "pipe", "inherit"] });
+  const url = await new Promise((ok, fail) => {
+    let text = "";
+    child.stdout.on("data", (d) => {
+      text += d;
+      if (text.includes("\n")) ok(JSON.parse(text.split("\n")[0]).listening);
+    });
+    child.on("exit", (code) => fail(new Error(`serve exited ${code}`)));
+  });
+  return { url, stop: () => child.kill("SIGTERM") };
+}
+
+const request = {
+  audience: "artifact-repo", scope: "artifacts:read", res: ["repos/acme/app/*"],
+  task: "deploy-8812/stage:deploy",
+};
+
+test("exchangeToken, withTask, RemoteKeySet and the replica against tasktoken serve", async (t) => {
+  const provider = await oidc();
+  const svc = await service(provider.url);
+  t.after(() => { svc.stop(); provider.close(); });
+
+  // A Verifier that follows the service's keys and revocation data: nothing configured by hand.
+  const keys = new RemoteKeySet({ url: `${svc.url}/.well-known/jwks.json` });
+  await keys.refresh();
+  const replica = new RevocationReplica({ issuer: ISSUER, keys: await (await fetch(`${svc.url}/.well-known/jwks.json`)).json(),
+                                          url: `${svc.url}/revocation`, interval: 1 });
+  await replica.refresh();
+  const verifier = new Verifier({ issuers: { [ISSUER]: keys }, audience: "artifact-repo", revocation: replica });
+
+  const granted = await exchangeToken({ service: svc.url, subjectToken: await provider.token(), ...request, ttl: 120 });
+  assert.equal(granted.tokenType, "Bearer");
+  assert.equal(granted.expiresIn, 120);
+  const claims = verifier.verify(granted.token, { action: "artifacts:read", resource: "repos/acme/app/manifest" });
+  assert.equal(claims.sub, "ci:acme/app#8812");
+
+  // Refusals keep the OAuth error and the rule.
+  await assert.rejects(
+    exchangeToken({ service: svc.url, subjectToken: await provider.token(), ...request, res: ["repos/acme/other/*"] }),
+    (e) => e instanceof TaskTokenError && e.code === "invalid_target" && /does not grant/.test(e.message) && e.status === 400);
+  await assert.rejects(
+    exchangeToken({ service: svc.url, subjectToken: await provider.token({ repository: "evil/app" }), ...request }),
+    (e) => e.code === "invalid_grant" && /no policy matches/.test(e.message));
+  const once = await provider.token();
+  await exchangeToken({ service: svc.url, subjectToken: once, ...request });
+  await assert.rejects(exchangeToken({ service: svc.url, subjectToken: once, ...request }), (e) => e.code === "invalid_grant");
+
+  // withTask: the callback's fetch carries the token; the token is revoked when it ends.
+  const api = http.createServer((req, res) => res.end(JSON.stringify({ auth: req.headers.authorization ?? null })));
+  await new Promise((ok) => api.listen(0, "127.0.0.1", ok));
+  t.after(() => api.close());
+  const apiUrl = `http://127.0.0.1:${api.address().port}`;
+  let taskToken;
+  const seen = await withTask({ service: svc.url, subjectToken: await provider.token(), ...request, origins: [apiUrl] },
+    async ({ token, fetch }) => {
+      taskToken = token;
+      verifier.verify(token, { action: "artifacts:read", resource: "repos/acme/app/x" });
+      return (await fetch(`${apiUrl}/artifacts`)).json();
+    });
+  assert.equal(seen.auth, `Bearer ${taskToken}`);
+  // Revoked at the service: the replica learns it within the publish interval.
+  const deadline = Date.now() + 8000;
+  for (;;) {
+    await replica.refresh();
+    try {
+      verifier.verify(taskToken, { action: "artifacts:read", resource: "repos/acme/app/x" });
+    } catch (e) {
+      assert.equal(e.code, "revoked");
+      break;
+    }
+    assert.ok(Date.now() < deadline, "the completed task is refused within 8 s");
+    await new Promise((ok) => setTimeout(ok, 300));
+  }
+  // A throwing callback still ends its task.
+  let thrownToken;
+  await assert.rejects(withTask({ service: svc.url, subjectToken: await provider.token(), ...request },
+    async ({ token }) => { thrownToken = token; throw new Error("the tool failed"); }), /the tool failed/);
+  const revokedAgain = await fetch(`${svc.url}/revocation/revoke`, { method: "POST", headers: { authorization: `Bearer ${thrownToken}` } });
+  assert.equal((await revokedAgain.json()).new, false, "already revoked by withTask");
+});
+
+test("a DPoP proof binds the exchanged token", async (t) => {
+  const provider = await oidc();
+  const svc = await service(provider.url, await freePort());
+  t.after(() => { svc.stop(); provider.close(); });
+  const { privateJwk, jkt } = generateProofKey({ alg: "ES256" });
+  const granted = await exchangeToken({ service: svc.url, subjectToken: await provider.token(), ...request,
+                                        dpop: { key: privateJwk } });
+  assert.equal(granted.tokenType, "DPoP");
+  const payload = JSON.parse(Buffer.from(granted.token.split(".")[1], "base64url"));
+  assert.equal(payload.cnf.jkt, jkt);
+});
