@@ -17,9 +17,11 @@ const GRANT_TYPE = "urn:ietf:params:oauth:grant-type:token-exchange";
 const JWT_TYPE = "urn:ietf:params:oauth:token-type:jwt";
 
 /** The OAuth errors an exchange may end with; any other answer is `server_error`. */
-export const EXCHANGE_ERRORS = Object.freeze([
+const EXCHANGE_ERRORS = Object.freeze([
   "unsupported_grant_type", "invalid_request", "invalid_grant", "invalid_scope",
-  "invalid_target", "authorization_pending", "access_denied", "expired_token", "server_error",
+  "invalid_target", "authorization_pending", "access_denied", "expired_token",
+  // The service's own besides DESIGN.md's (docs/token-service.md): RFC 9449 §5, RFC 6749 §5.2.
+  "invalid_dpop_proof", "temporarily_unavailable", "server_error",
 ]);
 const KNOWN_ERRORS = new Set(EXCHANGE_ERRORS);
 
@@ -35,7 +37,8 @@ const MAX_DESCRIPTION = 300;
 
 /**
  * Exchanges the workload's identity token for a task token at the token service (bearer
- * tokens only in `tasktoken/verify`; the full `tasktoken` entry also binds them with DPoP).
+ * tokens only in `tasktoken/verify`, where `dpop` is `malformed`; the full `tasktoken` entry
+ * also binds them with DPoP).
  *
  * `POST <service>/token`, form-encoded (RFC 8693 §2.1), no redirects followed.
  * @param {{ service: string | URL, subjectToken: string, audience: string,
@@ -49,8 +52,10 @@ const MAX_DESCRIPTION = 300;
  *   nothing is sent.
  * @returns {Promise<{ token: string, tokenType: "Bearer" | "DPoP", expiresIn: number,
  *                     scope: string }>}
- *   Rejects with a TaskTokenError: the service's OAuth `error` as `code` (one of
- *   EXCHANGE_ERRORS; `server_error` for anything else, an unreachable service, or an answer
+ *   Rejects with a TaskTokenError: the service's OAuth `error` as `code`
+ *   (`unsupported_grant_type`, `invalid_request`, `invalid_grant`, `invalid_scope`,
+ *   `invalid_target`, `authorization_pending`, `access_denied`, `expired_token`,
+ *   `invalid_dpop_proof`, `temporarily_unavailable`; `server_error` for anything else, an unreachable service, or an answer
  *   that is not the JSON of RFC 8693 §2.2), its `error_description` (control characters and
  *   anything that looks like a token removed, at most 300 characters) as `message`, the HTTP
  *   `status`, and for `authorization_pending` the `approvalId`, `interval` and `expiresIn`

@@ -145,12 +145,14 @@ test("exchangeToken: refusals are TaskTokenErrors with the OAuth error as code",
     assert.fail("no refusal");
   };
   for (const code of ["unsupported_grant_type", "invalid_request", "invalid_grant", "invalid_scope",
-    "invalid_target", "access_denied", "expired_token"]) {
+    "invalid_target", "access_denied", "expired_token", "invalid_dpop_proof"]) {
     const e = await refused([400, { error: code, error_description: `because ${code}` }]);
     assert.equal(e.code, code);
     assert.equal(e.message, `because ${code}`);
     assert.equal(e.status, 400);
   }
+  const busy = await refused([503, { error: "temporarily_unavailable", error_description: "the store is unavailable" }]);
+  assert.deepEqual([busy.code, busy.status], ["temporarily_unavailable", 503]);
   const pending = await refused([400, { error: "authorization_pending", approval_id: "apv-7",
     expires_in: 1800, interval: 5, error_description: "waiting for an approver" }]);
   assert.equal(pending.code, "authorization_pending");

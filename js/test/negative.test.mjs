@@ -194,7 +194,8 @@ const CODES = new Set([
   "binding_required", "binding_mismatch", "invalid_proof", "proof_replayed",
   // The token service's refusals, as exchangeToken and withTask throw them (docs/decisions.md).
   "unsupported_grant_type", "invalid_request", "invalid_grant", "invalid_scope", "invalid_target",
-  "authorization_pending", "access_denied", "expired_token", "server_error",
+  "authorization_pending", "access_denied", "expired_token", "invalid_dpop_proof",
+  "temporarily_unavailable", "server_error",
 ]);
 
 /** For each bad value: the whole argument replaced, then each named member replaced. */
