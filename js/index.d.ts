@@ -23,11 +23,40 @@ export type ErrorCode =
   | "invalid_proof"
   | "proof_replayed";
 
-/** Thrown by every entry point; `code` says which check failed. */
+/**
+ * The token service's refusals, as `exchangeToken` and `withTask` throw them: the OAuth
+ * `error` of the answer (RFC 6749 §5.2, RFC 8693 §2.2.2), or `server_error` for any other,
+ * an unreachable service or an answer that is not one.
+ */
+export type ExchangeErrorCode =
+  | "unsupported_grant_type"
+  | "invalid_request"
+  | "invalid_grant"
+  | "invalid_scope"
+  | "invalid_target"
+  | "authorization_pending"
+  | "access_denied"
+  | "expired_token"
+  | "invalid_dpop_proof"
+  | "temporarily_unavailable"
+  | "server_error";
+
+/**
+ * Thrown by every entry point; `code` says which check failed: an ErrorCode, or from
+ * `exchangeToken`/`withTask` the service's ExchangeErrorCode.
+ */
 export class TaskTokenError extends Error {
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown });
+  constructor(code: ErrorCode | ExchangeErrorCode, message: string, options?: { cause?: unknown });
   readonly name: "TaskTokenError";
-  readonly code: ErrorCode;
+  readonly code: ErrorCode | ExchangeErrorCode;
+  /** The HTTP status of a token service's refusal. */
+  readonly status?: number;
+  /** `authorization_pending`: the approval to poll for (see DESIGN.md, Approval). */
+  readonly approvalId?: string;
+  /** `authorization_pending`: seconds to wait between polls. */
+  readonly interval?: number;
+  /** `authorization_pending`: seconds until the request expires. */
+  readonly expiresIn?: number;
 }
 
 /** An Ed25519 key as a JWK (RFC 8037): `kty` OKP, `crv` Ed25519. */
@@ -163,8 +192,11 @@ export class Issuer {
 }
 
 export interface VerifierOptions {
-  /** Trusted issuers and their key sets (a JWKS object per issuer). */
-  issuers: Record<string, { keys: Ed25519Jwk[] }>;
+  /**
+   * Trusted issuers and their key sets: a JWKS object per issuer, or a RemoteKeySet, whose
+   * changes the verifier follows (and which it asks for a refresh on `unknown_key`).
+   */
+  issuers: Record<string, { keys: Ed25519Jwk[] } | RemoteKeySet>;
   /**
    * Revocation data consulted on every verification (a hit is `revoked`). It governs the
    * tokens of one issuer: its `issuer`, or the trusted issuer whose keys are its keys;
@@ -433,11 +465,123 @@ export function checkLink(
  */
 export function fetchLink(url: string | URL, init?: RequestInit & LinkOrigin): Promise<Response>;
 
-/** Revokes a token when its task is done: POSTs it to the authority URL, or calls it. */
+/**
+ * Revokes a token when its task is done: POSTs it to the authority URL (through `fetch` if
+ * given), or calls it.
+ */
 export function completeTask(
   token: string,
   authority: string | URL | ((token: string) => unknown) | { revoke(token: string): unknown },
+  options?: { fetch?: typeof fetch },
 ): Promise<void>;
+
+/**
+ * An issuer's public keys fetched from a JWKS URL (the token service's
+ * `/.well-known/jwks.json`) and kept fresh; trust it in a Verifier in place of a key set.
+ * Until the first successful refresh it has no keys (verification is `unknown_key`); a failed
+ * refresh keeps the last good keys and is reported to `onError`.
+ */
+export class RemoteKeySet {
+  constructor(options: {
+    /** The JWKS URL, http(s). */
+    url: string | URL;
+    /** Seconds between scheduled refreshes (default 300). */
+    interval?: number;
+    /** Fewest seconds between two fetches an unknown key asks for (default 30). */
+    minRefresh?: number;
+    fetch?: typeof fetch;
+    /** Told about every failed refresh (the last good keys are kept). */
+    onError?: (error: Error) => void;
+  });
+  /** A copy of the current JWKS, or null before the first load. */
+  readonly jwks: { keys: Ed25519Jwk[] } | null;
+  /** 0 before the first load; grows each time the keys change. */
+  readonly version: number;
+  /** Seconds since the last successful refresh. */
+  readonly age: number;
+  /** Fetches now; rejects (`unknown_key`) only while no keys were ever loaded. */
+  refresh(): Promise<{ keys: Ed25519Jwk[] }>;
+  /** Refreshes only if the interval has passed since the last attempt (for Workers). */
+  refreshIfDue(): Promise<{ keys: Ed25519Jwk[] } | null>;
+  /** A background refresh, unless one ran under `minRefresh` seconds ago; never rejects. */
+  requestRefresh(): void;
+  /** Refreshes on an interval (Node, browsers); in Workers use refreshIfDue per request. */
+  start(): this;
+  stop(): void;
+}
+
+/** What `exchangeToken` asks the token service for (RFC 8693 §2.1). */
+export interface BearerExchangeOptions {
+  /** The service's base URL, http(s): the request goes to `<service>/token`. */
+  service: string | URL;
+  /** The workload's identity token (an OIDC JWT from its platform). */
+  subjectToken: string;
+  /** The one audience the task token is for. */
+  audience: string;
+  /** Actions: space-separated, or as an array. */
+  scope: string | string[];
+  /** Resource patterns, at least one. */
+  res: string[];
+  /** The workflow segment, e.g. `deploy-8812/stage:deploy`. */
+  task: string;
+  /** Lifetime in seconds (default: the service's). */
+  ttl?: number;
+  /** Delegation depth the token may grant (default 0). */
+  dlg?: number;
+  fetch?: typeof fetch;
+}
+
+/** `exchangeToken`'s options in `tasktoken`: proof of possession too. */
+export interface ExchangeOptions extends BearerExchangeOptions {
+  /** Bind the token to this DPoP key: a proof for `POST <service>/token` is sent. */
+  dpop?: { key: ProofJwk & { d: string } };
+}
+
+/** A task token the service granted (RFC 8693 §2.2.1). */
+export interface ExchangeResult {
+  token: string;
+  /** `DPoP` when the service bound the token to the proof's key. */
+  tokenType: "Bearer" | "DPoP";
+  /** Seconds until it expires. */
+  expiresIn: number;
+  /** The actions granted, space-separated. */
+  scope: string;
+}
+
+/**
+ * Exchanges an identity token for a task token at the token service; a refusal rejects with
+ * a TaskTokenError whose `code` is an ExchangeErrorCode; bad arguments are `malformed`.
+ */
+export function exchangeToken(options: ExchangeOptions): Promise<ExchangeResult>;
+
+/** What `withTask` adds to the exchange options. */
+export interface TaskOptions {
+  /** The origins (`https://api.example`) the task's fetch may send the token to; default any. */
+  origins?: Array<string | URL>;
+  /** Told about a failed revocation when the callback failed too (default console.error). */
+  onRevokeError?: (error: unknown) => void;
+}
+
+/** What a `withTask` callback gets. */
+export interface TaskContext {
+  token: string;
+  /**
+   * Sends the token (Bearer, or DPoP with a fresh proof) to the allowed origins, follows no
+   * redirect, and refuses once the task is over.
+   */
+  fetch: (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
+  /** The token's payload, decoded but NOT verified: for information, never for a decision. */
+  claims: TaskClaims;
+}
+
+/**
+ * Exchanges a token, runs `callback` with it, and always revokes it afterwards; resolves to
+ * the callback's result. The callback's error wins over a failed revocation.
+ */
+export function withTask<T>(
+  options: ExchangeOptions & TaskOptions,
+  callback: (task: TaskContext) => T | Promise<T>,
+): Promise<T>;
 
 export interface GuardOptions<R> {
   /** The action the route performs. */

@@ -1,9 +1,24 @@
 // Types of `tasktoken/verify`: the verification half of the package (one smaller wasm
-// module). Every name here is the same declaration as in `tasktoken`.
+// module). Every name here is the same declaration as in `tasktoken`, except the token
+// service's client, which has no DPoP here (signing a proof needs the mint module).
+import type {
+  BearerExchangeOptions, ExchangeResult, TaskContext, TaskOptions,
+} from "./index.js";
+
 export {
-  ErrorCode, TaskTokenError, Ed25519Jwk, AuditEvent, MAX_TOKEN_LENGTH, ready,
-  VerifierOptions, VerifyRequest, TaskClaims, Verifier,
+  ErrorCode, ExchangeErrorCode, TaskTokenError, Ed25519Jwk, AuditEvent, MAX_TOKEN_LENGTH, ready,
+  VerifierOptions, VerifyRequest, TaskClaims, Verifier, RemoteKeySet,
   RevocationInfo, RevocationFilter, RevocationReplicaOptions, RevocationReplica,
   LinkState, LinkCheck, LinkOrigin, linkToken, checkLink, fetchLink, completeTask,
   GuardOptions, GuardResult, guard, NodeRequestLike, NodeResponseLike, guardNode,
+  BearerExchangeOptions, ExchangeResult, TaskContext, TaskOptions,
 } from "./index.js";
+
+/** `exchangeToken` for bearer tokens: `dpop` needs the full `tasktoken` entry. */
+export function exchangeToken(options: BearerExchangeOptions): Promise<ExchangeResult>;
+
+/** `withTask` for bearer tokens: `dpop` needs the full `tasktoken` entry. */
+export function withTask<T>(
+  options: BearerExchangeOptions & TaskOptions,
+  callback: (task: TaskContext) => T | Promise<T>,
+): Promise<T>;

@@ -1,7 +1,7 @@
 // A typed consumer of the package, checked with `tsc --noEmit` by `make test`.
 import {
   generateKey, Issuer, Verifier, TaskTokenError, guard, guardNode, ready,
-  type ErrorCode, type TaskClaims, type GuardResult,
+  type ErrorCode, type ExchangeErrorCode, type TaskClaims, type GuardResult,
 } from "tasktoken";
 
 await ready();
@@ -24,7 +24,9 @@ try {
   void task; void extra;
 } catch (e) {
   if (e instanceof TaskTokenError) {
-    const code: ErrorCode = e.code;
+    // A TaskTokenError's code is a verifier code or, from the token service's client, an
+    // OAuth one (docs/decisions.md).
+    const code: ErrorCode | ExchangeErrorCode = e.code;
     void code;
   }
 }
@@ -120,3 +122,42 @@ const agentFetch = dpopFetch({ key: proofKey.privateJwk, token: boundToken });
 void agentFetch("https://api.example/r");
 // @ts-expect-error: the private key is needed to sign
 createProof({ key: proofKey.publicJwk, method: "GET", url: "https://api.example/r" });
+
+// The token service's client: exchange, run a task, keys that follow the service.
+import { exchangeToken, withTask, RemoteKeySet, type ExchangeResult, type TaskContext } from "tasktoken";
+const exchange = {
+  service: "https://auth.example", subjectToken: "id.token.jwt", audience: "crm-api",
+  scope: ["customers:read"], res: ["customers/4821"], task: "lookup-4821",
+};
+const granted: ExchangeResult = await exchangeToken({ ...exchange, ttl: 60, dpop: { key: proofKey.privateJwk } });
+const tokenType: "Bearer" | "DPoP" = granted.tokenType;
+void tokenType;
+try {
+  await exchangeToken({ ...exchange, scope: "customers:read" });
+} catch (e) {
+  if (e instanceof TaskTokenError && e.code === "authorization_pending") {
+    const poll: [string | undefined, number | undefined] = [e.approvalId, e.interval];
+    void poll;
+  }
+}
+const answer: number = await withTask({ ...exchange, origins: ["https://api.example"] },
+  async ({ fetch, claims, token }: TaskContext) => {
+    const res: Response = await fetch("https://api.example/customers/4821");
+    void claims.exp; void token;
+    return res.status;
+  });
+void answer;
+// @ts-expect-error: res is an array of patterns
+void exchangeToken({ ...exchange, res: "customers/4821" });
+const remote = new RemoteKeySet({ url: "https://auth.example/.well-known/jwks.json", minRefresh: 30 });
+await remote.refresh();
+const following = new Verifier({ issuers: { "https://auth.example": remote }, audience: "crm-api" });
+void following;
+const version: number = remote.version;
+void version;
+await completeTask(granted.token, "https://auth.example/revocation/revoke", { fetch });
+void verifyOnly.exchangeToken(exchange);
+void verifyOnly.withTask(exchange, () => 1);
+void new verifyOnly.Verifier({ issuers: { "https://auth.example": new verifyOnly.RemoteKeySet({ url: "https://a/j" }) }, audience: "x" });
+// @ts-expect-error: tasktoken/verify exchanges for bearer tokens only
+void verifyOnly.exchangeToken({ ...exchange, dpop: { key: proofKey.privateJwk } });
