@@ -332,6 +332,7 @@ async fn publish_once(app: &Arc<App>, publisher: &Arc<Publisher>, rotate_after: 
         let mut store = store.lock().map_err(|_| "the store lock failed".to_owned())?;
         let published = publisher.publish(store.as_mut(), want, now).map_err(|e| e.to_string())?;
         let update = refresh_served(store.as_mut(), cached).map_err(|e| e.0)?;
+        store.maintain().map_err(|e| e.0)?;
         Ok::<_, String>((published, update))
     })
     .await;

@@ -131,11 +131,17 @@ pub trait Store: Send {
     ) -> Result<Vec<bool>, StoreError>;
 
     /// Makes this connection's commits return before they reach the disk (SQLite
-    /// `synchronous=NORMAL` in WAL mode, PostgreSQL `synchronous_commit=off`): they survive a
+    /// `synchronous=NORMAL` in WAL mode and no checkpoints of its own, PostgreSQL
+    /// `synchronous_commit=off`): they survive a
     /// crash of the process, not always one of the machine. Only for the connection that
     /// records subject tokens (whose loss after a power failure lets a token of a few minutes'
     /// life be exchanged a second time); revocations always commit to disk first.
     fn relax_durability(&mut self) -> Result<(), StoreError>;
+
+    /// Housekeeping off the exchange path, run by the publisher: SQLite copies the WAL back
+    /// into the database file here (a passive checkpoint), so that the connection that
+    /// records subjects never stops to do it.
+    fn maintain(&mut self) -> Result<(), StoreError>;
 
     /// A description of the store for messages: `--db '<path>'` or `postgres://host/db`.
     fn name(&self) -> &str;
