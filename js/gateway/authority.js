@@ -9,16 +9,41 @@
 // key: so publications are at least a second apart, and the revocations stored meanwhile
 // share the next one (one delta). A known `jti` publishes nothing. Its storage is also where
 // single use is decided (`/consume`): strongly consistent, unlike the replicas.
+//
+// KV layout: `revocation/snapshot` (the current generation at its latest serial),
+// `revocation/delta/<serial>` (from that serial to the next, within one generation) and
+// `revocation/generation` (the first serial of the current generation, decimal). A replica
+// whose serial is older than that is on a retired generation whose deltas will never come:
+// `kvLoader` hands it the snapshot at once, as the token service answers 410.
+//
+// With TOKEN_SERVICE_URL the service publishes revocation data; this object then only
+// decides single use, and publishes nothing.
 import { planRevocationPublication, signRevocationDelta, signRevocationSnapshot } from "tasktoken";
 
 export const SNAPSHOT_KEY = "revocation/snapshot";
 export const DELTA_PREFIX = "revocation/delta/";
+export const GENERATION_KEY = "revocation/generation";
 const REVOKED_PREFIX = "rev:";
 const META_KEY = "meta";
 /** The layout of META_KEY; a record of another (an older gateway's) starts a new generation. */
 const META_VERSION = 2;
 /** Workers KV: one write per second per key; every publication writes SNAPSHOT_KEY. */
 const PUBLISH_INTERVAL_MS = 1000;
+
+/**
+ * A RevocationReplica loader over the KV layout above: for `serial: null` the snapshot; for
+ * a serial of the current generation its delta (`null`: nothing new yet); for a serial of an
+ * older generation the snapshot, in the same refresh.
+ */
+export function kvLoader(kv) {
+  return async ({ serial }) => {
+    if (serial === null) return kv.get(SNAPSHOT_KEY, "arrayBuffer");
+    const [delta, generation] = await Promise.all([
+      kv.get(DELTA_PREFIX + serial, "arrayBuffer"), kv.get(GENERATION_KEY)]);
+    if (generation !== null && serial < Number(generation)) return kv.get(SNAPSHOT_KEY, "arrayBuffer");
+    return delta;
+  };
+}
 
 export class RevocationAuthority {
   constructor(ctx, env) {
@@ -64,7 +89,17 @@ export class RevocationAuthority {
   }
 
   async alarm() {
+    if (!this.publishes()) {
+      // Single use only: drop the expired, and come back while any are left.
+      if ((await this.liveJtis()).length > 0) await this.ctx.storage.setAlarm(Date.now() + this.validFor() * 500);
+      return;
+    }
     await this.serialized(() => this.publish({ rotate: true }));
+  }
+
+  /** False when the token service publishes revocation data (TOKEN_SERVICE_URL). */
+  publishes() {
+    return !this.env.TOKEN_SERVICE_URL;
   }
 
   /**
@@ -116,6 +151,7 @@ export class RevocationAuthority {
     }
     // Claimed synchronously after the read, so exactly one caller is `first`.
     const stored = this.ctx.storage.put(key, exp);
+    if (!this.publishes()) return this.storeOnly(jti, stored);
     const published = stored.then(() => {
       // Durable before anything is published or acknowledged.
       const carrier = this.next.promise;
@@ -133,6 +169,21 @@ export class RevocationAuthority {
       throw error;
     }
     return { first: true, published };
+  }
+
+  /** `store` when nothing is published: durable, then forgotten once expired (the alarm). */
+  async storeOnly(jti, stored) {
+    // A concurrent caller for the same jti is not `first`, whatever the write does.
+    this.unpublished.set(jti, stored.then(() => undefined, () => undefined));
+    try {
+      await stored;
+    } finally {
+      this.unpublished.delete(jti);
+    }
+    if ((await this.ctx.storage.getAlarm()) === null) {
+      await this.ctx.storage.setAlarm(Date.now() + this.validFor() * 500);
+    }
+    return { first: true, published: Promise.resolve(undefined) };
   }
 
   /** Publishes a first snapshot, or a fresh one when the last is half-way to stale. */
@@ -189,7 +240,7 @@ export class RevocationAuthority {
       }, meta?.generation);
       const times = { serial: plan.serial, issuedAt: plan.issuedAt, nextUpdate: plan.nextUpdate };
       if (!meta || rotate || plan.step === "snapshot") {
-        await this.publishGeneration(stored, live, times);
+        await this.publishGeneration(live, times);
       } else {
         await this.publishDelta(meta, jtis, live, times);
       }
@@ -227,16 +278,17 @@ export class RevocationAuthority {
   }
 
   /**
-   * A new generation (fresh salt, sized for the live revocations). Replicas asking for the
-   * delta after the previous serial get this snapshot instead (a newer serial replaces
-   * their filter), so none is left behind.
+   * A new generation (fresh salt, sized for the live revocations), and its first serial in
+   * GENERATION_KEY once the snapshot is in KV: a replica on any older serial — the previous
+   * generation's last, an earlier one, or one of a store that was started over — reads
+   * this snapshot at its next refresh (`kvLoader`), so none is left behind.
    */
-  async publishGeneration(meta, live, times) {
+  async publishGeneration(live, times) {
     const snapshot = signRevocationSnapshot(this.key(), { issuer: this.env.ISSUER, jtis: live, ...times });
     await this.commit(snapshot, {
       serial: times.serial, issuedAt: times.issuedAt, generation: snapshot, entries: live.length,
     });
-    if (meta) await this.env.REVOCATION.put(DELTA_PREFIX + meta.serial, snapshot, { expirationTtl: 86400 });
+    await this.env.REVOCATION.put(GENERATION_KEY, String(times.serial));
   }
 
   /** Records the publication, writes its snapshot to KV and sets the next rotation. */
@@ -256,7 +308,8 @@ export class RevocationAuthority {
       if (exp + skew > now()) live.push(key.slice(REVOKED_PREFIX.length));
       else expired.push(key);
     }
-    if (expired.length) await this.ctx.storage.delete(expired.slice(0, 128));
+    // At most 128 keys per delete.
+    for (let i = 0; i < expired.length; i += 128) await this.ctx.storage.delete(expired.slice(i, i + 128));
     return live;
   }
 

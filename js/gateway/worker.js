@@ -5,7 +5,7 @@
 // in-memory replica refreshed from KV at most once per refresh interval. Single use, which
 // the replicas cannot decide across isolates, is decided by the authority itself.
 import { RevocationReplica, TaskTokenError, Verifier, guard } from "tasktoken";
-import { DELTA_PREFIX, RevocationAuthority, SNAPSHOT_KEY } from "./authority.js";
+import { RevocationAuthority, SNAPSHOT_KEY, kvLoader } from "./authority.js";
 import { RateLimiter } from "./ratelimit.js";
 import { matchRoute, routes } from "./routes.js";
 
@@ -73,8 +73,7 @@ function setup(env) {
     keys: env.REVOCATION_JWKS === undefined ? jwks : JSON.parse(env.REVOCATION_JWKS),
     issuer: env.ISSUER,
     interval: refreshSeconds,
-    loader: ({ serial }) =>
-      env.REVOCATION.get(serial === null ? SNAPSHOT_KEY : DELTA_PREFIX + serial, "arrayBuffer"),
+    loader: kvLoader(env.REVOCATION),
     onError: (error) => console.warn(`tasktoken gateway: revocation data refused: ${error.code}`),
   });
   const verifier = new Verifier({

@@ -437,6 +437,31 @@ test("KV holding a snapshot signed by a token key, not the authority's: fail clo
   });
 });
 
+test("a replica on an older generation reads the new one at once (KV's 410 rule)", async (t) => {
+  // KV holds a fresh, validly signed snapshot at serial 7 of a generation this authority never
+  // published (an authority started over): no delta from serial 7 will ever come.
+  const now = Math.floor(Date.now() / 1000);
+  const old = signRevocationSnapshot(keys.authority.privateJwk,
+    { issuer: ISSUER, jtis: [], serial: 7, issuedAt: now, nextUpdate: now + 300 });
+  await withSeededKv(old, async (seeded) => {
+    const token = mint({ task: "lookup-4821-generation" });
+    assert.equal((await rawRequest(seeded.base, "/customers/4821", { token })).status, 200);
+    // Revoked in the authority's first generation: the replica, at serial 7, is told the
+    // current generation starts later and takes its snapshot in the same refresh.
+    const started = Date.now();
+    const done = await rawRequest(seeded.base, "/_tasktoken/revoke", { method: "POST", token });
+    assert.equal(done.status, 200, JSON.stringify(done.body));
+    assert.ok(done.body.serial > 7);
+    let res;
+    do {
+      res = await rawRequest(seeded.base, "/customers/4821", { token });
+    } while (res.status === 200 && Date.now() - started < REFRESH_SECONDS * 1000 + 1500);
+    t.diagnostic(`old generation → revoked in the new one: ${Date.now() - started} ms`);
+    assert.equal(res.status, 401, JSON.stringify(res.body));
+    assert.equal(res.body.error, "revoked");
+  });
+});
+
 test("stats are gated by tokens:audit and count outcomes; log lines carry events, never tokens", async () => {
   const denied = await rawRequest(gw.base, "/_tasktoken/stats", { token: mint() });
   assert.equal(denied.status, 403);
