@@ -1,10 +1,12 @@
 // The edge gateway: a Worker that lets an agent or a pipeline do exactly one task. Each
 // request must carry a task token that grants the route's action on the resource derived
-// from its path; only then is it proxied to the origin. Revocation is replicated: the
-// authority (a Durable Object) publishes signed filters to KV, and every isolate keeps an
-// in-memory replica refreshed from KV at most once per refresh interval. Single use, which
-// the replicas cannot decide across isolates, is decided by the authority itself.
-import { RevocationReplica, TaskTokenError, Verifier, guard } from "tasktoken";
+// from its path; only then is it proxied to the origin. Revocation is replicated: every
+// isolate keeps an in-memory replica refreshed at most once per refresh interval, from KV
+// (where the authority, a Durable Object, publishes signed filters) or, with
+// TOKEN_SERVICE_URL, from the token service (`tasktoken serve`), whose JWKS the isolate then
+// follows too. Single use, which the replicas cannot decide across isolates, is decided by
+// the Durable Object itself.
+import { RemoteKeySet, RevocationReplica, TaskTokenError, Verifier, guard } from "tasktoken";
 import { RevocationAuthority, SNAPSHOT_KEY, kvLoader } from "./authority.js";
 import { RateLimiter } from "./ratelimit.js";
 import { matchRoute, routes } from "./routes.js";
@@ -13,6 +15,8 @@ const REALM = "tasktoken";
 /** Revocation bodies: `{"token": "<at most 8 KiB>"}` and some room. */
 const MAX_REVOKE_BODY = 16 * 1024;
 const utf8 = new TextEncoder();
+/** The longest a fetch to the token service (keys, revocation data) may take. */
+const SERVICE_TIMEOUT_MS = 5000;
 
 export { RevocationAuthority };
 
@@ -24,20 +28,26 @@ export default {
     const state = (isolate ??= setup(env));
     const url = new URL(request.url);
     if (url.pathname === "/_tasktoken/revoke") {
+      // Following a token service, revocation is the service's alone (one authority, one
+      // rate limit, one audit trail): `POST <service>/revocation/revoke`, as withTask does.
+      if (state.service) {
+        return problem(404, "malformed",
+          `revoke at the token service: POST ${state.service}/revocation/revoke`);
+      }
       if (request.method !== "POST") return problem(405, "malformed", "use POST");
       await freshen(state, env);
       return revoke(request, env, state);
     }
     if (url.pathname === "/_tasktoken/stats" && request.method === "GET") {
       await freshen(state, env);
-      return stats(request, state);
+      return stats(request, state, env);
     }
     const match = matchRoute(routes, request.method, url.pathname, url.search);
     if (match.status) return problem(match.status, "malformed", match.message);
     await freshen(state, env);
     // One structured log line per gated request: the core's audit event (no token, no key).
     const log = (event) => console.log({ ...event, method: request.method, route: match.route.path });
-    const gate = guard(request, state.verifier,
+    const gate = await check(request, state, env,
       { action: match.action, resource: match.resource, onDecision: log });
     if (!gate.ok) return gate.response;
     if (match.route.singleUse) {
@@ -52,8 +62,8 @@ export default {
  * `GET /_tasktoken/stats`, itself gated (`tokens:audit` on `stats`): this isolate's
  * decisions per outcome since it started, and its revocation replica's serial and age.
  */
-function stats(request, state) {
-  const gate = guard(request, state.verifier, { action: "tokens:audit", resource: "stats" });
+async function stats(request, state, env) {
+  const gate = await check(request, state, env, { action: "tokens:audit", resource: "stats" });
   if (!gate.ok) return gate.response;
   const info = state.replica.info;
   return Response.json({
@@ -61,49 +71,172 @@ function stats(request, state) {
     outcomes: state.verifier.stats(),
     revocation: info && { serial: info.serial, issuedAt: info.issuedAt, nextUpdate: info.nextUpdate,
       ageSeconds: Math.round(state.replica.age) },
+    keys: state.keys && { kids: state.keys.jwks.keys.map((key) => key.kid),
+      ageSeconds: Math.round(state.keys.age) },
   }, { headers: { "cache-control": "no-store" } });
 }
 
+/**
+ * The isolate's state. Without TOKEN_SERVICE_URL: the JWKS var, and a replica of what the
+ * authority publishes to KV. With it: the service's JWKS (a RemoteKeySet), and a replica of
+ * the service's revocation data, verified with REVOCATION_JWKS or JWKS when one is set, else
+ * with the service's own JWKS — in which case the verifier and its replica are built once
+ * those keys are loaded, and again whenever they change (`followKeys`).
+ */
 function setup(env) {
-  const jwks = JSON.parse(env.JWKS);
-  const refreshSeconds = Number(env.REVOCATION_REFRESH_SECONDS ?? 5);
+  const state = {
+    refreshSeconds: Number(env.REVOCATION_REFRESH_SECONDS ?? 5),
+    revokeLimit: new RateLimiter({
+      burst: Number(env.REVOKE_BURST ?? 10),
+      perSecond: Number(env.REVOKE_PER_SECOND ?? 1),
+    }),
+    pinned: env.REVOCATION_JWKS ?? env.JWKS,
+  };
+  if (!env.TOKEN_SERVICE_URL) {
+    const jwks = JSON.parse(env.JWKS);
+    state.source = { loader: kvLoader(env.REVOCATION) };
+    return Object.assign(state, build(env, state, jwks, JSON.parse(state.pinned)));
+  }
+  state.service = new URL(env.TOKEN_SERVICE_URL).href.replace(/\/+$/, "");
+  state.source = { url: `${state.service}/revocation`, fetch: timed };
+  state.minRefresh = Number(env.KEYS_MIN_REFRESH_SECONDS ?? 30);
+  state.keyFetches = 0;
+  state.keysTried = -Infinity;
+  state.built = -Infinity;
+  state.keys = new RemoteKeySet({
+    url: `${state.service}/.well-known/jwks.json`,
+    interval: Number(env.KEYS_REFRESH_SECONDS ?? 300),
+    minRefresh: state.minRefresh,
+    // Counted, so that a request whose unknown `kid` started a fetch can wait for it (`check`).
+    fetch: (input, init) => {
+      state.keyFetches++;
+      return timed(input, init);
+    },
+    onError: (error) => console.warn(`tasktoken gateway: the token service's keys: ${error.code}: ${error.message}${error.cause ? ` (${error.cause.message})` : ""}`),
+  });
+  if (state.pinned !== undefined) Object.assign(state, build(env, state, state.keys, JSON.parse(state.pinned)));
+  return state;
+}
+
+/** A verifier for `tokenKeys` and its replica of revocation data signed by `revocationKeys`. */
+function build(env, state, tokenKeys, revocationKeys) {
   // Revocation data governs this issuer's tokens only, and may be signed by keys of its
   // own (the authority's), kept out of the token JWKS.
   const replica = new RevocationReplica({
-    keys: env.REVOCATION_JWKS === undefined ? jwks : JSON.parse(env.REVOCATION_JWKS),
+    keys: revocationKeys,
     issuer: env.ISSUER,
-    interval: refreshSeconds,
-    loader: kvLoader(env.REVOCATION),
+    interval: state.refreshSeconds,
+    ...state.source,
     onError: (error) => console.warn(`tasktoken gateway: revocation data refused: ${error.code}`),
   });
   const verifier = new Verifier({
-    issuers: { [env.ISSUER]: jwks },
+    issuers: { [env.ISSUER]: tokenKeys },
     audience: env.AUDIENCE,
     revocation: replica,
     revocationGrace: Number(env.REVOCATION_GRACE_SECONDS ?? 60),
     name: "edge-gateway",
   });
-  const revokeLimit = new RateLimiter({
-    burst: Number(env.REVOKE_BURST ?? 10),
-    perSecond: Number(env.REVOKE_PER_SECOND ?? 1),
-  });
-  return { verifier, replica, revokeLimit, started: new Date().toISOString() };
+  return { verifier, replica, started: new Date().toISOString() };
 }
 
 /**
- * Refreshes the replica from KV when the interval has passed (never on every request).
- * With no snapshot in KV at all, asks the authority to publish its first one; a snapshot
- * that is present but does not verify is never replaced from here: that fails closed.
+ * fetch for the token service, with a deadline (a service that does not answer must not hold
+ * requests). workerd has no `redirect: "error"`, which RemoteKeySet asks for: the same
+ * refusal here, as `manual` and an error for any 3xx.
+ */
+async function timed(input, init) {
+  const options = Object.assign({ __proto__: null }, init,
+    { signal: AbortSignal.timeout(SERVICE_TIMEOUT_MS) });
+  const noRedirects = options.redirect === "error";
+  if (noRedirects) options.redirect = "manual";
+  const response = await fetch(input, options);
+  if (noRedirects && response.status >= 300 && response.status < 400) {
+    response.body?.cancel().catch(() => {});
+    throw new TypeError(`the token service answered a redirect (HTTP ${response.status})`);
+  }
+  return response;
+}
+
+/**
+ * Refreshes what the isolate follows when its interval has passed (never on every request):
+ * the service's keys, then the revocation replica. With no snapshot in KV at all, asks the
+ * authority to publish its first one; a snapshot that is present but does not verify is
+ * never replaced from here: that fails closed.
  */
 async function freshen(state, env) {
+  if (state.keys) {
+    if (state.keys.version > 0) {
+      await state.keys.refreshIfDue().catch(() => {});
+    } else if (Date.now() - state.keysTried >= state.minRefresh * 1000) {
+      // Not loaded yet (the service was down?): try again, at most once per minRefresh.
+      state.keysTried = Date.now();
+      await state.keys.refresh().catch(() => {});
+    }
+    await followKeys(state, env);
+  }
+  if (!state.replica) return;
   try {
     await state.replica.refreshIfDue();
   } catch {
+    if (state.service) return;
     if (state.replica.info === null && (await env.REVOCATION.get(SNAPSHOT_KEY)) === null) {
       await authority(env).fetch("https://authority/ensure", { method: "POST" });
       await state.replica.refresh().catch(() => {});
     }
   }
+}
+
+/**
+ * With the service's own JWKS as revocation keys: builds the verifier and its replica once
+ * those keys are loaded, and again when they change — the service signs revocation data
+ * with its first key, so after a rotation only a replica that trusts the new key can follow
+ * it, and one that still trusts a removed key must not. The new pair replaces the old once
+ * its replica holds a verified snapshot; until then the old one serves (and with none,
+ * requests fail closed). At most one attempt per refresh interval.
+ */
+async function followKeys(state, env) {
+  if (state.pinned !== undefined) return;
+  const version = state.keys.version;
+  if (version === 0 || version === state.keysVersion) return;
+  if (state.rebuilding === undefined && Date.now() - state.built < state.refreshSeconds * 1000) return;
+  state.rebuilding ??= (async () => {
+    state.built = Date.now();
+    const next = build(env, state, state.keys, state.keys.jwks);
+    try {
+      await next.replica.refresh();
+    } catch {
+      return;
+    }
+    Object.assign(state, next, { keysVersion: version });
+  })().finally(() => (state.rebuilding = undefined));
+  await state.rebuilding;
+}
+
+/**
+ * The guard, and what following the service's keys adds to it: a token signed by a key the
+ * isolate does not know yet makes the verifier fetch the service's JWKS in the background (at
+ * most once per KEYS_MIN_REFRESH_SECONDS, however many unknown `kid`s arrive). In Workers a
+ * fetch must end within the request that started it — one left running when the answer goes
+ * out never settles, and every later refresh of the key set would wait for it forever — so
+ * this request waits for that fetch, and is then decided again with the new keys. Without
+ * keys or revocation data loaded yet, it fails closed (503).
+ */
+async function check(request, state, env, options) {
+  if (!state.verifier) {
+    return { ok: false, response: refusal(new TaskTokenError("stale_revocation",
+      "the token service's keys and revocation data are not loaded yet")) };
+  }
+  const fetches = state.keyFetches;
+  let gate = guard(request, state.verifier, options);
+  if (state.keyFetches !== fetches) {
+    // Started synchronously by this guard call, so still running: `refresh()` joins it.
+    await state.keys.refresh().catch(() => {});
+    await followKeys(state, env);
+    const again = state.keyFetches;
+    gate = guard(request, state.verifier, options);
+    if (state.keyFetches !== again) await state.keys.refresh().catch(() => {});
+  }
+  return gate;
 }
 
 function authority(env) {

@@ -66,17 +66,27 @@ export function seedKv(persistTo, key, bytes) {
   });
 }
 
-/** Starts the gateway; resolves to { url, stop, ... } once it answers. */
-export async function startGateway({ keys, origin, refreshSeconds = 1, validFor = 300, persistTo }) {
+/**
+ * Starts the gateway; resolves to { url, stop, ... } once it answers. With `service` (a
+ * token service's URL) it follows that service's keys and revocation data (no key vars);
+ * else it trusts `keys` and runs its own authority.
+ */
+export async function startGateway({ keys, service, origin, refreshSeconds = 1, validFor = 300,
+  keysMinRefresh = 1, persistTo }) {
   persistTo ??= mkdtempSync(join(tmpdir(), "tasktoken-gateway-"));
+  const vars = service
+    ? { TOKEN_SERVICE_URL: service, KEYS_MIN_REFRESH_SECONDS: String(keysMinRefresh) }
+    : {
+      JWKS: JSON.stringify(keys.jwks),
+      REVOCATION_JWKS: JSON.stringify(keys.revocationJwks),
+      AUTHORITY_KEY: JSON.stringify(keys.authority.privateJwk),
+    };
   const dev = await startWrangler(CONFIG, {
     persistTo,
     readyPath: "/_tasktoken/ready",
     logLevel: "log",
     vars: {
-      JWKS: JSON.stringify(keys.jwks),
-      REVOCATION_JWKS: JSON.stringify(keys.revocationJwks),
-      AUTHORITY_KEY: JSON.stringify(keys.authority.privateJwk),
+      ...vars,
       ORIGIN_URL: origin.url,
       REVOCATION_REFRESH_SECONDS: String(refreshSeconds),
       REVOCATION_VALID_FOR_SECONDS: String(validFor),
