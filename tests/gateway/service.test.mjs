@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { completeTask, exchangeToken, withTask } from "tasktoken";
+import { freePort } from "../runtime/wrangler.js";
 import { ISSUER, rawRequest, startGateway, startOrigin } from "./harness.js";
 import { keygen, startOidc, startService } from "./service.js";
 
@@ -210,4 +211,38 @@ test("single use with the service: still decided by the Durable Object, once", a
   assert.equal((await rawRequest(gw.base, path, { method: "POST", token })).status, 401);
   assert.equal(origin.seen.filter((r) => r.path.startsWith(path)).length, before + 1);
   await completeTask(token, `${service.url}/revocation/revoke`);
+});
+
+test("a service not up yet: fail closed (503), then followed once it answers", async () => {
+  const port = await freePort();
+  const late = await startGateway({ service: `http://127.0.0.1:${port}`, origin, refreshSeconds: REFRESH_SECONDS });
+  const lateDir = mkdtempSync(join(tmpdir(), "tasktoken-service-late-"));
+  let second;
+  try {
+    const before = origin.seen.length;
+    const { token } = await exchangeToken(await job());
+    const down = await rawRequest(late.base, "/customers/4821", { token });
+    assert.equal(down.status, 503, JSON.stringify(down.body));
+    assert.equal(down.body.error, "stale_revocation");
+    assert.equal(origin.seen.length, before, "never open");
+
+    keygen(lateDir, "svc-late");
+    second = await startService({ dir: lateDir, issuer: ISSUER, oidc, keys: ["svc-late.jwk"],
+      listen: `127.0.0.1:${port}` });
+    const subjectToken = await oidc.sign(ISSUER);
+    const granted = await exchangeToken({ ...(await job()), service: second.url, subjectToken });
+    const started = Date.now();
+    let res;
+    do {
+      await new Promise((r) => setTimeout(r, 200));
+      res = await rawRequest(late.base, "/customers/4821", { token: granted.token });
+    } while (res.status === 503 && Date.now() - started < 5000);
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    assert.equal((await rawRequest(late.base, "/customers/4821", { token })).status, 401,
+      "the other service's token: unknown_key here");
+  } finally {
+    await late.stop();
+    await second?.stop();
+    rmSync(lateDir, { recursive: true, force: true });
+  }
 });
