@@ -340,6 +340,15 @@ impl Config {
             if policies.iter().any(|p: &Policy| p.name() == raw.name) {
                 return Err(refuse(key("name"), "is used twice"));
             }
+            // A provider such as GitHub Actions issues tokens to every workflow in the world
+            // for any audience asked for: a policy must say whose tokens it takes.
+            if raw.claims.is_empty() {
+                return Err(refuse(
+                    key("claims"),
+                    "needs at least one claim to match (a policy without claims grants to every \
+                     identity of its provider)",
+                ));
+            }
             if raw.approval.is_some() {
                 approval_policies.push(raw.name.clone());
             }
@@ -395,25 +404,32 @@ fn identity(
     if raw.audience.is_empty() {
         return Err(refuse(key("audience"), "must not be empty"));
     }
-    let jwks = if let Some(rest) = raw.jwks.strip_prefix("http://") {
-        let host = rest.split(['/', '?', '#']).next().unwrap_or("");
-        let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
-        let name = if host.starts_with('[') {
-            host.split(']').next().map(|h| format!("{h}]")).unwrap_or_default()
-        } else {
-            host.split(':').next().unwrap_or("").to_owned()
+    let jwks = if raw.jwks.contains("://") {
+        // Parsed as the HTTP client will parse it, so that the host checked is the host
+        // fetched (`http://evil\@127.0.0.1/` is evil's).
+        let url =
+            url::Url::parse(&raw.jwks).map_err(|_| refuse(key("jwks"), "is not a valid URL"))?;
+        let loopback = match url.host() {
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            Some(url::Host::Domain(name)) => name == "localhost",
+            None => false,
         };
-        if !matches!(name.as_str(), "127.0.0.1" | "localhost" | "[::1]") {
-            return Err(refuse(
-                key("jwks"),
-                "an http:// URL must be on a loopback address; use https://",
-            ));
+        match url.scheme() {
+            "https" if url.host().is_some() => {}
+            "http" if loopback => {}
+            "http" => {
+                return Err(refuse(
+                    key("jwks"),
+                    "an http:// URL must be on a loopback address; use https://",
+                ))
+            }
+            _ => return Err(refuse(key("jwks"), "must be an http(s) URL or a file")),
         }
-        JwksLocation::Url(raw.jwks)
-    } else if raw.jwks.starts_with("https://") {
-        JwksLocation::Url(raw.jwks)
-    } else if raw.jwks.contains("://") {
-        return Err(refuse(key("jwks"), "must be an http(s) URL or a file"));
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(refuse(key("jwks"), "must not carry credentials"));
+        }
+        JwksLocation::Url(url.to_string())
     } else {
         JwksLocation::File(relative(Path::new(&raw.jwks)))
     };

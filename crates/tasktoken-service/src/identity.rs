@@ -200,7 +200,14 @@ impl Providers {
                 config.name
             ));
         }
-        let exp = claims.get("exp").and_then(Value::as_i64).unwrap_or(now);
+        // An integer `exp` only: the replay record lives until it (a fractional or huge
+        // one would make the record expire early and the token exchangeable again).
+        let exp = claims.get("exp").and_then(Value::as_i64).ok_or_else(|| {
+            format!(
+                "the subject token of identity `{}` has an `exp` that is not an integer",
+                config.name
+            )
+        })?;
         let replay = if config.reuse {
             None
         } else {

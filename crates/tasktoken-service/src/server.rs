@@ -18,7 +18,7 @@ use serde_json::{json, Map, Value};
 use tasktoken::{
     decide_exchange, verify_proof, ExchangeRequest, Issuer, KeySet, MintRequest, Policy,
     ProofReplayCache, ProofReplayStore as _, ProofRequest, PublicationPlanner, Refusal,
-    UnverifiedToken, Verifier, VerifyContext, DEFAULT_PROOF_MAX_AGE,
+    UnverifiedToken, VerifiedProof, Verifier, VerifyContext, DEFAULT_PROOF_MAX_AGE,
 };
 use tokio::sync::{mpsc, oneshot, Notify};
 
@@ -36,6 +36,8 @@ const MAX_REVOKE_BODY: usize = 16 * 1024;
 const READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long in-flight requests may take to finish after SIGTERM.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// The longest a connection stays open, keep-alive included.
+const MAX_CONNECTION_LIFE: Duration = Duration::from_secs(120);
 /// Open connections beyond this wait to be accepted.
 const MAX_CONNECTIONS: usize = 4096;
 /// Subject-token records written in one transaction at most.
@@ -81,6 +83,8 @@ struct App {
     subjects: mpsc::Sender<SubjectAsk>,
     served: RwLock<Served>,
     publish_now: Notify,
+    /// Whether the publisher's last run reached the store (what `/healthz` answers).
+    healthy: std::sync::atomic::AtomicBool,
     audit: Audit,
     proofs: Mutex<ProofReplayCache>,
 }
@@ -167,6 +171,7 @@ async fn serve(config: Config, listen: Option<&str>) -> Result<(), String> {
         subjects,
         served: RwLock::new(Served::default()),
         publish_now: Notify::new(),
+        healthy: std::sync::atomic::AtomicBool::new(false),
         audit,
         proofs: Mutex::new(ProofReplayCache::new(PROOF_CACHE)),
     });
@@ -254,7 +259,9 @@ async fn accept(listener: tokio::net::TcpListener, router: Router) {
             .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
-            let _ = connection.await;
+            // A connection lives at most this long, so a client that never reads its
+            // answers cannot hold a connection slot for ever.
+            let _ = tokio::time::timeout(MAX_CONNECTION_LIFE, connection).await;
             drop(permit);
         });
     }
@@ -337,6 +344,8 @@ async fn publish_once(app: &Arc<App>, publisher: &Arc<Publisher>, rotate_after: 
     })
     .await;
     let mut fields = Map::new();
+    let reached = matches!(outcome, Ok(Ok(_)));
+    app.healthy.store(reached, std::sync::atomic::Ordering::Relaxed);
     match outcome {
         Ok(Ok((published, update))) => {
             if let Some(update) = update {
@@ -556,12 +565,12 @@ async fn exchange(
     let ttl = number("ttl", 86_400)?;
     let dlg = number("dlg", 4)?;
     // Proof of possession: a valid DPoP proof for this endpoint binds the token to its key.
-    let jkt = match headers.get_all("dpop").iter().collect::<Vec<_>>().as_slice() {
+    let proof = match headers.get_all("dpop").iter().collect::<Vec<_>>().as_slice() {
         [] => None,
         [proof] => Some(check_proof(app, proof.to_str().unwrap_or(""), now)?),
         _ => return Err(OAuthError::new("invalid_dpop_proof", "more than one DPoP header")),
     };
-    audit.insert("bound".into(), Value::from(jkt.is_some()));
+    audit.insert("bound".into(), Value::from(proof.is_some()));
     let identity = app
         .providers
         .verify(subject_token, now)
@@ -573,11 +582,44 @@ async fn exchange(
         audit.insert("external_sub".into(), Value::from(sub.clone()));
     }
     let request =
-        ExchangeRequest { audience, scope, res: &res, task, ttl, dlg, bound: jkt.is_some() };
+        ExchangeRequest { audience, scope, res: &res, task, ttl, dlg, bound: proof.is_some() };
     let grant =
         decide_exchange(&app.policies, &identity.provider, &identity.claims, &request, app.max_ttl)
             .map_err(OAuthError::from)?;
     audit.insert("policy".into(), Value::from(grant.policy.clone()));
+    // Minted before anything is recorded: a request the issuer refuses uses up neither the
+    // subject token nor the proof; the token is handed out only once both are recorded.
+    let mut extra = Map::new();
+    if grant.dlg > 0 {
+        extra.insert("dlg".into(), Value::from(grant.dlg));
+    }
+    let mint = MintRequest {
+        sub: grant.sub.clone(),
+        aud: vec![grant.aud.clone()],
+        task: grant.task.clone(),
+        scope: grant.scope.clone(),
+        res: grant.res.clone(),
+        ttl: grant.ttl,
+        cnf_jkt: proof.as_ref().map(|p| p.jkt.clone()),
+        extra,
+        ..MintRequest::default()
+    };
+    let token = app.issuer.mint_at(&mint, now).map_err(|e| {
+        OAuthError::new(
+            "invalid_request",
+            format!("the issuer refuses to mint it: {}", e.message()),
+        )
+    })?;
+    // The proof is recorded only now, after the subject token and the policy allowed the
+    // request: proofs sent with garbage subject tokens cannot fill the replay cache.
+    if let Some(proof) = &proof {
+        let until = proof.iat + i64::from(DEFAULT_PROOF_MAX_AGE) + i64::from(app.skew);
+        let fresh =
+            app.proofs.lock().map(|cache| cache.record(&proof.jti, until, now)).unwrap_or(false);
+        if !fresh {
+            return Err(OAuthError::new("invalid_dpop_proof", "the proof has been used before"));
+        }
+    }
     if let Some((key, until)) = identity.replay {
         let (reply, answer) = oneshot::channel();
         let unavailable = || OAuthError {
@@ -596,27 +638,6 @@ async fn exchange(
             _ => return Err(unavailable()),
         }
     }
-    let mut extra = Map::new();
-    if grant.dlg > 0 {
-        extra.insert("dlg".into(), Value::from(grant.dlg));
-    }
-    let mint = MintRequest {
-        sub: grant.sub.clone(),
-        aud: vec![grant.aud.clone()],
-        task: grant.task.clone(),
-        scope: grant.scope.clone(),
-        res: grant.res.clone(),
-        ttl: grant.ttl,
-        cnf_jkt: jkt,
-        extra,
-        ..MintRequest::default()
-    };
-    let token = app.issuer.mint_at(&mint, now).map_err(|e| {
-        OAuthError::new(
-            "invalid_request",
-            format!("the issuer refuses to mint it: {}", e.message()),
-        )
-    })?;
     let jti = UnverifiedToken::parse(&token)
         .ok()
         .and_then(|t| t.claims().get("jti").and_then(Value::as_str).map(str::to_owned));
@@ -638,18 +659,11 @@ async fn exchange(
     Ok(json_response(StatusCode::OK, &body))
 }
 
-/// Verifies a DPoP proof sent to `/token` and returns its key's thumbprint.
-fn check_proof(app: &App, proof: &str, now: i64) -> Result<String, OAuthError> {
+/// Verifies a DPoP proof sent to `/token` (its `jti` is recorded once the request is granted).
+fn check_proof(app: &App, proof: &str, now: i64) -> Result<VerifiedProof, OAuthError> {
     let request = ProofRequest { proof, method: "POST", url: &app.token_url, nonce: None };
-    let verified = verify_proof(&request, None, now, DEFAULT_PROOF_MAX_AGE, app.skew)
-        .map_err(|e| OAuthError::new("invalid_dpop_proof", e.message().to_owned()))?;
-    let until = verified.iat + i64::from(DEFAULT_PROOF_MAX_AGE) + i64::from(app.skew);
-    let fresh =
-        app.proofs.lock().map(|cache| cache.record(&verified.jti, until, now)).unwrap_or(false);
-    if !fresh {
-        return Err(OAuthError::new("invalid_dpop_proof", "the proof has been used before"));
-    }
-    Ok(verified.jkt)
+    verify_proof(&request, None, now, DEFAULT_PROOF_MAX_AGE, app.skew)
+        .map_err(|e| OAuthError::new("invalid_dpop_proof", e.message().to_owned()))
 }
 
 /// Reads an `application/x-www-form-urlencoded` body of at most `limit` bytes into its
@@ -819,7 +833,18 @@ async fn revoke_inner(
         }
         target
     };
-    // A caller whose own token was revoked revokes nothing else: checked against the store.
+    let claims = app
+        .revoker
+        .authorize_revocation_at(bearer, target.as_deref(), now, VerifyContext::default())
+        .map_err(|e| {
+            let status = match e.code() {
+                "action_denied" | "resource_denied" => StatusCode::FORBIDDEN,
+                _ => StatusCode::UNAUTHORIZED,
+            };
+            (status, e.code(), e.message().to_owned())
+        })?;
+    // A caller whose own token was revoked revokes nothing else: checked against the store,
+    // once the caller is authorized (so nobody learns whether some `jti` is revoked).
     if target.is_some() {
         let jti = UnverifiedToken::parse(bearer)
             .ok()
@@ -842,16 +867,6 @@ async fn revoke_inner(
             }
         }
     }
-    let claims = app
-        .revoker
-        .authorize_revocation_at(bearer, target.as_deref(), now, VerifyContext::default())
-        .map_err(|e| {
-            let status = match e.code() {
-                "action_denied" | "resource_denied" => StatusCode::FORBIDDEN,
-                _ => StatusCode::UNAUTHORIZED,
-            };
-            (status, e.code(), e.message().to_owned())
-        })?;
     let jti = claims.jti().to_owned();
     let exp = claims.exp();
     fields.insert("jti".into(), Value::from(jti.clone()));
@@ -882,12 +897,9 @@ async fn revoke_inner(
 
 /// `GET /healthz`: 200 while the store answers, with the served serial.
 async fn healthz(State(app): State<Arc<App>>) -> Response {
-    let store = Arc::clone(&app.store);
-    let ok = tokio::task::spawn_blocking(move || {
-        store.lock().ok().and_then(|mut s| s.latest_snapshot().ok()).is_some()
-    })
-    .await
-    .unwrap_or(false);
+    // The publisher's last run, not a query: a flood of health checks never queues on the
+    // store's lock.
+    let ok = app.healthy.load(std::sync::atomic::Ordering::Relaxed);
     let serial = app.served.read().map(|s| s.latest).unwrap_or(0);
     if ok {
         json_response(StatusCode::OK, &json!({ "status": "ok", "serial": serial }))

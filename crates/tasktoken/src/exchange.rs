@@ -437,8 +437,13 @@ fn expand(pieces: &[Piece], claims: &Map<String, Value>, context: Context) -> Op
             Piece::Wild => out.push('*'),
             Piece::Claim(name) => {
                 let value = claim_text(claims, name)?;
+                // No `%` (DESIGN.md: a resource server that decodes paths must see the
+                // name the policy saw), nor `;`, `?`, `#`, `:`, which a server may read as
+                // the end of the name.
                 if context == Context::Resource
-                    && !value.split('/').all(|s| is_safe_segment(s) && !s.contains('*'))
+                    && !value
+                        .split('/')
+                        .all(|s| is_safe_segment(s) && !s.contains(['*', '%', ';', '?', '#', ':']))
                 {
                     return None;
                 }
