@@ -141,20 +141,11 @@ function build(env, state, tokenKeys, revocationKeys) {
 
 /**
  * fetch for the token service, with a deadline (a service that does not answer must not hold
- * requests). workerd has no `redirect: "error"`, which RemoteKeySet asks for: the same
- * refusal here, as `manual` and an error for any 3xx.
+ * requests). The package asks for `redirect: "manual"` and refuses a 3xx itself.
  */
-async function timed(input, init) {
-  const options = Object.assign({ __proto__: null }, init,
-    { signal: AbortSignal.timeout(SERVICE_TIMEOUT_MS) });
-  const noRedirects = options.redirect === "error";
-  if (noRedirects) options.redirect = "manual";
-  const response = await fetch(input, options);
-  if (noRedirects && response.status >= 300 && response.status < 400) {
-    response.body?.cancel().catch(() => {});
-    throw new TypeError(`the token service answered a redirect (HTTP ${response.status})`);
-  }
-  return response;
+function timed(input, init) {
+  const signal = AbortSignal.timeout(SERVICE_TIMEOUT_MS);
+  return fetch(input, Object.assign({ __proto__: null }, init, { signal }));
 }
 
 /**

@@ -8,7 +8,7 @@
 // verifier's codes: what went wrong is the service's decision, in the service's words
 // (docs/decisions.md, "Token exchange errors").
 import { TaskTokenError } from "./errors.js";
-import { below, parseHttpUrl, readJson } from "./http.js";
+import { below, isRedirect, parseHttpUrl, readJson } from "./http.js";
 import { isInstance, ownValue, parseClaims, snapshotObject } from "./input.js";
 import { completeTask } from "./revocation.js";
 import { bad, MAX_TOKEN_LENGTH } from "./util.js";
@@ -229,10 +229,11 @@ async function post(request, nonce) {
   try {
     // No prototype: fetch() reads init members with inheritance (WebIDL), so a polluted
     // `body` or `method` would otherwise change the request. No redirects: the subject token
-    // is for this service only.
+    // is for this service only ("manual", and a redirect refused here: workerd has no "error").
     response = await request.send(request.tokenUrl.href, {
-      __proto__: null, method: "POST", headers, body: request.body, redirect: "error",
+      __proto__: null, method: "POST", headers, body: request.body, redirect: "manual",
     });
+    if (isRedirect(response)) throw new TypeError(`a redirect (HTTP ${response.status}) is not followed`);
     answer = await readJson(response, MAX_BODY);
   } catch (cause) {
     throw new TaskTokenError("server_error", "the token service could not be reached", { cause });
@@ -388,12 +389,22 @@ function taskFetch(granted, request, allowed, isOver) {
     if (allowed !== undefined && !allowed.has(origin)) {
       throw bad(`${origin.slice(0, 200)} is not one of the task's origins; its token is not sent there`);
     }
-    // A redirect would carry the token (or the proof) to a URL nobody checked.
-    const redirect = target.redirect === "manual" ? "manual" : "error";
-    if (bound !== undefined) return bound(new Request(target, { __proto__: null, redirect }));
-    const headers = new Headers(target.headers);
-    headers.set("authorization", `Bearer ${token}`);
-    return request.send(new Request(target, { __proto__: null, headers, redirect }));
+    // A redirect would carry the token (or the proof) to a URL nobody checked: always
+    // "manual" (workerd has no "error"), and unless the caller asked for "manual", a
+    // redirect is the TypeError that "error" would have been.
+    const manual = target.redirect === "manual";
+    let response;
+    if (bound !== undefined) {
+      response = await bound(new Request(target, { __proto__: null, redirect: "manual" }));
+    } else {
+      const headers = new Headers(target.headers);
+      headers.set("authorization", `Bearer ${token}`);
+      response = await request.send(new Request(target, { __proto__: null, headers, redirect: "manual" }));
+    }
+    if (!manual && isRedirect(response)) {
+      throw new TypeError(`the task's fetch follows no redirects (HTTP ${response.status})`);
+    }
+    return response;
   };
 }
 

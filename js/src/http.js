@@ -22,6 +22,19 @@ export function parseHttpUrl(value, what) {
   return url;
 }
 
+/**
+ * True for an answer that is a redirect: a 3xx (Node, workerd), or the status-0
+ * `opaqueredirect` of browsers. The package asks for `redirect: "manual"` (workerd refuses
+ * `"error"`) and treats this as the failure `"error"` would have been: never followed, the
+ * body cancelled, nothing sent on.
+ */
+export function isRedirect(response) {
+  const redirected = response.type === "opaqueredirect" ||
+    (response.status >= 300 && response.status < 400);
+  if (redirected) response.body?.cancel().catch(() => {});
+  return redirected;
+}
+
 /** `base` with `path` in place of its trailing slashes: `https://a/x/` + `/token`. */
 export function below(base, path) {
   const url = new URL(base);

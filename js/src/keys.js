@@ -4,7 +4,7 @@
 // fetches, bounds and schedules.
 import { CoreReplica } from "../wasm/verify/tasktoken.js";
 import { TaskTokenError } from "./errors.js";
-import { parseHttpUrl, readJson } from "./http.js";
+import { isRedirect, parseHttpUrl, readJson } from "./http.js";
 import { isInstance, ownValue, snapshotObject } from "./input.js";
 
 /** The largest JWKS document read, in bytes. */
@@ -177,11 +177,13 @@ export class RemoteKeySet {
     let response, document;
     try {
       // No prototype: fetch() reads init members with inheritance (WebIDL). No redirects
-      // followed to places nobody configured.
+      // followed to places nobody configured ("manual", and a redirect refused here:
+      // workerd has no "error").
       response = await this.#fetch(this.#url.href, {
         __proto__: null, headers: [["accept", "application/jwk-set+json, application/json"]],
-        redirect: "error",
+        redirect: "manual",
       });
+      if (isRedirect(response)) throw new TypeError(`a redirect (HTTP ${response.status}) is not followed`);
       if (!response.ok) {
         response.body?.cancel().catch(() => {});
         throw new TaskTokenError("unknown_key", `JWKS fetch: HTTP ${response.status}`);

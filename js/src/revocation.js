@@ -3,7 +3,7 @@
 // order) is the core's; this file fetches bytes and schedules.
 import { CoreReplica, CoreRevocationFilter } from "../wasm/verify/tasktoken.js";
 import { TaskTokenError } from "./errors.js";
-import { below, parseHttpUrl } from "./http.js";
+import { below, isRedirect, parseHttpUrl } from "./http.js";
 import { hasMethod, isInstance, ownValue, plainJson, snapshotObject } from "./input.js";
 import { seconds } from "./util.js";
 
@@ -316,15 +316,17 @@ export async function completeTask(token, authority, options = {}) {
   const target = parseHttpUrl(authority, "the authority");
   let response;
   try {
-    // No redirects: a 3xx would re-send the token elsewhere and prove nothing was stored. No
-    // prototype: fetch() reads init members with inheritance (WebIDL), so a polluted `body`,
-    // `credentials` or `mode` would otherwise change the request.
+    // No redirects: a 3xx would re-send the token elsewhere and prove nothing was stored
+    // ("manual", and a redirect refused here: workerd has no "error"). No prototype: fetch()
+    // reads init members with inheritance (WebIDL), so a polluted `body`, `credentials` or
+    // `mode` would otherwise change the request.
     response = await (fetchImpl ?? globalThis.fetch.bind(globalThis))(target, {
       __proto__: null,
       method: "POST",
       headers: { authorization: `Bearer ${token}` },
-      redirect: "error",
+      redirect: "manual",
     });
+    if (isRedirect(response)) throw new TypeError(`a redirect (HTTP ${response.status}) is not followed`);
   } catch (cause) {
     throw new TaskTokenError("malformed", "the revocation authority could not be reached", { cause });
   }

@@ -264,7 +264,7 @@ test("fetch() gets init objects without a prototype: a polluted method, body, re
   const [revoke, download] = stub.calls;
   assert.deepEqual(Object.keys(revoke.seen).sort(), ["headers", "method", "redirect"]);
   assert.equal(revoke.seen.method, "POST");
-  assert.equal(revoke.seen.redirect, "error");
+  assert.equal(revoke.seen.redirect, "manual");
   assert.deepEqual({ ...revoke.seen.headers }, { authorization: `Bearer ${token}` });
   assert.deepEqual(Object.keys(download.seen).sort(), ["cache", "headers", "referrerPolicy"]);
   assert.equal(download.seen.cache, "no-store");
@@ -321,7 +321,7 @@ test("the token service's client: polluted exchange options, RequestInit members
   const [post] = stub.calls;
   assert.deepEqual(Object.keys(post.seen).sort(), ["body", "headers", "method", "redirect"]);
   assert.equal(post.seen.method, "POST");
-  assert.equal(post.seen.redirect, "error");
+  assert.equal(post.seen.redirect, "manual");
   const form = new URLSearchParams(post.seen.body);
   assert.equal(form.has("ttl") || form.has("dlg"), false, "no inherited ttl or dlg");
   assert.deepEqual([...post.seen.headers.keys()], ["accept", "content-type"], "no DPoP proof");
@@ -347,7 +347,7 @@ test("the token service's client: polluted exchange options, RequestInit members
       return "done";
     })));
   assert.equal(task.value, "done", JSON.stringify(task));
-  assert.deepEqual(sent, [["https://api.example/customers/4821", `Bearer ${token}`, "error"]]);
+  assert.deepEqual(sent, [["https://api.example/customers/4821", `Bearer ${token}`, "manual"]]);
   const [, revoke] = stub.calls;
   assert.equal(revoke.url, "https://auth.example/revocation/revoke");
   assert.deepEqual(Object.keys(revoke.seen).sort(), ["headers", "method", "redirect"]);
@@ -357,7 +357,7 @@ test("the token service's client: polluted exchange options, RequestInit members
   const loaded = await polluted({ ...REQUEST_POLLUTION, keys: [] }, () => recorded("jwks", () => keys.refresh()));
   assert.deepEqual(loaded.value, jwks);
   assert.deepEqual(Object.keys(stub.calls[0].seen).sort(), ["headers", "redirect"]);
-  assert.equal(stub.calls[0].seen.redirect, "error");
+  assert.equal(stub.calls[0].seen.redirect, "manual");
 });
 
 /** A compact JWS over `payload` (JSON text, used as it is) with the test key. */

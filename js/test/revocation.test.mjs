@@ -235,6 +235,6 @@ test("completeTask POSTs through the given fetch", async () => {
     return new Response(null, { status: 200 });
   };
   await completeTask("a.b.c", "https://auth.example/revocation/revoke", { fetch });
-  assert.deepEqual(seen, [["https://auth.example/revocation/revoke", "POST", "Bearer a.b.c", "error"]]);
+  assert.deepEqual(seen, [["https://auth.example/revocation/revoke", "POST", "Bearer a.b.c", "manual"]]);
   await assert.rejects(completeTask("a.b.c", "https://auth.example/r", { fetch: 1 }), { code: "malformed" });
 });

@@ -3,11 +3,14 @@ import * as verifyOnly from "tasktoken/verify";
 import tokens from "../../vectors/tokens.json";
 import keys from "../../vectors/keys.json";
 import { runKeyVectors, runTokenVectors } from "../../../js/test/suite/vectors.js";
+import { network } from "./network.js";
 
 export default {
-  async fetch(request) {
+  async fetch(request, env, ctx) {
     // Readiness probe: answered at once (the vector run takes seconds).
-    if (new URL(request.url).pathname === "/ready") return new Response("ok");
+    const { pathname } = new URL(request.url);
+    if (pathname === "/ready") return new Response("ok");
+    if (pathname.startsWith("/net/")) return network(request, ctx);
     const { privateJwk, publicJwk } = tt.generateKey({ kid: "w1" });
     const issuer = new tt.Issuer({ iss: "https://auth.example", key: privateJwk });
     const token = issuer.mint({

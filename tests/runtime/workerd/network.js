@@ -1,0 +1,44 @@
+// The package's network clients inside workerd, against a local Node server
+// (../workerd.test.mjs) whose base URL each request names: `POST /net/<check>` with a JSON
+// body `{ base, ... }`, answered with what happened, every rejection as `{ code, message }`.
+import { RemoteKeySet, completeTask, exchangeToken, withTask } from "tasktoken";
+
+const job = {
+  subjectToken: "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJjaSJ9.c2ln", audience: "crm-api",
+  scope: "customers:read", res: ["customers/4821"], task: "lookup-4821",
+};
+
+/** What a promise came to, as JSON. */
+const settle = (promise) => promise.then(
+  (value) => ({ ok: true, value: value ?? null }),
+  (error) => ({ ok: false, code: error.code ?? error.name, message: error.message,
+    cause: error.cause?.message }),
+);
+
+const checks = {
+  /** completeTask, exchangeToken, withTask and RemoteKeySet.refresh, then each through a 302. */
+  async clients({ base }) {
+    const keys = new RemoteKeySet({ url: `${base}/.well-known/jwks.json`, onError: () => {} });
+    const moved = new RemoteKeySet({ url: `${base}/redirect/jwks.json`, onError: () => {} });
+    return {
+      completed: await settle(completeTask("a.b.c", `${base}/revocation/revoke`)),
+      exchanged: await settle(exchangeToken({ ...job, service: base }).then((g) => g.tokenType)),
+      task: await settle(withTask({ ...job, service: base }, async ({ fetch }) => {
+        const direct = await fetch(`${base}/api`);
+        const redirected = await fetch(`${base}/redirect/api`).then(() => "followed", (e) => e.name);
+        return { direct: await direct.text(), redirected };
+      })),
+      keys: await settle(keys.refresh().then((jwks) => jwks.keys.map((k) => k.kid))),
+      completeRedirect: await settle(completeTask("a.b.c", `${base}/redirect/revoke`)),
+      exchangeRedirect: await settle(exchangeToken({ ...job, service: `${base}/redirect` })),
+      keysRedirect: await settle(moved.refresh()),
+    };
+  },
+};
+
+export async function network(request, ctx) {
+  const name = new URL(request.url).pathname.slice("/net/".length);
+  const check = Object.hasOwn(checks, name) ? checks[name] : undefined;
+  if (request.method !== "POST" || check === undefined) return new Response("no such check", { status: 404 });
+  return Response.json(await check(await request.json(), ctx));
+}
