@@ -550,7 +550,10 @@ fn a_bad_config_is_refused_at_start_with_the_key_and_the_reason() {
         (good.replace("max_ttl = \"10m\"", "max_ttl = \"1h\""), "policy[0].max_ttl"),
         (good.replace("key = \"issuer.jwk\"", "key = \"missing.jwk\""), "key"),
         (good.replace(&oidc.jwks_url, "http://example.com/jwks"), "identity[0].jwks"),
-        (good.replace(&oidc.jwks_url, "http://evil.example\\\\@127.0.0.1/jwks"), "identity[0].jwks"),
+        (
+            good.replace(&oidc.jwks_url, "http://evil.example\\\\@127.0.0.1/jwks"),
+            "identity[0].jwks",
+        ),
         (good.replace("claims = { workflow = \"release\" }\n", ""), "policy[1].claims"),
     ];
     for (text, says) in cases {

@@ -138,9 +138,10 @@ pub trait Store: Send {
     /// life be exchanged a second time); revocations always commit to disk first.
     fn relax_durability(&mut self) -> Result<(), StoreError>;
 
-    /// Housekeeping off the exchange path, run by the publisher: SQLite copies the WAL back
-    /// into the database file here (a passive checkpoint), so that the connection that
-    /// records subjects never stops to do it.
+    /// Housekeeping off the exchange path, run by the publisher: the bytes of older
+    /// generations are dropped (their records stay), and SQLite copies the WAL back into the
+    /// database file here (a passive checkpoint), so that the connection that records
+    /// subjects never stops to do it.
     fn maintain(&mut self) -> Result<(), StoreError>;
 
     /// A description of the store for messages: `--db '<path>'` or `postgres://host/db`.

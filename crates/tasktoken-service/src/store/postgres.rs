@@ -56,7 +56,8 @@ CREATE INDEX IF NOT EXISTS tasktoken_subjects_by_until ON tasktoken_subjects (un
 
 /// A connection to a PostgreSQL store.
 pub struct PostgresStore {
-    client: Client,
+    /// Always `Some` until dropped.
+    client: Option<Client>,
     /// `postgres://host/db` (no user, no password), for messages.
     name: String,
 }
@@ -91,7 +92,27 @@ impl PostgresStore {
             }
         }
         tx.commit().map_err(failed)?;
-        Ok(PostgresStore { client, name })
+        Ok(PostgresStore { client: Some(client), name })
+    }
+}
+
+impl PostgresStore {
+    fn client(&mut self) -> &mut Client {
+        // Only `Drop` takes the client out.
+        #[allow(clippy::expect_used)]
+        self.client.as_mut().expect("the client is present until drop")
+    }
+}
+
+impl Drop for PostgresStore {
+    /// The synchronous client blocks on a runtime of its own when it closes, which panics on
+    /// an async thread: there, it is closed on a thread of its own.
+    fn drop(&mut self) {
+        if let Some(client) = self.client.take() {
+            if tokio::runtime::Handle::try_current().is_ok() {
+                let _ = std::thread::Builder::new().spawn(move || drop(client));
+            }
+        }
     }
 }
 
@@ -99,7 +120,7 @@ impl Store for PostgresStore {
     fn revoke(&mut self, jti: &str, exp: i64, now: i64) -> Result<Revoked, StoreError> {
         let name = self.name.clone();
         let failed = |e| db_error(&name, e);
-        let mut tx = self.client.transaction().map_err(failed)?;
+        let mut tx = self.client().transaction().map_err(failed)?;
         tx.execute("SELECT pg_advisory_xact_lock_shared($1)", &[&PUBLICATION_LOCK])
             .map_err(failed)?;
         let inserted = tx
@@ -139,7 +160,7 @@ impl Store for PostgresStore {
 
     fn revoked(&mut self, jti: &str) -> Result<Option<i64>, StoreError> {
         let row = self
-            .client
+            .client()
             .query_opt("SELECT exp FROM tasktoken_revocations WHERE jti = $1", &[&jti])
             .map_err(|e| db_error(&self.name, e))?;
         Ok(row.map(|row| row.get(0)))
@@ -147,7 +168,7 @@ impl Store for PostgresStore {
 
     fn publish(&mut self) -> Result<Box<dyn Publishing + '_>, StoreError> {
         let name = self.name.clone();
-        let mut tx = self.client.transaction().map_err(|e| db_error(&name, e))?;
+        let mut tx = self.client().transaction().map_err(|e| db_error(&name, e))?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&PUBLICATION_LOCK])
             .map_err(|e| db_error(&name, e))?;
         Ok(Box::new(PostgresPublishing { tx, name }))
@@ -155,7 +176,7 @@ impl Store for PostgresStore {
 
     fn latest_snapshot(&mut self) -> Result<Option<u64>, StoreError> {
         let row = self
-            .client
+            .client()
             .query_one(
                 "SELECT max(serial) FROM tasktoken_publications \
                  WHERE kind = 'snapshot' AND data IS NOT NULL",
@@ -173,7 +194,7 @@ impl Store for PostgresStore {
             return Ok(None);
         };
         let row = self
-            .client
+            .client()
             .query_opt(
                 &format!(
                     "SELECT {RECORD_COLUMNS}, data FROM tasktoken_publications WHERE serial = $1"
@@ -190,8 +211,7 @@ impl Store for PostgresStore {
         after: u64,
     ) -> Result<Vec<(Record, Vec<u8>)>, StoreError> {
         let name = self.name.clone();
-        let rows = self
-            .client
+        let rows = self.client()
             .query(
                 &format!(
                     "SELECT {RECORD_COLUMNS}, data FROM tasktoken_publications WHERE kind = 'delta' \
@@ -210,7 +230,7 @@ impl Store for PostgresStore {
     ) -> Result<Vec<bool>, StoreError> {
         let name = self.name.clone();
         let failed = |e| db_error(&name, e);
-        let mut tx = self.client.transaction().map_err(failed)?;
+        let mut tx = self.client().transaction().map_err(failed)?;
         // The database's clock, less a margin, decides what is forgotten: an instance whose
         // clock runs ahead must not drop records a slower one still needs.
         let _ = now;
@@ -246,11 +266,20 @@ impl Store for PostgresStore {
     }
 
     fn maintain(&mut self) -> Result<(), StoreError> {
-        Ok(())
+        // Older generations' bytes are never served again: dropped, the records stay.
+        self.client()
+            .execute(
+                "UPDATE tasktoken_publications SET data = NULL WHERE data IS NOT NULL \
+                 AND generation < (SELECT max(serial) FROM tasktoken_publications \
+                 WHERE kind = 'snapshot' AND data IS NOT NULL)",
+                &[],
+            )
+            .map(drop)
+            .map_err(|e| db_error(&self.name, e))
     }
 
     fn relax_durability(&mut self) -> Result<(), StoreError> {
-        self.client
+        self.client()
             .batch_execute("SET synchronous_commit = off")
             .map_err(|e| db_error(&self.name, e))
     }

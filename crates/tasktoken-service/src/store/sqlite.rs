@@ -271,15 +271,21 @@ impl Store for SqliteStore {
     }
 
     fn maintain(&mut self) -> Result<(), StoreError> {
-        self.conn
-            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
-            .map_err(|e| db_error(&self.name, e))
+        let failed = |e| db_error(&self.name, e);
+        self.conn.execute(DROP_OLD_DATA, []).map_err(failed)?;
+        self.conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())).map_err(failed)
     }
 
     fn name(&self) -> &str {
         &self.name
     }
 }
+
+/// Older generations' bytes are never served again (a replica on one gets `410` and reads
+/// the current snapshot): they are dropped, the records stay.
+const DROP_OLD_DATA: &str = "UPDATE publications SET data = NULL WHERE data IS NOT NULL \
+     AND generation < (SELECT max(serial) FROM publications \
+     WHERE kind = 'snapshot' AND data IS NOT NULL)";
 
 /// Seconds between two deletions of expired subject records: a record outlives its time by
 /// at most this much, and no exchange pays for a deletion.
