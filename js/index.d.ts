@@ -335,12 +335,17 @@ export interface RevocationReplicaOptions {
   issuer?: string;
   /** Base URL serving `<url>/snapshot` and `<url>/delta/<serial>`. */
   url?: string | URL;
-  /** Or: returns bytes (snapshots and/or deltas) after `serial`, or a snapshot for `null`. */
-  loader?: (request: { serial: number | null }) =>
+  /**
+   * Or: returns bytes (snapshots and/or deltas) after `serial`, or a snapshot for `null`;
+   * `signal` aborts after `timeout`.
+   */
+  loader?: (request: { serial: number | null; signal: AbortSignal }) =>
     | Uint8Array | ArrayBuffer | Array<Uint8Array | ArrayBuffer> | null | undefined
     | Promise<Uint8Array | ArrayBuffer | Array<Uint8Array | ArrayBuffer> | null | undefined>;
   /** Seconds between refreshes (default 30). */
   interval?: number;
+  /** Seconds one fetch or loader call may take (default 5, at most 120). */
+  timeout?: number;
   fetch?: typeof fetch;
   /** Told about data that failed to verify or load (the last good filter is kept). */
   onError?: (error: Error) => void;
@@ -489,6 +494,11 @@ export class RemoteKeySet {
     interval?: number;
     /** Fewest seconds between two fetches an unknown key asks for (default 30). */
     minRefresh?: number;
+    /**
+     * Seconds one fetch may take, its answer read included (default 5, at most 120); a
+     * refresh not ended by then never holds up the next one.
+     */
+    timeout?: number;
     fetch?: typeof fetch;
     /** Told about every failed refresh (the last good keys are kept). */
     onError?: (error: Error) => void;
@@ -499,6 +509,12 @@ export class RemoteKeySet {
   readonly version: number;
   /** Seconds since the last successful refresh. */
   readonly age: number;
+  /**
+   * The refresh running now, resolving (never rejecting) once it has ended, or null. In a
+   * Worker, `ctx.waitUntil(keys.pending)` after an `unknown_key` lets the refresh the
+   * verifier started finish after the response.
+   */
+  readonly pending: Promise<void> | null;
   /** Fetches now; rejects (`unknown_key`) only while no keys were ever loaded. */
   refresh(): Promise<{ keys: Ed25519Jwk[] }>;
   /** Refreshes only if the interval has passed since the last attempt (for Workers). */

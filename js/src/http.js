@@ -35,6 +35,41 @@ export function isRedirect(response) {
   return redirected;
 }
 
+/** The default deadline of one fetch of keys or revocation data, in seconds. */
+export const DEFAULT_TIMEOUT = 5;
+/** The longest deadline an option may set, in seconds. */
+const MAX_TIMEOUT = 120;
+
+/** A `timeout` option checked: seconds, above 0, at most 120; `malformed` otherwise. */
+export function checkTimeout(timeout) {
+  if (!(typeof timeout === "number" && timeout > 0 && timeout <= MAX_TIMEOUT)) {
+    throw new TaskTokenError("malformed", `timeout must be 0 < seconds <= ${MAX_TIMEOUT}`);
+  }
+  return timeout;
+}
+
+/**
+ * `fn(signal)` with a deadline of `seconds`: the signal aborts then (a `TimeoutError`), and
+ * the result rejects with that reason even if `fn` ignores the signal, so no caller waits on
+ * it longer.
+ */
+export async function withDeadline(seconds, fn) {
+  const controller = new AbortController();
+  let timer;
+  const deadline = new Promise((_, reject) => {
+    timer = setTimeout(() => {
+      const reason = new DOMException(`no answer within ${seconds} s`, "TimeoutError");
+      controller.abort(reason);
+      reject(reason);
+    }, seconds * 1000);
+  });
+  try {
+    return await Promise.race([fn(controller.signal), deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** `base` with `path` in place of its trailing slashes: `https://a/x/` + `/token`. */
 export function below(base, path) {
   const url = new URL(base);

@@ -4,7 +4,7 @@
 // fetches, bounds and schedules.
 import { CoreReplica } from "../wasm/verify/tasktoken.js";
 import { TaskTokenError } from "./errors.js";
-import { isRedirect, parseHttpUrl, readJson } from "./http.js";
+import { DEFAULT_TIMEOUT, checkTimeout, isRedirect, parseHttpUrl, readJson, withDeadline } from "./http.js";
 import { isInstance, ownValue, snapshotObject } from "./input.js";
 
 /** The largest JWKS document read, in bytes. */
@@ -28,8 +28,13 @@ export let reportKeyError;
  *
  * Until the first successful refresh it has no keys, and verifiers fail closed with
  * `unknown_key`: `await keys.refresh()` before the first use. A failed refresh (unreachable,
- * not 200, over 64 KiB, not a JWKS, more than 16 keys, a key the core refuses) keeps the last
- * good keys and is reported to `onError`.
+ * no answer within `timeout`, a redirect, not 200, over 64 KiB, not a JWKS, more than 16
+ * keys, a key the core refuses) keeps the last good keys and is reported to `onError`.
+ *
+ * In a Worker, a fetch still running when the response goes out never ends: hand
+ * `keys.pending` to `ctx.waitUntil()` after a verification that asked for keys, or the
+ * background refresh is lost. A refresh that has not ended within `timeout` never holds up
+ * the next one: it is dropped, and the next call fetches anew.
  */
 export class RemoteKeySet {
   #url;
@@ -37,11 +42,13 @@ export class RemoteKeySet {
   #interval;
   #minRefresh;
   #onError;
+  #timeout;
   /** The current JWKS as JSON text, or `undefined` before the first load. */
   #text;
   #version = 0;
   #lastAttempt = -Infinity;
   #lastRefresh = 0;
+  /** The refresh running: `{ since, promise, settled }`, or `undefined`. */
   #inflight;
   #timer;
 
@@ -50,14 +57,15 @@ export class RemoteKeySet {
   }
 
   /**
-   * @param {{ url: string | URL, interval?: number, minRefresh?: number,
+   * @param {{ url: string | URL, interval?: number, minRefresh?: number, timeout?: number,
    *           fetch?: typeof fetch, onError?: (error: Error) => void }} options
    *   `url`: the JWKS, http(s). `interval`: seconds between scheduled refreshes (default 300,
    *   at most 2147483). `minRefresh`: the fewest seconds between two fetches that an unknown
-   *   key asks for (default 30, above 0, at most `interval`). A wrong type or range is `malformed`.
+   *   key asks for (default 30, above 0, at most `interval`). `timeout`: seconds one fetch may take, answer read included
+   *   (default 5, above 0, at most 120). A wrong type or range is `malformed`.
    */
   constructor(options) {
-    const { url, interval = 300, minRefresh = 30, fetch: fetchImpl, onError } =
+    const { url, interval = 300, minRefresh = 30, timeout = DEFAULT_TIMEOUT, fetch: fetchImpl, onError } =
       snapshotObject(options, "RemoteKeySet options");
     if (typeof url !== "string" && !isInstance(url, URL)) {
       throw new TaskTokenError("malformed", "RemoteKeySet needs url: an http(s) URL");
@@ -80,6 +88,7 @@ export class RemoteKeySet {
     this.#interval = interval;
     this.#minRefresh = minRefresh;
     this.#onError = onError;
+    this.#timeout = checkTimeout(timeout);
   }
 
   /** The current JWKS (a fresh copy, `{ keys: [...] }`), or `null` before the first load. */
@@ -101,14 +110,34 @@ export class RemoteKeySet {
   }
 
   /**
-   * Fetches the JWKS now (concurrent calls share one fetch). Resolves to the current JWKS;
+   * The refresh running now, as a Promise that resolves (never rejects) once it has ended,
+   * or `null` when none is. In a Worker, `if (keys.pending) ctx.waitUntil(keys.pending)`
+   * after a verification that failed with `unknown_key` lets the refresh it started finish
+   * after the response (a fetch left running otherwise never ends).
+   * @returns {Promise<void> | null}
+   */
+  get pending() {
+    return this.#running()?.settled ?? null;
+  }
+
+  /**
+   * Fetches the JWKS now (concurrent calls share one fetch, unless it is older than
+   * `timeout`: then it is dropped and this call fetches anew). Resolves to the current JWKS;
    * a failure is reported to `onError` and keeps the last good keys, and rejects
    * (`unknown_key`) only while no keys were ever loaded.
    * @returns {Promise<{ keys: object[] }>}
    */
   refresh() {
-    this.#inflight ??= this.#refresh().finally(() => (this.#inflight = undefined));
-    return this.#inflight;
+    let run = this.#running();
+    if (run === undefined) {
+      run = { since: Date.now() };
+      run.promise = this.#refresh(run).finally(() => {
+        if (this.#inflight === run) this.#inflight = undefined;
+      });
+      run.settled = run.promise.then(() => {}, () => {});
+      this.#inflight = run;
+    }
+    return run.promise;
   }
 
   /**
@@ -125,10 +154,11 @@ export class RemoteKeySet {
   /**
    * Asks for a refresh because a key was not found: starts one in the background unless one
    * is running or the last attempt was under `minRefresh` seconds ago. Never rejects (errors
-   * go to `onError`). Verifiers call it on `unknown_key`.
+   * go to `onError`). Verifiers call it on `unknown_key`; in a Worker, pass `pending` to
+   * `ctx.waitUntil()`.
    */
   requestRefresh() {
-    if (this.#inflight !== undefined) return;
+    if (this.#running() !== undefined) return;
     if (Date.now() - this.#lastAttempt < this.#minRefresh * 1000) return;
     this.refresh().catch(() => {});
   }
@@ -154,16 +184,30 @@ export class RemoteKeySet {
     this.#timer = undefined;
   }
 
-  async #refresh() {
+  /**
+   * The refresh running, if it started under `timeout` seconds ago. An older one has not
+   * ended within its deadline, so it never will (a Worker's fetch cut off with the request
+   * that started it, whose timer never fires either): it is forgotten, never waited for.
+   */
+  #running() {
+    const run = this.#inflight;
+    if (run !== undefined && Date.now() - run.since > this.#timeout * 1000) this.#inflight = undefined;
+    return this.#inflight;
+  }
+
+  /** One refresh; `run` is its entry in `#inflight`: a run dropped since changes nothing. */
+  async #refresh(run) {
     this.#lastAttempt = Date.now();
     try {
       const text = await this.#load();
+      if (this.#inflight !== run) return this.jwks;
       if (text !== this.#text) {
         this.#text = text;
         this.#version++;
       }
       this.#lastRefresh = Date.now();
     } catch (error) {
+      if (this.#inflight !== run) return this.jwks;
       this.#onError?.(error);
       if (this.#text === undefined) {
         throw new TaskTokenError("unknown_key", "no keys could be loaded from the JWKS URL", { cause: error });
@@ -174,21 +218,23 @@ export class RemoteKeySet {
 
   /** The JWKS at the URL as canonical JSON text (`{"keys":[...]}`), checked by the core. */
   async #load() {
-    let response, document;
+    let document;
     try {
-      // No prototype: fetch() reads init members with inheritance (WebIDL). No redirects
-      // followed to places nobody configured ("manual", and a redirect refused here:
-      // workerd has no "error").
-      response = await this.#fetch(this.#url.href, {
-        __proto__: null, headers: [["accept", "application/jwk-set+json, application/json"]],
-        redirect: "manual",
+      document = await withDeadline(this.#timeout, async (signal) => {
+        // No prototype: fetch() reads init members with inheritance (WebIDL). No redirects
+        // followed to places nobody configured ("manual", and a redirect refused here:
+        // workerd has no "error").
+        const response = await this.#fetch(this.#url.href, {
+          __proto__: null, headers: [["accept", "application/jwk-set+json, application/json"]],
+          redirect: "manual", signal,
+        });
+        if (isRedirect(response)) throw new TypeError(`a redirect (HTTP ${response.status}) is not followed`);
+        if (!response.ok) {
+          response.body?.cancel().catch(() => {});
+          throw new TaskTokenError("unknown_key", `JWKS fetch: HTTP ${response.status}`);
+        }
+        return readJson(response, MAX_JWKS_BYTES);
       });
-      if (isRedirect(response)) throw new TypeError(`a redirect (HTTP ${response.status}) is not followed`);
-      if (!response.ok) {
-        response.body?.cancel().catch(() => {});
-        throw new TaskTokenError("unknown_key", `JWKS fetch: HTTP ${response.status}`);
-      }
-      document = await readJson(response, MAX_JWKS_BYTES);
     } catch (cause) {
       if (cause instanceof TaskTokenError) throw cause;
       throw new TaskTokenError("unknown_key", "JWKS fetch failed", { cause });

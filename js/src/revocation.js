@@ -3,7 +3,7 @@
 // order) is the core's; this file fetches bytes and schedules.
 import { CoreReplica, CoreRevocationFilter } from "../wasm/verify/tasktoken.js";
 import { TaskTokenError } from "./errors.js";
-import { below, isRedirect, parseHttpUrl } from "./http.js";
+import { DEFAULT_TIMEOUT, below, checkTimeout, isRedirect, parseHttpUrl, withDeadline } from "./http.js";
 import { hasMethod, isInstance, ownValue, plainJson, snapshotObject } from "./input.js";
 import { seconds } from "./util.js";
 
@@ -76,22 +76,28 @@ export class RevocationReplica {
   #onError;
   #lastRefresh = 0;
   #lastAttempt = 0;
+  #timeout;
+  /** The refresh running: `{ since, promise }`, `since` the start of its latest load. */
   #inflight;
 
   /**
    * @param {{ keys: { keys: object[] }, issuer?: string, url?: string | URL,
-   *           loader?: (request: { serial: number | null }) => Promise<unknown>,
-   *           interval?: number, fetch?: typeof fetch, onError?: (error: Error) => void }} options
+   *           loader?: (request: { serial: number | null, signal: AbortSignal }) => Promise<unknown>,
+   *           interval?: number, timeout?: number, fetch?: typeof fetch,
+   *           onError?: (error: Error) => void }} options
    *   `keys`: the JWKS whose keys may sign revocation data for `issuer`, the one issuer whose
    *   tokens it governs (data naming another is refused). Without `issuer`, the Verifier the
    *   replica is given to binds it to the trusted issuer whose token keys `keys` are.
    *   `url` or `loader`: where bytes
    *   come from; a loader gets the current serial (or `null` when a full snapshot is needed)
    *   and returns bytes, an array of byte arrays (snapshots and/or deltas), or nothing.
-   *   `interval`: seconds between refreshes (default 30, at most 2147483).
+   *   `interval`: seconds between refreshes (default 30, at most 2147483). `timeout`: seconds
+   *   one fetch or loader call may take (default 5, above 0, at most 120; the loader's
+   *   `signal` aborts then); one that takes longer is a failed load, and a refresh whose
+   *   load has not ended by then never holds up the next refresh.
    */
   constructor(options) {
-    const { keys, issuer, url, loader, interval = 30, fetch: fetchImpl, onError } =
+    const { keys, issuer, url, loader, interval = 30, timeout = DEFAULT_TIMEOUT, fetch: fetchImpl, onError } =
       snapshotObject(options, "RevocationReplica options");
     if (issuer !== undefined && typeof issuer !== "string") {
       throw new TaskTokenError("malformed", "issuer must be a string");
@@ -112,6 +118,7 @@ export class RevocationReplica {
     if (fetchImpl !== undefined && typeof fetchImpl !== "function") {
       throw new TaskTokenError("malformed", "fetch must be a function");
     }
+    this.#timeout = checkTimeout(timeout);
     this.#core = new CoreReplica(plainJson(keys, "keys"), issuer);
     this.#url = url === undefined ? undefined : parseHttpUrl(url, "RevocationReplica url");
     this.#loader = loader;
@@ -163,11 +170,30 @@ export class RevocationReplica {
    * none yet, a gap, data that failed, the filter is close to stale, or the authority
    * answered `410 Gone` for a delta (it rotated to a new generation: not an error, and the
    * refresh stays healthy); then follow the deltas published after that snapshot.
-   * Concurrent calls share one refresh. Resolves to the info after it; rejects only if no
-   * verified filter exists at all (the last good one is always kept).
+   * Concurrent calls share one refresh (one whose load has run past `timeout` is dropped,
+   * and the call starts anew). Resolves to the info after it; rejects only if no verified
+   * filter exists at all (the last good one is always kept).
    */
   refresh() {
-    this.#inflight ??= this.#refresh().finally(() => (this.#inflight = undefined));
+    let run = this.#running();
+    if (run === undefined) {
+      run = { since: Date.now() };
+      run.promise = this.#refresh(run).finally(() => {
+        if (this.#inflight === run) this.#inflight = undefined;
+      });
+      this.#inflight = run;
+    }
+    return run.promise;
+  }
+
+  /**
+   * The refresh running, unless its latest load started over `timeout` seconds ago: that one
+   * never ends (a Worker's fetch cut off with its request) and is forgotten. Offers from a
+   * forgotten refresh that does go on are harmless: the core orders them.
+   */
+  #running() {
+    const run = this.#inflight;
+    if (run !== undefined && Date.now() - run.since > this.#timeout * 1000) this.#inflight = undefined;
     return this.#inflight;
   }
 
@@ -204,7 +230,7 @@ export class RevocationReplica {
     this.#timer = undefined;
   }
 
-  async #refresh() {
+  async #refresh(run) {
     this.#lastAttempt = Date.now();
     let healthy = true;
     const report = (error) => {
@@ -217,7 +243,7 @@ export class RevocationReplica {
       for (let step = 0; step < MAX_DELTA_STEPS; step++) {
         const serial = serialNow();
         if (serial === null) return false;
-        const items = await this.#load(serial, report);
+        const items = await this.#load(serial, report, run);
         if (items === GONE) return true;
         if (items.length === 0) return false;
         this.#offerAll(items, report);
@@ -229,7 +255,7 @@ export class RevocationReplica {
     const info = this.#info();
     const nearStale = info !== null && Date.now() / 1000 >= info.nextUpdate - 2 * this.#interval;
     if (info === null || this.#core.hasGap() || !healthy || nearStale || rotated) {
-      this.#offerAll(await this.#load(null, report), report);
+      this.#offerAll(await this.#load(null, report, run), report);
       if (await followDeltas()) {
         // The snapshot just read is itself of a retired generation (a stale cache on the
         // way): the replica cannot catch up in this refresh.
@@ -256,33 +282,38 @@ export class RevocationReplica {
   }
 
   /**
-   * Bytes after `serial` (a delta from it), or for `null` a snapshot. "Nothing new" (no
-   * delta, HTTP 404) is an empty list; "that generation is retired" (HTTP 410 for a delta) is
-   * `GONE`; any other failure is reported and also empty.
+   * Bytes after `serial` (a delta from it), or for `null` a snapshot, within `timeout`.
+   * "Nothing new" (no delta, HTTP 404) is an empty list; "that generation is retired" (HTTP
+   * 410 for a delta) is `GONE`; any other failure is reported and also empty.
    */
-  async #load(serial, report) {
+  async #load(serial, report, run) {
+    run.since = Date.now();
     try {
-      if (this.#loader) {
-        const out = await this.#loader({ serial });
-        if (out === undefined || out === null) return [];
-        return Array.isArray(out) ? out : [out];
-      }
-      const url = below(this.#url, serial === null ? "/snapshot" : `/delta/${serial}`);
-      // No prototype: fetch() reads init members with inheritance (WebIDL).
-      const response = await this.#fetch(url, { __proto__: null, cache: "no-store" });
-      if (response.status === 404 && serial !== null) return [];
-      if (response.status === 410 && serial !== null) {
-        response.body?.cancel().catch(() => {});
-        return GONE;
-      }
-      if (!response.ok) {
-        throw new TaskTokenError("stale_revocation", `revocation data fetch: HTTP ${response.status}`);
-      }
-      return [new Uint8Array(await response.arrayBuffer())];
+      return await withDeadline(this.#timeout, (signal) => this.#read(serial, signal));
     } catch (error) {
       report(error);
       return [];
     }
+  }
+
+  async #read(serial, signal) {
+    if (this.#loader) {
+      const out = await this.#loader({ serial, signal });
+      if (out === undefined || out === null) return [];
+      return Array.isArray(out) ? out : [out];
+    }
+    const url = below(this.#url, serial === null ? "/snapshot" : `/delta/${serial}`);
+    // No prototype: fetch() reads init members with inheritance (WebIDL).
+    const response = await this.#fetch(url, { __proto__: null, cache: "no-store", signal });
+    if (response.status === 404 && serial !== null) return [];
+    if (response.status === 410 && serial !== null) {
+      response.body?.cancel().catch(() => {});
+      return GONE;
+    }
+    if (!response.ok) {
+      throw new TaskTokenError("stale_revocation", `revocation data fetch: HTTP ${response.status}`);
+    }
+    return [new Uint8Array(await response.arrayBuffer())];
   }
 }
 

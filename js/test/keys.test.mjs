@@ -220,7 +220,8 @@ test("keys the core refuses together keep the last good core, reported to the ke
 test("RemoteKeySet: options are checked; start() and stop(); refreshIfDue", async (t) => {
   for (const options of [undefined, {}, { url: "ftp://x/jwks" }, { url: 5 }, { url: "https://a/j", interval: 0 },
     { url: "https://a/j", minRefresh: 0 }, { url: "https://a/j", interval: 10, minRefresh: 20 },
-    { url: "https://a/j", fetch: 1 }, { url: "https://a/j", onError: "x" }, { url: "https://u:p@a/j" }]) {
+    { url: "https://a/j", fetch: 1 }, { url: "https://a/j", onError: "x" }, { url: "https://u:p@a/j" },
+    { url: "https://a/j", timeout: 0 }, { url: "https://a/j", timeout: 121 }, { url: "https://a/j", timeout: "5" }]) {
     assert.throws(() => new RemoteKeySet(options), { code: "malformed" }, JSON.stringify(options));
   }
   const jwks = await jwksServer(t);
@@ -235,3 +236,102 @@ test("RemoteKeySet: options are checked; start() and stop(); refreshIfDue", asyn
   copy.keys.length = 0;
   assert.equal(keys.jwks.keys.length, 1, "jwks is a copy");
 });
+
+/** Runs `fn` as in a Worker whose request is over: timers set meanwhile never fire. */
+function withoutTimers(fn) {
+  const real = globalThis.setTimeout;
+  globalThis.setTimeout = () => 0;
+  try {
+    return fn();
+  } finally {
+    globalThis.setTimeout = real;
+  }
+}
+
+/** What `promise` came to within `ms`, or "hung". */
+const within = (ms, promise) => Promise.race([promise, sleep(ms).then(() => "hung")]);
+
+test("a fetch that never answers: the refresh gives up after `timeout`, keeping the last keys", async (t) => {
+  const jwks = await jwksServer(t);
+  const errors = [];
+  const keys = new RemoteKeySet({ url: jwks.url, timeout: 0.2, onError: (e) => errors.push(e) });
+  await keys.refresh();
+  const held = [];
+  jwks.answer = (res) => held.push(res);
+  t.after(() => held.forEach((res) => res.destroy()));
+  const started = Date.now();
+  assert.deepEqual(await within(2000, keys.refresh()), { keys: [k1.publicJwk] });
+  assert.ok(Date.now() - started < 1000);
+  assert.equal(errors.length, 1);
+  assert.equal(errors[0].code, "unknown_key");
+  assert.equal(errors[0].cause.name, "TimeoutError");
+
+  // The answer starts but its body never ends: the deadline covers reading it too.
+  jwks.answer = (res) => {
+    res.writeHead(200, { "content-type": "application/json" }).write('{"keys":[');
+    held.push(res);
+  };
+  assert.deepEqual(await within(2000, keys.refresh()), { keys: [k1.publicJwk] });
+  assert.equal(errors.length, 2);
+});
+
+test("a refresh that never settles (a Worker's fetch cut off with its request) is dropped " +
+  "after `timeout`: the next refresh fetches anew", async (t) => {
+  const jwks = await jwksServer(t);
+  let stall = false;
+  const seen = [];
+  const fetch = (input, init) => {
+    seen.push(init.signal);
+    return stall ? new Promise(() => {}) : globalThis.fetch(input, init);
+  };
+  const keys = new RemoteKeySet({ url: jwks.url, timeout: 0.2, minRefresh: 0.05, fetch, onError: () => {} });
+  await keys.refresh();
+  const verifier = new Verifier({ issuers: { [ISS]: keys }, audience: "crm-api" });
+  assert.equal(keys.pending, null, "nothing running");
+
+  // An unknown kid starts a background refresh; the request ends, and with it the fetch.
+  stall = true;
+  await sleep(60);
+  withoutTimers(() => assert.equal(code(() => verifier.verify(mint(k2), route)), "unknown_key"));
+  const pending = keys.pending;
+  assert.ok(pending instanceof Promise, "the refresh it started, for ctx.waitUntil()");
+  assert.equal(keys.pending, pending, "the same one while it runs");
+  assert.ok(seen.at(-1) instanceof AbortSignal);
+  assert.equal(await within(300, pending), "hung", "and it never settles");
+
+  // Later requests are not held up by it.
+  stall = false;
+  jwks.keys = [k1.publicJwk, k2.publicJwk];
+  assert.equal(keys.pending, null, "older than timeout: forgotten");
+  const next = await within(2000, keys.refresh());
+  assert.deepEqual(next, { keys: [k1.publicJwk, k2.publicJwk] });
+  assert.equal(verifier.verify(mint(k2), route).sub, "agent:lookup-bot");
+
+  // Nor is the next background refresh an unknown kid asks for.
+  stall = true;
+  await sleep(60);
+  withoutTimers(() => code(() => verifier.verify(madeUp("stuck"), route)));
+  await sleep(250);
+  stall = false;
+  const k3 = generateKey({ kid: "remote-3" });
+  jwks.keys = [k2.publicJwk, k3.publicJwk];
+  assert.equal(code(() => verifier.verify(mint(k3), route)), "unknown_key");
+  await within(2000, keys.pending);
+  assert.equal(keys.version, 3);
+  assert.equal(verifier.verify(mint(k3), route).sub, "agent:lookup-bot");
+});
+
+test("pending: resolves once the refresh has ended, also when it failed, for ctx.waitUntil()", async (t) => {
+  const jwks = await jwksServer(t);
+  const errors = [];
+  const keys = new RemoteKeySet({ url: jwks.url, minRefresh: 0.05, onError: (e) => errors.push(e) });
+  await keys.refresh();
+  jwks.answer = (res) => res.writeHead(500).end();
+  await sleep(60);
+  keys.requestRefresh();
+  assert.equal(await keys.pending, undefined);
+  assert.equal(errors.length, 1);
+  assert.equal(keys.pending, null);
+  assert.equal(keys.version, 1, "the last good keys");
+});
+

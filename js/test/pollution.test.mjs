@@ -288,7 +288,11 @@ test("fetch() gets init objects without a prototype: a polluted method, body, re
   const replica = new RevocationReplica({ keys: jwks, url: "https://auth.example/revocation", fetch: served.fetch });
   const refreshed = await polluted(REQUEST_POLLUTION, () => replica.refresh());
   assert.equal(refreshed.value?.serial, 1);
-  for (const call of served.calls) assert.deepEqual(call.seen, { cache: "no-store" }, call.url);
+  for (const call of served.calls) {
+    assert.deepEqual(Object.keys(call.seen).sort(), ["cache", "signal"], call.url);
+    assert.equal(call.seen.cache, "no-store");
+    assert.ok(call.seen.signal instanceof AbortSignal, "the package's own deadline");
+  }
 });
 
 test("the token service's client: polluted exchange options, RequestInit members or answer " +
@@ -356,7 +360,7 @@ test("the token service's client: polluted exchange options, RequestInit members
   const keys = new RemoteKeySet({ url: "https://auth.example/.well-known/jwks.json", fetch: stub.fetch });
   const loaded = await polluted({ ...REQUEST_POLLUTION, keys: [] }, () => recorded("jwks", () => keys.refresh()));
   assert.deepEqual(loaded.value, jwks);
-  assert.deepEqual(Object.keys(stub.calls[0].seen).sort(), ["headers", "redirect"]);
+  assert.deepEqual(Object.keys(stub.calls[0].seen).sort(), ["headers", "redirect", "signal"]);
   assert.equal(stub.calls[0].seen.redirect, "manual");
 });
 

@@ -238,3 +238,52 @@ test("completeTask POSTs through the given fetch", async () => {
   assert.deepEqual(seen, [["https://auth.example/revocation/revoke", "POST", "Bearer a.b.c", "manual"]]);
   await assert.rejects(completeTask("a.b.c", "https://auth.example/r", { fetch: 1 }), { code: "malformed" });
 });
+
+test("a replica's load that never answers gives up after `timeout`; a refresh that never " +
+  "settles (a Worker's request over) never holds up the next", async (t) => {
+  let hang = true;
+  const signals = [];
+  const errors = [];
+  const replica = new RevocationReplica({
+    keys: rev.keys, timeout: 0.2, onError: (e) => errors.push(e),
+    loader: ({ serial, signal }) => {
+      signals.push(signal);
+      if (serial === null) return [snapshot, delta, ...chain];
+      return hang ? new Promise(() => {}) : null;
+    },
+  });
+  const within = (ms, promise) => Promise.race([promise, new Promise((r) => setTimeout(() => r("hung"), ms))]);
+  const started = Date.now();
+  const info = await within(3000, replica.refresh());
+  assert.equal(info.serial, 44, "the snapshot taken; the deltas after it never came");
+  assert.ok(Date.now() - started < 2000);
+  assert.ok(errors.length >= 1 && errors.every((e) => e.name === "TimeoutError"), String(errors));
+  assert.ok(signals.every((s) => s instanceof AbortSignal));
+  assert.ok(signals.some((s) => s.aborted), "the loader's signal aborts at the deadline");
+
+  // Timers that never fire, as in a Worker after its response: the refresh never settles.
+  const real = globalThis.setTimeout;
+  globalThis.setTimeout = () => 0;
+  let stuck;
+  try {
+    stuck = replica.refresh();
+  } finally {
+    globalThis.setTimeout = real;
+  }
+  assert.equal(await within(300, stuck), "hung");
+  hang = false;
+  const next = await within(2000, replica.refresh());
+  assert.equal(next.serial, 44, "a new refresh, not the stuck one");
+
+  // Over HTTP: a server that never answers.
+  const held = [];
+  const silent = await serve((req, res) => held.push(res));
+  t.after(() => {
+    held.forEach((res) => res.destroy());
+    return silent.close();
+  });
+  const remote = new RevocationReplica({ keys: rev.keys, url: `${silent.url}/rev`, timeout: 0.2, onError: () => {} });
+  await assert.rejects(within(2000, remote.refresh()), { code: "stale_revocation" });
+  assert.throws(() => new RevocationReplica({ keys: rev.keys, loader: () => null, timeout: 0 }), { code: "malformed" });
+  assert.throws(() => new RevocationReplica({ keys: rev.keys, loader: () => null, timeout: 600 }), { code: "malformed" });
+});

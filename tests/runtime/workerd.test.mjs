@@ -30,13 +30,20 @@ test("the shared vectors pass inside workerd, and minting and the guard work the
 
 const ISS = "https://auth.example";
 const k1 = generateKey({ kid: "wd-1" });
+const k2 = generateKey({ kid: "wd-2" });
+const k3 = generateKey({ kid: "wd-3" });
+const mint = (key) => new Issuer({ iss: ISS, key: key.privateJwk }).mint({
+  sub: "agent:edge", aud: "crm-api", task: "t", scope: "customers:read", res: ["customers/4821"], ttl: 60,
+});
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * The token service as far as the Worker asks it: `/token`, `/revocation/revoke`, the JWKS,
  * an API at `/api`, and `/redirect/*`, a 302 to `/elsewhere`, which records who reached it.
  */
 async function service(t) {
-  const state = { keys: [k1.publicJwk], revoked: [], reached: [] };
+  // `jwks`: "answer", "hang" (never), or a delay in ms; `jwksFetches` counts them.
+  const state = { keys: [k1.publicJwk], revoked: [], reached: [], jwks: "answer", jwksFetches: 0 };
   const issuer = new Issuer({ iss: ISS, key: k1.privateJwk });
   const server = createServer((req, res) => {
     const path = new URL(req.url, "http://x").pathname;
@@ -56,7 +63,12 @@ async function service(t) {
       return json({ access_token: token, issued_token_type: "urn:ietf:params:oauth:token-type:jwt",
         token_type: "Bearer", expires_in: 60 });
     }
-    if (path === "/.well-known/jwks.json") return json({ keys: state.keys });
+    if (path === "/.well-known/jwks.json") {
+      state.jwksFetches++;
+      if (state.jwks === "hang") return;
+      const keys = state.keys;
+      return setTimeout(() => json({ keys }), state.jwks === "answer" ? 0 : state.jwks);
+    }
     if (path === "/api") return res.writeHead(200).end(req.headers.authorization?.split(" ")[0]);
     res.writeHead(404).end();
   });
@@ -92,4 +104,38 @@ test("inside workerd: completeTask, exchangeToken, withTask and RemoteKeySet.ref
   assert.match(out.exchangeRedirect.cause, /HTTP 302/);
   assert.equal(out.keysRedirect.code, "unknown_key");
   assert.deepEqual(svc.reached, [], "nothing followed a redirect");
+});
+
+test("inside workerd: a background key refresh cut off with its request never holds up later " +
+  "refreshes, and keys.pending given to ctx.waitUntil() lets one finish", async (t) => {
+  const svc = await service(t);
+  assert.deepEqual(await inWorkerd("keysSetup", { base: svc.base, timeout: 1 }), { ok: true, value: ["wd-1"] });
+
+  // An unknown kid starts a fetch the service never answers; the response goes out.
+  svc.jwks = "hang";
+  await sleep(150); // minRefresh
+  const cut = await inWorkerd("keysVerify", { token: mint(k2) });
+  assert.deepEqual(cut, { outcome: "unknown_key", pending: true, version: 1 });
+  await sleep(1200);
+  svc.jwks = "answer";
+  svc.keys = [k1.publicJwk, k2.publicJwk];
+  const later = await inWorkerd("keysRefresh", {});
+  assert.deepEqual(later, { jwks: { ok: true, value: ["wd-1", "wd-2"] }, version: 2 },
+    "a fresh fetch, not the one that was cut off");
+
+  // With ctx.waitUntil(keys.pending), the refresh outlives the response that started it.
+  svc.keys = [k1.publicJwk, k2.publicJwk, k3.publicJwk];
+  svc.jwks = 300;
+  await sleep(150);
+  const fetches = svc.jwksFetches;
+  const started = await inWorkerd("keysVerify", { token: mint(k3), waitUntil: true });
+  assert.deepEqual(started, { outcome: "unknown_key", pending: true, version: 2 });
+  let after;
+  for (let i = 0; i < 40; i++) {
+    after = await inWorkerd("keysVerify", { token: mint(k3) });
+    if (after.outcome !== "unknown_key") break;
+    await sleep(100);
+  }
+  assert.deepEqual(after, { outcome: "agent:edge", pending: false, version: 3 });
+  assert.equal(svc.jwksFetches, fetches + 1, "the one background fetch, finished after its response");
 });

@@ -72,6 +72,9 @@ const governs: string = forIssuer.info.iss;
 void governs;
 const bound = new RevocationReplica({ keys: { keys: [publicJwk] }, issuer: "https://auth.example", url: "https://cdn.example/rev" });
 void bound;
+const loaded = new RevocationReplica({ keys: { keys: [publicJwk] }, timeout: 2,
+  loader: async ({ serial, signal }) => (await fetch(`https://cdn.example/rev/${serial ?? "snapshot"}`, { signal })).arrayBuffer() });
+void loaded;
 const target: string = revocable.authorizeRevocation(token, token).jti;
 void target;
 import { planRevocationPublication, signRevocationSnapshot, type RevocationPlan } from "tasktoken";
@@ -149,8 +152,11 @@ const answer: number = await withTask({ ...exchange, origins: ["https://api.exam
 void answer;
 // @ts-expect-error: res is an array of patterns
 void exchangeToken({ ...exchange, res: "customers/4821" });
-const remote = new RemoteKeySet({ url: "https://auth.example/.well-known/jwks.json", minRefresh: 30 });
+const remote = new RemoteKeySet({ url: "https://auth.example/.well-known/jwks.json", minRefresh: 30, timeout: 3 });
 await remote.refresh();
+// In a Worker: ctx.waitUntil(remote.pending) after an unknown_key.
+const pendingRefresh: Promise<void> | null = remote.pending;
+if (pendingRefresh) await pendingRefresh;
 const following = new Verifier({ issuers: { "https://auth.example": remote }, audience: "crm-api" });
 void following;
 const version: number = remote.version;

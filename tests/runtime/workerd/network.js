@@ -1,7 +1,7 @@
 // The package's network clients inside workerd, against a local Node server
 // (../workerd.test.mjs) whose base URL each request names: `POST /net/<check>` with a JSON
 // body `{ base, ... }`, answered with what happened, every rejection as `{ code, message }`.
-import { RemoteKeySet, completeTask, exchangeToken, withTask } from "tasktoken";
+import { RemoteKeySet, Verifier, completeTask, exchangeToken, withTask } from "tasktoken";
 
 const job = {
   subjectToken: "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJjaSJ9.c2ln", audience: "crm-api",
@@ -14,6 +14,9 @@ const settle = (promise) => promise.then(
   (error) => ({ ok: false, code: error.code ?? error.name, message: error.message,
     cause: error.cause?.message }),
 );
+
+/** What one Worker isolate keeps between requests: the key set `keys*` checks follow. */
+const isolate = {};
 
 const checks = {
   /** completeTask, exchangeToken, withTask and RemoteKeySet.refresh, then each through a 302. */
@@ -33,6 +36,37 @@ const checks = {
       exchangeRedirect: await settle(exchangeToken({ ...job, service: `${base}/redirect` })),
       keysRedirect: await settle(moved.refresh()),
     };
+  },
+
+  /** A key set kept across requests, as a Worker keeps it in module scope, and its verifier. */
+  async keysSetup({ base, timeout }) {
+    isolate.keys = new RemoteKeySet({
+      url: `${base}/.well-known/jwks.json`, timeout, minRefresh: 0.1, onError: () => {},
+    });
+    isolate.verifier = new Verifier({ issuers: { "https://auth.example": isolate.keys }, audience: "crm-api" });
+    return settle(isolate.keys.refresh().then((jwks) => jwks.keys.map((k) => k.kid)));
+  },
+
+  /**
+   * Verifies `token` and answers at once: an unknown kid starts a background refresh, which
+   * the response cuts off — unless `waitUntil` hands `keys.pending` to `ctx.waitUntil()`.
+   */
+  async keysVerify({ token, waitUntil }, ctx) {
+    let outcome;
+    try {
+      outcome = isolate.verifier.verify(token, { action: "customers:read", resource: "customers/4821" }).sub;
+    } catch (error) {
+      outcome = error.code;
+    }
+    const pending = isolate.keys.pending;
+    if (waitUntil && pending) ctx.waitUntil(pending);
+    return { outcome, pending: pending !== null, version: isolate.keys.version };
+  },
+
+  /** A refresh in a later request: never held up by one cut off before. */
+  async keysRefresh() {
+    const jwks = await settle(isolate.keys.refresh().then((j) => j.keys.map((k) => k.kid)));
+    return { jwks, version: isolate.keys.version };
   },
 };
 
