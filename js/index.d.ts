@@ -492,7 +492,10 @@ export class RemoteKeySet {
     url: string | URL;
     /** Seconds between scheduled refreshes (default 300). */
     interval?: number;
-    /** Fewest seconds between two fetches an unknown key asks for (default 30). */
+    /**
+     * Fewest seconds between two fetches an unknown key asks for, and between two attempts
+     * while no keys are loaded (default 30).
+     */
     minRefresh?: number;
     /**
      * Seconds one fetch may take, its answer read included (default 5, at most 120); a
@@ -517,7 +520,10 @@ export class RemoteKeySet {
   readonly pending: Promise<void> | null;
   /** Fetches now; rejects (`unknown_key`) only while no keys were ever loaded. */
   refresh(): Promise<{ keys: Ed25519Jwk[] }>;
-  /** Refreshes only if the interval has passed since the last attempt (for Workers). */
+  /**
+   * Refreshes only if the interval (`minRefresh` while no keys are loaded) has passed since
+   * the last attempt (for Workers).
+   */
   refreshIfDue(): Promise<{ keys: Ed25519Jwk[] } | null>;
   /** A background refresh, unless one ran under `minRefresh` seconds ago; never rejects. */
   requestRefresh(): void;

@@ -61,7 +61,8 @@ export class RemoteKeySet {
    *           fetch?: typeof fetch, onError?: (error: Error) => void }} options
    *   `url`: the JWKS, http(s). `interval`: seconds between scheduled refreshes (default 300,
    *   at most 2147483). `minRefresh`: the fewest seconds between two fetches that an unknown
-   *   key asks for (default 30, above 0, at most `interval`). `timeout`: seconds one fetch may take, answer read included
+   *   key asks for, and between two attempts while no keys are loaded (default 30, above 0,
+   *   at most `interval`). `timeout`: seconds one fetch may take, answer read included
    *   (default 5, above 0, at most 120). A wrong type or range is `malformed`.
    */
   constructor(options) {
@@ -141,13 +142,15 @@ export class RemoteKeySet {
   }
 
   /**
-   * Refreshes if `interval` seconds have passed since the last attempt; otherwise resolves
-   * at once, fetching nothing (to `null` if nothing is loaded). The way to keep keys fresh
-   * where timers do not outlive a request (Cloudflare Workers).
+   * Refreshes if `interval` seconds have passed since the last attempt — `minRefresh` while
+   * no keys are loaded (verifiers fail closed meanwhile); otherwise resolves at once,
+   * fetching nothing (to `null` if nothing is loaded). The way to keep keys fresh where
+   * timers do not outlive a request (Cloudflare Workers).
    * @returns {Promise<{ keys: object[] } | null>}
    */
   refreshIfDue() {
-    if (Date.now() - this.#lastAttempt < this.#interval * 1000) return Promise.resolve(this.jwks);
+    const every = this.#text === undefined ? this.#minRefresh : this.#interval;
+    if (Date.now() - this.#lastAttempt < every * 1000) return Promise.resolve(this.jwks);
     return this.refresh();
   }
 

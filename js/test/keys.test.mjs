@@ -335,3 +335,21 @@ test("pending: resolves once the refresh has ended, also when it failed, for ctx
   assert.equal(keys.version, 1, "the last good keys");
 });
 
+test("after a failed first load, refreshIfDue tries again after minRefresh, not a whole interval", async (t) => {
+  const jwks = await jwksServer(t);
+  jwks.answer = (res) => res.writeHead(503).end();
+  const keys = new RemoteKeySet({ url: jwks.url, interval: 300, minRefresh: 0.1, onError: () => {} });
+  const verifier = new Verifier({ issuers: { [ISS]: keys }, audience: "crm-api" });
+  await assert.rejects(keys.refreshIfDue(), { code: "unknown_key" });
+  assert.equal(await keys.refreshIfDue(), null, "under minRefresh: nothing fetched");
+  assert.equal(jwks.fetches, 1);
+  assert.equal(code(() => verifier.verify(mint(k1), route)), "unknown_key", "fail closed meanwhile");
+  jwks.answer = undefined;
+  await sleep(150);
+  assert.deepEqual(await keys.refreshIfDue(), { keys: [k1.publicJwk] });
+  assert.equal(jwks.fetches, 2);
+  assert.equal(verifier.verify(mint(k1), route).sub, "agent:lookup-bot");
+  await sleep(150);
+  await keys.refreshIfDue();
+  assert.equal(jwks.fetches, 2, "once loaded, the interval again");
+});
