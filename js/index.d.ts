@@ -326,8 +326,12 @@ export class RevocationFilter {
 }
 
 export interface RevocationReplicaOptions {
-  /** The JWKS whose keys may sign revocation data for `issuer`. */
-  keys: { keys: Ed25519Jwk[] };
+  /**
+   * The JWKS whose keys may sign revocation data for `issuer`, or a RemoteKeySet of them
+   * (the token service's JWKS), followed: when its keys change the replica builds its core
+   * again and offers it the data it holds, keeping the filter where the new keys verify it.
+   */
+  keys: { keys: Ed25519Jwk[] } | RemoteKeySet;
   /**
    * The issuer whose tokens the data governs (data naming another is refused). Default:
    * the trusted issuer of the Verifier it is given to whose token keys `keys` are.

@@ -5,6 +5,7 @@ import { CoreReplica, CoreRevocationFilter } from "../wasm/verify/tasktoken.js";
 import { TaskTokenError } from "./errors.js";
 import { DEFAULT_TIMEOUT, below, checkTimeout, isRedirect, parseHttpUrl, withDeadline } from "./http.js";
 import { hasMethod, isInstance, ownValue, plainJson, snapshotObject } from "./input.js";
+import { RemoteKeySet } from "./keys.js";
 import { seconds } from "./util.js";
 
 /** A verified revocation snapshot, with deltas applied on its serial. */
@@ -60,14 +61,39 @@ export class RevocationFilter {
   }
 }
 
+/** @internal How a Verifier reports, through a replica's `onError`, a core it could not use. */
+export let reportReplicaError;
+
+/**
+ * The most bytes of deltas a replica following a RemoteKeySet holds to give a core built for
+ * new keys (at about 150 bytes a delta, some 28,000); beyond, a key change empties the
+ * replica until its next refresh reads the data again (fail closed).
+ */
+const MAX_HELD_DELTA_BYTES = 4 * 1024 * 1024;
+
 /**
  * Keeps a verified revocation filter fresh: from a URL (`<url>/snapshot`,
  * `<url>/delta/<serial>`) or a caller-supplied loader, on an interval. Deltas apply in
  * order whatever order they arrive in, a gap falls back to a full snapshot, and the filter
  * never goes back to an older serial. Plug it into `new Verifier({ revocation })`.
+ *
+ * Its keys may be a RemoteKeySet (the token service's JWKS): when they change, the replica
+ * builds its core again for the new keys and offers it the snapshot and deltas it holds, so
+ * the filter is kept where the new keys still verify it, and data signed by a new key is
+ * taken from then on; a Verifier using the replica takes the new core at its next call.
  */
 export class RevocationReplica {
+  /** The core, or `undefined` while its RemoteKeySet has no keys loaded. */
   #core;
+  #issuer;
+  /** The RemoteKeySet it follows, if any, and its version the core was built for. */
+  #keySet;
+  #keysVersion = 0;
+  /**
+   * With a RemoteKeySet, what the core took since it was built: `{ snapshot, deltas, size,
+   * lost }`, each delta `{ bytes, buffered }` (see `#hold`).
+   */
+  #held = emptyHeld();
   #url;
   #loader;
   #fetch;
@@ -80,14 +106,20 @@ export class RevocationReplica {
   /** The refresh running: `{ since, promise }`, `since` the start of its latest load. */
   #inflight;
 
+  static {
+    reportReplicaError = (replica, error) => replica.#onError?.(error);
+  }
+
   /**
-   * @param {{ keys: { keys: object[] }, issuer?: string, url?: string | URL,
+   * @param {{ keys: { keys: object[] } | RemoteKeySet, issuer?: string, url?: string | URL,
    *           loader?: (request: { serial: number | null, signal: AbortSignal }) => Promise<unknown>,
    *           interval?: number, timeout?: number, fetch?: typeof fetch,
    *           onError?: (error: Error) => void }} options
    *   `keys`: the JWKS whose keys may sign revocation data for `issuer`, the one issuer whose
-   *   tokens it governs (data naming another is refused). Without `issuer`, the Verifier the
-   *   replica is given to binds it to the trusted issuer whose token keys `keys` are.
+   *   tokens it governs (data naming another is refused), or a RemoteKeySet of them, followed
+   *   (until it has keys loaded the replica holds nothing, and its refresh waits for the key
+   *   set's). Without `issuer`, the Verifier the replica is given to binds it to the trusted
+   *   issuer whose token keys `keys` are.
    *   `url` or `loader`: where bytes
    *   come from; a loader gets the current serial (or `null` when a full snapshot is needed)
    *   and returns bytes, an array of byte arrays (snapshots and/or deltas), or nothing.
@@ -119,7 +151,13 @@ export class RevocationReplica {
       throw new TaskTokenError("malformed", "fetch must be a function");
     }
     this.#timeout = checkTimeout(timeout);
-    this.#core = new CoreReplica(plainJson(keys, "keys"), issuer);
+    this.#issuer = issuer;
+    if (isInstance(keys, RemoteKeySet)) {
+      this.#keySet = keys;
+      this.#follow();
+    } else {
+      this.#core = new CoreReplica(plainJson(keys, "keys"), issuer);
+    }
     this.#url = url === undefined ? undefined : parseHttpUrl(url, "RevocationReplica url");
     this.#loader = loader;
     this.#fetch = fetchImpl ?? globalThis.fetch.bind(globalThis);
@@ -142,27 +180,104 @@ export class RevocationReplica {
 
   /** True if `jti` hits the current filter. */
   has(jti) {
-    return typeof jti === "string" && this.#core.has(jti);
+    this.#follow();
+    return typeof jti === "string" && this.#core !== undefined && this.#core.has(jti);
   }
 
   /** The current filter's info, or null. */
   #info() {
-    const json = this.#core.info();
+    this.#follow();
+    const json = this.#core?.info();
     return json === undefined ? null : JSON.parse(json);
   }
 
-  /** @internal the core object, for the Verifier. */
+  /**
+   * @internal the core object, for the Verifier (`undefined` while a RemoteKeySet has no
+   * keys); a new one after the keys changed.
+   */
   get core() {
+    this.#follow();
     return this.#core;
   }
 
   /**
    * Offers snapshot or delta bytes obtained elsewhere (a push channel, a test):
    * `"replaced"`, `"applied"`, `"buffered"` or `"ignored"`; throws a TaskTokenError on data
-   * that does not verify.
+   * that does not verify (`unknown_key` while a RemoteKeySet has no keys loaded).
    */
   offer(bytes) {
-    return this.#core.offer(toBytes(bytes), Date.now() / 1000);
+    this.#follow();
+    if (this.#core === undefined) {
+      throw new TaskTokenError("unknown_key", "the replica's RemoteKeySet has no keys loaded yet");
+    }
+    return this.#take(toBytes(bytes));
+  }
+
+  /** Offers verified-or-refused bytes to the core, and holds what it took (see `#hold`). */
+  #take(bytes) {
+    const clean = this.#keySet !== undefined && !this.#core.hasGap();
+    const outcome = this.#core.offer(bytes, Date.now() / 1000);
+    if (this.#keySet !== undefined) this.#hold(bytes, outcome, clean);
+    return outcome;
+  }
+
+  /**
+   * Holds what a core took, for one built for new keys: the snapshot, and the deltas that may
+   * still matter to it. A snapshot `replaced` the filter with a greater serial than every
+   * delta applied before it, so those go; deltas that were `buffered` might have been taken
+   * with it, or wait on, so they stay — unless the core had no gap before (`clean`): then
+   * none were waiting. Beyond MAX_HELD_DELTA_BYTES the history is `lost` until a snapshot
+   * arrives on a clean core.
+   */
+  #hold(bytes, outcome, clean) {
+    const held = this.#held;
+    if (outcome === "ignored") return;
+    if (outcome === "replaced") {
+      held.deltas = clean ? [] : held.deltas.filter((d) => d.buffered);
+      held.snapshot = bytes.slice();
+      if (clean) held.lost = false;
+    } else {
+      held.deltas.push({ bytes: bytes.slice(), buffered: outcome === "buffered" });
+    }
+    held.size = held.deltas.reduce((sum, d) => sum + d.bytes.byteLength, 0);
+    if (held.lost || held.size > MAX_HELD_DELTA_BYTES) this.#held = { ...emptyHeld(), lost: true };
+  }
+
+  /**
+   * Follows the RemoteKeySet: when its keys changed since the core was built, builds a core
+   * for the new keys and offers it what the old one took. Data the new keys no longer verify
+   * (a key removed) is dropped and reported; the next refresh reads what is missing.
+   */
+  #follow() {
+    const set = this.#keySet;
+    if (set === undefined || set.version === this.#keysVersion) return;
+    this.#keysVersion = set.version;
+    const jwks = set.jwks;
+    if (jwks === null) return;
+    let core;
+    try {
+      core = new CoreReplica(JSON.stringify(jwks), this.#issuer);
+    } catch (error) {
+      // The key set's own check is the core's, so this is not expected; the last core stays.
+      this.#onError?.(error);
+      return;
+    }
+    const held = this.#held;
+    this.#core = core;
+    this.#held = emptyHeld();
+    let refused = 0;
+    for (const bytes of held.snapshot === undefined ? [] : [held.snapshot, ...held.deltas.map((d) => d.bytes)]) {
+      try {
+        this.#take(bytes);
+      } catch {
+        refused++;
+      }
+    }
+    if (refused > 0 || held.lost) {
+      this.#onError?.(new TaskTokenError("stale_revocation", held.lost
+        ? "the revocation data held was too large to offer again after a key change: it is read again"
+        : `${refused} revocation publication(s) held do not verify with the new keys: dropped`));
+    }
   }
 
   /**
@@ -232,6 +347,16 @@ export class RevocationReplica {
 
   async #refresh(run) {
     this.#lastAttempt = Date.now();
+    this.#follow();
+    if (this.#core === undefined) {
+      // The RemoteKeySet has no keys yet: its refresh (running, or due), then look again.
+      const set = this.#keySet;
+      await (set.pending ?? set.refreshIfDue().catch(() => {}));
+      this.#follow();
+      if (this.#core === undefined) {
+        throw new TaskTokenError("stale_revocation", "no keys to verify revocation data with are loaded yet");
+      }
+    }
     let healthy = true;
     const report = (error) => {
       healthy = false;
@@ -274,7 +399,7 @@ export class RevocationReplica {
   #offerAll(items, report) {
     for (const item of items) {
       try {
-        this.#core.offer(toBytes(item), Date.now() / 1000);
+        this.#take(toBytes(item));
       } catch (error) {
         report(error);
       }
@@ -377,6 +502,11 @@ const CODES = new Set([
   "lifetime_too_long", "revoked", "stale_revocation", "action_denied", "resource_denied",
   "binding_required", "binding_mismatch", "invalid_proof", "proof_replayed",
 ]);
+
+/** Nothing held yet (see `RevocationReplica#hold`). */
+function emptyHeld() {
+  return { snapshot: undefined, deltas: [], size: 0, lost: false };
+}
 
 /** How many deltas one refresh follows before reading the snapshot instead. */
 const MAX_DELTA_STEPS = 32;

@@ -7,7 +7,7 @@ import { CoreVerifier } from "../wasm/verify/tasktoken.js";
 import { TaskTokenError } from "./errors.js";
 import { isInstance, parseClaims, plainJson, snapshotObject } from "./input.js";
 import { RemoteKeySet, reportKeyError } from "./keys.js";
-import { RevocationFilter, RevocationReplica } from "./revocation.js";
+import { RevocationFilter, RevocationReplica, reportReplicaError } from "./revocation.js";
 import { bad, checkToken, emit, listener, seconds } from "./util.js";
 
 export { TaskTokenError } from "./errors.js";
@@ -49,6 +49,9 @@ export class Verifier {
   #seen;
   /** `{ source, grace, failOpen, exactCheck }`, or `undefined`. */
   #revocation;
+  /** The revocation source when it is a replica, and the replica core of the last build. */
+  #replica;
+  #replicaCore;
   /** Why the core could not be built, while there is none. */
   #buildError;
   /** `{ core, until }`: cores replaced less than RETIRED_SECONDS ago (see there). */
@@ -75,7 +78,9 @@ export class Verifier {
    *   core if the core refuses the new combination (two issuers sharing a `kid`, a
    *   revocation source the new keys no longer own: reported to the key set's `onError`),
    *   asks the key set for a refresh on `unknown_key`, and fails closed with `unknown_key`
-   *   while no trusted issuer has keys loaded.
+   *   while no trusted issuer has keys loaded. A replica whose keys are a RemoteKeySet builds
+   *   its core again when they change; the verifier then builds its own again too (at its
+   *   next call), and fails closed with `stale_revocation` while the replica has no keys.
    */
   constructor(options) {
     const own = snapshotObject(options, "Verifier options");
@@ -106,6 +111,7 @@ export class Verifier {
     this.#options = JSON.parse(plainJson(core, "Verifier options"));
     if (revocation !== undefined) {
       this.#revocation = { source: revocation, grace: revocationGrace, failOpen: failOpenWhenStale, exactCheck };
+      if (isInstance(revocation, RevocationReplica)) this.#replica = revocation;
     }
     this.#core = this.#build();
     this.#failOpen = failOpenWhenStale;
@@ -246,12 +252,25 @@ export class Verifier {
       const { code, message } = this.#buildError;
       throw new TaskTokenError(code, message, { cause: this.#buildError });
     }
+    if (this.#replica !== undefined && this.#replicaCore === undefined && this.#hasKeys()) {
+      throw new TaskTokenError("stale_revocation",
+        "the revocation replica's RemoteKeySet has no keys loaded yet: refresh it first");
+    }
     throw new TaskTokenError("unknown_key",
       "no keys of a trusted issuer are loaded yet: await the RemoteKeySet's refresh() first");
   }
 
-  /** The core for the trusted key sets as they are now; `undefined` while none has keys. */
+  /** True if some trusted issuer has keys (a JWKS, or a RemoteKeySet that loaded some). */
+  #hasKeys() {
+    return this.#trusted.some(([, keys]) => !isRemote(keys) || keys.jwks !== null);
+  }
+
+  /**
+   * The core for the trusted key sets and the replica's core as they are now; `undefined`
+   * while no issuer has keys, or the replica has no core (its RemoteKeySet has no keys).
+   */
   #build() {
+    this.#replicaCore = this.#replica?.core;
     const issuers = { __proto__: null };
     let loaded = false;
     for (const [iss, keys] of this.#trusted) {
@@ -261,12 +280,13 @@ export class Verifier {
       loaded = true;
     }
     if (!loaded && this.#remote.length > 0) return undefined;
+    if (this.#replica !== undefined && this.#replicaCore === undefined) return undefined;
     const core = new CoreVerifier(JSON.stringify({ ...this.#options, issuers }));
     // The source and its policy, the same for every core; each consults them on every call.
     const r = this.#revocation;
     try {
-      if (isInstance(r?.source, RevocationReplica)) {
-        core.useReplica(r.source.core, r.grace, r.failOpen, r.exactCheck);
+      if (this.#replica !== undefined) {
+        core.useReplica(this.#replicaCore, r.grace, r.failOpen, r.exactCheck);
       } else if (r !== undefined) {
         core.useFilter(r.source.core, r.grace, r.failOpen, r.exactCheck);
       }
@@ -278,9 +298,10 @@ export class Verifier {
   }
 
   /**
-   * Builds the core again if a RemoteKeySet's keys changed since the last build. A refusal
-   * keeps the last good core (reported to the key sets that changed); with no core yet, it
-   * is what verification throws. The replaced core is retired, not dropped (see
+   * Builds the core again if a RemoteKeySet's keys changed since the last build, or the
+   * replica's core did (its own RemoteKeySet changed). A refusal keeps the last good core
+   * (reported to the key sets that changed, or to the replica); with no core yet, it is
+   * what verification throws. The replaced core is retired, not dropped (see
    * RETIRED_SECONDS).
    */
   #sync() {
@@ -290,15 +311,19 @@ export class Verifier {
       if (version !== this.#seen[i]) (changed ??= []).push(this.#remote[i]);
       this.#seen[i] = version;
     }
-    if (changed === undefined) return;
+    const moved = this.#replica !== undefined && this.#replica.core !== this.#replicaCore;
+    if (changed === undefined && !moved) return;
     let core;
     try {
       core = this.#build();
     } catch (error) {
       if (this.#core === undefined) this.#buildError = error;
-      for (const set of changed) reportKeyError(set, error);
+      for (const set of changed ?? []) reportKeyError(set, error);
+      if (changed === undefined) reportReplicaError(this.#replica, error);
       return;
     }
+    // Only before any core: neither key sets nor a replica ever unload their keys.
+    if (core === undefined) return;
     const now = Date.now();
     this.#retired = this.#retired.filter((r) => r.until > now);
     // Not freed: a nested call may still be running on it; the garbage collector frees it.

@@ -353,3 +353,116 @@ test("after a failed first load, refreshIfDue tries again after minRefresh, not 
   await keys.refreshIfDue();
   assert.equal(jwks.fetches, 2, "once loaded, the interval again");
 });
+
+/**
+ * A revocation authority signing with a key that may change: `/rev/snapshot`, and
+ * `/rev/delta/<serial>` for the delta published on `serial` (404 while there is none).
+ */
+async function revocationAuthority(t) {
+  const { planRevocationPublication, signRevocationDelta } = await import("tasktoken");
+  const plan = (previousSerial) => {
+    const { serial, issuedAt, nextUpdate } = planRevocationPublication({
+      previousSerial, now: Math.floor(Date.now() / 1000), adding: 1, live: 1,
+    });
+    return { serial, issuedAt, nextUpdate };
+  };
+  const state = { snapshot: undefined, deltas: new Map(), serial: 0, fetches: [] };
+  state.newGeneration = (key, jtis) => {
+    const next = plan(state.serial);
+    state.snapshot = signRevocationSnapshot(key.privateJwk, { issuer: ISS, jtis, ...next });
+    state.deltas.clear();
+    state.serial = next.serial;
+  };
+  state.revoke = (key, jti) => {
+    const next = plan(state.serial);
+    state.deltas.set(state.serial, signRevocationDelta(key.privateJwk, state.snapshot,
+      { jtis: [jti], baseSerial: state.serial, ...next }));
+    state.serial = next.serial;
+  };
+  const server = createServer((req, res) => {
+    const path = new URL(req.url, "http://x").pathname;
+    state.fetches.push(path);
+    if (path === "/rev/snapshot") return res.end(state.snapshot);
+    const delta = state.deltas.get(Number(path.split("/").pop()));
+    if (delta === undefined) return res.writeHead(404).end();
+    res.end(delta);
+  });
+  await new Promise((r) => server.listen(0, "127.0.0.1", r));
+  t.after(() => new Promise((r) => server.close(r)));
+  return Object.assign(state, { url: `http://127.0.0.1:${server.address().port}/rev` });
+}
+
+const jtiOf = (token) => JSON.parse(Buffer.from(token.split(".")[1], "base64url")).jti;
+
+test("a replica following the RemoteKeySet: the service rotates its revocation signing key, the " +
+  "replica keeps its filter and takes data signed by the new key, under the same Verifier", async (t) => {
+  const jwks = await jwksServer(t);
+  const authority = await revocationAuthority(t);
+  const errors = [];
+  const keys = new RemoteKeySet({ url: jwks.url, minRefresh: 0.05 });
+  await keys.refresh();
+  const [revoked, later, rotatedAway, fine] = [mint(k1), mint(k1), mint(k1), mint(k1)];
+  authority.newGeneration(k1, [jtiOf(revoked)]);
+  const replica = new RevocationReplica({ keys, url: authority.url, onError: (e) => errors.push(e) });
+  const verifier = new Verifier({ issuers: { [ISS]: keys }, audience: "crm-api", revocation: replica });
+  await replica.refresh();
+  assert.equal(code(() => verifier.verify(revoked, route)), "revoked");
+  authority.revoke(k1, jtiOf(later));
+  await replica.refresh();
+  assert.equal(code(() => verifier.verify(later, route)), "revoked", "a delta signed by the first key");
+  const serial = replica.info.serial;
+
+  // The service puts a new key first: it signs tokens and revocation data from now on.
+  jwks.keys = [k2.publicJwk, k1.publicJwk];
+  await keys.refresh();
+  assert.equal(keys.version, 2);
+  assert.equal(replica.info.serial, serial, "the filter kept: the new keys verify what it held");
+  assert.equal(code(() => verifier.verify(revoked, route)), "revoked");
+  assert.equal(code(() => verifier.verify(later, route)), "revoked");
+  const newToken = mint(k2);
+  assert.equal(verifier.verify(newToken, route).sub, "agent:lookup-bot", "the new key's tokens, same Verifier");
+  authority.revoke(k2, jtiOf(rotatedAway));
+  authority.revoke(k2, jtiOf(newToken));
+  await replica.refresh();
+  assert.equal(code(() => verifier.verify(rotatedAway, route)), "revoked", "a delta signed by the new key");
+  assert.equal(code(() => verifier.verify(newToken, route)), "revoked");
+  assert.equal(verifier.verify(fine, route).sub, "agent:lookup-bot");
+  assert.deepEqual(errors, []);
+
+  // The first key is removed: what it signed is dropped (reported), verification fails
+  // closed until the replica has data the keys verify, then follows it.
+  jwks.keys = [k2.publicJwk];
+  await keys.refresh();
+  assert.equal(code(() => verifier.verify(mint(k2), route)), "stale_revocation");
+  assert.equal(errors.length, 1);
+  assert.equal(errors[0].code, "stale_revocation");
+  authority.newGeneration(k2, [jtiOf(newToken)]);
+  await replica.refresh();
+  assert.equal(code(() => verifier.verify(newToken, route)), "revoked");
+  assert.equal(verifier.verify(mint(k2), route).sub, "agent:lookup-bot");
+});
+
+test("a replica following a RemoteKeySet that has no keys yet holds nothing, fails closed, and " +
+  "its refresh waits for the key set's", async (t) => {
+  const jwks = await jwksServer(t);
+  const authority = await revocationAuthority(t);
+  const revoked = mint(k1);
+  authority.newGeneration(k1, [jtiOf(revoked)]);
+  jwks.answer = (res) => res.writeHead(503).end();
+  const revocationKeys = new RemoteKeySet({ url: jwks.url, minRefresh: 0.05, onError: () => {} });
+  const replica = new RevocationReplica({ keys: revocationKeys, issuer: ISS, url: authority.url, onError: () => {} });
+  const verifier = new Verifier({ issuers: { [ISS]: { keys: [k1.publicJwk] } }, audience: "crm-api", revocation: replica });
+  assert.equal(replica.info, null);
+  assert.equal(replica.has(jtiOf(revoked)), false);
+  assert.throws(() => replica.offer(authority.snapshot), { code: "unknown_key" });
+  assert.throws(() => verifier.verify(revoked, route), (e) => e.code === "stale_revocation" && /RemoteKeySet/.test(e.message));
+  await assert.rejects(replica.refresh(), { code: "stale_revocation" });
+  assert.deepEqual(authority.fetches, [], "nothing to verify data with: nothing read");
+
+  jwks.answer = undefined;
+  await sleep(60);
+  assert.equal((await replica.refresh()).serial, authority.serial, "the key set's refresh, then the data");
+  assert.equal(revocationKeys.version, 1);
+  assert.equal(code(() => verifier.verify(revoked, route)), "revoked");
+  assert.equal(verifier.verify(mint(k1), route).sub, "agent:lookup-bot");
+});

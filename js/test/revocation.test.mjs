@@ -6,7 +6,8 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { createServer } from "node:http";
 import {
-  RevocationFilter, RevocationReplica, TaskTokenError, Verifier, completeTask,
+  RemoteKeySet, RevocationFilter, RevocationReplica, TaskTokenError, Verifier, completeTask,
+  generateKey,
 } from "tasktoken";
 import { base64url } from "./suite/vectors.js";
 
@@ -286,4 +287,35 @@ test("a replica's load that never answers gives up after `timeout`; a refresh th
   await assert.rejects(within(2000, remote.refresh()), { code: "stale_revocation" });
   assert.throws(() => new RevocationReplica({ keys: rev.keys, loader: () => null, timeout: 0 }), { code: "malformed" });
   assert.throws(() => new RevocationReplica({ keys: rev.keys, loader: () => null, timeout: 600 }), { code: "malformed" });
+});
+
+test("a replica following a RemoteKeySet gives the core it builds for new keys what it held, " +
+  "whatever order it came in: the same serial, the same revocations", async (t) => {
+  let published = rev.keys;
+  const host = await serve((req, res) => res.end(JSON.stringify(published)));
+  t.after(() => host.close());
+  const keys = new RemoteKeySet({ url: `${host.url}/jwks.json` });
+  await keys.refresh();
+  const all = [delta, ...chain];
+  const replicas = [];
+  for (const order of [[0, 1, 2], [2, 1, 0], [1, 0, 2], [2, 0, 1]]) {
+    const replica = new RevocationReplica({ keys, loader: () => null });
+    replica.offer(all[order[0]]); // before the snapshot: buffered, then taken with it
+    assert.equal(replica.offer(snapshot), "replaced");
+    for (const i of order.slice(1)) replica.offer(all[i]);
+    assert.equal(replica.info.serial, 44);
+    replicas.push([order, replica, replica.core]);
+  }
+  published = { keys: [...rev.keys.keys, generateKey({ kid: "a2" }).publicJwk] };
+  await keys.refresh();
+  assert.equal(keys.version, 2);
+  for (const [order, replica, before] of replicas) {
+    assert.notEqual(replica.core, before, `order ${order}: a core for the new keys`);
+    assert.equal(replica.info.serial, 44, `order ${order}`);
+    for (const jti of rev.chain.revokedAfter) assert.equal(replica.has(jti), true, `order ${order}: ${jti}`);
+    for (const jti of rev.snapshot.notRevoked.filter((j) => !rev.chain.revokedAfter.includes(j))) {
+      assert.equal(replica.has(jti), false, jti);
+    }
+    assert.equal(replica.offer(snapshot), "ignored", "and it never goes back");
+  }
 });

@@ -5,7 +5,7 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
-import { Issuer, generateKey } from "tasktoken";
+import { Issuer, generateKey, signRevocationSnapshot } from "tasktoken";
 import { startWrangler } from "./wrangler.js";
 
 let dev;
@@ -63,6 +63,12 @@ async function service(t) {
       return json({ access_token: token, issued_token_type: "urn:ietf:params:oauth:token-type:jwt",
         token_type: "Bearer", expires_in: 60 });
     }
+    if (path === "/revocation/snapshot") {
+      const now = Math.floor(Date.now() / 1000);
+      return res.end(signRevocationSnapshot(k1.privateJwk,
+        { issuer: ISS, jtis: ["jti-x"], serial: 7, issuedAt: now, nextUpdate: now + 300 }));
+    }
+    if (path.startsWith("/revocation/delta/")) return res.writeHead(404).end();
     if (path === "/.well-known/jwks.json") {
       state.jwksFetches++;
       if (state.jwks === "hang") return;
@@ -89,14 +95,15 @@ async function inWorkerd(check, body) {
   return res.json();
 }
 
-test("inside workerd: completeTask, exchangeToken, withTask and RemoteKeySet.refresh reach the " +
-  "service, and a 302 is refused (workerd has no redirect: \"error\")", async (t) => {
+test("inside workerd: completeTask, exchangeToken, withTask, RemoteKeySet.refresh and a replica " +
+  "following it reach the service, and a 302 is refused (workerd has no redirect: \"error\")", async (t) => {
   const svc = await service(t);
   const out = await inWorkerd("clients", { base: svc.base });
   assert.deepEqual(out.completed, { ok: true, value: null });
   assert.deepEqual(out.exchanged, { ok: true, value: "Bearer" });
   assert.deepEqual(out.task, { ok: true, value: { direct: "Bearer", redirected: "TypeError" } });
   assert.deepEqual(out.keys, { ok: true, value: ["wd-1"] });
+  assert.deepEqual(out.replica, { ok: true, value: 7 });
   assert.equal(svc.revoked.length, 2, "completeTask, and withTask's own revocation");
   assert.equal(out.completeRedirect.code, "malformed");
   assert.match(out.completeRedirect.cause, /HTTP 302/);

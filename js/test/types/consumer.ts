@@ -157,7 +157,8 @@ await remote.refresh();
 // In a Worker: ctx.waitUntil(remote.pending) after an unknown_key.
 const pendingRefresh: Promise<void> | null = remote.pending;
 if (pendingRefresh) await pendingRefresh;
-const following = new Verifier({ issuers: { "https://auth.example": remote }, audience: "crm-api" });
+const following = new Verifier({ issuers: { "https://auth.example": remote }, audience: "crm-api",
+  revocation: new RevocationReplica({ keys: remote, url: "https://auth.example/revocation" }) });
 void following;
 const version: number = remote.version;
 void version;

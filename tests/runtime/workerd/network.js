@@ -1,7 +1,7 @@
 // The package's network clients inside workerd, against a local Node server
 // (../workerd.test.mjs) whose base URL each request names: `POST /net/<check>` with a JSON
 // body `{ base, ... }`, answered with what happened, every rejection as `{ code, message }`.
-import { RemoteKeySet, Verifier, completeTask, exchangeToken, withTask } from "tasktoken";
+import { RemoteKeySet, RevocationReplica, Verifier, completeTask, exchangeToken, withTask } from "tasktoken";
 
 const job = {
   subjectToken: "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJjaSJ9.c2ln", audience: "crm-api",
@@ -19,7 +19,10 @@ const settle = (promise) => promise.then(
 const isolate = {};
 
 const checks = {
-  /** completeTask, exchangeToken, withTask and RemoteKeySet.refresh, then each through a 302. */
+  /**
+   * completeTask, exchangeToken, withTask, RemoteKeySet.refresh and a replica following that
+   * key set, then each client of the token service through a 302.
+   */
   async clients({ base }) {
     const keys = new RemoteKeySet({ url: `${base}/.well-known/jwks.json`, onError: () => {} });
     const moved = new RemoteKeySet({ url: `${base}/redirect/jwks.json`, onError: () => {} });
@@ -32,6 +35,9 @@ const checks = {
         return { direct: await direct.text(), redirected };
       })),
       keys: await settle(keys.refresh().then((jwks) => jwks.keys.map((k) => k.kid))),
+      // The service's revocation data, verified with the key set just loaded.
+      replica: await settle(new RevocationReplica({ keys, url: `${base}/revocation` }).refresh()
+        .then((info) => info.serial)),
       completeRedirect: await settle(completeTask("a.b.c", `${base}/redirect/revoke`)),
       exchangeRedirect: await settle(exchangeToken({ ...job, service: `${base}/redirect` })),
       keysRedirect: await settle(moved.refresh()),
