@@ -47,7 +47,7 @@ export function guard(request, verifier, options) {
     verifier,
     options,
   );
-  if (decision.ok) return decision;
+  if (decision.ok) return { ok: true, claims: decision.claims };
   const { status, headers, body } = decision.answer;
   // No prototype: the init's members are read with inheritance (WebIDL), so a polluted
   // `statusText` would otherwise change every refusal, or break it (a bad one throws).
@@ -102,6 +102,13 @@ export function guardNode(req, res, verifier, options) {
   res.end(body);
   return null;
 }
+
+/**
+ * @internal For `tasktoken/mcp`: the guard's decision for a request seen through accessors —
+ * `{ ok: true, claims, token, dpop }` (`dpop` true for the DPoP scheme), or `{ ok: false,
+ * error, answer: { status, headers, body } }` — with nothing sent.
+ */
+export { decide as decideRequest };
 
 function decide(getHeader, getParams, getResource, getTarget, verifier, options) {
   let token;
@@ -171,16 +178,25 @@ function decide(getHeader, getParams, getResource, getTarget, verifier, options)
       const error = new TaskTokenError("binding_mismatch", "the token is not key-bound; send it as Bearer");
       return refuse(401, error, challenge(true, "invalid_token", error));
     }
-    return { ok: true, claims };
+    return { ok: true, claims, token, dpop: scheme };
   } catch (error) {
-    const e = asTaskTokenError(error);
-    // A bound token sent as Bearer is `binding_required`: answered with a DPoP challenge.
-    const dpopChallenge = scheme || e.code === "binding_required" || PROOF.has(e.code);
-    if (FORBIDDEN.has(e.code)) return refuse(403, e, challenge(dpopChallenge, "insufficient_scope", e));
-    if (UNAVAILABLE.has(e.code)) return refuse(503, e, challenge(dpopChallenge, "temporarily_unavailable", e));
-    const code = PROOF.has(e.code) ? "invalid_dpop_proof" : "invalid_token";
-    return refuse(401, e, challenge(dpopChallenge, code, e));
+    return refusalFor(error, scheme);
   }
+}
+
+/**
+ * @internal The refusal of a verification that threw `error` (`dpop`: the request used the
+ * DPoP scheme): 403 `insufficient_scope` for a valid token that does not grant the request,
+ * 503 when revocation data is stale, else 401 (`invalid_dpop_proof` for the proof).
+ */
+export function refusalFor(error, dpop) {
+  const e = asTaskTokenError(error);
+  // A bound token sent as Bearer is `binding_required`: answered with a DPoP challenge.
+  const dpopChallenge = dpop || e.code === "binding_required" || PROOF.has(e.code);
+  if (FORBIDDEN.has(e.code)) return refuse(403, e, challenge(dpopChallenge, "insufficient_scope", e));
+  if (UNAVAILABLE.has(e.code)) return refuse(503, e, challenge(dpopChallenge, "temporarily_unavailable", e));
+  const code = PROOF.has(e.code) ? "invalid_dpop_proof" : "invalid_token";
+  return refuse(401, e, challenge(dpopChallenge, code, e));
 }
 
 /**
