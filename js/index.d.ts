@@ -21,7 +21,8 @@ export type ErrorCode =
   | "binding_required"
   | "binding_mismatch"
   | "invalid_proof"
-  | "proof_replayed";
+  | "proof_replayed"
+  | "delegation_denied";
 
 /**
  * The token service's refusals, as `exchangeToken` and `withTask` throw them: the OAuth
@@ -138,6 +139,35 @@ export function createProof(options: {
   now?: number | Date;
 }): string;
 
+/** What `delegate` hands on: a grant no wider than the chain's last element. */
+export interface DelegateOptions {
+  /** The private Ed25519 proof JWK the chain's last element is bound to. */
+  key: ProofJwk & { d: string };
+  /** The sub-agent. */
+  sub: string;
+  /** Audiences, each one of the previous element's. */
+  aud: string | string[];
+  /** The previous task, or a sub-task of it (`task/…`). */
+  task: string;
+  /** Space-separated actions, each one of the previous element's. */
+  scope: string;
+  /** Resource patterns, each inside one of the previous element's. */
+  res: string[];
+  /** Lifetime in seconds (the link never outlives the previous element). */
+  ttl: number;
+  /** The sub-agent's key thumbprint: binds the link (and lets it delegate further). */
+  cnfJkt?: string;
+  /** How many more links the sub-agent may add (lower than the previous element's). */
+  dlg?: number;
+  now?: number | Date;
+}
+
+/**
+ * Delegates a narrower task offline: `chain` (a task token or `ROOT~LINK…`) with one more
+ * link signed by `key`. Throws `delegation_denied` for anything that would widen the grant.
+ */
+export function delegate(chain: string, options: DelegateOptions): string;
+
 /**
  * A `fetch` that sends `token` as `Authorization: DPoP` with a fresh proof per request, and
  * retries once with a server's `DPoP-Nonce` when asked (`use_dpop_nonce`).
@@ -157,6 +187,8 @@ export interface IssuerOptions {
   maxTtl?: number;
   /** Most actions in one token's scope (default 4). */
   maxActions?: number;
+  /** Largest `dlg` this issuer mints (default 1, at most 4). */
+  maxDelegation?: number;
   /** Allow a bare `*` resource and more actions than `maxActions`. */
   allowBroadScope?: boolean;
   /** Receives an audit event for every mint and refusal. */
@@ -180,6 +212,11 @@ export interface MintRequest {
   nbf?: number;
   /** Optional key binding: RFC 7638 thumbprint written as `cnf.jkt`. */
   cnfJkt?: string;
+  /**
+   * How many delegation links the holder may add (`dlg`, default 0); needs `cnfJkt` and at
+   * most the issuer's `maxDelegation`.
+   */
+  dlg?: number;
   /** Extra claims, copied as they are (not v1 claim names). */
   claims?: Record<string, unknown>;
 }
@@ -234,6 +271,11 @@ export interface VerifierOptions {
   proofMaxAge?: number;
   /** Accept only key-bound tokens (`cnf.jkt`). */
   requireBinding?: boolean;
+  /**
+   * Most links of a delegation chain (`ROOT~LINK…`) accepted (default and most 4; 0 refuses
+   * every chain with `delegation_denied`).
+   */
+  maxDelegationDepth?: number;
 }
 
 export interface VerifyRequest {
@@ -270,7 +312,22 @@ export interface TaskClaims {
   scope: string;
   res: string[];
   cnf?: { jkt: string };
+  /** Delegation links the holder may still add. */
+  dlg?: number;
+  /**
+   * For a delegation chain: the delegators, the most recent outermost, the root's `sub`
+   * innermost (RFC 8693 §4.1).
+   */
+  act?: DelegationActor;
+  /** For a delegation chain: the hash of the element before the last link. */
+  prev?: string;
   [claim: string]: unknown;
+}
+
+/** One delegator of a chain, and the one before it. */
+export interface DelegationActor {
+  sub: string;
+  act?: DelegationActor;
 }
 
 /** Verifies task tokens for one audience. */

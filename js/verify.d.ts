@@ -7,7 +7,7 @@ import type {
 
 export {
   ErrorCode, ExchangeErrorCode, TaskTokenError, Ed25519Jwk, AuditEvent, MAX_TOKEN_LENGTH, ready,
-  VerifierOptions, VerifyRequest, TaskClaims, Verifier, RemoteKeySet,
+  VerifierOptions, VerifyRequest, TaskClaims, DelegationActor, Verifier, RemoteKeySet,
   RevocationInfo, RevocationFilter, RevocationReplicaOptions, RevocationReplica,
   LinkState, LinkCheck, LinkOrigin, linkToken, checkLink, fetchLink, completeTask,
   GuardOptions, GuardResult, guard, NodeRequestLike, NodeResponseLike, guardNode,

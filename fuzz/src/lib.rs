@@ -446,7 +446,14 @@ fn reencode(publication: &Publication) -> Option<Vec<u8>> {
         Publication::Delta(d) if d.geometry.byte_len() <= 1 << 16 => {
             let key = SigningKey::from_seed(&d.kid, &seed).expect("a decoded kid is 1..=255 bytes");
             let filter = BloomFilter::new(d.geometry, d.salt);
-            Publication::sign_delta(&filter, d.base_serial, &d.entries, d.freshness, &d.issuer, &key)
+            Publication::sign_delta(
+                &filter,
+                d.base_serial,
+                &d.entries,
+                d.freshness,
+                &d.issuer,
+                &key,
+            )
         }
         Publication::Delta(_) => return None,
     };
@@ -564,9 +571,47 @@ pub fn prepared(data: &[u8]) {
 // ---------------------------------------------------------------------------------------
 // proof
 
+/// A proof key cache holding the vectors' Ed25519 proof key (as a verifier of tokens bound
+/// to it holds it after one proof), with that key's thumbprint.
+struct HeldProofKey {
+    keys: tasktoken::ProofKeyCache,
+    jkt: String,
+}
+
+thread_local! {
+    static HELD: HeldProofKey = held_proof_key();
+}
+
+fn held_proof_key() -> HeldProofKey {
+    let tokens: Value = serde_json::from_str(include_str!("../../tests/vectors/tokens.json"))
+        .expect("tokens.json is JSON");
+    let cases = tokens["cases"].as_array().expect("cases");
+    let case = cases.iter().find(|c| c["name"] == "valid_dpop_ed25519").expect("the case");
+    let dpop = &case["request"]["dpop"];
+    let text = |v: &Value| v.as_str().expect("a string").to_owned();
+    let (proof, method, url) = (text(&dpop["proof"]), text(&dpop["method"]), text(&dpop["url"]));
+    let request =
+        tasktoken::ProofRequest { proof: &proof, method: &method, url: &url, nonce: None };
+    let token = text(&case["token"]);
+    let jkt = tasktoken::verify_proof(&request, Some(&token), NOW, 60, 30).expect("valid").jkt;
+    let keys = tasktoken::ProofKeyCache::new();
+    tasktoken::__private::verify_proof_through(
+        &request,
+        Some(&token),
+        NOW,
+        (60, 30),
+        (&keys, &jkt),
+    )
+    .expect("valid through the cache");
+    HeldProofKey { keys, jkt }
+}
+
 /// Verifies `proof NL method NL url` as a DPoP proof at a fixed clock, with and without a
 /// token: the only error is `invalid_proof`, and an accepted proof names this method and a
-/// URL that is the same resource (its `htu`, normalised, equals the request's).
+/// URL that is the same resource (its `htu`, normalised, equals the request's). Through a
+/// proof key cache holding the vectors' key (its header skips parsing, its table checks the
+/// signature), every verdict is the same; and the header's and claims' JSON reads the same
+/// with the borrowed reader as with the strict `serde_json` one.
 pub fn proof(text: &str) {
     let mut lines = text.splitn(3, '\n');
     let proof = lines.next().unwrap_or_default();
@@ -574,12 +619,25 @@ pub fn proof(text: &str) {
     let url = lines.next().unwrap_or_default();
     let request = tasktoken::ProofRequest { proof, method, url, nonce: None };
     for token in [None, Some("t.o.k")] {
-        match tasktoken::verify_proof(&request, token, 1_767_225_600, 60, 30) {
+        let result = tasktoken::verify_proof(&request, token, NOW, 60, 30);
+        match &result {
             Ok(verified) => {
                 assert!(!verified.jti.is_empty());
                 assert_eq!(verified.jkt.len(), 43, "a SHA-256 thumbprint");
             }
             Err(e) => assert_eq!(e.code(), "invalid_proof", "{e}"),
         }
+        let held = HELD.with(|held| {
+            let through = (&held.keys, held.jkt.as_str());
+            tasktoken::__private::verify_proof_through(&request, token, NOW, (60, 30), through)
+        });
+        assert_eq!(held.as_ref().ok(), result.as_ref().ok(), "the held path agrees");
+        assert_eq!(held.map_err(|e| e.code()).err(), result.map_err(|e| e.code()).err());
     }
+    for part in proof.split('.').take(2) {
+        if let Ok(bytes) = URL_SAFE_NO_PAD.decode(part) {
+            assert!(tasktoken::__private::json_readers_agree(&bytes), "{part}");
+        }
+    }
+    assert!(tasktoken::__private::json_readers_agree(text.as_bytes()));
 }

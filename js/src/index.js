@@ -2,7 +2,8 @@
 // issuers, export links) and signed revocation data for authorities, from the second wasm
 // module (../wasm/mint/).
 import {
-  CoreIssuer, createProof as coreCreateProof, generateKey as coreGenerateKey,
+  CoreIssuer, createProof as coreCreateProof, delegate as coreDelegate,
+  generateKey as coreGenerateKey,
   generateProofKey as coreGenerateProofKey, planPublication, signDelta, signSnapshot,
 } from "../wasm/mint/tasktoken.js";
 import { exchange, runTask } from "./exchange.js";
@@ -32,7 +33,8 @@ export class Issuer {
 
   /**
    * @param {{ iss: string, key: object, maxTtl?: number, maxActions?: number,
-   *           allowBroadScope?: boolean }} options
+   *           maxDelegation?: number, allowBroadScope?: boolean }} options
+   *   `maxDelegation` (default 1, at most 4): the largest `dlg` this issuer mints.
    */
   constructor(options) {
     const { onDecision, ...core } = snapshotObject(options, "Issuer options");
@@ -43,8 +45,10 @@ export class Issuer {
   /**
    * Mints a token for one task, issued now with a fresh 128-bit `jti`.
    * @param {{ sub: string, aud: string | string[], task: string, scope: string,
-   *           res: string[], ttl: number, nbf?: number, cnfJkt?: string,
+   *           res: string[], ttl: number, nbf?: number, cnfJkt?: string, dlg?: number,
    *           claims?: Record<string, unknown> }} request
+   *   `dlg`: how many delegation links the holder may add (default 0; needs `cnfJkt`, and
+   *   at most the issuer's `maxDelegation`), see `delegate`.
    * @param {{ now?: number | Date }} [options]
    * @returns {string}
    */
@@ -141,6 +145,34 @@ export function createProof(options) {
     if (value !== undefined && typeof value !== "string") throw bad(`${name} must be a string`);
   }
   return coreCreateProof(plainJson(key, "createProof key"), method, target, token, nonce, seconds(now));
+}
+
+/**
+ * Delegates a narrower task to a sub-agent, offline (DESIGN.md, "Delegation"): appends a
+ * link to `chain` (a task token or a chain `ROOT~LINK…`) signed by `key`, the private
+ * Ed25519 proof JWK (from `generateProofKey`) the chain's last element is bound to. The
+ * link may only narrow: `aud`, `scope` and `res` within the previous element's, `task`
+ * equal or a sub-task (`task/…`), `exp` the earlier of now + `ttl` and the previous `exp`,
+ * `dlg` lower than the previous one. `cnfJkt` binds the link to the sub-agent's key (so
+ * that it proves possession and may delegate further). Verifiers accept the returned chain
+ * wherever they accept tokens; its claims are the last link's, with the root's `iss` and an
+ * `act` claim naming the delegators.
+ *
+ * Throws `TaskTokenError` `delegation_denied` for a link that would widen anything, a key
+ * the last element is not bound to, or an element that allows no more delegation;
+ * `invalid_claim` for an empty or ill-formed field; `malformed` for a chain that does not
+ * parse, a P-256 key or a result over 8 KiB; `expired` if the last element has expired.
+ * @param {string} chain
+ * @param {{ key: object, sub: string, aud: string | string[], task: string, scope: string,
+ *           res: string[], ttl: number, cnfJkt?: string, dlg?: number,
+ *           now?: number | Date }} options
+ * @returns {string} the chain with the new link
+ */
+export function delegate(chain, options) {
+  if (typeof chain !== "string") throw bad("delegate needs the chain (a string)");
+  const { key, now, ...link } = snapshotObject(options, "delegate options");
+  return coreDelegate(chain, plainJson(key, "delegation key"), plainJson(link, "delegation"),
+    seconds(now));
 }
 
 /**

@@ -501,6 +501,7 @@ const CODES = new Set([
   "invalid_claim", "untrusted_issuer", "wrong_audience", "not_yet_valid", "expired",
   "lifetime_too_long", "revoked", "stale_revocation", "action_denied", "resource_denied",
   "binding_required", "binding_mismatch", "invalid_proof", "proof_replayed",
+  "delegation_denied",
 ]);
 
 /** Nothing held yet (see `RevocationReplica#hold`). */

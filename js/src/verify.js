@@ -60,7 +60,7 @@ export class Verifier {
   /**
    * @param {{ issuers: Record<string, { keys: object[] } | RemoteKeySet>, audience: string,
    *           maxLifetime?: number, clockSkew?: number, requireBinding?: boolean,
-   *           revocation?: RevocationReplica | RevocationFilter, revocationGrace?: number,
+   *           maxDelegationDepth?: number, revocation?: RevocationReplica | RevocationFilter, revocationGrace?: number,
    *           failOpenWhenStale?: boolean, exactCheck?: (jti: string) => boolean,
    *           onStaleRevocation?: (claims: object) => void }} options
    *   With `revocation`, every verification consults it: a hit is `revoked`, missing or
@@ -73,6 +73,9 @@ export class Verifier {
    *   keys (else `malformed`); tokens of other issuers are `stale_revocation`.
    *   `maxLifetime` is at most 86400 s and `clockSkew` at most 300 s (`malformed` beyond);
    *   `proofMaxAge` (default 60, at most 300): how old a DPoP proof may be.
+   *   Delegation chains (`ROOT~LINK…`, see `delegate`) are accepted wherever tokens are, at
+   *   most `maxDelegationDepth` links deep (default and most 4; 0 refuses every chain:
+   *   `delegation_denied`).
    *   An issuer's keys may be a RemoteKeySet: the verifier then builds its core again
    *   whenever those keys change (same options and revocation source), keeps the last good
    *   core if the core refuses the new combination (two issuers sharing a `kid`, a

@@ -17,7 +17,8 @@ import { readFileSync } from "node:fs";
 import * as tt from "tasktoken";
 import {
   Issuer, RemoteKeySet, RevocationFilter, RevocationReplica, TaskTokenError, Verifier, checkLink,
-  completeTask, createProof, dpopFetch, exchangeToken, fetchLink, generateKey, generateProofKey,
+  completeTask, createProof, delegate, dpopFetch, exchangeToken, fetchLink, generateKey,
+  generateProofKey,
   guard, guardNode, linkToken, mintLink, planRevocationPublication, withTask,
   signRevocationDelta,
   signRevocationSnapshot,
@@ -192,6 +193,7 @@ const CODES = new Set([
   "invalid_claim", "untrusted_issuer", "wrong_audience", "not_yet_valid", "expired",
   "lifetime_too_long", "revoked", "stale_revocation", "action_denied", "resource_denied",
   "binding_required", "binding_mismatch", "invalid_proof", "proof_replayed",
+  "delegation_denied",
   // The token service's refusals, as exchangeToken and withTask throw them (docs/decisions.md).
   "unsupported_grant_type", "invalid_request", "invalid_grant", "invalid_scope", "invalid_target",
   "authorization_pending", "access_denied", "expired_token", "invalid_dpop_proof",
@@ -227,7 +229,7 @@ test("Issuer", async (t) => {
   const base = { iss: ISS, key: privateJwk };
   await sweep(t, [
     ...calls("Issuer options", base,
-      ["iss", "key", "maxTtl", "maxActions", "allowBroadScope", "onDecision"],
+      ["iss", "key", "maxTtl", "maxActions", "maxDelegation", "allowBroadScope", "onDecision"],
       (x) => new Issuer(x)),
     ...calls("Issuer key", privateJwk, ["kty", "crv", "x", "d", "kid", "alg", "use"],
       (x) => new Issuer({ iss: ISS, key: x })),
@@ -235,7 +237,7 @@ test("Issuer", async (t) => {
 });
 
 test("Issuer#mint", async (t) => {
-  const fields = ["sub", "aud", "task", "scope", "res", "ttl", "nbf", "cnfJkt", "claims"];
+  const fields = ["sub", "aud", "task", "scope", "res", "ttl", "nbf", "cnfJkt", "dlg", "claims"];
   await sweep(t, [
     ...calls("mint request", mintRequest, fields, (x) => issuer.mint(x)),
     ...calls("mint options", {}, ["now"], (x) => issuer.mint(mintRequest, x)),
@@ -449,6 +451,23 @@ test("generateProofKey, createProof and dpopFetch", async (t) => {
   ]);
 });
 
+test("delegate", async (t) => {
+  const orchestrator = generateProofKey();
+  const root = new Issuer({ iss: ISS, key: privateJwk }).mint({
+    sub: "agent:orchestrator", aud: "crm-api", task: "lookup-48xx", scope: "customers:read",
+    res: ["customers/*"], ttl: 60, cnfJkt: orchestrator.jkt, dlg: 1,
+  });
+  const link = { key: orchestrator.privateJwk, sub: "agent:sub", aud: "crm-api",
+    task: "lookup-48xx/4821", scope: "customers:read", res: ["customers/4821"], ttl: 30 };
+  await sweep(t, [
+    ...calls("delegate options", link,
+      ["key", "sub", "aud", "task", "scope", "res", "ttl", "cnfJkt", "dlg", "now"],
+      (x) => delegate(root, x)),
+    ...calls("delegate key", {}, [], (x) => delegate(root, { ...link, key: x }), mustThrow),
+    ...calls("delegate chain", {}, [], (x) => delegate(x, link), mustThrow),
+  ]);
+});
+
 test("exchangeToken, withTask and RemoteKeySet reject with a TaskTokenError", async (t) => {
   const exchange = {
     service: "http://127.0.0.1:1", subjectToken: "a.b.c", audience: "crm-api",
@@ -474,7 +493,7 @@ test("exchangeToken, withTask and RemoteKeySet reject with a TaskTokenError", as
 test("every export is swept", () => {
   const swept = new Set(["generateKey", "Issuer", "Verifier", "RevocationFilter",
     "RevocationReplica", "signRevocationSnapshot", "signRevocationDelta",
-    "planRevocationPublication", "generateProofKey", "createProof", "dpopFetch", "guard",
+    "planRevocationPublication", "generateProofKey", "createProof", "delegate", "dpopFetch", "guard",
     "guardNode", "exchangeToken", "withTask", "RemoteKeySet",
     "mintLink", "checkLink", "linkToken", "fetchLink", "completeTask"]);
   const notFunctions = new Set(["TaskTokenError", "MAX_TOKEN_LENGTH", "ready"]);

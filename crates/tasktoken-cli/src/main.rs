@@ -9,6 +9,7 @@
 
 mod audit_log;
 mod clock;
+mod delegate;
 mod duration;
 mod failure;
 mod files;
@@ -39,7 +40,8 @@ Exit status:
      {\"error\":\"<code>\",\"message\":\"...\"}, where <code> is a stable string: malformed,
      unsupported_alg, wrong_type, unknown_key, bad_signature, missing_claim, invalid_claim,
      untrusted_issuer, wrong_audience, not_yet_valid, expired, lifetime_too_long, revoked,
-     stale_revocation, action_denied, resource_denied, binding_required, binding_mismatch
+     stale_revocation, action_denied, resource_denied, binding_required, binding_mismatch,
+     invalid_proof, proof_replayed, delegation_denied
   2  usage or file error: bad arguments, or a file that cannot be read or written
      (the revocation store included). stderr holds a plain message
 
@@ -68,6 +70,8 @@ enum Command {
     #[command(after_help = EXIT_STATUS_HELP)]
     Proof(proof::ProofArgs),
     #[command(after_help = EXIT_STATUS_HELP)]
+    Delegate(delegate::DelegateArgs),
+    #[command(after_help = EXIT_STATUS_HELP)]
     Verify(verify::VerifyArgs),
     #[command(after_help = EXIT_STATUS_HELP)]
     Inspect(inspect::InspectArgs),
@@ -87,6 +91,7 @@ fn main() -> ExitCode {
         Command::Keygen(args) => keygen::run(args),
         Command::Mint(args) => mint::run(args),
         Command::Proof(args) => proof::run(args),
+        Command::Delegate(args) => delegate::run(args),
         Command::Verify(args) => verify::run(args),
         Command::Inspect(args) => inspect::run(args),
         Command::Revoke(args) => revoke::run(args),
@@ -115,6 +120,8 @@ mod tests {
     fn help_defaults_match_the_core() {
         assert_eq!(tasktoken::DEFAULT_MAX_TTL, 15 * 60, "mint --max-ttl help");
         assert_eq!(tasktoken::DEFAULT_MAX_ACTIONS, 4, "mint --max-actions help");
+        assert_eq!(tasktoken::DEFAULT_MAX_DELEGATION, 1, "mint --max-dlg help");
+        assert_eq!(tasktoken::MAX_DELEGATION_DEPTH, 4, "verify --max-delegation-depth help");
         assert_eq!(tasktoken::DEFAULT_MAX_LIFETIME, 15 * 60, "verify --max-lifetime help");
         assert_eq!(
             tasktoken::DEFAULT_CLOCK_SKEW,

@@ -75,6 +75,15 @@ pub struct MintArgs {
     #[arg(long, value_name = "THUMBPRINT")]
     cnf_jkt: Option<String>,
 
+    /// Delegation depth (`dlg`): how many links (`tasktoken delegate`) the holder may add;
+    /// needs --cnf-jkt [default: 0, no delegation].
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    dlg: u32,
+
+    /// Largest --dlg this issuer mints, at most 4 [default: 1].
+    #[arg(long, value_name = "N")]
+    max_dlg: Option<u32>,
+
     /// Extra claim; VALUE is parsed as JSON, and taken as a string if it is not valid JSON
     /// (ticket=OPS-12 is "OPS-12", n=3 is 3, ctx='{"env":"prod"}' is an object). Repeat
     /// for several; names must differ and may not be v1 claim names.
@@ -96,6 +105,9 @@ pub fn run(args: &MintArgs) -> Result<(), Failure> {
     if let Some(count) = args.max_actions {
         issuer = issuer.max_actions(count);
     }
+    if let Some(depth) = args.max_dlg {
+        issuer = issuer.max_delegation(depth).map_err(Failure::core_in("--max-dlg".into()))?;
+    }
     if let Some(sink) = args.audit.sink()? {
         issuer = issuer.with_audit(sink);
     }
@@ -108,6 +120,7 @@ pub fn run(args: &MintArgs) -> Result<(), Failure> {
         ttl: args.ttl,
         nbf: args.nbf,
         cnf_jkt: args.cnf_jkt.clone(),
+        dlg: args.dlg,
         extra,
     })?;
     // Only now: on failure stderr holds nothing but the error JSON.

@@ -91,6 +91,11 @@ pub struct VerifyArgs {
     #[arg(long)]
     require_binding: bool,
 
+    /// Most links of a delegation chain (`ROOT~LINK...`) accepted [default: 4, the most];
+    /// 0 refuses every chain (`delegation_denied`).
+    #[arg(long, value_name = "N")]
+    max_delegation_depth: Option<u32>,
+
     /// Revocation snapshot file (from `tasktoken filter build`), signed by a key of the
     /// --jwks paired with the --iss it names, or of --revocation-jwks.
     #[arg(long, value_name = "FILE")]
@@ -209,6 +214,11 @@ fn verifier(args: &VerifyArgs) -> Result<Verifier, Failure> {
     }
     if let Some(seconds) = args.clock_skew {
         verifier = verifier.clock_skew(seconds).map_err(Failure::core_in("--clock-skew".into()))?;
+    }
+    if let Some(links) = args.max_delegation_depth {
+        verifier = verifier
+            .max_delegation_depth(links)
+            .map_err(Failure::core_in("--max-delegation-depth".into()))?;
     }
     for (path, iss) in args.jwks.iter().zip(&args.iss) {
         let context = format!("--jwks '{}'", path.display());

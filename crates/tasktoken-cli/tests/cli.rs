@@ -398,7 +398,7 @@ fn help_works_for_every_subcommand() {
     let top = run(&dir, &["--help"], None);
     assert_eq!(top.status.code(), Some(0));
     assert!(stdout(&top).contains("Exit status"));
-    for sub in ["keygen", "mint", "verify", "inspect"] {
+    for sub in ["keygen", "mint", "proof", "delegate", "verify", "inspect"] {
         let out = run(&dir, &[sub, "--help"], None);
         assert_eq!(out.status.code(), Some(0), "{sub}");
         let text = stdout(&out);
@@ -619,4 +619,104 @@ fn proof_keys_proofs_and_verify_with_a_proof() {
     }
     let bad = run(&dir, &["proof", "--generate", "--alg", "RS256", "--out", "x.jwk"], None);
     assert_eq!(error_code(&bad), "malformed");
+}
+
+/// Delegation on the command line: a root bound to the orchestrator's key with `--dlg 1`,
+/// `tasktoken delegate` to a sub-agent bound to its own key, `verify` of the chain with the
+/// sub-agent's proof, and the refusals.
+#[test]
+fn delegate_extends_a_bound_token_and_verify_accepts_the_chain() {
+    let dir = TempDir::new();
+    keygen(&dir, "k1");
+    let proof_key = |file: &str| {
+        let made = run(&dir, &["proof", "--generate", "--out", file], None);
+        assert_eq!(made.status.code(), Some(0), "stderr: {}", stderr(&made));
+        let made: Value = serde_json::from_str(&stdout(&made)).expect("JSON");
+        made["jkt"].as_str().expect("jkt").to_owned()
+    };
+    let (orch, sub) = (proof_key("orch.jwk"), proof_key("sub.jwk"));
+    let mint = |dlg: &str| {
+        let args = [
+            "mint",
+            "--key",
+            "k1.jwk",
+            "--iss",
+            "https://auth.example",
+            "--sub",
+            "agent:orchestrator",
+            "--aud",
+            "crm-api",
+            "--task",
+            "lookup-48xx",
+            "--scope",
+            "customers:read customers:list",
+            "--res",
+            "customers/*",
+            "--ttl",
+            "5m",
+            "--cnf-jkt",
+            &orch,
+            "--dlg",
+            dlg,
+        ];
+        let out = run(&dir, &args, None);
+        (out.status.code(), stdout(&out).trim_end().to_owned(), error_code_or_ok(&out))
+    };
+    let (status, root, _) = mint("1");
+    assert_eq!(status, Some(0));
+    assert_eq!(mint("2").2, "invalid_claim", "over the issuer's default maximum of 1");
+    let delegate = |key: &str, res: &str, chain: &str| {
+        let args = [
+            "delegate",
+            "--key",
+            key,
+            "--sub",
+            "agent:sub-4821",
+            "--aud",
+            "crm-api",
+            "--task",
+            "lookup-48xx/4821",
+            "--scope",
+            "customers:read",
+            "--res",
+            res,
+            "--ttl",
+            "2m",
+            "--cnf-jkt",
+            &sub,
+            "-",
+        ];
+        run(&dir, &args, Some(chain))
+    };
+    let out = delegate("orch.jwk", "customers/4821", &root);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    let chain = stdout(&out).trim_end().to_owned();
+    assert_eq!(chain.split('~').count(), 2);
+    assert_eq!(error_code(&delegate("orch.jwk", "orders/1", &root)), "delegation_denied");
+    assert_eq!(error_code(&delegate("sub.jwk", "customers/4821", &root)), "delegation_denied");
+    // The chain verifies with the sub-agent's proof, and only for what the link grants.
+    let url = "https://api.example/customers/4821";
+    let proof = run(
+        &dir,
+        &["proof", "--key", "sub.jwk", "--method", "GET", "--url", url, "-"],
+        Some(&chain),
+    );
+    let proof = stdout(&proof).trim_end().to_owned();
+    let extra = ["--proof", proof.as_str(), "--method", "GET", "--url", url, "-"];
+    let ok = verify(&dir, "k1", "https://auth.example", &extra, Some(&chain));
+    assert_eq!(ok.status.code(), Some(0), "stderr: {}", stderr(&ok));
+    let claims: Value = serde_json::from_str(&stdout(&ok)).expect("claims");
+    assert_eq!(claims["sub"], "agent:sub-4821");
+    assert_eq!(claims["act"]["sub"], "agent:orchestrator");
+    let refuse = ["--max-delegation-depth", "0", "-"];
+    let none = verify(&dir, "k1", "https://auth.example", &refuse, Some(&chain));
+    assert_eq!(error_code(&none), "delegation_denied");
+}
+
+fn error_code_or_ok(out: &Output) -> String {
+    if out.status.code() == Some(0) {
+        "ok".into()
+    } else {
+        error_code(out)
+    }
 }

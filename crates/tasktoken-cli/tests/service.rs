@@ -575,3 +575,50 @@ fn sigterm_finishes_and_exits_zero() {
     let status = service.terminate();
     assert!(status.success(), "{status:?}");
 }
+
+/// Delegation depth (`dlg`): granted up to the policy's, only with a DPoP binding (only the
+/// bound key can sign a link); the minted token carries it and its holder delegates offline.
+#[test]
+fn a_bound_token_with_dlg_can_be_delegated_and_an_unbound_one_is_refused() {
+    let (dir, oidc) = (TempDir::new(), Oidc::start());
+    let service = sqlite_service(&dir, &oidc, "");
+    let with = |dlg: &'static str| {
+        let mut request = DEPLOY.to_vec();
+        request.push(("dlg", dlg));
+        request
+    };
+    let (status, body) =
+        service.exchange(&exchange_form(&sign_rs256(&github_claims()), &with("1")), &[]);
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_request")), "{body}");
+    assert!(body["error_description"].as_str().expect("why").contains("DPoP"));
+    let key = ProofSigningKey::generate("EdDSA").expect("key");
+    let proof = |at| key.proof("POST", &format!("{ISSUER}/token"), None, None, at).expect("proof");
+    let subject = sign_rs256(&github_claims());
+    let (status, body) =
+        service.exchange(&exchange_form(&subject, &with("3")), &[("dpop", &proof(now()))]);
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_request")),
+        "over the policy's 2"
+    );
+    let subject = sign_rs256(&github_claims());
+    let (status, body) =
+        service.exchange(&exchange_form(&subject, &with("2")), &[("dpop", &proof(now()))]);
+    assert_eq!(status, 200, "{body}");
+    let token = body["access_token"].as_str().expect("token");
+    assert_eq!(tasktoken::UnverifiedToken::parse(token).expect("parse").claims()["dlg"], json!(2));
+    let link = tasktoken::LinkRequest {
+        sub: "agent:sub".into(),
+        aud: vec!["artifact-repo".into()],
+        task: "deploy-8812/stage:deploy/manifest".into(),
+        scope: "artifacts:read".into(),
+        res: vec!["repos/acme/app/manifest".into()],
+        ttl: 60,
+        ..Default::default()
+    };
+    let chain = tasktoken::delegate(token, &key, &link, now()).expect("delegate");
+    let claims = verifier(&service, "artifact-repo")
+        .verify(&chain, &Request::new("artifacts:read", "repos/acme/app/manifest"))
+        .expect("the chain verifies");
+    assert_eq!(claims.sub(), "agent:sub");
+}

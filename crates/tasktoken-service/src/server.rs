@@ -116,7 +116,10 @@ async fn serve(config: Config, listen: Option<&str>) -> Result<(), String> {
         .map_err(bad)?
         .max_ttl(config.max_ttl)
         .map_err(bad)?
-        .max_actions(config.max_actions);
+        .max_actions(config.max_actions)
+        // Each policy caps its own `dlg` (at most 4); the issuer mints what one grants.
+        .max_delegation(tasktoken::MAX_DELEGATION_DEPTH)
+        .map_err(bad)?;
     let revoker = Verifier::new(&config.issuer)
         .map_err(bad)?
         .trust(&config.issuer, &keys)
@@ -588,10 +591,6 @@ async fn exchange(
     audit.insert("policy".into(), Value::from(grant.policy.clone()));
     // Minted before anything is recorded: a request the issuer refuses uses up neither the
     // subject token nor the proof; the token is handed out only once both are recorded.
-    let mut extra = Map::new();
-    if grant.dlg > 0 {
-        extra.insert("dlg".into(), Value::from(grant.dlg));
-    }
     let mint = MintRequest {
         sub: grant.sub.clone(),
         aud: vec![grant.aud.clone()],
@@ -600,7 +599,7 @@ async fn exchange(
         res: grant.res.clone(),
         ttl: grant.ttl,
         cnf_jkt: proof.as_ref().map(|p| p.jkt.clone()),
-        extra,
+        dlg: grant.dlg,
         ..MintRequest::default()
     };
     let token = app.issuer.mint_at(&mint, now).map_err(|e| {

@@ -3,8 +3,9 @@
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use tasktoken::{
-    BloomFilter, Error, Freshness, Generation, Issuer, MintRequest, ProofSigningKey, Publication,
-    PublicationPlanner, SigningKey, Step, DEFAULT_FPR, DEFAULT_MIN_CAPACITY, DEFAULT_VALID_FOR,
+    delegate, BloomFilter, Error, Freshness, Generation, Issuer, LinkRequest, MintRequest,
+    ProofSigningKey, Publication, PublicationPlanner, SigningKey, Step, DEFAULT_FPR,
+    DEFAULT_MIN_CAPACITY, DEFAULT_VALID_FOR,
 };
 use wasm_bindgen::prelude::*;
 
@@ -27,6 +28,7 @@ struct IssuerOptions {
     key: Map<String, Value>,
     max_ttl: Option<u32>,
     max_actions: Option<usize>,
+    max_delegation: Option<u32>,
     allow_broad_scope: Option<bool>,
 }
 
@@ -48,6 +50,7 @@ struct MintOptions {
     ttl: u32,
     nbf: Option<i64>,
     cnf_jkt: Option<String>,
+    dlg: Option<u32>,
     claims: Option<Map<String, Value>>,
 }
 
@@ -60,7 +63,8 @@ pub struct CoreIssuer {
 
 #[wasm_bindgen]
 impl CoreIssuer {
-    /// `{ iss, key: privateJwk, maxTtl?, maxActions?, allowBroadScope? }` as JSON text.
+    /// `{ iss, key: privateJwk, maxTtl?, maxActions?, maxDelegation?, allowBroadScope? }` as
+    /// JSON text.
     #[wasm_bindgen(constructor)]
     pub fn new(json: &str) -> JsResult<CoreIssuer> {
         let o: IssuerOptions = options(json, "Issuer options")?;
@@ -71,11 +75,14 @@ impl CoreIssuer {
         if let Some(count) = o.max_actions {
             issuer = issuer.max_actions(count);
         }
+        if let Some(depth) = o.max_delegation {
+            issuer = issuer.max_delegation(depth)?;
+        }
         let issuer = issuer.allow_broad_scope(o.allow_broad_scope.unwrap_or(false));
         Ok(CoreIssuer { issuer, decisions: Decisions::default() })
     }
 
-    /// Mints a token for `{ sub, aud, task, scope, res, ttl, nbf?, cnfJkt?, claims? }` at
+    /// Mints a token for `{ sub, aud, task, scope, res, ttl, nbf?, cnfJkt?, dlg?, claims? }` at
     /// `now` (seconds); the request is JSON text.
     pub fn mint(&self, request: &str, now: f64) -> JsResult<String> {
         let o: MintOptions = options(request, "mint request")?;
@@ -91,6 +98,7 @@ impl CoreIssuer {
             ttl: o.ttl,
             nbf: o.nbf,
             cnf_jkt: o.cnf_jkt,
+            dlg: o.dlg.unwrap_or(0),
             extra: o.claims.unwrap_or_default(),
         };
         let now = seconds(now)?;
@@ -277,4 +285,41 @@ pub fn create_proof(
     let map: Map<String, Value> = options(key, "proof key")?;
     let key = ProofSigningKey::from_jwk_object(&map)?;
     Ok(key.proof(method, url, token.as_deref(), nonce.as_deref(), seconds(now)?)?)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct LinkOptions {
+    sub: String,
+    aud: OneOrMany,
+    task: String,
+    scope: String,
+    res: Vec<String>,
+    ttl: u32,
+    cnf_jkt: Option<String>,
+    dlg: Option<u32>,
+}
+
+/// Appends a delegation link to `chain`, signed by the private Ed25519 proof JWK `key` (JSON
+/// text) the chain's last element is bound to, for `{ sub, aud, task, scope, res, ttl,
+/// cnfJkt?, dlg? }` (JSON text) at `now` (seconds); returns the longer chain.
+#[wasm_bindgen(js_name = delegate)]
+pub fn delegate_link(chain: &str, key: &str, link: &str, now: f64) -> JsResult<String> {
+    let map: Map<String, Value> = options(key, "delegation key")?;
+    let key = ProofSigningKey::from_jwk_object(&map)?;
+    let o: LinkOptions = options(link, "delegation")?;
+    let link = LinkRequest {
+        sub: o.sub,
+        aud: match o.aud {
+            OneOrMany::One(aud) => vec![aud],
+            OneOrMany::Many(auds) => auds,
+        },
+        task: o.task,
+        scope: o.scope,
+        res: o.res,
+        ttl: o.ttl,
+        cnf_jkt: o.cnf_jkt,
+        dlg: o.dlg.unwrap_or(0),
+    };
+    Ok(delegate(chain, &key, &link, seconds(now)?)?)
 }

@@ -23,6 +23,7 @@ struct VerifierOptions {
     clock_skew: Option<u32>,
     proof_max_age: Option<u32>,
     require_binding: Option<bool>,
+    max_delegation_depth: Option<u32>,
     name: Option<String>,
     cache_size: Option<usize>,
 }
@@ -77,7 +78,8 @@ const MAX_CACHE_SIZE: usize = 100_000;
 #[wasm_bindgen]
 impl CoreVerifier {
     /// `{ issuers: { [iss]: { keys: [publicJwk, ...] } }, audience, maxLifetime?,
-    /// clockSkew?, requireBinding?, name?, cacheSize? }` as JSON text.
+    /// clockSkew?, proofMaxAge?, requireBinding?, maxDelegationDepth?, name?, cacheSize? }`
+    /// as JSON text.
     #[wasm_bindgen(constructor)]
     pub fn new(json: &str) -> JsResult<CoreVerifier> {
         let o: VerifierOptions = options(json, "Verifier options")?;
@@ -94,6 +96,9 @@ impl CoreVerifier {
         }
         if let Some(seconds) = o.proof_max_age {
             verifier = verifier.proof_max_age(seconds)?;
+        }
+        if let Some(links) = o.max_delegation_depth {
+            verifier = verifier.max_delegation_depth(links)?;
         }
         if o.issuers.is_empty() {
             return Err(Error::Malformed("verifier trusts no issuer".into()).into());

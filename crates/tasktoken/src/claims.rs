@@ -139,16 +139,44 @@ pub(crate) struct Times {
 const REQUIRED: [&str; 9] = ["iss", "sub", "aud", "iat", "exp", "jti", "task", "scope", "res"];
 
 /// Claim names an issuer fills in itself; extra claims may not use them.
-pub(crate) const REGISTERED: [&str; 11] =
-    ["iss", "sub", "aud", "iat", "nbf", "exp", "jti", "task", "scope", "res", "cnf"];
+pub(crate) const REGISTERED: [&str; 14] = [
+    "iss", "sub", "aud", "iat", "nbf", "exp", "jti", "task", "scope", "res", "cnf", "dlg", "prev",
+    "act",
+];
 
 /// Checks presence (first, all of them) and then type of every v1 claim.
 pub(crate) fn check_claims(map: &Map<String, Value>) -> Result<Times, Error> {
-    if let Some(name) = REQUIRED.iter().find(|name| !map.contains_key(**name)) {
+    check_types(map, &REQUIRED, &["iss", "sub", "jti", "task"])
+}
+
+/// Claims a delegation link must carry (DESIGN.md, "Delegation"), in the order they are
+/// checked for presence.
+const LINK_REQUIRED: [&str; 9] =
+    ["prev", "sub", "aud", "iat", "exp", "jti", "task", "scope", "res"];
+
+/// Checks presence and then type of a delegation link's claims: those of a token without
+/// `iss`, plus `prev` (a string) and `dlg` (an integer from 0, when present).
+pub(crate) fn check_link_claims(map: &Map<String, Value>) -> Result<Times, Error> {
+    let times = check_types(map, &LINK_REQUIRED, &["prev", "sub", "jti", "task"])?;
+    match map.get("dlg") {
+        None => Ok(times),
+        Some(v) if v.as_u64().is_some() => Ok(times),
+        Some(_) => Err(invalid("dlg", "an integer from 0")),
+    }
+}
+
+/// Presence of `required` (first, all of them), then the types: `strings` non-empty
+/// strings, and `aud`, `iat`, `nbf`, `exp`, `scope`, `res`, `cnf` as v1 defines them.
+fn check_types(
+    map: &Map<String, Value>,
+    required: &[&str],
+    strings: &[&str],
+) -> Result<Times, Error> {
+    if let Some(name) = required.iter().find(|name| !map.contains_key(**name)) {
         return Err(Error::MissingClaim(alloc::format!("claim `{name}` is missing").into()));
     }
-    for name in ["iss", "sub", "jti", "task"] {
-        match map.get(name) {
+    for name in strings {
+        match map.get(*name) {
             Some(Value::String(s)) if !s.is_empty() => {}
             _ => return Err(invalid(name, "a non-empty string")),
         }
@@ -205,7 +233,7 @@ pub(crate) fn audiences(aud: Option<&Value>) -> impl Iterator<Item = &str> {
 /// A JSON integer as seconds. Integers beyond `i64` saturate (they are past any real time,
 /// and never wrap); `-0` is 0. A fraction or an exponent on a value within the `i64` range
 /// (`1.5`, `1.0`, `1e3`) is refused.
-fn numeric_date(v: &Value) -> Option<i64> {
+pub(crate) fn numeric_date(v: &Value) -> Option<i64> {
     let n = v.as_number()?;
     if let Some(i) = n.as_i64() {
         return Some(i);

@@ -18,7 +18,8 @@ use core::cell::RefCell;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::encoding::{b64_decode, b64_decode_array, b64_encode, parse_object};
+use crate::encoding::{b64_decode, b64_decode_array, b64_encode, b64_encode_slice};
+use crate::encoding::{parse_fields, Fields};
 use crate::error::{malformed, Error};
 use crate::prepared::PreparedKey;
 
@@ -69,18 +70,22 @@ pub trait ProofReplayStore {
 /// live proofs. When it is full of proofs that have not expired, new proofs are refused (fail
 /// closed: forgetting a live proof would let it be replayed), so the capacity must exceed the
 /// proofs expected within one window. Keyed by SHA-256 of the `jti`; expired entries leave in
-/// expiry order, so a record costs O(log n).
+/// expiry order, a second at a time, so a record costs one search of the set of keys.
 #[derive(Debug)]
 pub struct ProofReplayCache {
     capacity: usize,
     seen: RefCell<Seen>,
 }
 
-/// The remembered proofs, by key and by expiry.
+/// The remembered proofs, by key and by the second they expire.
 #[derive(Debug, Default)]
 struct Seen {
-    until: BTreeMap<[u8; 32], i64>,
-    by_expiry: alloc::collections::BTreeSet<(i64, [u8; 32])>,
+    /// SHA-256 of each `jti`, as two integers: they compare in two instructions where a
+    /// byte array takes a `memcmp` call (wasm).
+    keys: alloc::collections::BTreeSet<(u128, u128)>,
+    /// The keys expiring at each second: a proof's expiry is its `iat` plus the window, so
+    /// these are the few seconds of one window, however many proofs there are.
+    by_expiry: BTreeMap<i64, alloc::vec::Vec<(u128, u128)>>,
 }
 
 impl ProofReplayCache {
@@ -96,20 +101,26 @@ impl ProofReplayStore for ProofReplayCache {
         let Ok(mut seen) = self.seen.try_borrow_mut() else {
             return false;
         };
-        let Seen { until, by_expiry } = &mut *seen;
-        while let Some(&(at, key)) = by_expiry.first() {
-            if at >= now {
+        let Seen { keys, by_expiry } = &mut *seen;
+        while let Some(entry) = by_expiry.first_entry() {
+            if *entry.key() >= now {
                 break;
             }
-            by_expiry.pop_first();
-            until.remove(&key);
+            for key in entry.remove() {
+                keys.remove(&key);
+            }
         }
-        let key: [u8; 32] = Sha256::digest(jti.as_bytes()).into();
-        if until.contains_key(&key) || until.len() >= self.capacity {
+        let digest: [u8; 32] = Sha256::digest(jti.as_bytes()).into();
+        let half = |at: usize| {
+            let mut bytes = [0u8; 16];
+            bytes.copy_from_slice(&digest[at..at + 16]);
+            u128::from_be_bytes(bytes)
+        };
+        let key = (half(0), half(16));
+        if keys.len() >= self.capacity || !keys.insert(key) {
             return false;
         }
-        until.insert(key, expires);
-        by_expiry.insert((expires, key));
+        by_expiry.entry(expires).or_default().push(key);
         true
     }
 }
@@ -151,46 +162,65 @@ pub(crate) fn verify_proof_with(
     else {
         return Err(invalid("the proof is not three base64url parts"));
     };
-    let object = |part: &str| b64_decode(part).and_then(|bytes| parse_object(&bytes));
-    let header = object(h).ok_or_else(|| invalid("the proof header is not a JSON object"))?;
-    let claims = object(p).ok_or_else(|| invalid("the proof claims are not a JSON object"))?;
-    let signature = b64_decode(s).ok_or_else(|| invalid("the proof signature is not base64url"))?;
-    if header.get("typ").and_then(Value::as_str) != Some(PROOF_TYPE) {
-        return Err(invalid("the proof's `typ` is not `dpop+jwt`"));
-    }
-    let alg = header.get("alg").and_then(Value::as_str).unwrap_or_default();
-    let jwk = header.get("jwk").and_then(Value::as_object);
-    let key = ProofKey::from_jwk(alg, jwk.ok_or_else(|| invalid("the proof has no `jwk`"))?)?;
-    let signing_input = &request.proof[..h.len() + 1 + p.len()];
-    let jkt = key.thumbprint();
-    // The fast path only for the bound key, and a table only for a key that has already
-    // signed a proof that verified the slow way: no caller can make tables for its keys.
-    let cache = match (&key, fast) {
-        (ProofKey::Ed25519(x), Some((cache, bound))) if bound == jkt => Some((cache, x)),
-        _ => None,
+    // A client signs every proof under the same header: a header that named a key whose
+    // table is held has passed every header check already (the same text, the same verdict),
+    // so it is neither decoded, parsed, checked nor hashed again.
+    let held = fast.and_then(|(cache, _)| cache.by_header(h));
+    let header_bytes = match held {
+        Some(_) => None,
+        None => Some(b64_decode(h).ok_or_else(header_not_object)?),
     };
-    let prepared = cache.and_then(|(cache, x)| cache.get(x));
-    let genuine = match (prepared, <[u8; 64]>::try_from(signature.as_slice())) {
-        (Some(prepared), Ok(signature)) => prepared.verify(signing_input.as_bytes(), &signature),
-        (None, _) => {
-            let genuine = key.verify(signing_input.as_bytes(), &signature);
-            if let (true, Some((cache, x))) = (genuine, cache) {
-                cache.remember(x);
-            }
-            genuine
+    let header = match &header_bytes {
+        Some(bytes) => Some(parse_fields(bytes).ok_or_else(header_not_object)?),
+        None => None,
+    };
+    let claims_bytes = b64_decode(p).ok_or_else(claims_not_object)?;
+    let claims = parse_fields(&claims_bytes).ok_or_else(claims_not_object)?;
+    let signature = b64_decode(s).ok_or_else(|| invalid("the proof signature is not base64url"))?;
+    let signing_input = &request.proof.as_bytes()[..h.len() + 1 + p.len()];
+    let (jkt, genuine) = match (held, header) {
+        (Some(held), _) => {
+            let genuine = <[u8; 64]>::try_from(signature.as_slice())
+                .is_ok_and(|signature| held.prepared.verify(signing_input, &signature));
+            (held.jkt.clone(), genuine)
         }
-        (Some(_), Err(_)) => false,
+        (None, None) => return Err(header_not_object()),
+        (None, Some(header)) => {
+            if header.str("typ") != Some(PROOF_TYPE) {
+                return Err(invalid("the proof's `typ` is not `dpop+jwt`"));
+            }
+            let alg = header.str("alg").unwrap_or_default();
+            let jwk = header.object("jwk").ok_or_else(|| invalid("the proof has no `jwk`"))?;
+            let key = ProofKey::from_jwk(alg, jwk)?;
+            let jkt = key.thumbprint();
+            // The table only for the bound key, and only once that key has signed a proof
+            // that verified the slow way: no caller can make tables for its keys.
+            let candidate = match (&key, fast) {
+                (ProofKey::Ed25519(x), Some((cache, bound))) if bound == jkt => Some((cache, x)),
+                _ => None,
+            };
+            let prepared = candidate.and_then(|(cache, x)| cache.by_key(x));
+            let genuine = match (prepared, <[u8; 64]>::try_from(signature.as_slice())) {
+                (Some(prepared), Ok(signature)) => prepared.verify(signing_input, &signature),
+                (Some(_), Err(_)) => false,
+                (None, _) => key.verify(signing_input, &signature),
+            };
+            if let (true, Some((cache, x))) = (genuine, candidate) {
+                cache.remember(x, h, &jkt);
+            }
+            (jkt, genuine)
+        }
     };
     if !genuine {
         return Err(invalid("the proof's signature does not verify"));
     }
-    let text = |name: &str| claims.get(name).and_then(Value::as_str).filter(|v| !v.is_empty());
+    let text = |name: &str| claims.str(name).filter(|v| !v.is_empty());
     let jti = text("jti").ok_or_else(|| invalid("the proof has no `jti`"))?;
     if text("htm") != Some(request.method) {
         return Err(invalid("the proof's `htm` is not the request's method"));
     }
-    let htu = text("htu").and_then(normalize_url);
-    if htu.is_none() || htu != normalize_url(request.url) {
+    let htu = text("htu").and_then(UrlParts::parse);
+    if !htu.is_some_and(|htu| UrlParts::parse(request.url).is_some_and(|url| htu.same(&url))) {
         return Err(invalid("the proof's `htu` is not the request's URL"));
     }
     if let Some(nonce) = request.nonce {
@@ -198,29 +228,52 @@ pub(crate) fn verify_proof_with(
             return Err(invalid("the proof's `nonce` is not the server's"));
         }
     }
-    let iat = claims.get("iat").and_then(Value::as_i64);
-    let iat = iat.ok_or_else(|| invalid("the proof has no integer `iat`"))?;
+    let iat = claims.int("iat").ok_or_else(|| invalid("the proof has no integer `iat`"))?;
     let oldest = now.saturating_sub(i64::from(max_age)).saturating_sub(i64::from(skew));
     if iat < oldest || iat > now.saturating_add(i64::from(skew)) {
         return Err(invalid("the proof's `iat` is outside the accepted window"));
     }
     if let Some(token) = token {
-        let hash = b64_encode(&Sha256::digest(token.as_bytes()));
-        if text("ath") != Some(hash.as_str()) {
+        // The token's hash, encoded on the stack: 32 bytes are 43 base64url characters.
+        let mut hash = [0u8; 43];
+        let encoded = b64_encode_slice(&Sha256::digest(token.as_bytes()), &mut hash);
+        if encoded.is_none() || text("ath").map(str::as_bytes) != encoded {
             return Err(invalid("the proof's `ath` is not the token's hash"));
         }
     }
     Ok(VerifiedProof { jkt, jti: jti.into(), iat })
 }
 
+fn header_not_object() -> Error {
+    invalid("the proof header is not a JSON object")
+}
+
+fn claims_not_object() -> Error {
+    invalid("the proof claims are not a JSON object")
+}
+
 /// The prepared tables (225 KiB each) of the last few Ed25519 proof keys that bound tokens
 /// were presented with: a client reuses its proof key for every request, so its proofs are
 /// then checked as fast as token signatures. Only a key equal to the token's `cnf.jkt` is
 /// prepared, so a caller cannot make the verifier build tables for keys of its choosing.
+/// Each key is held with its thumbprint and the header its proofs carry, so that a proof
+/// under that header skips the header's parsing, the key's checks and the thumbprint.
 /// For one verifier in one thread.
 #[derive(Default)]
 pub struct ProofKeyCache {
-    keys: RefCell<alloc::vec::Vec<([u8; 32], Arc<PreparedKey>)>>,
+    keys: RefCell<alloc::vec::Vec<Arc<HeldKey>>>,
+}
+
+/// A proof key whose table is held.
+struct HeldKey {
+    /// The base64url header of the last proof it signed that verified the slow way (or
+    /// under a header not seen before): `typ` `dpop+jwt`, an Ed25519 `alg`, this key's `jwk`.
+    header: String,
+    /// The key's encoding.
+    x: [u8; 32],
+    /// Its RFC 7638 thumbprint.
+    jkt: String,
+    prepared: Arc<PreparedKey>,
 }
 
 /// How many proof keys' tables a [`ProofKeyCache`] keeps (about 1.8 MiB).
@@ -239,34 +292,50 @@ impl ProofKeyCache {
         Self::default()
     }
 
-    /// The prepared table of `x`, if it is held (it becomes the most recently used). `None`
-    /// if not, or if the cache is busy (re-entered).
-    fn get(&self, x: &[u8; 32]) -> Option<Arc<PreparedKey>> {
-        let mut keys = self.keys.try_borrow_mut().ok()?;
-        let at = keys.iter().position(|(k, _)| k == x)?;
-        let entry = keys.remove(at);
-        let prepared = entry.1.clone();
-        keys.push(entry);
-        Some(prepared)
+    /// The key held for proofs whose header is `header` (it becomes the most recently used).
+    /// `None` if there is none, or if the cache is busy (re-entered).
+    fn by_header(&self, header: &str) -> Option<Arc<HeldKey>> {
+        self.find(|held| held.header == header)
     }
 
-    /// Builds and keeps the table of `x` (a key that has just signed a valid proof); the
-    /// least recently used is dropped beyond `PROOF_KEYS`.
-    fn remember(&self, x: &[u8; 32]) {
+    /// The prepared table of `x`, if it is held (it becomes the most recently used).
+    fn by_key(&self, x: &[u8; 32]) -> Option<Arc<PreparedKey>> {
+        self.find(|held| held.x == *x).map(|held| held.prepared.clone())
+    }
+
+    fn find(&self, matches: impl Fn(&HeldKey) -> bool) -> Option<Arc<HeldKey>> {
+        let mut keys = self.keys.try_borrow_mut().ok()?;
+        let at = keys.iter().position(|held| matches(held))?;
+        let held = keys.remove(at);
+        keys.push(held.clone());
+        Some(held)
+    }
+
+    /// Keeps `x` (a key that has just signed a valid proof under `header`, which parsed to
+    /// it, with thumbprint `jkt`): its table is built if it is not held yet, the least
+    /// recently used dropped beyond `PROOF_KEYS`; held already, it takes `header` as the one
+    /// its proofs carry.
+    fn remember(&self, x: &[u8; 32], header: &str, jkt: &str) {
         let Ok(mut keys) = self.keys.try_borrow_mut() else {
             return;
         };
-        let Some(key) = ed25519_dalek::VerifyingKey::from_bytes(x).ok().filter(|k| !k.is_weak())
-        else {
-            return;
+        let prepared = match keys.iter().position(|held| held.x == *x) {
+            Some(at) if keys[at].header == header => return,
+            Some(at) => keys.remove(at).prepared.clone(),
+            None => {
+                let Some(key) =
+                    ed25519_dalek::VerifyingKey::from_bytes(x).ok().filter(|k| !k.is_weak())
+                else {
+                    return;
+                };
+                Arc::new(PreparedKey::new(&key))
+            }
         };
-        if keys.iter().any(|(k, _)| k == x) {
-            return;
-        }
         if keys.len() >= PROOF_KEYS {
             keys.remove(0);
         }
-        keys.push((*x, Arc::new(PreparedKey::new(&key))));
+        let held = HeldKey { header: header.into(), x: *x, jkt: jkt.into(), prepared };
+        keys.push(Arc::new(held));
     }
 }
 
@@ -278,8 +347,8 @@ pub fn unverified_proof_nonce(proof: &str) -> Option<String> {
         return None;
     }
     let payload = proof.split('.').nth(1)?;
-    let claims = b64_decode(payload).and_then(|bytes| parse_object(&bytes))?;
-    claims.get("nonce").and_then(Value::as_str).map(ToString::to_string)
+    let bytes = b64_decode(payload)?;
+    parse_fields(&bytes)?.str("nonce").map(ToString::to_string)
 }
 
 /// A private proof key, Ed25519 or P-256, that signs DPoP proofs (RFC 9449 §4) for a client.
@@ -395,6 +464,22 @@ impl ProofSigningKey {
         out
     }
 
+    /// The Ed25519 public key bytes, for a key that signs delegation links; `None` for P-256.
+    pub(crate) fn ed25519_public(&self) -> Option<[u8; 32]> {
+        match &self.0 {
+            SigningKind::Ed25519(key) => Some(key.verifying_key().to_bytes()),
+            SigningKind::P256(_) => None,
+        }
+    }
+
+    /// An Ed25519 signature over `message` (a delegation link); `None` for a P-256 key.
+    pub(crate) fn sign_ed25519(&self, message: &[u8]) -> Option<[u8; 64]> {
+        match &self.0 {
+            SigningKind::Ed25519(key) => Some(ed25519_dalek::Signer::sign(key, message).to_bytes()),
+            SigningKind::P256(_) => None,
+        }
+    }
+
     /// The RFC 7638 thumbprint of the public key: what `cnf.jkt` of a token bound to it is.
     pub fn thumbprint(&self) -> String {
         self.public().thumbprint()
@@ -464,11 +549,11 @@ enum ProofKey {
 const PRIVATE_MEMBERS: [&str; 7] = ["d", "p", "q", "dp", "dq", "qi", "k"];
 
 impl ProofKey {
-    fn from_jwk(alg: &str, jwk: &Map<String, Value>) -> Result<Self, Error> {
-        if PRIVATE_MEMBERS.iter().any(|m| jwk.contains_key(*m)) {
+    fn from_jwk(alg: &str, jwk: &Fields<'_>) -> Result<Self, Error> {
+        if PRIVATE_MEMBERS.iter().any(|m| jwk.contains(m)) {
             return Err(invalid("the proof's `jwk` holds a private key"));
         }
-        let member = |name: &str| jwk.get(name).and_then(Value::as_str);
+        let member = |name: &str| jwk.str(name);
         let coordinate = |name: &str| member(name).and_then(b64_decode_array::<32>);
         match (alg, member("kty"), member("crv")) {
             ("EdDSA" | "Ed25519", Some("OKP"), Some("Ed25519")) => {
@@ -557,47 +642,72 @@ impl ProofKey {
     }
 }
 
-/// An `http(s)` URL without query and fragment, with the scheme and host in lower case and a
-/// default port (80, 443) left out; `None` for anything else (userinfo, no host, a port that
-/// is not a number, characters outside visible ASCII). The path is compared as given.
-pub(crate) fn normalize_url(url: &str) -> Option<String> {
-    if url.is_empty() || !url.bytes().all(|b| b.is_ascii_graphic()) {
-        return None;
-    }
-    let (scheme, rest) = url.split_once("://")?;
-    let scheme = scheme.to_ascii_lowercase();
-    let default_port = match scheme.as_str() {
-        "https" => "443",
-        "http" => "80",
-        _ => return None,
-    };
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(end);
-    let path_end = tail.find(['?', '#']).unwrap_or(tail.len());
-    let path = if path_end == 0 { "/" } else { &tail[..path_end] };
-    if authority.is_empty() || authority.contains('@') {
-        return None;
-    }
-    // A port follows the last `:`, unless that `:` is inside an IPv6 literal (`[::1]`).
-    let (host, port) = match authority.rsplit_once(':') {
-        Some((host, port)) if !host.contains(':') || host.ends_with(']') => (host, Some(port)),
-        _ => (authority, None),
-    };
-    if host.is_empty() || (host.starts_with('[') != host.ends_with(']')) {
-        return None;
-    }
-    let port = match port {
-        None => None,
-        Some(p) if p.is_empty() || p.len() > 5 || !p.bytes().all(|b| b.is_ascii_digit()) => {
+/// An `http(s)` URL as `htu` compares it: without query and fragment, the scheme and host
+/// compared in lower case, a default port (80, 443) left out, the path as given. Parsing
+/// refuses anything else (userinfo, no host, a port that is not a number, characters outside
+/// visible ASCII). Borrowed: comparing two allocates nothing.
+struct UrlParts<'a> {
+    scheme: &'a str,
+    host: &'a str,
+    /// Without leading zeros; `None` when absent or the scheme's default.
+    port: Option<&'a str>,
+    path: &'a str,
+}
+
+impl<'a> UrlParts<'a> {
+    fn parse(url: &'a str) -> Option<Self> {
+        if url.is_empty() || !url.bytes().all(|b| b.is_ascii_graphic()) {
             return None;
         }
-        Some(p) => Some(p.trim_start_matches('0')).filter(|p| *p != default_port),
-    };
-    let host = host.to_ascii_lowercase();
-    Some(match port {
-        Some(port) => format!("{scheme}://{host}:{port}{path}"),
-        None => format!("{scheme}://{host}{path}"),
-    })
+        let (scheme, rest) = url.split_once("://")?;
+        let default_port = if scheme.eq_ignore_ascii_case("https") {
+            "443"
+        } else if scheme.eq_ignore_ascii_case("http") {
+            "80"
+        } else {
+            return None;
+        };
+        let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let (authority, tail) = rest.split_at(end);
+        let path_end = tail.find(['?', '#']).unwrap_or(tail.len());
+        let path = if path_end == 0 { "/" } else { &tail[..path_end] };
+        if authority.is_empty() || authority.contains('@') {
+            return None;
+        }
+        // A port follows the last `:`, unless that `:` is inside an IPv6 literal (`[::1]`).
+        let (host, port) = match authority.rsplit_once(':') {
+            Some((host, port)) if !host.contains(':') || host.ends_with(']') => (host, Some(port)),
+            _ => (authority, None),
+        };
+        if host.is_empty() || (host.starts_with('[') != host.ends_with(']')) {
+            return None;
+        }
+        let port = match port {
+            None => None,
+            Some(p) if p.is_empty() || p.len() > 5 || !p.bytes().all(|b| b.is_ascii_digit()) => {
+                return None;
+            }
+            Some(p) => Some(p.trim_start_matches('0')).filter(|p| *p != default_port),
+        };
+        Some(UrlParts { scheme, host, port, path })
+    }
+
+    /// The normalised URL, byte by byte: `scheme://host[:port]path`, scheme and host in
+    /// lower case.
+    fn bytes(&self) -> impl Iterator<Item = u8> + '_ {
+        let lower = |s: &'a str| s.bytes().map(|b| b.to_ascii_lowercase());
+        let port = self.port.into_iter().flat_map(|p| core::iter::once(b':').chain(p.bytes()));
+        lower(self.scheme)
+            .chain(*b"://")
+            .chain(lower(self.host))
+            .chain(port)
+            .chain(self.path.bytes())
+    }
+
+    /// True if both normalise to the same text.
+    fn same(&self, other: &UrlParts<'_>) -> bool {
+        self.bytes().eq(other.bytes())
+    }
 }
 
 fn invalid(message: &'static str) -> Error {
@@ -607,6 +717,11 @@ fn invalid(message: &'static str) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The normalised text of `url`, as `htu` compares it.
+    fn normalize_url(url: &str) -> Option<String> {
+        UrlParts::parse(url).map(|u| u.bytes().map(char::from).collect())
+    }
 
     #[test]
     fn urls_compare_by_scheme_host_port_and_path() {
@@ -669,8 +784,55 @@ mod tests {
         assert!(cache.record("a", 200, 101), "expired entries are forgotten");
         assert!(cache.record("b", 250, 101));
         assert!(!cache.record("c", 300, 101), "full of live proofs: fail closed");
-        assert_eq!(cache.seen.borrow().until.len(), 2);
+        assert_eq!(cache.seen.borrow().keys.len(), 2);
         assert!(cache.record("c", 300, 201), "`a` expired, so there is room");
         assert!(!cache.record("b", 300, 202), "`b` is still remembered");
+    }
+
+    #[test]
+    fn a_held_proof_key_gives_the_same_verdicts() {
+        let key = ProofSigningKey::generate("EdDSA").expect("key");
+        let other = ProofSigningKey::generate("EdDSA").expect("key");
+        let (jkt, url) = (key.thumbprint(), "https://api.example/x");
+        let cache = ProofKeyCache::new();
+        let check = |proof: &str, bound: &str| {
+            let request = ProofRequest { proof, method: "GET", url, nonce: None };
+            verify_proof_with(&request, Some("tok"), 1_000, (60, 30), Some((&cache, bound)))
+        };
+        let proof = |k: &ProofSigningKey| k.proof("GET", url, Some("tok"), None, 1_000).expect("p");
+        let first = proof(&key);
+        let header = first.split('.').next().expect("header").to_string();
+        assert!(cache.by_header(&header).is_none());
+        assert_eq!(check(&first, &jkt).expect("verifies").jkt, jkt);
+        assert!(cache.by_header(&header).is_some(), "held once it verified for its bound token");
+        // Under the held header: the table, the same answers.
+        assert_eq!(check(&proof(&key), &jkt).expect("verifies").jkt, jkt);
+        let forged = format!("{}.{}", &first[..first.rfind('.').expect("dot")], "A".repeat(86));
+        assert!(check(&forged, &jkt).is_err());
+        let short = format!("{}.AAAA", &first[..first.rfind('.').expect("dot")]);
+        assert!(check(&short, &jkt).is_err());
+        let mut claims = first.split('.').collect::<Vec<_>>();
+        let other_claims = proof(&other);
+        claims[1] = other_claims.split('.').nth(1).expect("claims");
+        assert!(check(&claims.join("."), &jkt).is_err(), "another proof's claims");
+        // A token bound to another key: the held key still answers with its own thumbprint.
+        assert_eq!(check(&proof(&key), &other.thumbprint()).expect("verifies").jkt, jkt);
+        // Another key's proofs are not held unless bound: no table for a caller's key.
+        let theirs = proof(&other);
+        assert!(check(&theirs, &jkt).is_ok());
+        assert!(cache.by_header(theirs.split('.').next().expect("header")).is_none());
+        // The same key under another header text (members reordered): verified, then that
+        // header is the one held.
+        let jwk = key.public_jwk();
+        let text = format!(r#"{{"jwk":{},"alg":"EdDSA","typ":"dpop+jwt"}}"#, Value::Object(jwk));
+        let reordered = b64_encode(text.as_bytes());
+        let payload = first.split('.').nth(1).expect("claims");
+        let input = format!("{reordered}.{payload}");
+        let SigningKind::Ed25519(signer) = &key.0 else { unreachable!("an Ed25519 key") };
+        let signature = ed25519_dalek::Signer::sign(signer, input.as_bytes()).to_bytes();
+        let again = format!("{input}.{}", b64_encode(&signature));
+        // (the same `jti` as `first`: this store only checks proofs, not replays)
+        assert_eq!(check(&again, &jkt).expect("verifies").jkt, jkt);
+        assert!(cache.by_header(&reordered).is_some() && cache.by_header(&header).is_none());
     }
 }

@@ -59,6 +59,10 @@ pub enum Error {
     InvalidProof(Cow<'static, str>),
     /// The DPoP proof's `jti` was already used within its window.
     ProofReplayed(Cow<'static, str>),
+    /// A delegation chain breaks one of DESIGN.md's rules (an unbound or non-delegable
+    /// element, a wrong signer or `prev`, a widened grant, too deep a chain, a verifier that
+    /// accepts no chains); the message names the rule.
+    DelegationDenied(Cow<'static, str>),
 }
 
 impl Error {
@@ -85,6 +89,7 @@ impl Error {
             Error::BindingMismatch(_) => "binding_mismatch",
             Error::InvalidProof(_) => "invalid_proof",
             Error::ProofReplayed(_) => "proof_replayed",
+            Error::DelegationDenied(_) => "delegation_denied",
         }
     }
 
@@ -110,12 +115,13 @@ impl Error {
             | Error::BindingRequired(m)
             | Error::BindingMismatch(m)
             | Error::InvalidProof(m)
-            | Error::ProofReplayed(m) => m,
+            | Error::ProofReplayed(m)
+            | Error::DelegationDenied(m) => m,
         }
     }
 
     /// Every stable code, in the order DESIGN.md lists them.
-    pub const CODES: [&'static str; 20] = [
+    pub const CODES: [&'static str; 21] = [
         "malformed",
         "unsupported_alg",
         "wrong_type",
@@ -136,6 +142,7 @@ impl Error {
         "binding_mismatch",
         "invalid_proof",
         "proof_replayed",
+        "delegation_denied",
     ];
 }
 

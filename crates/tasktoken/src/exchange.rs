@@ -399,6 +399,12 @@ fn grant(
         let refusal = format!("policy `{}` grants only DPoP-bound tokens", policy.name);
         return Err((9, Refusal::InvalidRequest(refusal)));
     }
+    if dlg > 0 && !request.bound {
+        // Only the holder of the bound key can sign a link: an unbound delegable token
+        // would be a promise no one can keep.
+        let refusal = String::from("`dlg` above 0 needs a DPoP-bound token (a `DPoP` proof)");
+        return Err((9, Refusal::InvalidRequest(refusal)));
+    }
     Ok(Grant {
         policy: policy.name.clone(),
         sub,

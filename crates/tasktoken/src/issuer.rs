@@ -19,6 +19,9 @@ use alloc::sync::Arc;
 pub const DEFAULT_MAX_TTL: u32 = 900;
 /// Default largest number of actions in one token's `scope`.
 pub const DEFAULT_MAX_ACTIONS: usize = 4;
+/// Default largest delegation depth (`dlg`) an issuer mints: one hand-off to a sub-agent.
+/// Deeper chains need the issuer's explicit [`Issuer::max_delegation`].
+pub const DEFAULT_MAX_DELEGATION: u32 = 1;
 
 /// What one task needs: who, for which service, which segment, which actions on what, and
 /// for how long.
@@ -40,6 +43,9 @@ pub struct MintRequest {
     pub nbf: Option<i64>,
     /// Optional key binding: the RFC 7638 thumbprint written as `cnf.jkt`.
     pub cnf_jkt: Option<String>,
+    /// How many delegation links the holder may add (`dlg`; 0, the default: none). Needs
+    /// `cnf_jkt`: only the holder of the bound key can sign a link.
+    pub dlg: u32,
     /// Additional claims, copied as they are; they may not reuse a v1 claim name.
     pub extra: Map<String, Value>,
 }
@@ -53,6 +59,7 @@ pub struct Issuer {
     header_b64: String,
     max_ttl: u32,
     max_actions: usize,
+    max_delegation: u32,
     allow_broad_scope: bool,
     audit: Option<AuditHook>,
 }
@@ -70,6 +77,7 @@ impl Issuer {
             key,
             max_ttl: DEFAULT_MAX_TTL,
             max_actions: DEFAULT_MAX_ACTIONS,
+            max_delegation: DEFAULT_MAX_DELEGATION,
             allow_broad_scope: false,
             audit: None,
         })
@@ -91,6 +99,18 @@ impl Issuer {
     pub fn max_actions(mut self, count: usize) -> Self {
         self.max_actions = count;
         self
+    }
+
+    /// Sets the largest `dlg` this issuer mints (default [`DEFAULT_MAX_DELEGATION`], 1; 0
+    /// refuses every delegable token).
+    ///
+    /// Rejects more than [`crate::MAX_DELEGATION_DEPTH`] (4) as `malformed`.
+    pub fn max_delegation(mut self, depth: u32) -> Result<Self, Error> {
+        if depth > crate::delegation::MAX_DELEGATION_DEPTH {
+            return Err(malformed("a delegation depth is at most 4"));
+        }
+        self.max_delegation = depth;
+        Ok(self)
     }
 
     /// Allows what least privilege forbids by default: a bare `*` resource and more actions
@@ -203,6 +223,9 @@ impl Issuer {
         if let Some(jkt) = &request.cnf_jkt {
             claims.insert("cnf".into(), serde_json::json!({ "jkt": jkt }));
         }
+        if request.dlg > 0 {
+            claims.insert("dlg".into(), Value::from(request.dlg));
+        }
         let payload = b64_encode(Value::Object(claims).to_string().as_bytes());
         let signing_input = format!("{}.{}", self.header_b64, payload);
         let signature = b64_encode(&self.key.sign(signing_input.as_bytes()));
@@ -261,6 +284,21 @@ impl Issuer {
         }
         if request.cnf_jkt.as_deref().is_some_and(|jkt| !is_jkt(jkt)) {
             return Err(refuse("`cnf_jkt` must be an RFC 7638 SHA-256 thumbprint (43 characters)"));
+        }
+        if request.dlg > self.max_delegation {
+            return Err(Error::InvalidClaim(
+                format!(
+                    "`dlg` {} is over this issuer's maximum delegation depth of {}",
+                    request.dlg, self.max_delegation
+                )
+                .into(),
+            ));
+        }
+        if request.dlg > 0 && request.cnf_jkt.is_none() {
+            return Err(refuse(
+                "a delegable token (`dlg` above 0) must be key-bound (`cnf_jkt`): only the \
+                 holder of the bound key can sign a link",
+            ));
         }
         if request.extra.values().any(|v| nesting_exceeds(v, MAX_EXTRA_NESTING)) {
             return Err(refuse("extra claims nest deeper than 64 levels"));

@@ -33,6 +33,8 @@
 //! - [`UnverifiedToken`]: decoding without trust, for inspection;
 //! - [`ProofRequest`], [`verify_proof`], [`ProofReplayStore`], [`ProofReplayCache`]: proof of
 //!   possession (DPoP, RFC 9449), checked by the verifier for bound tokens;
+//! - [`delegate`], [`LinkRequest`]: delegation chains (`ROOT~LINK~…`), which the verifier
+//!   accepts where it accepts tokens (DESIGN.md, "Delegation");
 //! - [`action_allowed`], [`resource_allowed`]: the matching rules on their own;
 //! - [`Policy`], [`ExchangeRequest`], [`decide_exchange`] ([`Grant`], [`Refusal`]): who may
 //!   get which token, the token service's decision (DESIGN.md, "Token service");
@@ -55,6 +57,7 @@ extern crate alloc;
 
 mod audit;
 mod claims;
+mod delegation;
 mod dpop;
 mod encoding;
 mod error;
@@ -70,6 +73,7 @@ mod verifier;
 
 pub use audit::{AuditEvent, AuditKind, AuditSink, OutcomeCounters};
 pub use claims::VerifiedClaims;
+pub use delegation::{delegate, LinkRequest, LINK_TYPE, MAX_DELEGATION_DEPTH};
 pub use dpop::{
     unverified_proof_nonce, verify_proof, ProofKeyCache, ProofReplayCache, ProofReplayStore,
     ProofRequest, ProofSigningKey, VerifiedProof, DEFAULT_PROOF_MAX_AGE, MAX_PROOF_LEN,
@@ -77,7 +81,9 @@ pub use dpop::{
 };
 pub use error::Error;
 pub use exchange::{decide_exchange, ExchangeRequest, Grant, Policy, Refusal};
-pub use issuer::{Issuer, MintRequest, DEFAULT_MAX_ACTIONS, DEFAULT_MAX_TTL};
+pub use issuer::{
+    Issuer, MintRequest, DEFAULT_MAX_ACTIONS, DEFAULT_MAX_DELEGATION, DEFAULT_MAX_TTL,
+};
 pub use keys::{KeySet, PublicKey, SigningKey};
 pub use policy::{action_allowed, resource_allowed};
 pub use revocation::bloom::{BloomFilter, BloomGeometry, Entry, DEFAULT_FPR, SALT_LEN};
@@ -138,6 +144,25 @@ pub mod __private {
         pub fn verify(&self, message: &[u8], signature: &[u8; 64]) -> bool {
             self.0.verify(message, signature)
         }
+    }
+
+    /// [`crate::verify_proof`] with a proof key cache, as a verifier whose token is bound to
+    /// `bound` verifies: once `keys` holds a key, proofs under its header take the held path
+    /// (no header parsing, the key's table). For the fuzz target's differential.
+    pub fn verify_proof_through(
+        request: &crate::ProofRequest<'_>,
+        token: Option<&str>,
+        now: i64,
+        (max_age, skew): (u32, u32),
+        (keys, bound): (&crate::ProofKeyCache, &str),
+    ) -> Result<crate::VerifiedProof, Error> {
+        crate::dpop::verify_proof_with(request, token, now, (max_age, skew), Some((keys, bound)))
+    }
+
+    /// True if the borrowed reader of proof headers and claims accepts exactly the texts the
+    /// strict `serde_json` reader accepts, reading the same strings, integers and objects.
+    pub fn json_readers_agree(bytes: &[u8]) -> bool {
+        crate::encoding::readers_agree(bytes)
     }
 
     /// Mints with a caller-chosen `jti` so that generated vectors are reproducible.

@@ -8,6 +8,7 @@ use alloc::vec::Vec;
 
 use crate::audit::{AuditHook, AuditKind, AuditSink, Trace};
 use crate::claims::{audiences, check_claims, Authenticated, VerifiedClaims};
+use crate::delegation::{chain_claims, check_link, denied, split, MAX_DELEGATION_DEPTH};
 use crate::dpop::{
     verify_proof_with, ProofKeyCache, ProofReplayStore, ProofRequest, DEFAULT_PROOF_MAX_AGE,
     MAX_PROOF_MAX_AGE,
@@ -76,6 +77,8 @@ pub struct Verifier {
     clock_skew: i64,
     proof_max_age: u32,
     require_binding: bool,
+    /// The most links a delegation chain may have here (0: chains are refused).
+    max_delegation_depth: u32,
     /// Revocation of a token of a trusted issuer needs no audience of this verifier.
     revoke_any_audience: bool,
     /// Reported as `decided_by` in audit events.
@@ -102,6 +105,7 @@ impl Verifier {
             clock_skew: i64::from(DEFAULT_CLOCK_SKEW),
             proof_max_age: DEFAULT_PROOF_MAX_AGE,
             require_binding: false,
+            max_delegation_depth: MAX_DELEGATION_DEPTH,
             revoke_any_audience: false,
             name: String::from("verifier"),
             audit: None,
@@ -177,6 +181,18 @@ impl Verifier {
     pub fn require_binding(mut self, required: bool) -> Self {
         self.require_binding = required;
         self
+    }
+
+    /// Caps the links of a delegation chain (default and most: [`MAX_DELEGATION_DEPTH`], 4);
+    /// 0 refuses every chain. A longer chain is `delegation_denied`.
+    ///
+    /// Rejects more than 4 (`malformed`).
+    pub fn max_delegation_depth(mut self, links: u32) -> Result<Self, Error> {
+        if links > MAX_DELEGATION_DEPTH {
+            return Err(malformed("a delegation chain has at most 4 links"));
+        }
+        self.max_delegation_depth = links;
+        Ok(self)
     }
 
     /// For an issuer's own authority (the token service): a token of a trusted issuer may be
@@ -327,7 +343,9 @@ impl Verifier {
         let Some(target) = target else {
             return self.verify_for_revocation_at(bearer, now);
         };
-        let unverified = UnverifiedToken::parse(target).ok();
+        // A chain's own `jti` is its last link's.
+        let last = target.rsplit('~').next().unwrap_or_default();
+        let unverified = UnverifiedToken::parse(last).ok();
         let jti = unverified
             .as_ref()
             .and_then(|t| t.claims().get("jti"))
@@ -341,9 +359,77 @@ impl Verifier {
     /// Size → … → audience, then time → lifetime: the checks that make a token genuine and
     /// current.
     fn authenticate(&self, token: &str, now: i64, trace: &mut Trace) -> Result<Genuine, Error> {
+        if token.contains('~') {
+            let audience = !self.revoke_any_audience;
+            return self.chain(token, now, audience, None, trace).map(|(genuine, _)| genuine);
+        }
         let genuine = self.genuine_for(token, trace, !self.revoke_any_audience)?;
         self.current(&genuine, now)?;
         Ok(genuine)
+    }
+
+    /// A delegation chain (DESIGN.md, "Delegation"), genuine and current: the root passes
+    /// every check up to revocation, then each link its own (`crate::delegation`), each
+    /// element's `jti` against `revocation`; the claims are the last link's with the root's
+    /// `iss` and an `act` claim, and must name this verifier's audience if `audience`.
+    /// Returns them with whether stale revocation data was ignored.
+    fn chain(
+        &self,
+        chain: &str,
+        now: i64,
+        audience: bool,
+        revocation: Option<&Revocation<'_>>,
+        trace: &mut Trace,
+    ) -> Result<(Genuine, bool), Error> {
+        let elements = split(chain)?;
+        let (root_text, links) = elements.split_first().ok_or_else(|| malformed("empty"))?;
+        if links.len() > self.max_delegation_depth as usize {
+            return Err(if self.max_delegation_depth == 0 {
+                denied("this verifier accepts no delegation chains")
+            } else {
+                denied("the chain has more links than this verifier accepts")
+            });
+        }
+        let root = self.genuine_for(root_text, trace, audience)?;
+        self.current(&root, now)?;
+        let issuer = self.issuers[root.issuer].as_str();
+        let mut stale_ignored = false;
+        let mut revoked = |claims: &serde_json::Map<String, serde_json::Value>| match revocation {
+            Some(revocation) => {
+                let jti = claims.get("jti").and_then(|v| v.as_str()).unwrap_or_default();
+                stale_ignored |= revocation.check(issuer, jti, now)?;
+                Ok::<(), Error>(())
+            }
+            None => Ok(()),
+        };
+        revoked(&root.authenticated.map)?;
+        let sub = |claims: &serde_json::Map<String, serde_json::Value>| {
+            claims.get("sub").and_then(|v| v.as_str()).unwrap_or_default().into()
+        };
+        let mut subs: Vec<String> = Vec::with_capacity(links.len());
+        let mut prev_text = *root_text;
+        let mut prev = root.authenticated.map.clone();
+        let mut times = root.times;
+        let window = (self.max_lifetime, self.clock_skew);
+        for link in links {
+            let checked = check_link(prev_text, &prev, link, now, window)?;
+            revoked(&checked.claims)?;
+            subs.push(sub(&prev));
+            prev_text = link;
+            prev = checked.claims;
+            times = checked.times;
+        }
+        let claims = chain_claims(prev, issuer, &subs);
+        trace.claims(&claims);
+        if audience && !audiences(claims.get("aud")).any(|aud| aud == self.audience) {
+            return Err(Error::WrongAudience(Cow::Borrowed(
+                "the last link's `aud` does not include this verifier's audience",
+            )));
+        }
+        let json = serde_json::to_string(&claims).map_err(|_| malformed("chain claims"))?;
+        let kid = root.authenticated.kid.clone();
+        let authenticated = Arc::new(Authenticated { map: claims, json, kid });
+        Ok((Genuine { authenticated, issuer: root.issuer, times }, stale_ignored))
     }
 
     /// Size → structure → header → key → signature → claim types → issuer → audience: what
@@ -427,17 +513,23 @@ impl Verifier {
         trace: &mut Trace,
         cache: Option<&mut VerifyCache>,
     ) -> Result<VerifiedClaims, Error> {
-        let genuine = match cache {
-            Some(cache) => cache.genuine(self, token, trace)?,
-            None => self.genuine(token, trace)?,
+        let (genuine, stale_ignored) = if token.contains('~') {
+            self.chain(token, now, true, checks.revocation, trace)?
+        } else {
+            let genuine = match cache {
+                Some(cache) => cache.genuine(self, token, trace)?,
+                None => self.genuine(token, trace)?,
+            };
+            self.current(&genuine, now)?;
+            let claims = &genuine.authenticated.map;
+            let jti = claims.get("jti").and_then(|v| v.as_str()).unwrap_or_default();
+            let stale_ignored = match checks.revocation {
+                Some(revocation) => revocation.check(&self.issuers[genuine.issuer], jti, now)?,
+                None => false,
+            };
+            (genuine, stale_ignored)
         };
-        self.current(&genuine, now)?;
         let claims = &genuine.authenticated.map;
-        let jti = claims.get("jti").and_then(|v| v.as_str()).unwrap_or_default();
-        let stale_ignored = match checks.revocation {
-            Some(revocation) => revocation.check(&self.issuers[genuine.issuer], jti, now)?,
-            None => false,
-        };
         self.check_binding(claims, token, request, now, checks)?;
         let scope = claims.get("scope").and_then(|v| v.as_str()).unwrap_or_default();
         if !action_allowed(scope, request.action) {

@@ -29,6 +29,21 @@ fn vectors_match_their_generator() {
 
 #[test]
 fn token_vectors() {
+    // A fresh proof key cache per case: each proof is verified the slow way.
+    run_token_vectors(None);
+}
+
+/// The same vectors through one proof key cache shared by every case, twice over: from the
+/// second proof of a key on, its header is recognised and its table used (dpop.rs), and
+/// every verdict must stay the same.
+#[test]
+fn token_vectors_with_held_proof_keys() {
+    let keys = ProofKeyCache::new();
+    run_token_vectors(Some(&keys));
+    run_token_vectors(Some(&keys));
+}
+
+fn run_token_vectors(shared: Option<&ProofKeyCache>) {
     let file = load("tokens.json");
     let cases = file["cases"].as_array().expect("cases");
     let mut codes_seen = std::collections::BTreeSet::new();
@@ -42,10 +57,12 @@ fn token_vectors() {
             // `repeat`: the same request twice with one verifier (a replayed proof); the
             // expected result is the second's.
             let replay = ProofReplayCache::new(16);
+            let fresh = ProofKeyCache::new();
+            let keys = shared.unwrap_or(&fresh);
             if case["repeat"] == true {
-                let _ = verify_case(&v, config, case, token, &request, now, &replay);
+                let _ = verify_case(&v, config, case, token, &request, now, (&replay, keys));
             }
-            verify_case(&v, config, case, token, &request, now, &replay)
+            verify_case(&v, config, case, token, &request, now, (&replay, keys))
         });
         let expect = &case["expect"];
         match (got, expect["error"].as_str()) {
@@ -67,7 +84,7 @@ fn token_vectors() {
 }
 
 /// Verifies one case: against its revocation data if it has any (loaded with its issuer's
-/// keys), remembering proofs in `replay`.
+/// keys), remembering proofs in `replay` and proof keys' tables in `keys`.
 fn verify_case(
     verifier: &Verifier,
     config: &Value,
@@ -75,7 +92,7 @@ fn verify_case(
     token: &str,
     request: &Request<'_>,
     now: i64,
-    replay: &ProofReplayCache,
+    (replay, keys): (&ProofReplayCache, &ProofKeyCache),
 ) -> Result<tasktoken::VerifiedClaims, Error> {
     let rev = case.get("revocation");
     let filter = match rev {
@@ -84,11 +101,10 @@ fn verify_case(
     };
     let revocation = rev.map(|rev| revocation(filter.as_ref(), rev));
     // The prepared-table path for proof keys, as the package takes it.
-    let keys = ProofKeyCache::new();
     let context = VerifyContext {
         revocation: revocation.as_ref(),
         proof_replay: Some(replay),
-        proof_keys: Some(&keys),
+        proof_keys: Some(keys),
         ..VerifyContext::default()
     };
     verifier.verify_with_at(token, request, now, context)

@@ -24,7 +24,8 @@ pub fn verifier(config: &Value) -> Result<Verifier, Error> {
     let mut verifier = Verifier::new(config["audience"].as_str().expect("audience"))?
         .max_lifetime(config["maxLifetime"].as_u64().expect("maxLifetime") as u32)?
         .clock_skew(config["clockSkew"].as_u64().expect("clockSkew") as u32)?
-        .require_binding(config["requireBinding"].as_bool().unwrap_or(false));
+        .require_binding(config["requireBinding"].as_bool().unwrap_or(false))
+        .max_delegation_depth(config["maxDelegationDepth"].as_u64().unwrap_or(4) as u32)?;
     for (iss, set) in config["issuers"].as_object().expect("issuers") {
         verifier = verifier.trust(iss, &KeySet::from_jwks(&set.to_string())?)?;
     }

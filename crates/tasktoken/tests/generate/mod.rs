@@ -207,6 +207,7 @@ fn verifiers() -> Value {
             "issuers": {ISS_A: {"keys": [public_jwk("a1", "a1"), small_order_jwk("weak")]}},
             "audience": AUD, "maxLifetime": 900, "clockSkew": 30,
         },
+        "no-delegation": standard(json!({"maxDelegationDepth": 0})),
         "shared-kid": {
             "issuers": {
                 ISS_A: {"keys": [public_jwk("a1", "a1")]},
@@ -1266,6 +1267,8 @@ fn token_cases() -> Vec<Case> {
     );
     // --- proof of possession (DPoP, RFC 9449) --------------------------------------------
     cases.extend(dpop_cases());
+    // --- delegation chains --------------------------------------------------------------
+    cases.extend(delegation_cases());
 
     // --- revocation -------------------------------------------------------------------
     let base_jti = base_claims()["jti"].as_str().expect("jti").to_string();
@@ -1456,6 +1459,502 @@ impl ProofKey {
         };
         format!("{input}.{}", b64(&signature))
     }
+}
+
+/// A delegation link (DESIGN.md, "Delegation"), crafted here independently of the crate:
+/// header `{"alg","typ":"tt-link+jwt","jwk"}` signed by `signer`, claims as given.
+fn link(
+    signer: &ed25519_dalek::SigningKey,
+    header_edit: &dyn Fn(&mut Value),
+    claims: &Value,
+) -> String {
+    let mut header = json!({"alg": "EdDSA", "typ": "tt-link+jwt", "jwk": ed_jwk(signer)});
+    header_edit(&mut header);
+    let claims = claims.as_object().cloned().expect("an object literal");
+    sign(&header, &claims, signer)
+}
+
+fn ed_jwk(key: &ed25519_dalek::SigningKey) -> Value {
+    json!({"kty": "OKP", "crv": "Ed25519", "x": b64(key.verifying_key().as_bytes())})
+}
+
+/// RFC 7638 of an Ed25519 key, computed here.
+fn ed_thumbprint(key: &ed25519_dalek::SigningKey) -> String {
+    let canonical =
+        format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{}"}}"#, b64(key.verifying_key().as_bytes()));
+    b64(&Sha256::digest(canonical.as_bytes()))
+}
+
+/// `prev` of the element after `text`.
+fn element_hash(text: &str) -> String {
+    b64(&Sha256::digest(text.as_bytes()))
+}
+
+/// The claims a verifier returns for a chain: the last link's, `iss` the root's, `act` the
+/// earlier subjects (given most recent first), the most recent delegator outermost.
+fn chain_ok(last: &str, earlier_subs: &[&str]) -> Value {
+    let mut claims = ok(last)["claims"].clone();
+    let mut act: Option<Value> = None;
+    for sub in earlier_subs.iter().rev() {
+        let mut entry = json!({"sub": sub});
+        if let Some(inner) = act.take() {
+            entry["act"] = inner;
+        }
+        act = Some(entry);
+    }
+    claims["iss"] = json!(ISS_A);
+    if let Some(act) = act {
+        claims["act"] = act;
+    }
+    json!({"claims": claims})
+}
+
+/// The delegation cases: an orchestrator holding a bound token for customers 48xx hands
+/// "look up customer 4821" to a sub-agent; every rule broken once.
+fn delegation_cases() -> Vec<Case> {
+    const URL: &str = "https://api.example/customers/4821";
+    let orch = dalek("delegate-orchestrator");
+    let sub1 = dalek("delegate-sub-1");
+    let stranger = dalek("delegate-stranger");
+    let root_with = |edit: &dyn Fn(&mut Map<String, Value>)| {
+        a1_with(|c| {
+            c.insert("sub".into(), json!("agent:orchestrator"));
+            c.insert("aud".into(), json!([AUD, "billing-api"]));
+            c.insert("task".into(), json!("lookup-48xx"));
+            c.insert("scope".into(), json!("customers:read customers:list"));
+            c.insert("res".into(), json!(["customers/*"]));
+            c.insert("cnf".into(), json!({"jkt": ed_thumbprint(&orch)}));
+            c.insert("dlg".into(), json!(2));
+            c.insert("jti".into(), json!("root-jti-0001"));
+            edit(c);
+        })
+    };
+    let root = root_with(&|_| {});
+    let link_claims = |prev: &str, edit: &dyn Fn(&mut Value)| {
+        let mut c = json!({
+            "prev": element_hash(prev), "sub": "agent:sub-4821", "aud": AUD,
+            "iat": NOW - 30, "exp": NOW + 120, "jti": "link-jti-0001",
+            "task": "lookup-48xx/4821", "scope": "customers:read", "res": ["customers/4821"],
+        });
+        edit(&mut c);
+        c
+    };
+    let none = |_: &mut Value| {};
+    let by_orch =
+        |prev: &str, edit: &dyn Fn(&mut Value)| link(&orch, &none, &link_claims(prev, edit));
+    let l1 = by_orch(&root, &|_| {});
+    let chain1 = format!("{root}~{l1}");
+
+    let mut cases = Vec::new();
+    let mut add = |name, description, verifier, token: String, request: Value, expect| {
+        cases.push(Case {
+            name,
+            description,
+            verifier,
+            token,
+            request,
+            expect,
+            revocation: Value::Null,
+            repeat: false,
+        });
+    };
+    add(
+        "valid_chain_depth_1",
+        "a bound root with dlg 2 and one link signed by its key, narrower in every way",
+        "default",
+        chain1.clone(),
+        default_request(),
+        chain_ok(&l1, &["agent:orchestrator"]),
+    );
+    // Depth 2: the first link binds the sub-agent and allows one more hand-off.
+    let l1b = by_orch(&root, &|c| {
+        c["cnf"] = json!({"jkt": ed_thumbprint(&sub1)});
+        c["dlg"] = json!(1);
+    });
+    let l2 = link(
+        &sub1,
+        &none,
+        &json!({
+        "prev": element_hash(&l1b), "sub": "agent:sub-sub", "aud": AUD, "iat": NOW - 20,
+        "exp": NOW + 60, "jti": "link-jti-0002", "task": "lookup-48xx/4821/read",
+        "scope": "customers:read", "res": ["customers/4821"]}),
+    );
+    add(
+        "valid_chain_depth_2",
+        "two links, each signed by the previous element's bound key",
+        "default",
+        format!("{root}~{l1b}~{l2}"),
+        default_request(),
+        chain_ok(&l2, &["agent:sub-4821", "agent:orchestrator"]),
+    );
+    // Depth 4, the most: dlg 4, 3, 2, 1, 0.
+    let keys4 =
+        [dalek("delegate-d1"), dalek("delegate-d2"), dalek("delegate-d3"), dalek("delegate-d4")];
+    let root4 = root_with(&|c| {
+        c.insert("dlg".into(), json!(4));
+    });
+    let deep = |depth: usize, root: &str, root_dlg: u64| {
+        let mut texts = vec![root.to_string()];
+        let mut signer = &orch;
+        for i in 0..depth {
+            let dlg = root_dlg.saturating_sub(i as u64 + 1);
+            let mut c = link_claims(&texts[i], &|c| {
+                c["jti"] = json!(format!("deep-jti-{i}"));
+                c["sub"] = json!(format!("agent:deep-{i}"));
+                c["cnf"] = json!({"jkt": ed_thumbprint(&keys4[i.min(3)])});
+            });
+            if dlg > 0 {
+                c["dlg"] = json!(dlg);
+            }
+            texts.push(link(signer, &none, &c));
+            signer = &keys4[i.min(3)];
+        }
+        texts
+    };
+    let d4 = deep(4, &root4, 4);
+    let mut d4_req = default_request();
+    d4_req["keyThumbprint"] = json!(ed_thumbprint(&keys4[3]));
+    add(
+        "valid_chain_depth_4",
+        "four links, the deepest chain allowed",
+        "default",
+        d4.join("~"),
+        d4_req.clone(),
+        chain_ok(&d4[4], &["agent:deep-2", "agent:deep-1", "agent:deep-0", "agent:orchestrator"]),
+    );
+    let root5 = root_with(&|c| {
+        c.insert("dlg".into(), json!(5));
+    });
+    let d5 = deep(5, &root5, 5);
+    add(
+        "delegation_denied_depth_5",
+        "five links: deeper than any verifier accepts",
+        "default",
+        d5.join("~"),
+        d4_req,
+        err("delegation_denied"),
+    );
+    add(
+        "delegation_denied_verifier_refuses_chains",
+        "a valid chain, and a verifier configured to accept none (maxDelegationDepth 0)",
+        "no-delegation",
+        chain1.clone(),
+        default_request(),
+        err("delegation_denied"),
+    );
+    // The last link binds the sub-agent: the request must prove its key.
+    let proof_key = ProofKey::ed("delegate-sub-1");
+    let lb = by_orch(&root, &|c| c["cnf"] = json!({"jkt": ed_thumbprint(&sub1)}));
+    let bound_chain = format!("{root}~{lb}");
+    let proof = proof_key.sign(
+        &json!({"typ": "dpop+jwt", "alg": "EdDSA", "jwk": proof_key.jwk()}),
+        &json!({"jti": "chain-proof-1", "htm": "GET", "htu": URL, "iat": NOW - 5,
+                "ath": element_hash(&bound_chain)}),
+    );
+    add("valid_chain_bound_last_link_with_proof",
+        "the last link is bound to the sub-agent's key, and the request carries its proof (`ath` of the whole chain)",
+        "default", bound_chain.clone(),
+        json!({"action": "customers:read", "resource": "customers/4821",
+               "dpop": {"proof": proof, "method": "GET", "url": URL}}),
+        chain_ok(&lb, &["agent:orchestrator"]));
+    add(
+        "binding_required_chain_last_link_bound",
+        "the last link is bound and the request proves no key",
+        "default",
+        bound_chain,
+        default_request(),
+        err("binding_required"),
+    );
+
+    // Every rule broken once.
+    let denied = |name, description, l: String| (name, description, l);
+    let broken = [
+        denied(
+            "delegation_denied_widened_scope",
+            "the link adds an action",
+            by_orch(&root, &|c| c["scope"] = json!("customers:read customers:write")),
+        ),
+        denied(
+            "delegation_denied_widened_res",
+            "the link names a resource outside the root's",
+            by_orch(&root, &|c| c["res"] = json!(["customers/4821", "orders/1"])),
+        ),
+        denied(
+            "delegation_denied_res_traversal",
+            "a link `res` that is no valid pattern",
+            by_orch(&root, &|c| c["res"] = json!(["customers/../orders"])),
+        ),
+        denied(
+            "delegation_denied_widened_aud",
+            "the link adds an audience",
+            by_orch(&root, &|c| c["aud"] = json!([AUD, "other-api"])),
+        ),
+        denied(
+            "delegation_denied_other_task",
+            "the link's task is not the root's",
+            by_orch(&root, &|c| c["task"] = json!("export-all")),
+        ),
+        denied(
+            "delegation_denied_task_prefix_not_segment",
+            "the link's task extends the root's without a `/`",
+            by_orch(&root, &|c| c["task"] = json!("lookup-48xxx")),
+        ),
+        denied(
+            "delegation_denied_later_exp",
+            "the link outlives the root",
+            by_orch(&root, &|c| c["exp"] = json!(NOW + 241)),
+        ),
+        denied(
+            "delegation_denied_earlier_iat",
+            "the link claims to be older than the root",
+            by_orch(&root, &|c| c["iat"] = json!(NOW - 61)),
+        ),
+        denied(
+            "delegation_denied_wrong_prev",
+            "`prev` is the hash of another element",
+            by_orch(&root, &|c| c["prev"] = json!(element_hash("another token"))),
+        ),
+        denied(
+            "delegation_denied_dlg_not_lower",
+            "the link keeps the root's `dlg`",
+            by_orch(&root, &|c| {
+                c["dlg"] = json!(2);
+                c["cnf"] = json!({"jkt": ed_thumbprint(&sub1)});
+            }),
+        ),
+        denied(
+            "delegation_denied_wrong_signer",
+            "the link is signed by a key of its own, not the root's bound key",
+            link(&stranger, &none, &link_claims(&root, &|_| {})),
+        ),
+    ];
+    for (name, description, l) in broken {
+        add(
+            name,
+            description,
+            "default",
+            format!("{root}~{l}"),
+            default_request(),
+            err("delegation_denied"),
+        );
+    }
+    let no_dlg = root_with(&|c| {
+        c.remove("dlg");
+    });
+    add(
+        "delegation_denied_root_without_dlg",
+        "the root carries no `dlg`: no delegation",
+        "default",
+        format!("{no_dlg}~{}", by_orch(&no_dlg, &|_| {})),
+        default_request(),
+        err("delegation_denied"),
+    );
+    let dlg_text = root_with(&|c| {
+        c.insert("dlg".into(), json!("2"));
+    });
+    add(
+        "delegation_denied_root_dlg_not_integer",
+        "the root's `dlg` is a string",
+        "default",
+        format!("{dlg_text}~{}", by_orch(&dlg_text, &|_| {})),
+        default_request(),
+        err("delegation_denied"),
+    );
+    let unbound = root_with(&|c| {
+        c.remove("cnf");
+    });
+    add(
+        "delegation_denied_unbound_root",
+        "an unbound root cannot be delegated",
+        "default",
+        format!("{unbound}~{}", by_orch(&unbound, &|_| {})),
+        default_request(),
+        err("delegation_denied"),
+    );
+    // Signature, structure, header and claim types of a link: the token codes.
+    let forged = with_signature(&l1, &dalek("delegate-stranger").sign(b"other").to_bytes());
+    add(
+        "bad_signature_chain_link",
+        "the link's signature is not by its `jwk`",
+        "default",
+        format!("{root}~{forged}"),
+        default_request(),
+        err("bad_signature"),
+    );
+    type HeaderCase<'a> = (&'static str, &'static str, &'a dyn Fn(&mut Value), &'static str);
+    let header_cases: [HeaderCase<'_>; 5] = [
+        (
+            "wrong_type_chain_link",
+            "a link typed as a task token",
+            &|h| h["typ"] = json!("tt+jwt"),
+            "wrong_type",
+        ),
+        (
+            "unsupported_alg_chain_link",
+            "a link with `alg` ES256",
+            &|h| h["alg"] = json!("ES256"),
+            "unsupported_alg",
+        ),
+        (
+            "malformed_chain_link_no_jwk",
+            "a link without `jwk`",
+            &|h| {
+                h.as_object_mut().expect("object").remove("jwk");
+            },
+            "malformed",
+        ),
+        (
+            "malformed_chain_link_private_jwk",
+            "a link whose `jwk` holds `d`",
+            &|h| h["jwk"]["d"] = json!(b64(&[1u8; 32])),
+            "malformed",
+        ),
+        (
+            "malformed_chain_link_crit",
+            "a link header with `crit`",
+            &|h| h["crit"] = json!(["exp"]),
+            "malformed",
+        ),
+    ];
+    for (name, description, edit, code) in header_cases {
+        add(
+            name,
+            description,
+            "default",
+            format!("{root}~{}", link(&orch, edit, &link_claims(&root, &|_| {}))),
+            default_request(),
+            err(code),
+        );
+    }
+    let no_prev = link(
+        &orch,
+        &none,
+        &link_claims(&root, &|c| {
+            c.as_object_mut().expect("object").remove("prev");
+        }),
+    );
+    add(
+        "missing_claim_chain_link_prev",
+        "a link without `prev`",
+        "default",
+        format!("{root}~{no_prev}"),
+        default_request(),
+        err("missing_claim"),
+    );
+    let dlg_str = link(&orch, &none, &link_claims(&root, &|c| c["dlg"] = json!("0")));
+    add(
+        "invalid_claim_chain_link_dlg",
+        "a link whose `dlg` is a string",
+        "default",
+        format!("{root}~{dlg_str}"),
+        default_request(),
+        err("invalid_claim"),
+    );
+    add(
+        "malformed_chain_empty_element",
+        "a chain ending in `~`",
+        "default",
+        format!("{root}~"),
+        default_request(),
+        err("malformed"),
+    );
+    add(
+        "malformed_chain_link_not_jws",
+        "a link that is not three base64url parts",
+        "default",
+        format!("{root}~not-a-link"),
+        default_request(),
+        err("malformed"),
+    );
+    let big = by_orch(&root, &|c| c["note"] = json!("x".repeat(7000)));
+    add(
+        "malformed_chain_over_8_kib",
+        "root and link together are longer than 8 KiB",
+        "default",
+        format!("{root}~{big}"),
+        default_request(),
+        err("malformed"),
+    );
+    // Time of a link, and the request against the last link.
+    let expired = by_orch(&root, &|c| {
+        c["iat"] = json!(NOW - 59);
+        c["exp"] = json!(NOW - 31);
+    });
+    add(
+        "expired_chain_link",
+        "the link expired while the root is valid",
+        "default",
+        format!("{root}~{expired}"),
+        default_request(),
+        err("expired"),
+    );
+    add(
+        "action_denied_chain",
+        "the root grants the action, the last link does not",
+        "default",
+        chain1.clone(),
+        request("customers:list", "customers/4821"),
+        err("action_denied"),
+    );
+    add(
+        "resource_denied_chain",
+        "the root covers the resource, the last link does not",
+        "default",
+        chain1.clone(),
+        request("customers:read", "customers/4822"),
+        err("resource_denied"),
+    );
+    let billing = by_orch(&root, &|c| c["aud"] = json!("billing-api"));
+    add(
+        "wrong_audience_chain_link",
+        "the link narrows `aud` to another service",
+        "default",
+        format!("{root}~{billing}"),
+        default_request(),
+        err("wrong_audience"),
+    );
+    let bad_root = root_with(&|c| {
+        c.insert("exp".into(), json!(NOW - 40));
+        c.insert("iat".into(), json!(NOW - 100));
+    });
+    add(
+        "expired_chain_root",
+        "the root has expired: the chain with it",
+        "default",
+        format!(
+            "{bad_root}~{}",
+            by_orch(&bad_root, &|c| {
+                c["iat"] = json!(NOW - 90);
+                c["exp"] = json!(NOW - 40);
+            })
+        ),
+        default_request(),
+        err("expired"),
+    );
+    // Revoking any element revokes what was delegated from it.
+    let fresh = Freshness { serial: 1, issued_at: NOW - 60, next_update: NOW + 240 };
+    for (name, description, jti) in [
+        (
+            "revoked_chain_root",
+            "the root's jti is revoked: every link from it falls",
+            "root-jti-0001",
+        ),
+        ("revoked_chain_link", "the link's jti is revoked", "link-jti-0001"),
+    ] {
+        let (snapshot, _) = revocation_snapshot(&[jti], fresh);
+        cases.push(Case {
+            name,
+            description,
+            verifier: "default",
+            token: chain1.clone(),
+            request: default_request(),
+            expect: err("revoked"),
+            revocation: json!({"issuer": ISS_A, "snapshot": snapshot, "deltas": [], "grace": 60,
+                               "failOpenWhenStale": false}),
+            repeat: false,
+        });
+    }
+    cases
 }
 
 /// The DPoP cases: a bound token with a proof for `GET https://api.example/customers/4821`,
