@@ -7,13 +7,7 @@
 // the task is complete (the gate follows the service's keys and revocation data).
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, execFileSync } from "node:child_process";
 import http from "node:http";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, dirname } from "node:path";
-import { fileURLToPath } from "node:url";
-import { SignJWT, exportJWK, generateKeyPair } from "jose";
 import { z } from "zod";
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
@@ -21,80 +15,7 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport, StreamableHTTPError } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { completeTask, dpopFetch, exchangeToken, generateProofKey, withTask } from "tasktoken";
 import { McpGate } from "tasktoken/mcp";
-
-const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
-const bin = process.env.TASKTOKEN_BIN ?? join(root, "target", "release", "tasktoken");
-const ISSUER = "https://auth.test";
-const IDP = "https://token.actions.githubusercontent.com";
-
-/** A GitHub-shaped OIDC provider on 127.0.0.1: its JWKS over HTTP, and identity tokens. */
-async function oidc() {
-  const { publicKey, privateKey } = await generateKeyPair("ES256");
-  const jwks = JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), kid: "gh-1", alg: "ES256", use: "sig" }] });
-  const server = http.createServer((req, res) => res.writeHead(200, { "content-type": "application/json" }).end(jwks));
-  await new Promise((ok) => server.listen(0, "127.0.0.1", ok));
-  let n = 0;
-  const token = () => {
-    const now = Math.floor(Date.now() / 1000);
-    return new SignJWT({ repository: "acme/app", ref: "refs/heads/main", run_id: "8812" })
-      .setProtectedHeader({ alg: "ES256", kid: "gh-1" })
-      .setIssuer(IDP).setAudience(ISSUER).setSubject("repo:acme/app:ref:refs/heads/main")
-      .setJti(`gh-mcp-${process.pid}-${n++}`).setIssuedAt(now).setExpirationTime(now + 300)
-      .sign(privateKey);
-  };
-  return { url: `http://127.0.0.1:${server.address().port}/jwks`, token, close: () => server.close() };
-}
-
-async function freePort() {
-  const probe = http.createServer();
-  await new Promise((ok) => probe.listen(0, "127.0.0.1", ok));
-  const { port } = probe.address();
-  await new Promise((ok) => probe.close(ok));
-  return port;
-}
-
-/** `tasktoken serve` with one policy: the CI agent may call tools of the MCP server at `resource`. */
-async function service(jwksUrl, resource) {
-  const dir = mkdtempSync(join(tmpdir(), "tasktoken-mcp-"));
-  execFileSync(bin, ["keygen", "--kid", "svc-mcp-1", "--out", join(dir, "issuer.jwk")]);
-  const port = await freePort();
-  writeFileSync(join(dir, "service.toml"), `
-issuer = "${ISSUER}"
-url = "http://127.0.0.1:${port}"
-key = "issuer.jwk"
-store = "sqlite:authority.db"
-publish_interval = 1
-revocation_valid_for = "1m"
-
-[[identity]]
-name = "github"
-issuer = "${IDP}"
-jwks = "${jwksUrl}"
-audience = "${ISSUER}"
-
-[[policy]]
-name = "triage-agent-tools"
-identity = "github"
-claims = { repository = "acme/app", ref = "refs/heads/main" }
-sub = "agent:triage:{repository}#{run_id}"
-aud = ["${resource}"]
-task = "triage-{run_id}/*"
-scope = ["tools:call", "prompts:get"]
-res = ["tools/search", "tools/issues/*", "prompts/summary"]
-max_ttl = "10m"
-`);
-  const child = spawn(bin, ["serve", "--config", join(dir, "service.toml"), "--listen", `127.0.0.1:${port}`],
-    { stdio: ["ignore", "pipe", "inherit"] });
-  const url = await new Promise((ok, fail) => {
-    let text = "";
-    child.stdout.on("data", (d) => {
-      text += d;
-      if (text.includes("\n")) ok(JSON.parse(text.split("\n")[0]).listening);
-    });
-    child.on("exit", (code) => fail(new Error(`serve exited ${code}`)));
-  });
-  return { url, stop: () => child.kill("SIGTERM") };
-}
+import { ISSUER, freePort, oidc, service } from "./mcp-harness.js";
 
 /** The MCP server the agent uses: two tools and a prompt, each handler recording its task. */
 function buildServer(ran) {

@@ -26,10 +26,11 @@ export function freePort() {
  */
 export async function startWrangler(
   configUrl,
-  { vars = {}, timeoutMs = 60_000, extraArgs = [], persistTo, readyPath = "/", logLevel = "warn" } = {},
+  { vars = {}, timeoutMs = 60_000, extraArgs = [], persistTo, readyPath = "/", logLevel = "warn", port: wanted } = {},
 ) {
   const config = fileURLToPath(configUrl);
-  const port = await freePort();
+  // `port`: a port chosen by the caller (a Worker whose vars must name its own URL).
+  const port = wanted ?? await freePort();
   const inspectorPort = await freePort();
   const args = [
     "dev", "--config", config, "--local", "--ip", "127.0.0.1", "--port", String(port),
