@@ -14,10 +14,11 @@ const resources = vectors("resources.json");
 const revocation = vectors("revocation.json");
 
 const b64 = (text) => Buffer.from(text, "base64url");
-const seeds = { token: [], claims: [], jwk: [], revocation: [], resource: [], prepared: [], proof: [] };
+const seeds = { token: [], claims: [], jwk: [], revocation: [], resource: [], prepared: [], proof: [], chain: [] };
 
-// token: every vector token, as it is.
+// token: every vector token, as it is; chain: the delegation chains among them.
 for (const c of tokens.cases) seeds.token.push(c.token);
+for (const c of tokens.cases) if (c.token.includes("~")) seeds.chain.push(c.token);
 
 // claims: every vector token's payload, and its `header NUL payload` form.
 for (const c of tokens.cases) {

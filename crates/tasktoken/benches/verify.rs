@@ -85,6 +85,7 @@ fn main() {
         black_box(issuer.mint_at(&request, now).expect("mint"));
     });
     println!("full verification / signature alone: {:.2}", full / floor);
+    chains(&issuer, &verifier, &tokens, now);
 
     // `verifyBatch`, the question of issue 7: ed25519-dalek's batch verification (with the
     // small-order checks it skips added back, by encoding: free) against the per-key table,
@@ -154,4 +155,62 @@ fn main() {
         "    the proof adds {extra:.2} µs: {:.2} signature checks through a table",
         extra / table
     );
+}
+
+/// Delegation (issue 16): chains of depth 1–4 against verifying the same number of plain
+/// tokens (d + 1), each chain unbound at its last link; a chain costs about d + 1 signature
+/// checks (the root through the issuer key's table, each link with `verify_strict`).
+fn chains(issuer: &Issuer, verifier: &Verifier, tokens: &[String], now: i64) {
+    let request = Request::new("customers:read", "customers/4821");
+    let orchestrator = ProofSigningKey::generate("EdDSA").expect("key");
+    let root = issuer
+        .clone()
+        .max_delegation(4)
+        .expect("depth")
+        .mint_at(
+            &MintRequest {
+                sub: "agent:orchestrator".into(),
+                aud: vec!["crm-api".into()],
+                task: "lookup".into(),
+                scope: "customers:read".into(),
+                res: vec!["customers/*".into()],
+                ttl: 900,
+                cnf_jkt: Some(orchestrator.thumbprint()),
+                dlg: 4,
+                ..Default::default()
+            },
+            now,
+        )
+        .expect("root");
+    let mut chain = root;
+    let mut key = orchestrator;
+    for depth in 1..=4u32 {
+        let last = depth == 4;
+        let next = ProofSigningKey::generate("EdDSA").expect("key");
+        let link = tasktoken::LinkRequest {
+            sub: format!("agent:sub-{depth}"),
+            aud: vec!["crm-api".into()],
+            task: format!("lookup{}", "/x".repeat(depth as usize)),
+            scope: "customers:read".into(),
+            res: vec!["customers/4821".into()],
+            ttl: 600,
+            cnf_jkt: (!last).then(|| next.thumbprint()),
+            dlg: 4 - depth,
+        };
+        chain = tasktoken::delegate(&chain, &key, &link, now).expect("delegate");
+        key = next;
+        // The last link of this length is bound (but at depth 4): verify as its holder.
+        let thumb = (!last).then(|| key.thumbprint());
+        let bound = Request { key_thumbprint: thumb.as_deref(), ..request };
+        let one = bench(&format!("tasktoken chain of depth {depth}"), 1000, |_| {
+            black_box(verifier.verify_at(&chain, &bound, now + 10).expect("valid chain"));
+        });
+        let plain = bench(&format!("  {} plain tokens, one after another", depth + 1), 1000, |i| {
+            for t in 0..=depth as usize {
+                let token = &tokens[(i + t) % tokens.len()];
+                black_box(verifier.verify_at(token, &request, now + 10).expect("valid"));
+            }
+        });
+        println!("    chain / the same number of plain tokens: {:.2}", one / plain);
+    }
 }
