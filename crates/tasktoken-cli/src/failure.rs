@@ -24,6 +24,14 @@ pub enum Failure {
     Io(String),
     /// `scan` found live tokens (exit 1; the findings are already printed).
     Found,
+    /// The token service or the approval rules refused (exit 1, `{"error","message"}`
+    /// with the service's OAuth-style code).
+    Refused {
+        /// The code (`insufficient_scope`, `not_found`, `already_decided`, ...).
+        error: String,
+        /// What was refused, never a token.
+        message: String,
+    },
     /// An error from the core (exit 1, `{"error":"<code>","message":"..."}`).
     Core {
         /// The core's error, whose code is printed unchanged.
@@ -54,6 +62,10 @@ impl Failure {
                 ExitCode::from(EXIT_USAGE)
             }
             Failure::Found => ExitCode::from(EXIT_REJECTED),
+            Failure::Refused { error, message } => {
+                stderr_line(&serde_json::json!({ "error": error, "message": message }).to_string());
+                ExitCode::from(EXIT_REJECTED)
+            }
             Failure::Io(message) => {
                 stderr_line(&format!("tasktoken: {message}"));
                 ExitCode::from(EXIT_USAGE)

@@ -7,6 +7,7 @@
 //! 1 a core error (one JSON line on stderr with a stable code), 2 a usage or file error (a
 //! plain line on stderr).
 
+mod approvals;
 mod audit_log;
 mod clock;
 mod delegate;
@@ -83,6 +84,8 @@ enum Command {
     Scan(scan::ScanArgs),
     #[command(after_help = EXIT_STATUS_HELP)]
     Serve(serve::ServeArgs),
+    #[command(subcommand_required = true)]
+    Approvals(approvals::ApprovalsArgs),
 }
 
 fn main() -> ExitCode {
@@ -98,6 +101,7 @@ fn main() -> ExitCode {
         Command::Filter(args) => filter::run(args),
         Command::Scan(args) => scan::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::Approvals(args) => approvals::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

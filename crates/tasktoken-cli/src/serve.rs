@@ -14,7 +14,8 @@ use crate::failure::Failure;
 ///
 /// Endpoints: `POST /token` (RFC 8693 token exchange), `GET /.well-known/jwks.json`,
 /// `GET /revocation/snapshot`, `GET /revocation/delta/{serial}`, `POST /revocation/revoke`,
-/// `GET /healthz`. The first line on stdout is `{"listening":"http://HOST:PORT"}` once it
+/// `GET /approvals`, `POST /approvals/<id>/approve|deny`, `GET /approvals/ui` (policies with
+/// `approval`: see `tasktoken approvals --help`), `GET /healthz`. The first line on stdout is `{"listening":"http://HOST:PORT"}` once it
 /// accepts connections; audit lines (JSON, never token text) follow unless the configuration
 /// sends them elsewhere. SIGTERM: stop accepting, finish in-flight requests, exit 0.
 #[derive(Debug, Args)]

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
-use tasktoken::{Policy, SigningKey, MAX_CLOCK_SKEW};
+use tasktoken::{ApprovalPolicy, Policy, SigningKey, MAX_CLOCK_SKEW};
 
 use crate::duration::parse_duration;
 
@@ -67,6 +67,7 @@ struct RawConfig {
     revocation_valid_for: Option<Duration>,
     rotate_after: Option<Duration>,
     audit: Option<String>,
+    approval_webhook: Option<String>,
     #[serde(default)]
     identity: Vec<RawIdentity>,
     #[serde(default)]
@@ -101,7 +102,16 @@ struct RawPolicy {
     max_ttl: Option<Duration>,
     dlg: Option<u32>,
     require_binding: Option<bool>,
-    approval: Option<toml::Value>,
+    approval: Option<RawApproval>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawApproval {
+    approvers: Vec<String>,
+    expires: Option<Duration>,
+    interval: Option<Duration>,
+    webhook: Option<String>,
 }
 
 /// The service's configuration, checked.
@@ -135,8 +145,18 @@ pub struct Config {
     pub identities: Vec<IdentityConfig>,
     /// The policies, in order.
     pub policies: Vec<Policy>,
-    /// Names of the policies that require a person's approval (issue 17; refused for now).
-    pub approval_policies: Vec<String>,
+    /// The policies that wait for a person's approval, by policy name.
+    pub approvals: BTreeMap<String, ApprovalConfig>,
+}
+
+/// One policy's approval: the core's rule and where requests are announced.
+#[derive(Clone, Debug)]
+pub struct ApprovalConfig {
+    /// Approvers, expiry and poll interval.
+    pub rule: ApprovalPolicy,
+    /// The URL new requests are POSTed to (the policy's `webhook`, else the global
+    /// `approval_webhook`), if any.
+    pub webhook: Option<String>,
 }
 
 /// Where audit lines go.
@@ -187,6 +207,7 @@ const DEFAULT_PUBLISH_INTERVAL: u32 = 2;
 const DEFAULT_ROTATE_AFTER: u32 = 3600;
 const DEFAULT_JWKS_CACHE: u32 = 300;
 const DEFAULT_JWKS_REFRESH_FLOOR: u32 = 30;
+const DEFAULT_APPROVAL_EXPIRES: u32 = 1800;
 
 /// The algorithms accepted for identity tokens: asymmetric only, never `none` or `HS*`.
 const ALGORITHMS: [(&str, jsonwebtoken::Algorithm); 10] = {
@@ -330,8 +351,13 @@ impl Config {
             }
             identities.push(identity);
         }
+        let approval_webhook = raw
+            .approval_webhook
+            .as_deref()
+            .map(|url| checked_url(url, "approval_webhook"))
+            .transpose()?;
         let mut policies = Vec::new();
-        let mut approval_policies = Vec::new();
+        let mut approvals = BTreeMap::new();
         for (i, raw) in raw.policy.into_iter().enumerate() {
             let key = |field: &str| format!("policy[{i}].{field}");
             if !identities.iter().any(|p| p.name == raw.identity) {
@@ -349,16 +375,11 @@ impl Config {
                      identity of its provider)",
                 ));
             }
-            if raw.approval.is_some() {
-                approval_policies.push(raw.name.clone());
+            if let Some(approval) = &raw.approval {
+                let config = approval_config(approval, i, approval_webhook.as_deref())?;
+                approvals.insert(raw.name.clone(), config);
             }
             policies.push(policy(raw, i, max_ttl)?);
-        }
-        if !approval_policies.is_empty() {
-            return Err(refuse(
-                "policy.approval",
-                "approval flows are not available in this version; remove `approval`",
-            ));
         }
         Ok(Config {
             issuer: raw.issuer,
@@ -375,7 +396,7 @@ impl Config {
             audit,
             identities,
             policies,
-            approval_policies,
+            approvals,
         })
     }
 }
@@ -405,31 +426,7 @@ fn identity(
         return Err(refuse(key("audience"), "must not be empty"));
     }
     let jwks = if raw.jwks.contains("://") {
-        // Parsed as the HTTP client will parse it, so that the host checked is the host
-        // fetched (`http://evil\@127.0.0.1/` is evil's).
-        let url =
-            url::Url::parse(&raw.jwks).map_err(|_| refuse(key("jwks"), "is not a valid URL"))?;
-        let loopback = match url.host() {
-            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-            Some(url::Host::Domain(name)) => name == "localhost",
-            None => false,
-        };
-        match url.scheme() {
-            "https" if url.host().is_some() => {}
-            "http" if loopback => {}
-            "http" => {
-                return Err(refuse(
-                    key("jwks"),
-                    "an http:// URL must be on a loopback address; use https://",
-                ))
-            }
-            _ => return Err(refuse(key("jwks"), "must be an http(s) URL or a file")),
-        }
-        if !url.username().is_empty() || url.password().is_some() {
-            return Err(refuse(key("jwks"), "must not carry credentials"));
-        }
-        JwksLocation::Url(url.to_string())
+        JwksLocation::Url(checked_url(&raw.jwks, &key("jwks"))?)
     } else {
         JwksLocation::File(relative(Path::new(&raw.jwks)))
     };
@@ -475,6 +472,62 @@ fn identity(
         algorithms,
         reuse: raw.reuse.unwrap_or(false),
     })
+}
+
+/// An http(s) URL the service fetches or posts to, parsed as the HTTP client will parse it
+/// (so the host checked is the host reached: `http://evil\\@127.0.0.1/` is evil's):
+/// `https://`, or `http://` on a loopback address; no credentials.
+fn checked_url(text: &str, key: &str) -> Result<String, ConfigError> {
+    let url = url::Url::parse(text).map_err(|_| refuse(key, "is not a valid URL"))?;
+    let loopback = match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(name)) => name == "localhost",
+        None => false,
+    };
+    match url.scheme() {
+        "https" if url.host().is_some() => {}
+        "http" if loopback => {}
+        "http" => {
+            return Err(refuse(key, "an http:// URL must be on a loopback address; use https://"))
+        }
+        _ => return Err(refuse(key, "must be an http(s) URL")),
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(refuse(key, "must not carry credentials"));
+    }
+    Ok(url.to_string())
+}
+
+/// A policy's `approval = { approvers, expires, interval, webhook }`, checked.
+fn approval_config(
+    raw: &RawApproval,
+    i: usize,
+    global_webhook: Option<&str>,
+) -> Result<ApprovalConfig, ConfigError> {
+    let key = |field: &str| format!("policy[{i}].approval.{field}");
+    let expires = match &raw.expires {
+        None => DEFAULT_APPROVAL_EXPIRES,
+        Some(d) => d.seconds(&key("expires"))?,
+    };
+    if expires == 0 || expires > tasktoken::MAX_APPROVAL_EXPIRES {
+        return Err(refuse(key("expires"), "must be 1 s to 24 h"));
+    }
+    if raw.approvers.is_empty() {
+        return Err(refuse(key("approvers"), "needs at least one approver (a `sub`)"));
+    }
+    let mut rule = ApprovalPolicy::new(raw.approvers.iter().map(String::as_str), expires)
+        .map_err(|e| refuse(key("approvers"), e.message().to_owned()))?;
+    if let Some(interval) = &raw.interval {
+        rule = rule
+            .interval(interval.seconds(&key("interval"))?)
+            .map_err(|e| refuse(key("interval"), e.message().to_owned()))?;
+    }
+    let webhook = match &raw.webhook {
+        Some(url) => Some(checked_url(url, &key("webhook"))?),
+        None => global_webhook.map(str::to_owned),
+    };
+    Ok(ApprovalConfig { rule, webhook })
 }
 
 fn policy(raw: RawPolicy, i: usize, ceiling: u32) -> Result<Policy, ConfigError> {

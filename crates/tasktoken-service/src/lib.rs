@@ -6,7 +6,10 @@
 //! holds the HTTP layer, the identity providers' keys and the stores.
 //!
 //! The public interface is:
-//! - [`Config`] ([`ConfigError`]): the TOML configuration, checked at start;
+//! - [`Config`] ([`ConfigError`], [`ApprovalConfig`], [`AuditTarget`]): the TOML
+//!   configuration, checked at start;
+//! - [`approvals`]: approval requests in a store, listed and decided (the service's
+//!   endpoints and `tasktoken approvals --config` share it);
 //! - [`run`]: the service, until SIGTERM;
 //! - [`store`]: the [`store::Store`] trait with [`store::SqliteStore`] (the CLI's file) and
 //!   [`store::PostgresStore`] (many instances), and [`store::open`];
@@ -15,6 +18,7 @@
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod approvals;
 mod audit;
 mod config;
 pub mod duration;
@@ -23,5 +27,5 @@ pub mod publish;
 mod server;
 pub mod store;
 
-pub use config::{Config, ConfigError};
+pub use config::{ApprovalConfig, AuditTarget, Config, ConfigError};
 pub use server::run;

@@ -1,10 +1,13 @@
-//! The HTTP service (DESIGN.md, "Token service"): `POST /token` (RFC 8693), the JWKS, the
-//! revocation data and endpoint, `GET /healthz`. Every decision is the core's
+//! The HTTP service (DESIGN.md, "Token service"): `POST /token` (RFC 8693, and the approval
+//! grant), the JWKS, the revocation data and endpoint, the approvals (`server/approval.rs`),
+//! `GET /healthz`. Every decision is the core's
 //! ([`tasktoken::decide_exchange`], [`tasktoken::Issuer`], [`tasktoken::verify_proof`],
 //! [`tasktoken::Verifier::authorize_revocation_at`], the publication planner); this module
 //! parses requests, calls them, stores, and answers.
 
-use std::collections::HashMap;
+mod approval;
+
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -23,7 +26,7 @@ use tasktoken::{
 use tokio::sync::{mpsc, oneshot, Notify};
 
 use crate::audit::Audit;
-use crate::config::Config;
+use crate::config::{ApprovalConfig, Config};
 use crate::identity::Providers;
 use crate::publish::{Publisher, Want};
 use crate::store::{self, Store};
@@ -86,6 +89,16 @@ struct App {
     healthy: std::sync::atomic::AtomicBool,
     audit: Audit,
     proofs: Mutex<ProofReplayCache>,
+    /// The policies that wait for a person, by name.
+    approvals: BTreeMap<String, ApprovalConfig>,
+    /// Verifies approvers' tokens: this issuer's, with its `issuer` URL in `aud`.
+    approver: Verifier,
+    /// The public base URL (DPoP proofs to the approval endpoints name it).
+    url: String,
+    /// Posts approval notifications (5 s timeout, no redirects).
+    webhooks: reqwest::Client,
+    /// The approval page and its Content-Security-Policy.
+    ui: approval::Page,
 }
 
 /// One subject token to record, and where to say whether it was new.
@@ -138,6 +151,21 @@ async fn serve(config: Config, listen: Option<&str>) -> Result<(), String> {
     .map_err(bad)?;
     let publisher =
         Arc::new(Publisher::new(signing, &config.issuer, planner, config.clock_skew).map_err(bad)?);
+    let approver = Verifier::new(&config.issuer)
+        .map_err(bad)?
+        .trust(&config.issuer, &keys)
+        .map_err(bad)?
+        .max_lifetime(config.max_ttl)
+        .map_err(bad)?
+        .clock_skew(config.clock_skew)
+        .map_err(bad)?
+        .named("tasktoken-serve approvals");
+    let webhooks = reqwest::Client::builder()
+        .timeout(approval::WEBHOOK_TIMEOUT)
+        .connect_timeout(approval::WEBHOOK_TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| format!("cannot build the webhook client: {e}"))?;
     let location = config.store.clone();
     // On a blocking thread: the PostgreSQL client runs a runtime of its own.
     let open = |location: String, relax: bool| async move {
@@ -176,6 +204,11 @@ async fn serve(config: Config, listen: Option<&str>) -> Result<(), String> {
         healthy: std::sync::atomic::AtomicBool::new(false),
         audit,
         proofs: Mutex::new(ProofReplayCache::new(PROOF_CACHE)),
+        approvals: config.approvals,
+        approver,
+        url: config.url.clone(),
+        webhooks,
+        ui: approval::Page::new(),
     });
     // The first publication (or the one another instance made) is served from the start.
     publish_once(&app, &publisher, config.rotate_after).await;
@@ -212,6 +245,9 @@ async fn serve(config: Config, listen: Option<&str>) -> Result<(), String> {
         .route("/revocation/snapshot", get(snapshot))
         .route("/revocation/delta/{serial}", get(delta))
         .route("/revocation/revoke", post(revoke))
+        .route("/approvals", get(approval::list))
+        .route("/approvals/ui", get(approval::ui))
+        .route("/approvals/{id}/{decision}", post(approval::decide))
         .route("/healthz", get(healthz))
         .fallback(|| async { plain_error(StatusCode::NOT_FOUND, "not_found", "no such endpoint") })
         .with_state(Arc::clone(&app));
@@ -342,14 +378,20 @@ async fn publish_once(app: &Arc<App>, publisher: &Arc<Publisher>, rotate_after: 
         let published = publisher.publish(store.as_mut(), want, now).map_err(|e| e.to_string())?;
         let update = refresh_served(store.as_mut(), cached).map_err(|e| e.0)?;
         store.maintain().map_err(|e| e.0)?;
-        Ok::<_, String>((published, update))
+        // Requests nobody decided in time: each is audited once, by the instance that
+        // marked it.
+        let expired = store.expire_approvals(now).map_err(|e| e.0)?;
+        Ok::<_, String>((published, update, expired))
     })
     .await;
     let mut fields = Map::new();
     let reached = matches!(outcome, Ok(Ok(_)));
     app.healthy.store(reached, std::sync::atomic::Ordering::Relaxed);
     match outcome {
-        Ok(Ok((published, update))) => {
+        Ok(Ok((published, update, expired))) => {
+            for approval in expired {
+                app.audit.record("approval_expire", now, approval::audit_fields(&approval));
+            }
             if let Some(update) = update {
                 if let Ok(mut served) = app.served.write() {
                     update.apply(&mut served);
@@ -437,18 +479,40 @@ fn refresh_served(
 async fn token(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
     let now = unix_now();
     let mut audit = Map::new();
-    let result = exchange(&app, &headers, body, now, &mut audit).await;
+    let form = read_form(&headers, body, MAX_TOKEN_BODY).await;
+    let collecting = form.as_ref().is_ok_and(|form| {
+        form.iter().any(|(name, value)| name == "grant_type" && value == approval::GRANT_TYPE)
+    });
+    let result = match form {
+        Err(refusal) => Err(refusal),
+        Ok(form) if collecting => approval::collect(&app, &headers, &form, now, &mut audit).await,
+        Ok(form) => exchange(&app, &headers, &form, now, &mut audit).await,
+    };
+    // A request that now waits for a person is its own event; polls that are still
+    // pending are not audited (one line every few seconds per client would say nothing).
+    let event = if collecting {
+        "approval_collect"
+    } else if audit.contains_key("approval") {
+        "approval_request"
+    } else {
+        "exchange"
+    };
     match result {
         Ok(response) => {
-            audit.insert("outcome".into(), Value::from("granted"));
-            app.audit.record("exchange", now, audit);
+            if !audit.contains_key("outcome") {
+                audit.insert("outcome".into(), Value::from("granted"));
+            }
+            app.audit.record(event, now, audit);
             response
+        }
+        Err(refusal) if refusal.error == "authorization_pending" && collecting => {
+            refusal.into_response()
         }
         Err(refusal) => {
             audit.insert("outcome".into(), Value::from("refused"));
             audit.insert("error".into(), Value::from(refusal.error));
             audit.insert("reason".into(), Value::from(refusal.description.clone()));
-            app.audit.record("exchange", now, audit);
+            app.audit.record(event, now, audit);
             refusal.into_response()
         }
     }
@@ -502,14 +566,13 @@ const PARAMETERS: [&str; 11] = [
 async fn exchange(
     app: &App,
     headers: &HeaderMap,
-    body: Body,
+    form: &[(String, String)],
     now: i64,
     audit: &mut Map<String, Value>,
 ) -> Result<Response, OAuthError> {
-    let form = read_form(headers, body, MAX_TOKEN_BODY).await?;
     let mut single: HashMap<&str, &str> = HashMap::new();
     let mut res: Vec<String> = Vec::new();
-    for (name, value) in &form {
+    for (name, value) in form {
         let Some(known) = PARAMETERS.iter().find(|p| **p == name.as_str()) else {
             return Err(OAuthError::request(match name.as_str() {
                 "actor_token" | "actor_token_type" => "actor tokens are not supported".into(),
@@ -591,6 +654,14 @@ async fn exchange(
     audit.insert("policy".into(), Value::from(grant.policy.clone()));
     // Minted before anything is recorded: a request the issuer refuses uses up neither the
     // subject token nor the proof; the token is handed out only once both are recorded.
+    let mut extra = Map::new();
+    let rule = app.approvals.get(&grant.policy);
+    if let Some(rule) = rule {
+        // The token minted at collection carries `apv`: the trial mint below carries the
+        // longest one it may, so what passes now passes then.
+        let longest = rule.rule.approvers().iter().max_by_key(|a| a.len());
+        extra.insert("apv".into(), json!({ "sub": longest, "at": now }));
+    }
     let mint = MintRequest {
         sub: grant.sub.clone(),
         aud: vec![grant.aud.clone()],
@@ -600,8 +671,11 @@ async fn exchange(
         ttl: grant.ttl,
         cnf_jkt: proof.as_ref().map(|p| p.jkt.clone()),
         dlg: grant.dlg,
+        extra,
         ..MintRequest::default()
     };
+    // With an approval rule this is a trial: the token is dropped, and minted again (as
+    // decided now) when the approved request is collected.
     let token = app.issuer.mint_at(&mint, now).map_err(|e| {
         OAuthError::new(
             "invalid_request",
@@ -635,6 +709,12 @@ async fn exchange(
             }
             _ => return Err(unavailable()),
         }
+    }
+    if let Some(rule) = rule {
+        drop(token);
+        let requester =
+            tasktoken::Requester::new(&identity.provider, &identity.iss, identity.sub.as_deref());
+        return approval::request(app, grant, mint.cnf_jkt, requester, rule, now, audit).await;
     }
     let jti = UnverifiedToken::parse(&token)
         .ok()

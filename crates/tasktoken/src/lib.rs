@@ -38,6 +38,9 @@
 //! - [`action_allowed`], [`resource_allowed`]: the matching rules on their own;
 //! - [`Policy`], [`ExchangeRequest`], [`decide_exchange`] ([`Grant`], [`Refusal`]): who may
 //!   get which token, the token service's decision (DESIGN.md, "Token service");
+//! - [`ApprovalPolicy`], [`Approval`] ([`ApprovalState`], [`Decision`], [`ApprovalRefusal`],
+//!   [`Requester`], [`ApprovalHandle`]): a privileged task waits for a person, the rules of
+//!   deciding and collecting (DESIGN.md, "Approval");
 //! - [`BloomGeometry`], [`BloomFilter`], [`Publication`] (with [`Snapshot`], [`Delta`],
 //!   [`Freshness`]): the revocation filter and its signed binary format, for authorities;
 //! - [`RevocationFilter`], [`Revocation`]: a replica's verified filter, and what
@@ -55,6 +58,7 @@
 
 extern crate alloc;
 
+mod approval;
 mod audit;
 mod claims;
 mod delegation;
@@ -71,6 +75,12 @@ mod scan;
 mod token;
 mod verifier;
 
+pub use approval::{
+    approval_resource, is_approval_id, new_approval_handle, parse_approval_id, secret_matches,
+    Approval, ApprovalHandle, ApprovalPolicy, ApprovalRefusal, ApprovalState, Decision, Requester,
+    COLLECT_GRACE, DECIDE_ACTION, DEFAULT_APPROVAL_INTERVAL, MAX_APPROVAL_EXPIRES,
+    MAX_APPROVAL_INTERVAL, MAX_APPROVERS,
+};
 pub use audit::{AuditEvent, AuditKind, AuditSink, OutcomeCounters};
 pub use claims::VerifiedClaims;
 pub use delegation::{delegate, LinkRequest, LINK_TYPE, MAX_DELEGATION_DEPTH};

@@ -57,7 +57,10 @@ pub fn run(dir: &TempDir, args: &[&str], stdin: Option<&str>) -> Output {
     {
         let mut input = child.stdin.take().expect("stdin");
         if let Some(text) = stdin {
-            input.write_all(text.as_bytes()).expect("write stdin");
+            // A command that refuses its arguments exits without reading stdin.
+            if let Err(e) = input.write_all(text.as_bytes()) {
+                assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "write stdin: {e}");
+            }
         }
     }
     child.wait_with_output().expect("wait for tasktoken")

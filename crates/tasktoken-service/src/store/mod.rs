@@ -1,6 +1,6 @@
 //! The authority's stores: the exact, durable list of revoked `jti` (with each token's
 //! `exp`), every snapshot and delta published from it (with its bytes), and the subject
-//! tokens already exchanged. One trait, [`Store`], with two implementations run by the same
+//! tokens already exchanged, and the requests waiting for a person's approval. One trait, [`Store`], with two implementations run by the same
 //! tests: [`SqliteStore`] (one file, the CLI's and a single service's) and
 //! [`PostgresStore`] (any number of `tasktoken serve` instances on one database).
 //!
@@ -10,7 +10,7 @@
 mod postgres;
 mod sqlite;
 
-use tasktoken::{BloomGeometry, Freshness, SALT_LEN};
+use tasktoken::{Approval, ApprovalState, BloomGeometry, Freshness, SALT_LEN};
 
 pub use self::postgres::PostgresStore;
 pub use self::sqlite::{Open, SqliteStore};
@@ -144,8 +144,84 @@ pub trait Store: Send {
     /// subjects never stops to do it.
     fn maintain(&mut self) -> Result<(), StoreError>;
 
+    /// Records a new pending approval request, and commits. Refuses an id stored before.
+    fn insert_approval(&mut self, approval: &Approval) -> Result<(), StoreError>;
+
+    /// The approval request with public id `id`, in its stored state.
+    fn approval(&mut self, id: &str) -> Result<Option<Approval>, StoreError>;
+
+    /// Approval requests of `policies` still pending at `now` (not past `expires_at`),
+    /// oldest first, at most `limit`.
+    fn pending_approvals(
+        &mut self,
+        policies: &[String],
+        now: i64,
+        limit: usize,
+    ) -> Result<Vec<Approval>, StoreError>;
+
+    /// Moves request `id` from `pending` to `decided` (approved or denied, as
+    /// [`Approval::decide`] said) if it is still pending and not past `expires_at` at `now`,
+    /// and commits. True if this call moved it: of two deciders (two instances on one
+    /// database), exactly one gets true.
+    fn decide_approval(
+        &mut self,
+        id: &str,
+        decided: &ApprovalState,
+        now: i64,
+    ) -> Result<bool, StoreError>;
+
+    /// Moves request `id` from `approved` to `collected` at `now`, and commits. True if this
+    /// call moved it: a token is handed out once, whoever else collects at the same time.
+    fn collect_approval(&mut self, id: &str, now: i64) -> Result<bool, StoreError>;
+
+    /// Marks every request still pending at `now` past its `expires_at` as `expired`,
+    /// commits, and returns them (each is returned once, across instances); forgets requests
+    /// that expired more than [`FORGET_APPROVALS_AFTER`] seconds ago.
+    fn expire_approvals(&mut self, now: i64) -> Result<Vec<Approval>, StoreError>;
+
     /// A description of the store for messages: `--db '<path>'` or `postgres://host/db`.
     fn name(&self) -> &str;
+}
+
+/// Seconds after `expires_at` (and any collection window) after which a request is deleted.
+pub const FORGET_APPROVALS_AFTER: i64 = 86_400;
+
+/// An approvals row as both stores keep it: the state in columns (updated atomically), what
+/// was fixed at request time as JSON text.
+pub(crate) struct RawApproval {
+    pub state: String,
+    pub decided_by: Option<String>,
+    pub decided_at: Option<i64>,
+    pub collected_at: Option<i64>,
+    pub record: String,
+}
+
+/// The columns of [`RawApproval`], in its order.
+pub(crate) const APPROVAL_COLUMNS: &str = "state, decided_by, decided_at, collected_at, record";
+
+impl RawApproval {
+    /// The approval, or an error naming the store if the row is not a valid one.
+    pub(crate) fn check(self, name: &str) -> Result<Approval, StoreError> {
+        let bad = || corrupt(name, "an approval record is not valid");
+        let state = ApprovalState::from_parts(
+            &self.state,
+            self.decided_by,
+            self.decided_at,
+            self.collected_at,
+        )
+        .ok_or_else(bad)?;
+        let record: serde_json::Value = serde_json::from_str(&self.record).map_err(|_| bad())?;
+        Approval::from_record(&record, state).map_err(|_| bad())
+    }
+}
+
+/// The columns a decision writes: state name, approver, time.
+pub(crate) fn decision_parts(decided: &ApprovalState) -> Option<(&'static str, &str, i64)> {
+    match decided {
+        ApprovalState::Approved { by, at } => Some(("approved", by, *at)),
+        ApprovalState::Denied { by, at } => Some(("denied", by, *at)),
+        _ => None,
+    }
 }
 
 /// A publication in progress: one transaction under the store's publication lock.

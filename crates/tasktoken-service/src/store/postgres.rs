@@ -8,18 +8,24 @@
 //!   is drawn in one order and may commit in another; without the lock a revocation could
 //!   commit below a published `upto_seq` and be missed forever). Two publishers never see
 //!   the same last serial, so serials never repeat; the primary key enforces it too.
+//! - Approval requests move between states with one conditional `UPDATE` each (row locks):
+//!   of two instances deciding or collecting one request at once, exactly one succeeds.
 //! - Tables are prefixed `tasktoken_`, so the database may hold other things.
 
 use postgres::{Client, NoTls, Row, Transaction};
 
-use super::{corrupt, int, Publishing, RawRecord, Record, Revoked, Store, StoreError};
-use super::{Stored, RECORD_COLUMNS};
+use tasktoken::{Approval, ApprovalState};
+
+use super::RECORD_COLUMNS;
+use super::{corrupt, decision_parts, int, Publishing, RawRecord, Record, Revoked, Store};
+use super::{RawApproval, StoreError, Stored, APPROVAL_COLUMNS, FORGET_APPROVALS_AFTER};
 
 /// The advisory lock key of the publication lock ("ttpl").
 const PUBLICATION_LOCK: i64 = 0x7474_706c;
 
-/// The version of the schema below, in `tasktoken_meta`.
-const SCHEMA_VERSION: i32 = 2;
+/// The version of the schema below, in `tasktoken_meta`. Version 2 is upgraded in place
+/// (version 3 only adds `tasktoken_approvals`).
+const SCHEMA_VERSION: i32 = 3;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS tasktoken_meta (version INTEGER NOT NULL);
@@ -52,6 +58,20 @@ CREATE TABLE IF NOT EXISTS tasktoken_subjects (
     until BIGINT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS tasktoken_subjects_by_until ON tasktoken_subjects (until);
+CREATE TABLE IF NOT EXISTS tasktoken_approvals (
+    id TEXT PRIMARY KEY,
+    policy TEXT NOT NULL,
+    state TEXT NOT NULL
+        CHECK (state IN ('pending', 'approved', 'denied', 'expired', 'collected')),
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    decided_by TEXT,
+    decided_at BIGINT,
+    collected_at BIGINT,
+    record TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS tasktoken_approvals_by_state
+    ON tasktoken_approvals (state, expires_at);
 ";
 
 /// A connection to a PostgreSQL store.
@@ -84,6 +104,10 @@ impl PostgresStore {
                     .map_err(failed)?;
             }
             Some(SCHEMA_VERSION) => {}
+            Some(2) => {
+                tx.execute("UPDATE tasktoken_meta SET version = $1", &[&SCHEMA_VERSION])
+                    .map_err(failed)?;
+            }
             Some(other) => {
                 return Err(StoreError(format!(
                     "cannot use {name}: its schema version is {other}, this tasktoken reads \
@@ -284,8 +308,122 @@ impl Store for PostgresStore {
             .map_err(|e| db_error(&self.name, e))
     }
 
+    fn insert_approval(&mut self, approval: &Approval) -> Result<(), StoreError> {
+        let record = approval.record().to_string();
+        self.client()
+            .execute(
+                "INSERT INTO tasktoken_approvals (id, policy, state, created_at, expires_at, \
+                 record) VALUES ($1, $2, 'pending', $3, $4, $5)",
+                &[
+                    &approval.id,
+                    &approval.policy(),
+                    &approval.created_at,
+                    &approval.expires_at,
+                    &record,
+                ],
+            )
+            .map(drop)
+            .map_err(|e| db_error(&self.name, e))
+    }
+
+    fn approval(&mut self, id: &str) -> Result<Option<Approval>, StoreError> {
+        let row = self
+            .client()
+            .query_opt(
+                &format!("SELECT {APPROVAL_COLUMNS} FROM tasktoken_approvals WHERE id = $1"),
+                &[&id],
+            )
+            .map_err(|e| db_error(&self.name, e))?;
+        row.map(|row| raw_approval(&row).check(&self.name)).transpose()
+    }
+
+    fn pending_approvals(
+        &mut self,
+        policies: &[String],
+        now: i64,
+        limit: usize,
+    ) -> Result<Vec<Approval>, StoreError> {
+        let name = self.name.clone();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = self
+            .client()
+            .query(
+                &format!(
+                    "SELECT {APPROVAL_COLUMNS} FROM tasktoken_approvals WHERE state = 'pending' \
+                     AND expires_at > $1 AND policy = ANY($2) ORDER BY created_at, id LIMIT $3"
+                ),
+                &[&now, &policies, &limit],
+            )
+            .map_err(|e| db_error(&name, e))?;
+        rows.iter().map(|row| raw_approval(row).check(&name)).collect()
+    }
+
+    fn decide_approval(
+        &mut self,
+        id: &str,
+        decided: &ApprovalState,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let Some((state, by, at)) = decision_parts(decided) else {
+            return Ok(false);
+        };
+        let changed = self
+            .client()
+            .execute(
+                "UPDATE tasktoken_approvals SET state = $2, decided_by = $3, decided_at = $4 \
+                 WHERE id = $1 AND state = 'pending' AND expires_at > $5",
+                &[&id, &state, &by, &at, &now],
+            )
+            .map_err(|e| db_error(&self.name, e))?;
+        Ok(changed == 1)
+    }
+
+    fn collect_approval(&mut self, id: &str, now: i64) -> Result<bool, StoreError> {
+        let changed = self
+            .client()
+            .execute(
+                "UPDATE tasktoken_approvals SET state = 'collected', collected_at = $2 \
+                 WHERE id = $1 AND state = 'approved'",
+                &[&id, &now],
+            )
+            .map_err(|e| db_error(&self.name, e))?;
+        Ok(changed == 1)
+    }
+
+    fn expire_approvals(&mut self, now: i64) -> Result<Vec<Approval>, StoreError> {
+        let name = self.name.clone();
+        let failed = |e| db_error(&name, e);
+        let mut tx = self.client().transaction().map_err(failed)?;
+        let rows = tx
+            .query(
+                &format!(
+                    "UPDATE tasktoken_approvals SET state = 'expired' \
+                     WHERE state = 'pending' AND expires_at <= $1 RETURNING {APPROVAL_COLUMNS}"
+                ),
+                &[&now],
+            )
+            .map_err(failed)?;
+        tx.execute(
+            "DELETE FROM tasktoken_approvals WHERE expires_at < $1",
+            &[&now.saturating_sub(FORGET_APPROVALS_AFTER)],
+        )
+        .map_err(failed)?;
+        tx.commit().map_err(failed)?;
+        rows.iter().map(|row| raw_approval(row).check(&name)).collect()
+    }
+
     fn name(&self) -> &str {
         &self.name
+    }
+}
+
+fn raw_approval(row: &Row) -> RawApproval {
+    RawApproval {
+        state: row.get(0),
+        decided_by: row.get(1),
+        decided_at: row.get(2),
+        collected_at: row.get(3),
+        record: row.get(4),
     }
 }
 

@@ -12,8 +12,11 @@ use std::time::Duration;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension as _, Transaction};
 use rusqlite::{Row, TransactionBehavior};
 
-use super::{corrupt, int, Publishing, RawRecord, Record, Revoked, Store, StoreError};
-use super::{Stored, RECORD_COLUMNS};
+use tasktoken::{Approval, ApprovalState};
+
+use super::RECORD_COLUMNS;
+use super::{corrupt, decision_parts, int, Publishing, RawRecord, Record, Revoked, Store};
+use super::{RawApproval, StoreError, Stored, APPROVAL_COLUMNS, FORGET_APPROVALS_AFTER};
 
 /// How long a command waits for another process that holds the store's write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -22,9 +25,9 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// mistaken for one, nor one for another program's file.
 const APPLICATION_ID: i32 = 0x5454_5253;
 
-/// `PRAGMA user_version` of the schema below; a store of version 1 is upgraded in place,
-/// one of another version is refused.
-const SCHEMA_VERSION: i32 = 2;
+/// `PRAGMA user_version` of the schema below; a store of version 1 or 2 is upgraded in
+/// place, one of another version is refused.
+const SCHEMA_VERSION: i32 = 3;
 
 /// The schema, created in a new store.
 ///
@@ -65,6 +68,25 @@ CREATE TABLE subjects (
     until INTEGER NOT NULL
 ) STRICT;
 CREATE INDEX subjects_by_until ON subjects (until);
+";
+
+/// What version 3 adds: requests waiting for a person's approval. The state lives in
+/// columns that one conditional `UPDATE` moves (so a request is decided once and collected
+/// once); `record` holds what was fixed at request time (JSON).
+const SCHEMA_V3: &str = "
+CREATE TABLE approvals (
+    id TEXT PRIMARY KEY,
+    policy TEXT NOT NULL,
+    state TEXT NOT NULL
+        CHECK (state IN ('pending', 'approved', 'denied', 'expired', 'collected')),
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    decided_by TEXT,
+    decided_at INTEGER,
+    collected_at INTEGER,
+    record TEXT NOT NULL
+) STRICT;
+CREATE INDEX approvals_by_state ON approvals (state, expires_at);
 ";
 
 /// An open SQLite store.
@@ -276,9 +298,142 @@ impl Store for SqliteStore {
         self.conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())).map_err(failed)
     }
 
+    fn insert_approval(&mut self, approval: &Approval) -> Result<(), StoreError> {
+        let name = self.name.clone();
+        let failed = |e| db_error(&name, e);
+        let tx = self.write()?;
+        tx.execute(
+            "INSERT INTO approvals (id, policy, state, created_at, expires_at, record) \
+             VALUES (?1, ?2, 'pending', ?3, ?4, ?5)",
+            params![
+                approval.id,
+                approval.policy(),
+                approval.created_at,
+                approval.expires_at,
+                approval.record().to_string()
+            ],
+        )
+        .map_err(failed)?;
+        tx.commit().map_err(failed)
+    }
+
+    fn approval(&mut self, id: &str) -> Result<Option<Approval>, StoreError> {
+        let row = self
+            .conn
+            .query_row(
+                &format!("SELECT {APPROVAL_COLUMNS} FROM approvals WHERE id = ?1"),
+                [id],
+                raw_approval,
+            )
+            .optional()
+            .map_err(|e| db_error(&self.name, e))?;
+        row.map(|raw| raw.check(&self.name)).transpose()
+    }
+
+    fn pending_approvals(
+        &mut self,
+        policies: &[String],
+        now: i64,
+        limit: usize,
+    ) -> Result<Vec<Approval>, StoreError> {
+        let name = self.name.clone();
+        let failed = |e| db_error(&name, e);
+        let policies = serde_json::Value::from(policies.to_vec()).to_string();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut statement = self
+            .conn
+            .prepare(&format!(
+                "SELECT {APPROVAL_COLUMNS} FROM approvals WHERE state = 'pending' \
+                 AND expires_at > ?1 AND policy IN (SELECT value FROM json_each(?2)) \
+                 ORDER BY created_at, id LIMIT ?3"
+            ))
+            .map_err(failed)?;
+        let rows =
+            statement.query_map(params![now, policies, limit], raw_approval).map_err(failed)?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.push(row.map_err(failed)?.check(&name)?);
+        }
+        Ok(out)
+    }
+
+    fn decide_approval(
+        &mut self,
+        id: &str,
+        decided: &ApprovalState,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let Some((state, by, at)) = decision_parts(decided) else {
+            return Ok(false);
+        };
+        let name = self.name.clone();
+        let failed = |e| db_error(&name, e);
+        let tx = self.write()?;
+        let changed = tx
+            .execute(
+                "UPDATE approvals SET state = ?2, decided_by = ?3, decided_at = ?4 \
+                 WHERE id = ?1 AND state = 'pending' AND expires_at > ?5",
+                params![id, state, by, at, now],
+            )
+            .map_err(failed)?;
+        tx.commit().map_err(failed)?;
+        Ok(changed == 1)
+    }
+
+    fn collect_approval(&mut self, id: &str, now: i64) -> Result<bool, StoreError> {
+        let name = self.name.clone();
+        let failed = |e| db_error(&name, e);
+        let tx = self.write()?;
+        let changed = tx
+            .execute(
+                "UPDATE approvals SET state = 'collected', collected_at = ?2 \
+                 WHERE id = ?1 AND state = 'approved'",
+                params![id, now],
+            )
+            .map_err(failed)?;
+        tx.commit().map_err(failed)?;
+        Ok(changed == 1)
+    }
+
+    fn expire_approvals(&mut self, now: i64) -> Result<Vec<Approval>, StoreError> {
+        let name = self.name.clone();
+        let failed = |e| db_error(&name, e);
+        let tx = self.write()?;
+        let mut expired = Vec::new();
+        {
+            let mut statement = tx
+                .prepare(&format!(
+                    "UPDATE approvals SET state = 'expired' \
+                     WHERE state = 'pending' AND expires_at <= ?1 RETURNING {APPROVAL_COLUMNS}"
+                ))
+                .map_err(failed)?;
+            let rows = statement.query_map([now], raw_approval).map_err(failed)?;
+            for row in rows {
+                expired.push(row.map_err(failed)?);
+            }
+        }
+        tx.execute(
+            "DELETE FROM approvals WHERE expires_at < ?1",
+            [now.saturating_sub(FORGET_APPROVALS_AFTER)],
+        )
+        .map_err(failed)?;
+        tx.commit().map_err(failed)?;
+        expired.into_iter().map(|raw| raw.check(&name)).collect()
+    }
+
     fn name(&self) -> &str {
         &self.name
     }
+}
+
+fn raw_approval(row: &Row<'_>) -> rusqlite::Result<RawApproval> {
+    Ok(RawApproval {
+        state: row.get(0)?,
+        decided_by: row.get(1)?,
+        decided_at: row.get(2)?,
+        collected_at: row.get(3)?,
+        record: row.get(4)?,
+    })
 }
 
 /// Older generations' bytes are never served again (a replica on one gets `410` and reads
@@ -415,6 +570,8 @@ enum Identity {
     Store,
     /// A store of version 1, upgraded in place by [`init`].
     Version1,
+    /// A store of version 2, upgraded in place by [`init`].
+    Version2,
     /// A new file, without any table yet.
     Empty,
     /// A store of another schema version.
@@ -431,6 +588,7 @@ fn identify(conn: &Connection) -> rusqlite::Result<Identity> {
     Ok(match (application_id, version) {
         (APPLICATION_ID, SCHEMA_VERSION) => Identity::Store,
         (APPLICATION_ID, 1) => Identity::Version1,
+        (APPLICATION_ID, 2) => Identity::Version2,
         (APPLICATION_ID, version) => Identity::OtherVersion(version),
         (0, 0) if objects == 0 => Identity::Empty,
         _ => Identity::Foreign,
@@ -440,7 +598,7 @@ fn identify(conn: &Connection) -> rusqlite::Result<Identity> {
 /// Refuses a file that is not a store of this version and will not become one.
 fn check(identity: Identity, name: &str) -> Result<Identity, StoreError> {
     match identity {
-        Identity::Store | Identity::Version1 | Identity::Empty => Ok(identity),
+        Identity::Store | Identity::Version1 | Identity::Version2 | Identity::Empty => Ok(identity),
         Identity::OtherVersion(version) => Err(StoreError(format!(
             "cannot use {name}: its schema version is {version}, this tasktoken reads \
              version {SCHEMA_VERSION}"
@@ -452,7 +610,7 @@ fn check(identity: Identity, name: &str) -> Result<Identity, StoreError> {
     }
 }
 
-/// Creates the schema in a new, empty file, upgrades a version 1 store, or checks again
+/// Creates the schema in a new, empty file, upgrades a version 1 or 2 store, or checks again
 /// (under the write lock: another process may have done either meanwhile) that the file is a
 /// store of this version.
 fn init(conn: &mut Connection, name: &str) -> Result<(), StoreError> {
@@ -460,15 +618,18 @@ fn init(conn: &mut Connection, name: &str) -> Result<(), StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(failed)?;
     match check(identify(&tx).map_err(failed)?, name)? {
         Identity::Store => return Ok(()),
+        Identity::Version2 => {}
         Identity::Version1 => {
             tx.execute_batch("ALTER TABLE publications ADD COLUMN data BLOB;").map_err(failed)?;
+            tx.execute_batch(SCHEMA_V2).map_err(failed)?;
         }
         _ => {
             tx.execute_batch(SCHEMA).map_err(failed)?;
             tx.pragma_update(None, "application_id", APPLICATION_ID).map_err(failed)?;
+            tx.execute_batch(SCHEMA_V2).map_err(failed)?;
         }
     }
-    tx.execute_batch(SCHEMA_V2).map_err(failed)?;
+    tx.execute_batch(SCHEMA_V3).map_err(failed)?;
     tx.pragma_update(None, "user_version", SCHEMA_VERSION).map_err(failed)?;
     tx.commit().map_err(failed)
 }

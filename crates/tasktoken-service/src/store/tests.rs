@@ -6,22 +6,21 @@ use super::*;
 use crate::publish::{Publisher, Want};
 use tasktoken::{PublicationPlanner, RevocationReplica, SigningKey};
 
-/// Every store the suite runs on, each new and empty, with its name.
-fn stores() -> Vec<(&'static str, Box<dyn Store>, Option<std::path::PathBuf>)> {
+/// Every store the suite runs on, each new and empty, with its name and its location (for
+/// [`open`]: a second connection, as another process or instance would have).
+fn stores() -> Vec<(&'static str, Box<dyn Store>, String)> {
     use std::sync::atomic::{AtomicUsize, Ordering};
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
     let dir = std::env::temp_dir().join(format!("tt-store-{}-{n}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
     let sqlite = SqliteStore::open(&dir.join("store.db"), Open::CreateIfMissing).expect("sqlite");
-    let mut out: Vec<(&'static str, Box<dyn Store>, Option<std::path::PathBuf>)> =
-        vec![("sqlite", Box::new(sqlite), Some(dir))];
+    let location = format!("sqlite:{}", dir.join("store.db").display());
+    let mut out: Vec<(&'static str, Box<dyn Store>, String)> =
+        vec![("sqlite", Box::new(sqlite), location)];
     if let Ok(url) = std::env::var("TASKTOKEN_TEST_POSTGRES") {
-        out.push((
-            "postgres",
-            Box::new(PostgresStore::connect(&fresh_database(&url, n)).expect("pg")),
-            None,
-        ));
+        let url = fresh_database(&url, n);
+        out.push(("postgres", Box::new(PostgresStore::connect(&url).expect("pg")), url));
     }
     out
 }
@@ -168,4 +167,108 @@ fn a_version_1_sqlite_store_is_upgraded_in_place() {
     assert_eq!(store.revoked("old").expect("kept"), Some(1_900_000_000));
     assert_eq!(store.record_subjects(&[([9; 32], NOW)], NOW).expect("new table"), vec![true]);
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A pending approval of policy `policy` made at `now`, expiring after `expires` seconds.
+fn approval(policy: &str, now: i64, expires: u32) -> tasktoken::Approval {
+    let rule = tasktoken::ApprovalPolicy::new(["human:alice"], expires).expect("rule");
+    let p = tasktoken::Policy::new(policy, "github")
+        .and_then(|p| p.claim("repository", "acme/app"))
+        .and_then(|p| p.subject("ci:{repository}"))
+        .and_then(|p| p.audiences(["db"]))
+        .and_then(|p| p.task("migrate-*"))
+        .and_then(|p| p.scope(["db:migrate"]))
+        .and_then(|p| p.resources(["dbs/prod"]))
+        .expect("policy");
+    let claims = serde_json::json!({"repository": "acme/app"});
+    let res = vec!["dbs/prod".to_owned()];
+    let request = tasktoken::ExchangeRequest {
+        audience: "db",
+        scope: "db:migrate",
+        res: &res,
+        task: "migrate-1",
+        ttl: None,
+        dlg: None,
+        bound: false,
+    };
+    let grant =
+        tasktoken::decide_exchange(&[p], "github", claims.as_object().expect("o"), &request, 900)
+            .expect("grant");
+    let handle = tasktoken::new_approval_handle().expect("handle");
+    let requester = tasktoken::Requester::new("github", "https://gh", Some("repo:acme/app"));
+    tasktoken::Approval::pending(&handle, grant, Some("jkt".into()), requester, &rule, now)
+}
+
+#[test]
+fn approvals_are_decided_once_and_collected_once() {
+    use tasktoken::ApprovalState;
+    for (name, mut store, _) in stores() {
+        let a = approval("prod", NOW, 60);
+        store.insert_approval(&a).expect("insert");
+        assert!(store.insert_approval(&a).is_err(), "{name}: an id is stored once");
+        assert_eq!(store.approval(&a.id).expect("read"), Some(a.clone()), "{name}");
+        assert_eq!(store.approval("nope").expect("read"), None, "{name}");
+        let other = approval("other", NOW + 1, 60);
+        store.insert_approval(&other).expect("insert");
+        let listed = store.pending_approvals(&["prod".into()], NOW + 1, 10).expect("list");
+        assert_eq!(listed, vec![a.clone()], "{name}: only the policies asked for");
+        let both =
+            store.pending_approvals(&["prod".into(), "other".into()], NOW + 1, 10).expect("l");
+        assert_eq!(both.len(), 2, "{name}");
+        assert_eq!(store.pending_approvals(&["prod".into()], NOW + 1, 0).expect("l").len(), 0);
+        let approved = ApprovalState::Approved { by: "human:alice".into(), at: NOW + 2 };
+        assert!(store.decide_approval(&a.id, &approved, NOW + 2).expect("decide"), "{name}");
+        let denied = ApprovalState::Denied { by: "human:bob".into(), at: NOW + 3 };
+        assert!(!store.decide_approval(&a.id, &denied, NOW + 3).expect("d"), "{name}: once");
+        let stored = store.approval(&a.id).expect("read").expect("there");
+        assert_eq!(stored.state, approved, "{name}");
+        assert!(store.pending_approvals(&["prod".into()], NOW + 3, 10).expect("l").is_empty());
+        assert!(store.collect_approval(&a.id, NOW + 4).expect("collect"), "{name}");
+        assert!(!store.collect_approval(&a.id, NOW + 5).expect("again"), "{name}: once");
+        assert_eq!(
+            store.approval(&a.id).expect("read").expect("there").state,
+            ApprovalState::Collected {
+                by: "human:alice".into(),
+                at: NOW + 2,
+                collected_at: NOW + 4
+            },
+            "{name}"
+        );
+        // A pending one is not collected, an expired one is not decided.
+        assert!(!store.collect_approval(&other.id, NOW + 5).expect("c"), "{name}");
+        assert!(!store.decide_approval(&other.id, &approved, NOW + 61).expect("d"), "{name}");
+        let expired = store.expire_approvals(NOW + 61).expect("expire");
+        assert_eq!(
+            expired.iter().map(|a| a.id.clone()).collect::<Vec<_>>(),
+            vec![other.id.clone()]
+        );
+        assert!(store.expire_approvals(NOW + 62).expect("expire").is_empty(), "{name}: once");
+        assert_eq!(
+            store.approval(&other.id).expect("r").expect("there").state,
+            ApprovalState::Expired
+        );
+        // Forgotten a day after they expired.
+        store.expire_approvals(NOW + 62 + FORGET_APPROVALS_AFTER).expect("forget");
+        assert_eq!(store.approval(&other.id).expect("r"), None, "{name}");
+    }
+}
+
+#[test]
+fn approvals_survive_reopening_and_are_decided_once_across_connections() {
+    use tasktoken::ApprovalState;
+    for (name, mut store, location) in stores() {
+        let a = approval("prod", NOW, 60);
+        store.insert_approval(&a).expect("insert");
+        // A second connection to the same store: another process, or another instance.
+        let mut second = open(&location).expect("second connection");
+        assert_eq!(second.approval(&a.id).expect("read"), Some(a.clone()), "{name}");
+        let approved = ApprovalState::Approved { by: "human:alice".into(), at: NOW + 1 };
+        assert!(second.decide_approval(&a.id, &approved, NOW + 1).expect("d"));
+        assert!(!store.decide_approval(&a.id, &approved, NOW + 1).expect("d"));
+        let collected = [
+            store.collect_approval(&a.id, NOW + 2).expect("c"),
+            second.collect_approval(&a.id, NOW + 2).expect("c"),
+        ];
+        assert_eq!(collected, [true, false], "{name}");
+    }
 }
