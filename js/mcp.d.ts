@@ -126,6 +126,8 @@ export class McpGate {
   readonly metadataUrl: string;
   /** The metadata document's path (`/.well-known/oauth-protected-resource/…`). */
   readonly metadataPath: string;
+  /** With `service`: the key refresh running now, for a Worker's `ctx.waitUntil()`, or `null`. */
+  readonly pending: Promise<void> | null;
   /** The Verifier the gate uses. */
   readonly verifier: Verifier;
   /** The RFC 9728 document (a fresh object). */

@@ -200,6 +200,16 @@ export class McpGate {
     return this.#metadataPath;
   }
 
+  /**
+   * With `service`: the key refresh running now (a token with an unknown `kid` asks for one),
+   * as a Promise that never rejects, or `null`. In a Worker, `ctx.waitUntil(gate.pending)`
+   * after a refusal lets it finish after the response.
+   * @returns {Promise<void> | null}
+   */
+  get pending() {
+    return this.#keys?.pending ?? null;
+  }
+
   /** The Verifier the gate uses (its own with `service`, else the one given). */
   get verifier() {
     return this.#verifier;

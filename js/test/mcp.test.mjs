@@ -426,6 +426,8 @@ test("service: the gate follows the token service's keys and revocation data, an
   state.up = true;
   const followed = new McpGate({ resource: RESOURCE, service: `${service}/`, issuer: ISS, revocationInterval: 1 });
   await followed.ready();
+  assert.equal(followed.pending, null);
+  assert.equal(gate.pending, null);
   assert.deepEqual(followed.metadata().authorization_servers, [ISS]);
   assert.equal((await followed.check(post(call("search")))).ok, true);
   state.jtis = [JSON.parse(Buffer.from(token.split(".")[1], "base64url")).jti];

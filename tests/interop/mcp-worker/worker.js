@@ -24,11 +24,13 @@ function buildServer() {
 }
 
 export default {
-  async fetch(request, env) {
+  async fetch(request, env, ctx) {
     gate ??= new McpGate({
       resource: env.RESOURCE, service: env.TOKEN_SERVICE_URL, issuer: env.ISSUER, revocationInterval: 1,
     });
     const checked = await gate.check(request);
+    // A token signed by a key the gate does not know yet started a refresh: let it finish.
+    if (gate.pending) ctx.waitUntil(gate.pending);
     if (!checked.ok) return checked.response;
     const server = buildServer();
     const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
