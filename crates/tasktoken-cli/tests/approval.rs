@@ -44,6 +44,16 @@ approval = {{ approvers = ["human:alice", "human:bob", "ci:acme/app#8812"], expi
     )
 }
 
+/// The migration request; with `dlg` 1 only when bound (a DPoP proof goes with it): only the
+/// holder of a bound key can delegate, so the service grants `dlg` to bound requests only.
+fn migrate_request_for(bound: bool) -> Vec<(&'static str, String)> {
+    let mut form = migrate_request();
+    if bound {
+        form.push(("dlg", "1".into()));
+    }
+    form
+}
+
 fn migrate_request() -> Vec<(&'static str, String)> {
     let mut claims = github_claims();
     claims["workflow"] = json!("migrate");
@@ -56,7 +66,6 @@ fn migrate_request() -> Vec<(&'static str, String)> {
         ("res", "dbs/prod".into()),
         ("task", "migrate-8812".into()),
         ("ttl", "120".into()),
-        ("dlg", "1".into()),
     ]
 }
 
@@ -67,7 +76,8 @@ fn post(service: &Service, form: &[(&str, String)], headers: &[(&str, &str)]) ->
 
 /// Asks for the migration; returns the client's `approval_id` and the answer.
 fn ask(service: &Service, headers: &[(&str, &str)]) -> (String, Value) {
-    let (status, body) = post(service, &migrate_request(), headers);
+    let bound = headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("dpop"));
+    let (status, body) = post(service, &migrate_request_for(bound), headers);
     assert_eq!((status, body["error"].as_str()), (400, Some("authorization_pending")), "{body}");
     (body["approval_id"].as_str().expect("approval_id").to_owned(), body)
 }
@@ -241,7 +251,7 @@ fn a_request_waits_is_approved_and_its_token_is_collected_once() {
     );
     assert_eq!(
         (item["ttl"].as_u64(), item["dlg"].as_u64(), item["state"].as_str()),
-        (Some(120), Some(1), Some("pending"))
+        (Some(120), Some(0), Some("pending"))
     );
     // Approved; the token carries apv and lives from its collection.
     let before = now();
@@ -267,7 +277,7 @@ fn a_request_waits_is_approved_and_its_token_is_collected_once() {
     let iat = claims.get("iat").and_then(Value::as_i64).expect("iat");
     assert!(iat > at, "minted at collection, after the decision");
     assert_eq!(claims.exp() - iat, 120);
-    assert_eq!(claims.get("dlg"), Some(&json!(1)));
+    assert_eq!(claims.get("dlg"), None, "unbound: no delegation");
     // Once: a second collection, and deciding again, are refused.
     let (status, again) = poll(&service, &approval_id, &[]);
     assert_eq!((status, again["error"].as_str()), (400, Some("invalid_grant")), "{again}");
@@ -505,6 +515,7 @@ fn a_bound_request_is_collected_only_with_a_proof_by_its_key() {
     let token = body["access_token"].as_str().expect("token");
     let claims = tasktoken::UnverifiedToken::parse(token).expect("parse").claims().clone();
     assert_eq!(claims["cnf"]["jkt"], json!(key.thumbprint()));
+    assert_eq!(claims["dlg"], json!(1), "bound: the delegation depth asked for");
     // The same proof again is a replay; a fresh one finds the token collected.
     let (_, body) = poll(&service, &approval_id, &[("dpop", &good)]);
     assert_eq!(body["error"], "invalid_grant", "{body}");
