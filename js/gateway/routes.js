@@ -6,14 +6,59 @@
 // passes on (`query`, each at most once); a request with any other is refused, and a route
 // without `query` passes none. `singleUse` routes let each token through once, decided by
 // the authority (see worker.js), not by the replicated filter.
-export const routes = [
+//
+// `proofReplay` says where a DPoP proof's single use is decided: `"isolate"` (the default)
+// by the verifier of the isolate that serves the request, so a proof replayed against
+// another isolate (or after a restart) passes within its window; `"global"` also by a
+// Durable Object keyed by the proof's `jti` (replay.js), for every isolate, at the cost of
+// one round trip to it (docs/gateway.md, "Proof replay across isolates").
+
+/** What a route may say, and the values each option may take (`undefined`: left out). */
+const ROUTE_KEYS = new Set(["method", "path", "action", "resource", "query", "singleUse", "proofReplay"]);
+const PROOF_REPLAY = new Set([undefined, "isolate", "global"]);
+
+export const routes = checkRoutes([
   { method: "GET", path: "/customers/:id", action: "customers:read", resource: "customers/{id}" },
   { method: "GET", path: "/customers/:id/orders", action: "orders:read", resource: "customers/{id}/orders",
     query: ["limit", "cursor"] },
   { method: "POST", path: "/datasets/:id/export", action: "datasets:export", resource: "datasets/{id}",
     query: ["format"], singleUse: true },
   { method: "GET", path: "/artifacts/:repo/:file", action: "artifacts:read", resource: "artifacts/{repo}/{file}" },
-];
+  // A write that must happen once per proof, whichever isolate the replay reaches.
+  { method: "POST", path: "/customers/:id/notes", action: "notes:write", resource: "customers/{id}/notes",
+    proofReplay: "global" },
+]);
+
+/**
+ * Checks the route table once, at load: every route a plain object of known options, with a
+ * string method, path, action and resource, `query` an array of strings, `singleUse` a
+ * boolean and `proofReplay` `"isolate"` or `"global"`. Throws on anything else (a typo such
+ * as `proofReplay: "globl"` must not quietly leave a route with the weaker check), so the
+ * Worker does not start.
+ * @returns {object[]} the table
+ */
+export function checkRoutes(table) {
+  for (const route of table) {
+    const where = `route ${route?.method} ${route?.path}`;
+    for (const key of Object.keys(route)) {
+      if (!ROUTE_KEYS.has(key)) throw new Error(`${where}: unknown option ${key}`);
+    }
+    for (const key of ["method", "path", "action", "resource"]) {
+      if (typeof route[key] !== "string") throw new Error(`${where}: ${key} must be a string`);
+    }
+    if (route.query !== undefined &&
+        !(Array.isArray(route.query) && route.query.every((name) => typeof name === "string"))) {
+      throw new Error(`${where}: query must be an array of names`);
+    }
+    if (route.singleUse !== undefined && typeof route.singleUse !== "boolean") {
+      throw new Error(`${where}: singleUse must be a boolean`);
+    }
+    if (!PROOF_REPLAY.has(route.proofReplay)) {
+      throw new Error(`${where}: proofReplay must be "isolate" or "global"`);
+    }
+  }
+  return table;
+}
 
 /**
  * Finds the route for a request path and checks its query string. Paths are matched segment

@@ -5,10 +5,12 @@
 // (where the authority, a Durable Object, publishes signed filters) or, with
 // TOKEN_SERVICE_URL, from the token service (`tasktoken serve`), whose JWKS the isolate then
 // follows too. Single use, which the replicas cannot decide across isolates, is decided by
-// the Durable Object itself.
+// the Durable Object itself. So is a DPoP proof's replay across isolates, on routes that ask
+// for it (`proofReplay: "global"`): a Durable Object keyed by the proof's `jti` (replay.js).
 import { RemoteKeySet, RevocationReplica, TaskTokenError, Verifier, guard } from "tasktoken";
 import { RevocationAuthority, SNAPSHOT_KEY, kvLoader } from "./authority.js";
 import { RateLimiter } from "./ratelimit.js";
+import { ProofReplayStore, proofSlot } from "./replay.js";
 import { matchRoute, routes } from "./routes.js";
 
 const REALM = "tasktoken";
@@ -17,8 +19,12 @@ const MAX_REVOKE_BODY = 16 * 1024;
 const utf8 = new TextEncoder();
 /** The longest a fetch to the token service (keys, revocation data) may take. */
 const SERVICE_TIMEOUT_MS = 5000;
+/** The longest the replay check of a proof may take before the request fails closed. */
+const REPLAY_TIMEOUT_MS = 5000;
+/** The proof algorithms the verifier accepts, announced in DPoP challenges (as the guard does). */
+const PROOF_ALGS = "EdDSA ES256";
 
-export { RevocationAuthority };
+export { ProofReplayStore, RevocationAuthority };
 
 /** Per-isolate state: built once from configuration, reused by every request. */
 let isolate;
@@ -50,6 +56,11 @@ export default {
     const gate = await check(request, state, env,
       { action: match.action, resource: match.resource, onDecision: log });
     if (!gate.ok) return gate.response;
+    if (match.route.proofReplay === "global") {
+      // Before single use: a replayed proof must not use up the token.
+      const refused = await recordProof(request, env, state, gate.claims, log);
+      if (refused) return refused;
+    }
     if (match.route.singleUse) {
       const refused = await consume(env, gate.claims, log);
       if (refused) return refused;
@@ -91,6 +102,11 @@ function setup(env) {
       perSecond: Number(env.REVOKE_PER_SECOND ?? 1),
     }),
     pinned: env.REVOCATION_JWKS ?? env.JWKS,
+    // The proof window, given to the verifier and used for how long the replay store keeps
+    // a proof: `iat` plus both is the last second a proof is accepted (the core's rule).
+    proofMaxAge: whole(env.PROOF_MAX_AGE_SECONDS ?? 60, 1, 300, "PROOF_MAX_AGE_SECONDS"),
+    clockSkew: whole(env.CLOCK_SKEW_SECONDS ?? 30, 0, 300, "CLOCK_SKEW_SECONDS"),
+    replayShards: whole(env.PROOF_REPLAY_SHARDS ?? 16, 1, 256, "PROOF_REPLAY_SHARDS"),
   };
   if (!env.TOKEN_SERVICE_URL) {
     const jwks = JSON.parse(env.JWKS);
@@ -134,6 +150,8 @@ function build(env, state, tokenKeys, revocationKeys) {
     audience: env.AUDIENCE,
     revocation: replica,
     revocationGrace: Number(env.REVOCATION_GRACE_SECONDS ?? 60),
+    proofMaxAge: state.proofMaxAge,
+    clockSkew: state.clockSkew,
     name: "edge-gateway",
   });
   return { verifier, replica, started: new Date().toISOString() };
@@ -357,14 +375,120 @@ async function consume(env, claims, log) {
 }
 
 /**
+ * Replay protection across isolates (`proofReplay: "global"` routes), after the guard has
+ * accepted the request — so only proofs that passed every other check (signature, `htm`,
+ * `htu`, `iat`, `ath`, the key bound by the token, this isolate's replay cache) are
+ * recorded, and no one can fill the store with garbage. The proof's `jti` is recorded in the
+ * Durable Object of its shard (replay.js) for as long as the proof can be accepted
+ * anywhere. Resolves to `null` when this is the proof's first use; else to the refusal: a
+ * replay answers as a replay the isolate caught itself (401 `proof_replayed`, `DPoP
+ * error="invalid_dpop_proof"`), and a store that cannot answer — no binding, an error, no
+ * answer within REPLAY_TIMEOUT_MS, an answer that is not `{recorded: boolean}` — 503 (fail
+ * closed: the origin is not reached). A request with an unbound Bearer token carries no
+ * proof, and has nothing to record.
+ */
+async function recordProof(request, env, state, claims, log) {
+  if (!isBound(claims)) return null;
+  let recorded;
+  try {
+    // The guard accepted the request with the DPoP scheme: exactly one proof header, verified.
+    const { jti, iat } = proofClaims(request.headers.get("dpop"));
+    const now = Math.floor(Date.now() / 1000);
+    const ttl = Math.max(0, iat + state.proofMaxAge + state.clockSkew - now);
+    const { key, shard } = await proofSlot(jti, state.replayShards);
+    const namespace = env.PROOF_REPLAY;
+    const store = namespace.get(namespace.idFromName(`proofs/${shard}`));
+    const answer = await deadline(store.fetch("https://proof-replay/record", {
+      method: "POST",
+      body: JSON.stringify({ key, ttl }),
+    }), REPLAY_TIMEOUT_MS);
+    if (!answer.ok) throw new Error(`the replay store answered ${answer.status}`);
+    const body = await answer.json();
+    if (body === null || typeof body !== "object" || typeof body.recorded !== "boolean") {
+      throw new Error("the replay store's answer is not {recorded}");
+    }
+    recorded = body.recorded;
+  } catch (error) {
+    // No proof or token text in the message: only what failed.
+    console.error("tasktoken gateway: the proof replay check failed:", String(error?.message ?? error));
+    return dpopRefusal(503, "stale_revocation", "temporarily_unavailable",
+      "the proof's replay check could not be made; retry with a fresh proof");
+  }
+  if (recorded) return null;
+  log({ time: Math.floor(Date.now() / 1000), event: "verify", outcome: "proof_replayed", sub: claims.sub,
+    task: claims.task, jti: claims.jti, decided_by: "edge-proof-replay" });
+  // The core's words for a replay, so the answer is the one the isolate gives for its own.
+  return dpopRefusal(401, "proof_replayed", "invalid_dpop_proof", "the proof's `jti` was already used");
+}
+
+/** True if the verified claims carry an own `cnf` with an own string `jkt` (a bound token). */
+function isBound(claims) {
+  const cnf = Object.hasOwn(claims, "cnf") ? claims.cnf : undefined;
+  return cnf !== null && typeof cnf === "object" && Object.hasOwn(cnf, "jkt") && typeof cnf.jkt === "string";
+}
+
+/**
+ * The `jti` and `iat` of a proof the guard has verified (so the signature over them holds).
+ * Throws on anything else — not three parts, claims that are not a JSON object, no own
+ * non-empty string `jti` or no own integer `iat` — which cannot happen after the guard, and
+ * would fail closed.
+ */
+function proofClaims(proof) {
+  const parts = typeof proof === "string" ? proof.split(".") : [];
+  if (parts.length !== 3 || !/^[A-Za-z0-9_-]+$/.test(parts[1])) throw new Error("not a compact proof");
+  const base64 = parts[1].replaceAll("-", "+").replaceAll("_", "/");
+  const bytes = Uint8Array.from(atob(base64 + "=".repeat((4 - (base64.length % 4)) % 4)),
+    (c) => c.charCodeAt(0));
+  const claims = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
+  if (claims === null || typeof claims !== "object" || Array.isArray(claims)) throw new Error("proof claims");
+  const jti = Object.hasOwn(claims, "jti") ? claims.jti : undefined;
+  const iat = Object.hasOwn(claims, "iat") ? claims.iat : undefined;
+  if (typeof jti !== "string" || jti === "" || !Number.isSafeInteger(iat)) throw new Error("proof jti/iat");
+  return { jti, iat };
+}
+
+/** `promise`, or a rejection once `ms` have passed (the timer is cleared either way). */
+function deadline(promise, ms) {
+  let timer;
+  const late = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * A refusal about a DPoP request, answered as the guard answers one: `status`, a JSON body
+ * `{error: code, message}` and an RFC 9449 §7.1 challenge `DPoP algs="…", error="…"`.
+ */
+function dpopRefusal(status, code, challenge, message) {
+  return problem(status, code, message, {
+    "www-authenticate": `DPoP algs="${PROOF_ALGS}", error="${challenge}", error_description="${message}"`,
+  });
+}
+
+/**
+ * A whole number from a var, within `min`..`max`; throws (the isolate refuses to start, so
+ * every request fails) on anything else, naming the var.
+ */
+function whole(value, min, max, name) {
+  const number = Number(value);
+  if (!Number.isInteger(number) || number < min || number > max) {
+    throw new Error(`${name} must be a whole number from ${min} to ${max}`);
+  }
+  return number;
+}
+
+/**
  * Forwards exactly the authorized request to the origin: the authorized path, the route's
- * query parameters, no task token, and our `x-tasktoken-*` headers only. The client's are
+ * query parameters, no task token and no DPoP proof, and our `x-tasktoken-*` headers only. The client's are
  * dropped whatever their case, and so are their `_` spellings (`x_tasktoken_sub`): CGI,
  * WSGI and Rack origins read `-` and `_` alike (`HTTP_X_TASKTOKEN_SUB`).
  */
 function proxy(request, pathAndQuery, env, claims) {
   const headers = new Headers(request.headers);
   headers.delete("authorization");
+  // The DPoP proof is the gateway's business too: a one-time credential for this URL.
+  headers.delete("dpop");
   for (const name of [...headers.keys()]) {
     if (name.replaceAll("_", "-").startsWith("x-tasktoken-")) headers.delete(name);
   }

@@ -69,10 +69,12 @@ export function seedKv(persistTo, key, bytes) {
 /**
  * Starts the gateway; resolves to { url, stop, ... } once it answers. With `service` (a
  * token service's URL) it follows that service's keys and revocation data (no key vars);
- * else it trusts `keys` and runs its own authority.
+ * else it trusts `keys` and runs its own authority. `config` (default: the top-level
+ * wrangler.toml), `extraVars` (more `--var`s) and `extraArgs` (more arguments to `wrangler dev`,
+ * such as `--name`) are for variants of the deployment.
  */
 export async function startGateway({ keys, service, origin, refreshSeconds = 1, validFor = 300,
-  keysMinRefresh = 1, persistTo }) {
+  keysMinRefresh = 1, persistTo, config = CONFIG, extraVars = {}, extraArgs = [] }) {
   persistTo ??= mkdtempSync(join(tmpdir(), "tasktoken-gateway-"));
   const vars = service
     ? { TOKEN_SERVICE_URL: service, KEYS_MIN_REFRESH_SECONDS: String(keysMinRefresh) }
@@ -81,15 +83,17 @@ export async function startGateway({ keys, service, origin, refreshSeconds = 1, 
       REVOCATION_JWKS: JSON.stringify(keys.revocationJwks),
       AUTHORITY_KEY: JSON.stringify(keys.authority.privateJwk),
     };
-  const dev = await startWrangler(CONFIG, {
+  const dev = await startWrangler(config, {
     persistTo,
     readyPath: "/_tasktoken/ready",
     logLevel: "log",
+    extraArgs,
     vars: {
       ...vars,
       ORIGIN_URL: origin.url,
       REVOCATION_REFRESH_SECONDS: String(refreshSeconds),
       REVOCATION_VALID_FOR_SECONDS: String(validFor),
+      ...extraVars,
     },
   });
   return { ...dev, persistTo, base: dev.url.replace(/\/$/, "") };
