@@ -612,6 +612,21 @@ export interface BearerExchangeOptions {
   /** Delegation depth the token may grant (default 0). */
   dlg?: number;
   fetch?: typeof fetch;
+  /**
+   * For a policy that needs a person's approval: wait for the decision (polling the service
+   * at its interval) instead of rejecting with `authorization_pending`.
+   */
+  approval?: boolean | ApprovalWait;
+}
+
+/** How `exchangeToken` waits for an approval. */
+export interface ApprovalWait {
+  /** Seconds to wait at most (default 900, at most 86400); then `authorization_pending`. */
+  timeout?: number;
+  /** Stops waiting (`authorization_pending`, the request left as it is). */
+  signal?: AbortSignal;
+  /** Called once with the request's public id (what approvers see), before waiting. */
+  onPending?: (pending: { id: string; expiresIn: number; interval: number }) => void;
 }
 
 /** `exchangeToken`'s options in `tasktoken`: proof of possession too. */

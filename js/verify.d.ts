@@ -11,7 +11,7 @@ export {
   RevocationInfo, RevocationFilter, RevocationReplicaOptions, RevocationReplica,
   LinkState, LinkCheck, LinkOrigin, linkToken, checkLink, fetchLink, completeTask,
   GuardOptions, GuardResult, guard, NodeRequestLike, NodeResponseLike, guardNode,
-  BearerExchangeOptions, ExchangeResult, TaskContext, TaskOptions,
+  BearerExchangeOptions, ExchangeResult, TaskContext, TaskOptions, ApprovalWait,
 } from "./index.js";
 
 /** `exchangeToken` for bearer tokens: `dpop` needs the full `tasktoken` entry. */

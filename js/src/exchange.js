@@ -14,6 +14,11 @@ import { completeTask } from "./revocation.js";
 import { bad, MAX_TOKEN_LENGTH } from "./util.js";
 
 const GRANT_TYPE = "urn:ietf:params:oauth:grant-type:token-exchange";
+/** Collecting a request a person approved (DESIGN.md, "Approval"). */
+const APPROVAL_GRANT = "urn:tasktoken:grant-type:approval";
+/** How long `approval` waits unless told otherwise, and at most (seconds). */
+const DEFAULT_APPROVAL_WAIT = 900;
+const MAX_APPROVAL_WAIT = 86_400;
 const JWT_TYPE = "urn:ietf:params:oauth:token-type:jwt";
 
 /** The OAuth errors an exchange may end with; any other answer is `server_error`. */
@@ -28,6 +33,7 @@ const KNOWN_ERRORS = new Set(EXCHANGE_ERRORS);
 /** The options an exchange reads; any other member is a typo, refused. */
 const EXCHANGE_OPTIONS = new Set([
   "service", "subjectToken", "audience", "scope", "res", "task", "ttl", "dlg", "dpop", "fetch",
+  "approval",
 ]);
 
 /** The service's body limit (DESIGN.md), and the most of an answer that is read. */
@@ -50,6 +56,15 @@ const MAX_DESCRIPTION = 300;
  *   positive integer; the service's default otherwise). `dlg`: delegation depth (an integer
  *   from 0). Any other member, a wrong type, an empty string or list is `malformed`, and
  *   nothing is sent.
+ *   `approval`: for a policy that needs a person's approval (DESIGN.md, "Approval"), wait for
+ *   it instead of rejecting with `authorization_pending`: `{ timeout?, signal?, onPending? }`
+ *   (or `true`). `onPending({ id, expiresIn, interval })` is called once with the request's
+ *   public id (what approvers see; the collection secret stays here), then the service is
+ *   polled every `interval` seconds (its own, at least 1) with the approval grant — and a
+ *   fresh DPoP proof by the same key when bound — until the token comes (once), or the
+ *   request is denied (`access_denied`) or expires (`expired_token`), or `timeout` seconds
+ *   (default 900, at most 86400) pass or `signal` aborts (`authorization_pending`, the
+ *   request left as it is).
  * @returns {Promise<{ token: string, tokenType: "Bearer" | "DPoP", expiresIn: number,
  *                     scope: string }>}
  *   Rejects with a TaskTokenError: the service's OAuth `error` as `code`
@@ -151,6 +166,7 @@ function readExchange(options, signer, who) {
     if (!EXCHANGE_OPTIONS.has(name)) throw bad(`${who} does not take ${JSON.stringify(name).slice(0, 40)}`);
   }
   const { subjectToken, audience, res, task, ttl, dlg, dpop, fetch: fetchImpl } = o;
+  const approval = readApproval(o.approval);
   const service = readService(o.service, who);
   if (typeof subjectToken !== "string" || subjectToken.length === 0 || subjectToken.length > MAX_BODY) {
     throw bad(`${who} needs subjectToken: a non-empty string under 64 KiB`);
@@ -188,9 +204,71 @@ function readExchange(options, signer, who) {
   const body = form.toString();
   if (body.length > MAX_BODY) throw bad("the exchange request is over the service's 64 KiB");
   return {
-    service, tokenUrl: below(service, "/token"), body, scope, key, signer, subjectToken,
+    service, tokenUrl: below(service, "/token"), body, scope, key, signer, subjectToken, approval,
     send: fetchImpl ?? globalThis.fetch.bind(globalThis),
   };
+}
+
+/** The `approval` option: `undefined` (do not wait), or `{ timeout, signal, onPending }`. */
+function readApproval(value) {
+  if (value === undefined || value === false) return undefined;
+  const o = value === true ? {} : snapshotObject(value, "approval");
+  const { timeout = DEFAULT_APPROVAL_WAIT, signal, onPending } = o;
+  if (!(Number.isSafeInteger(timeout) && timeout > 0 && timeout <= MAX_APPROVAL_WAIT)) {
+    throw bad("approval.timeout must be an integer number of seconds from 1 to 86400");
+  }
+  if (signal !== undefined && !isInstance(signal, AbortSignal)) throw bad("approval.signal must be an AbortSignal");
+  if (onPending !== undefined && typeof onPending !== "function") throw bad("approval.onPending must be a function");
+  return { timeout, signal, onPending };
+}
+
+/**
+ * Polls for an approved request (RFC 8628 §3.4-3.5 style) until it is decided, the wait is
+ * over, or the signal aborts; returns the last answer.
+ */
+async function awaitApproval(request, pending) {
+  const { approval } = request;
+  const approvalId = ownOf(pending.answer, "approval_id");
+  if (typeof approvalId !== "string" || approvalId.length === 0 || approvalId.length > 256) {
+    return pending;
+  }
+  const seconds = (answer, name, fallback) => {
+    const v = ownOf(answer, name);
+    return Number.isSafeInteger(v) && v >= 0 ? v : fallback;
+  };
+  const clamp = (n) => Math.min(Math.max(n, 1), 60);
+  if (approval.onPending) {
+    approval.onPending({ id: approvalId.split(".")[0], expiresIn: seconds(pending.answer, "expires_in", 0),
+      interval: seconds(pending.answer, "interval", 5) });
+  }
+  const form = new URLSearchParams([["grant_type", APPROVAL_GRANT], ["approval_id", approvalId]]);
+  const poll = { ...request, body: form.toString() };
+  const until = Date.now() + approval.timeout * 1000;
+  let last = pending;
+  let interval = clamp(seconds(pending.answer, "interval", 5));
+  for (;;) {
+    const wait = Math.min(interval * 1000, until - Date.now());
+    if (wait <= 0 || !(await sleep(wait, approval.signal))) return last;
+    last = await post(poll, undefined);
+    const error = ownOf(last.answer, "error");
+    if (last.response.ok || error !== "authorization_pending") return last;
+    interval = clamp(seconds(last.answer, "interval", interval));
+  }
+}
+
+/** Resolves `true` after `ms`, or `false` at once if `signal` aborts (or has). */
+function sleep(ms, signal) {
+  if (signal?.aborted) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const done = (value) => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", abort);
+      resolve(value);
+    };
+    const abort = () => done(false);
+    const timer = setTimeout(() => done(true), ms);
+    signal?.addEventListener("abort", abort, { once: true });
+  });
 }
 
 /** The grant for a checked request; throws the service's refusal. */
@@ -201,6 +279,10 @@ async function exchangeFor(request) {
   if (request.key !== undefined && response.status === 400 && nonce !== null &&
       ownOf(answer, "error") === "use_dpop_nonce") {
     ({ response, answer } = await post(request, nonce));
+  }
+  if (request.approval !== undefined && response.status === 400 &&
+      ownOf(answer, "error") === "authorization_pending") {
+    ({ response, answer } = await awaitApproval(request, { response, answer }));
   }
   if (!response.ok) throw refusal(response.status, answer, request.subjectToken);
   try {

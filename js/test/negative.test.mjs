@@ -474,7 +474,7 @@ test("exchangeToken, withTask and RemoteKeySet reject with a TaskTokenError", as
     scope: "customers:read", res: ["customers/4821"], task: "lookup-4821",
   };
   const members = ["service", "subjectToken", "audience", "scope", "res", "task", "ttl", "dlg",
-    "dpop", "fetch"];
+    "dpop", "fetch", "approval"];
   const keys = new RemoteKeySet({ url: "http://127.0.0.1:1/jwks", onError: () => {} });
   await sweep(t, [
     ...calls("exchangeToken options", exchange, members, (x) => exchangeToken(x), mustThrow),

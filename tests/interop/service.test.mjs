@@ -49,7 +49,7 @@ async function freePort() {
 }
 
 /** The service; with `port`, its public `url` is where it listens (DPoP proofs name it). */
-async function service(jwksUrl, port) {
+async function service(jwksUrl, port, extra = "") {
   const dir = mkdtempSync(join(tmpdir(), "tasktoken-serve-js-"));
   execFileSync(bin, ["keygen", "--kid", "svc-1", "--out", join(dir, "issuer.jwk")]);
   writeFileSync(join(dir, "service.toml"), `
@@ -76,7 +76,7 @@ task = "deploy-{run_id}/*"
 scope = ["artifacts:read"]
 res = ["repos/{repository}/*"]
 max_ttl = "10m"
-`);
+${extra}`);
   const child = spawn(bin, ["serve", "--config", join(dir, "service.toml"), "--listen", `127.0.0.1:${port ?? 0}`],
     { stdio: ["ignore", "pipe", "inherit"] });
   const url = await new Promise((ok, fail) => {
@@ -87,7 +87,7 @@ max_ttl = "10m"
     });
     child.on("exit", (code) => fail(new Error(`serve exited ${code}`)));
   });
-  return { url, stop: () => child.kill("SIGTERM") };
+  return { url, dir, stop: () => child.kill("SIGTERM") };
 }
 
 const request = {
@@ -169,4 +169,57 @@ test("a DPoP proof binds the exchanged token", async (t) => {
   assert.equal(granted.tokenType, "DPoP");
   const payload = JSON.parse(Buffer.from(granted.token.split(".")[1], "base64url"));
   assert.equal(payload.cnf.jkt, jkt);
+});
+
+test("exchangeToken waits for a person's approval and collects the token once", async (t) => {
+  const provider = await oidc();
+  const svc = await service(provider.url, undefined, `
+[[policy]]
+name = "prod-migrate"
+identity = "github"
+claims = { repository = "acme/app", workflow = "migrate" }
+sub = "ci:{repository}#{run_id}"
+aud = ["prod-db"]
+task = "migrate-{run_id}"
+scope = ["db:migrate"]
+res = ["dbs/prod"]
+approval = { approvers = ["human:alice"], expires = "5m", interval = 1 }
+`);
+  t.after(() => { svc.stop(); provider.close(); });
+  const approver = execFileSync(bin, ["mint", "--key", join(svc.dir, "issuer.jwk"), "--iss", ISSUER,
+    "--sub", "human:alice", "--aud", ISSUER, "--task", "approve-prod", "--scope", "approvals:decide",
+    "--res", "approvals/prod-migrate", "--ttl", "5m"]).toString().trim();
+  const migrate = { audience: "prod-db", scope: "db:migrate", res: ["dbs/prod"], task: "migrate-8812" };
+  // Without waiting: the pending request is the error, with its id.
+  const pending = await exchangeToken({ service: svc.url,
+    subjectToken: await provider.token({ workflow: "migrate" }), ...migrate })
+    .then(() => assert.fail("pending"), (e) => e);
+  assert.equal(pending.code, "authorization_pending");
+  assert.match(pending.approvalId, /^[^.]+\.[^.]+$/);
+  // Waiting: alice approves while the client polls; the token carries her approval.
+  let seen;
+  const waiting = exchangeToken({ service: svc.url, subjectToken: await provider.token({ workflow: "migrate" }),
+    ...migrate, approval: { timeout: 30, onPending: (p) => { seen = p; } } });
+  while (seen === undefined) await new Promise((ok) => setTimeout(ok, 50));
+  assert.ok(!seen.id.includes("."), "approvers see the public id only");
+  const decided = await fetch(`${svc.url}/approvals/${seen.id}/approve`,
+    { method: "POST", headers: { authorization: `Bearer ${approver}` } });
+  assert.equal(decided.status, 200, await decided.clone().text());
+  const granted = await waiting;
+  const payload = JSON.parse(Buffer.from(granted.token.split(".")[1], "base64url"));
+  assert.equal(payload.apv.sub, "human:alice");
+  assert.equal(payload.sub, "ci:acme/app#8812");
+  // Denied while waiting: access_denied. A signal that aborts: still pending.
+  const controller = new AbortController();
+  let denyId;
+  const denied = exchangeToken({ service: svc.url, subjectToken: await provider.token({ workflow: "migrate" }),
+    ...migrate, approval: { timeout: 30, onPending: (p) => { denyId = p.id; } } }).catch((e) => e);
+  while (denyId === undefined) await new Promise((ok) => setTimeout(ok, 50));
+  await fetch(`${svc.url}/approvals/${denyId}/deny`, { method: "POST", headers: { authorization: `Bearer ${approver}` } });
+  assert.equal((await denied).code, "access_denied");
+  const aborted = exchangeToken({ service: svc.url, subjectToken: await provider.token({ workflow: "migrate" }),
+    ...migrate, approval: { signal: controller.signal, onPending: () => controller.abort() } }).catch((e) => e);
+  assert.equal((await aborted).code, "authorization_pending");
+  await assert.rejects(exchangeToken({ service: svc.url, subjectToken: "a.b.c", ...migrate, approval: { timeout: 0 } }),
+    (e) => e instanceof TaskTokenError && e.code === "malformed");
 });
