@@ -6,16 +6,15 @@
 //! with two instances (when `TASKTOKEN_TEST_POSTGRES` is set).
 
 mod common;
-mod serve;
 
 use std::io::{Read as _, Write as _};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{now, run, TempDir};
+use common::serve::*;
+use common::{eventually, mint_with, now, run, TempDir};
 use serde_json::{json, Value};
-use serve::*;
 use tasktoken::{ProofSigningKey, Request, Verifier};
 
 const POLICY: &str = "prod-migrate";
@@ -97,10 +96,9 @@ fn public(approval_id: &str) -> &str {
 
 /// A task token of the service for `sub`, granting `scope` on `res`, for audience `aud`.
 fn approver_token(dir: &TempDir, sub: &str, scope: &str, res: &str, aud: &str) -> String {
-    let out = run(
+    mint_with(
         dir,
         &[
-            "mint",
             "--key",
             "issuer.jwk",
             "--iss",
@@ -118,10 +116,7 @@ fn approver_token(dir: &TempDir, sub: &str, scope: &str, res: &str, aud: &str) -
             "--ttl",
             "300",
         ],
-        None,
-    );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).expect("utf8").trim().to_owned()
+    )
 }
 
 fn alice(dir: &TempDir) -> String {
@@ -190,15 +185,6 @@ impl Receiver {
             }
         });
         Receiver { url, bodies }
-    }
-}
-
-/// Waits (at most 10 s) until `check` holds.
-fn eventually(what: &str, check: impl Fn() -> bool) {
-    let started = Instant::now();
-    while !check() {
-        assert!(started.elapsed() < Duration::from_secs(10), "{what}: not within 10 s");
-        std::thread::sleep(Duration::from_millis(100));
     }
 }
 
@@ -680,15 +666,7 @@ fn a_bad_approval_config_is_refused_at_start_with_the_key_and_the_reason() {
 /// once though both are asked at the same moment.
 #[test]
 fn on_postgres_two_instances_share_requests_and_hand_a_token_out_once() {
-    let Ok(url) = std::env::var("TASKTOKEN_TEST_POSTGRES") else {
-        eprintln!("TASKTOKEN_TEST_POSTGRES is not set: PostgreSQL approval test skipped");
-        return;
-    };
-    let name = format!("tt_apv_{}_{}", std::process::id(), now());
-    let mut admin = postgres::Client::connect(&url, postgres::NoTls).expect("admin");
-    admin.batch_execute(&format!("CREATE DATABASE {name}")).expect("create database");
-    let base = url.rsplit_once('/').map_or(url.as_str(), |(b, _)| b);
-    let db = format!("{base}/{name}");
+    let Some(db) = postgres_database("tt_apv", "PostgreSQL approval test") else { return };
     let (dir, oidc) = (TempDir::new(), Oidc::start());
     let text = approval_config(&oidc, &dir, &db, "30m", "");
     let a = Service::start(&dir, &text);

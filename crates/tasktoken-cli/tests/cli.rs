@@ -3,28 +3,19 @@
 
 mod common;
 
-use common::{error_code, now, run, stderr, stdout, TempDir};
+use common::{error_code, error_code_or_ok, keygen, mint_with, now, run, stderr, stdout, TempDir};
 use std::fs;
 use std::os::unix::fs::PermissionsExt as _;
 use std::process::Output;
 
 use serde_json::Value;
 
-/// Generates key `kid`: private JWK in `<kid>.jwk`, public JWKS in `<kid>.jwks`.
-fn keygen(dir: &TempDir, kid: &str) -> Value {
-    let out = run(dir, &["keygen", "--kid", kid, "--out", &format!("{kid}.jwk")], None);
-    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
-    fs::write(dir.path(&format!("{kid}.jwks")), &out.stdout).expect("write JWKS");
-    serde_json::from_str(&stdout(&out)).expect("stdout is a JWKS")
-}
-
 /// Mints with key `kid` for issuer `iss`: scope `customers:read`, res `customers/*`.
 fn mint(dir: &TempDir, kid: &str, iss: &str) -> String {
     let key = format!("{kid}.jwk");
-    let out = run(
+    let token = mint_with(
         dir,
         &[
-            "mint",
             "--key",
             &key,
             "--iss",
@@ -46,13 +37,9 @@ fn mint(dir: &TempDir, kid: &str, iss: &str) -> String {
             "--claim",
             "n=3",
         ],
-        None,
     );
-    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
-    let text = stdout(&out);
-    let token = text.strip_suffix('\n').expect("ends with a newline");
     assert_eq!(token.split('.').count(), 3);
-    token.to_owned()
+    token
 }
 
 /// `verify` arguments for one issuer `iss` trusting `<kid>.jwks`, then `extra`.
@@ -711,12 +698,4 @@ fn delegate_extends_a_bound_token_and_verify_accepts_the_chain() {
     let refuse = ["--max-delegation-depth", "0", "-"];
     let none = verify(&dir, "k1", "https://auth.example", &refuse, Some(&chain));
     assert_eq!(error_code(&none), "delegation_denied");
-}
-
-fn error_code_or_ok(out: &Output) -> String {
-    if out.status.code() == Some(0) {
-        "ok".into()
-    } else {
-        error_code(out)
-    }
 }

@@ -22,14 +22,14 @@ use std::fs;
 use std::io::{Read as _, Write as _};
 use std::os::unix::ffi::OsStringExt as _;
 use std::os::unix::fs::PermissionsExt as _;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
 mod common;
-use common::TempDir;
+use common::{command, TempDir};
 
 /// Longest any one run may take; a run still going then is a hang.
 const DEADLINE: Duration = Duration::from_secs(30);
@@ -55,9 +55,7 @@ struct Outcome {
 /// written, and stdout and stderr read, on their own threads, so that neither side can block
 /// the other; a program that exits without reading all of stdin is fine (EPIPE is ignored).
 fn run(dir: &TempDir, args: &[OsString], stdin: &[u8]) -> Outcome {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tasktoken"))
-        .args(args)
-        .current_dir(&dir.0)
+    let mut child = command(dir, args)
         .env("RUST_BACKTRACE", "1")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

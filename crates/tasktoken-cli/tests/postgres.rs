@@ -5,33 +5,18 @@
 //! acknowledged revocation.
 
 mod common;
-mod serve;
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use common::{now, TempDir};
+use common::serve::*;
+use common::{jti as jti_of, now, TempDir};
 use serde_json::Value;
-use serve::*;
 use tasktoken::RevocationReplica;
 
 /// A new database on the test server, or `None` (and a note) without one.
 fn database() -> Option<String> {
-    let Ok(url) = std::env::var("TASKTOKEN_TEST_POSTGRES") else {
-        eprintln!(
-            "TASKTOKEN_TEST_POSTGRES is not set: PostgreSQL tests skipped (make test sets it)"
-        );
-        return None;
-    };
-    let name = format!("tt_serve_{}_{}", std::process::id(), now_nanos());
-    let mut admin = postgres::Client::connect(&url, postgres::NoTls).expect("admin");
-    admin.batch_execute(&format!("CREATE DATABASE {name}")).expect("create database");
-    let base = url.rsplit_once('/').map_or(url.as_str(), |(base, _)| base).to_owned();
-    Some(format!("{base}/{name}"))
-}
-
-fn now_nanos() -> u128 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos())
+    postgres_database("tt_serve", "PostgreSQL tests")
 }
 
 /// Two instances sharing `url`, with one issuer key (one directory).
@@ -48,13 +33,6 @@ fn mint(service: &Service) -> String {
         service.exchange(&exchange_form(&sign_rs256(&github_claims()), &DEPLOY), &[]);
     assert_eq!(status, 200, "{body}");
     body["access_token"].as_str().expect("token").to_owned()
-}
-
-fn jti_of(token: &str) -> String {
-    tasktoken::UnverifiedToken::parse(token).expect("parse").claims()["jti"]
-        .as_str()
-        .expect("jti")
-        .to_owned()
 }
 
 /// A replica that follows `service` (snapshot, then deltas) until `done` holds of it.

@@ -4,7 +4,10 @@
 
 mod common;
 
-use common::{command, error_code, file_error, now, ok_json, run, stderr, stdout, TempDir};
+use common::{
+    command, error_code, file_error, jti, keygen, mint_with, now, ok_json, run, stderr, stdout,
+    TempDir,
+};
 use std::fs;
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::process::{Output, Stdio};
@@ -12,13 +15,6 @@ use std::process::{Output, Stdio};
 use serde_json::Value;
 
 const ISS: &str = "https://auth.example";
-
-/// Generates key `kid`: private JWK in `<kid>.jwk`, public JWKS in `<kid>.jwks`.
-fn keygen(dir: &TempDir, kid: &str) {
-    let out = run(dir, &["keygen", "--kid", kid, "--out", &format!("{kid}.jwk")], None);
-    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
-    fs::write(dir.path(&format!("{kid}.jwks")), &out.stdout).expect("write JWKS");
-}
 
 /// A 5-minute token signed by `k1`, for `customers:read` on `customers/*`.
 fn mint(dir: &TempDir) -> String {
@@ -28,7 +24,6 @@ fn mint(dir: &TempDir) -> String {
 /// The same token signed by the private key in `key`.
 fn mint_by(dir: &TempDir, key: &str) -> String {
     let args = [
-        "mint",
         "--key",
         key,
         "--iss",
@@ -46,16 +41,7 @@ fn mint_by(dir: &TempDir, key: &str) -> String {
         "--ttl",
         "5m",
     ];
-    let out = run(dir, &args, None);
-    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
-    stdout(&out).trim_end().to_owned()
-}
-
-/// The `jti` of a token, read through `inspect`.
-fn jti(dir: &TempDir, token: &str) -> String {
-    let out = run(dir, &["inspect", "-"], Some(token));
-    let value = ok_json(&out);
-    value["claims"]["jti"].as_str().expect("jti").to_owned()
+    mint_with(dir, &args)
 }
 
 /// `verify` of `token` (on stdin) trusting `k1.jwks`, with `extra` arguments.
@@ -116,7 +102,7 @@ fn a_revoked_token_is_refused_and_others_pass() {
     let (revoked, other) = (mint(&dir), mint(&dir));
 
     let first = ok_json(&run(&dir, &["revoke", "--db", "store.db", "-"], Some(&revoked)));
-    let revoked_jti = jti(&dir, &revoked);
+    let revoked_jti = jti(&revoked);
     assert_eq!(first["revoked"], revoked_jti.as_str());
     assert_eq!(first["new"], true);
     let exp = first["exp"].as_i64().expect("exp");
@@ -146,7 +132,7 @@ fn a_revoked_token_is_refused_and_others_pass() {
     assert_eq!(error_code(&refused), "revoked");
     assert!(refused.stdout.is_empty());
     let accepted = ok_json(&verify(&dir, &other, &["--filter", "snapshot.ttrf"]));
-    assert_eq!(accepted["jti"], jti(&dir, &other).as_str());
+    assert_eq!(accepted["jti"], jti(&other).as_str());
     assert_eq!(ok_json(&verify(&dir, &revoked, &[]))["jti"], revoked_jti.as_str(), "no --filter");
 
     let hit = check(&dir, "snapshot.ttrf", &revoked_jti, &[]);
@@ -156,7 +142,7 @@ fn a_revoked_token_is_refused_and_others_pass() {
     assert_eq!(hit["serial"], serial);
     assert_eq!(hit["iss"], "https://auth.example");
     assert_eq!(hit["stale"], false);
-    let miss = ok_json(&check(&dir, "snapshot.ttrf", &jti(&dir, &other), &[]));
+    let miss = ok_json(&check(&dir, "snapshot.ttrf", &jti(&other), &[]));
     assert_eq!(miss["revoked"], false);
     assert!(stdout(&check(&dir, "snapshot.ttrf", "x", &[])).starts_with(r#"{"jti":"x","#));
 }
@@ -246,7 +232,7 @@ fn deltas_carry_new_revocations() {
     let with_delta = ["--filter", "snapshot.ttrf", "--delta", "delta-2.ttrf"];
     assert_eq!(error_code(&verify(&dir, &second, &with_delta)), "revoked");
     assert_eq!(error_code(&verify(&dir, &first, &with_delta)), "revoked");
-    let checked = check(&dir, "snapshot.ttrf", &jti(&dir, &second), &["--delta", "delta-2.ttrf"]);
+    let checked = check(&dir, "snapshot.ttrf", &jti(&second), &["--delta", "delta-2.ttrf"]);
     assert_eq!(error_code(&checked), "revoked");
 
     // An empty delta only refreshes; it applies on the delta's serial, not the snapshot's.

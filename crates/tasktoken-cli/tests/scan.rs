@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{run, TempDir};
+use common::{jti, mint_with, run, TempDir};
 use std::fs;
 use std::io::Write as _;
 
@@ -19,7 +19,6 @@ fn text(bytes: &[u8]) -> String {
 
 fn mint(dir: &TempDir, task: &str, extra: &[&str]) -> String {
     let mut args = vec![
-        "mint",
         "--key",
         "k1.jwk",
         "--iss",
@@ -38,16 +37,7 @@ fn mint(dir: &TempDir, task: &str, extra: &[&str]) -> String {
         "5m",
     ];
     args.extend_from_slice(extra);
-    let out = run(dir, &args, None);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    text(&out.stdout).trim().to_owned()
-}
-
-fn jti(token: &str) -> String {
-    let payload = token.split('.').nth(1).expect("payload");
-    let claims: Value =
-        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).expect("b64")).expect("json");
-    claims["jti"].as_str().expect("jti").to_owned()
+    mint_with(dir, &args)
 }
 
 /// A JWT that looks like ours but has another `typ`.

@@ -2,11 +2,10 @@
 //! 127.0.0.1, a SQLite store; every refusal of DESIGN.md's list (PostgreSQL: postgres.rs).
 
 mod common;
-mod serve;
 
+use common::serve::*;
 use common::{now, run, TempDir};
 use serde_json::{json, Value};
-use serve::*;
 use tasktoken::{ProofSigningKey, Request, RevocationReplica, Verifier};
 
 fn sqlite_service(dir: &TempDir, oidc: &Oidc, extra: &str) -> Service {

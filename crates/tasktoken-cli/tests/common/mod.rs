@@ -1,7 +1,12 @@
-//! Helpers shared by the integration tests of the `tasktoken` binary: a temporary working
-//! directory per test, running the built executable, and reading its answers.
+//! The one helper module of the integration tests of the `tasktoken` binary (each test file
+//! says `mod common;`): a temporary working directory per test, running the built
+//! executable, reading its answers, the keys and tokens most tests start from, and, in
+//! [`serve`], a local OIDC provider and a running `tasktoken serve`.
 #![allow(dead_code)] // each test file uses its own subset
 
+pub mod serve;
+
+use std::ffi::OsStr;
 use std::fs;
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -39,9 +44,12 @@ impl Drop for TempDir {
     }
 }
 
-/// The binary, to run in `dir` with `args`.
-pub fn command(dir: &TempDir, args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_tasktoken"));
+/// The built `tasktoken` executable.
+pub const BIN: &str = env!("CARGO_BIN_EXE_tasktoken");
+
+/// The built binary, to run in `dir` with `args`.
+pub fn command<S: AsRef<OsStr>>(dir: &TempDir, args: &[S]) -> Command {
+    let mut command = Command::new(BIN);
     command.args(args).current_dir(&dir.0);
     command
 }
@@ -91,6 +99,15 @@ pub fn error_code(output: &Output) -> String {
     value["error"].as_str().expect("code").to_owned()
 }
 
+/// The code of a refusal (see [`error_code`]), or `ok` for exit 0.
+pub fn error_code_or_ok(output: &Output) -> String {
+    if output.status.code() == Some(0) {
+        "ok".into()
+    } else {
+        error_code(output)
+    }
+}
+
 /// Asserts exit 2 with a plain `tasktoken: ...` message (no panic), and returns it.
 pub fn file_error(output: &Output) -> String {
     assert_eq!(output.status.code(), Some(2), "stderr: {}", stderr(output));
@@ -104,4 +121,49 @@ pub fn file_error(output: &Output) -> String {
 pub fn now() -> i64 {
     let secs = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock after 1970").as_secs();
     i64::try_from(secs).expect("time fits i64")
+}
+
+/// Nanoseconds since the epoch, for names that must not repeat.
+pub fn now_nanos() -> u128 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos())
+}
+
+/// Generates key `kid`: private JWK in `<kid>.jwk`, public JWKS in `<kid>.jwks`; returns the
+/// JWKS.
+pub fn keygen(dir: &TempDir, kid: &str) -> Value {
+    let out = run(dir, &["keygen", "--kid", kid, "--out", &format!("{kid}.jwk")], None);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    fs::write(dir.path(&format!("{kid}.jwks")), &out.stdout).expect("write JWKS");
+    serde_json::from_str(&stdout(&out)).expect("stdout is a JWKS")
+}
+
+/// Runs `mint` in `dir` with `args` (after `mint`), asserts exit 0, and returns the token.
+pub fn mint_with(dir: &TempDir, args: &[&str]) -> String {
+    let out = run(dir, &[&["mint"], args].concat(), None);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    let text = stdout(&out);
+    text.strip_suffix('\n').expect("ends with a newline").to_owned()
+}
+
+/// The claims of a token, read without verifying (the payload decoded).
+pub fn claims_of(token: &str) -> Value {
+    use base64::Engine as _;
+    let payload = token.split('.').nth(1).expect("payload");
+    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).expect("b64");
+    serde_json::from_slice(&json).expect("payload is JSON")
+}
+
+/// The `jti` of a token.
+pub fn jti(token: &str) -> String {
+    claims_of(token)["jti"].as_str().expect("jti").to_owned()
+}
+
+/// Waits (at most 10 s) until `check` holds.
+pub fn eventually(what: &str, check: impl Fn() -> bool) {
+    let started = std::time::Instant::now();
+    while !check() {
+        let waited = started.elapsed();
+        assert!(waited < std::time::Duration::from_secs(10), "{what}: not within 10 s");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
 }

@@ -1,7 +1,6 @@
-//! Parts the `tasktoken serve` tests share: a local OIDC provider (its own RSA and P-256
+//! What the `tasktoken serve` tests share: a local OIDC provider (its own RSA and P-256
 //! keys, JWKS over HTTP on 127.0.0.1), identity tokens shaped like GitHub Actions' and
-//! Kubernetes', and a running service.
-#![allow(dead_code)] // each test file uses its own subset
+//! Kubernetes', a running service, and a throwaway PostgreSQL database.
 
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::TcpListener;
@@ -13,7 +12,7 @@ use std::time::Duration;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
 
-use crate::common::{now, TempDir};
+use super::{now, now_nanos, run, TempDir, BIN};
 
 pub const GITHUB_ISS: &str = "https://token.actions.githubusercontent.com";
 pub const K8S_ISS: &str = "https://kubernetes.default.svc";
@@ -83,7 +82,7 @@ pub fn sign_es256(claims: &Value, kid: &str) -> String {
 }
 
 /// A fresh `jti` for an identity token.
-pub fn jti() -> String {
+pub fn identity_jti() -> String {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     format!("id-{}-{}-{}", std::process::id(), now(), NEXT.fetch_add(1, Ordering::Relaxed))
 }
@@ -95,7 +94,7 @@ pub fn github_claims() -> Value {
         "iss": GITHUB_ISS, "aud": ISSUER, "sub": "repo:acme/app:ref:refs/heads/main",
         "repository": "acme/app", "repository_owner": "acme", "ref": "refs/heads/main",
         "run_id": "8812", "workflow": "deploy", "event_name": "push",
-        "jti": jti(), "iat": now, "nbf": now - 5, "exp": now + 300
+        "jti": identity_jti(), "iat": now, "nbf": now - 5, "exp": now + 300
     })
 }
 
@@ -105,7 +104,7 @@ pub fn k8s_claims() -> Value {
     json!({
         "iss": K8S_ISS, "aud": [ISSUER], "sub": "system:serviceaccount:ci:deployer",
         "kubernetes.io": { "namespace": "ci", "serviceaccount": { "name": "deployer" } },
-        "jti": jti(), "iat": now, "nbf": now, "exp": now + 600
+        "jti": identity_jti(), "iat": now, "nbf": now, "exp": now + 600
     })
 }
 
@@ -187,12 +186,11 @@ impl Service {
     /// service on a free port; returns once it has printed its `listening` line.
     pub fn start(dir: &TempDir, config: &str) -> Service {
         if !dir.path("issuer.jwk").exists() {
-            let out =
-                crate::common::run(dir, &["keygen", "--kid", "svc-1", "--out", "issuer.jwk"], None);
+            let out = run(dir, &["keygen", "--kid", "svc-1", "--out", "issuer.jwk"], None);
             assert!(out.status.success(), "keygen");
         }
         std::fs::write(dir.path("service.toml"), config).expect("config");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_tasktoken"))
+        let mut child = Command::new(BIN)
             .args(["serve", "--config"])
             .arg(dir.path("service.toml"))
             .args(["--listen", "127.0.0.1:0"])
@@ -305,4 +303,18 @@ pub const DEPLOY: [(&str, &str); 4] = [
 pub fn service_keys(service: &Service) -> tasktoken::KeySet {
     let text = service.get("/.well-known/jwks.json").text().expect("jwks");
     tasktoken::KeySet::from_jwks(&text).expect("service JWKS")
+}
+
+/// A new database named `<prefix>_<pid>_<nanos>` on the test server, or `None` (and a note
+/// that `what` is skipped) when `TASKTOKEN_TEST_POSTGRES` is not set (`make test` sets it).
+pub fn postgres_database(prefix: &str, what: &str) -> Option<String> {
+    let Ok(url) = std::env::var("TASKTOKEN_TEST_POSTGRES") else {
+        eprintln!("TASKTOKEN_TEST_POSTGRES is not set: {what} skipped (make test sets it)");
+        return None;
+    };
+    let name = format!("{prefix}_{}_{}", std::process::id(), now_nanos());
+    let mut admin = postgres::Client::connect(&url, postgres::NoTls).expect("admin");
+    admin.batch_execute(&format!("CREATE DATABASE {name}")).expect("create database");
+    let base = url.rsplit_once('/').map_or(url.as_str(), |(base, _)| base).to_owned();
+    Some(format!("{base}/{name}"))
 }
