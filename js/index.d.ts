@@ -336,16 +336,26 @@ export class Verifier {
   /** Returns the claims, or throws a TaskTokenError with the one failed check's code. */
   verify(token: string, request: VerifyRequest): TaskClaims;
   /**
-   * Genuine and current only (no action, resource, binding or revocation check): for a
-   * token revoking itself. Never use it to authorize anything else.
+   * Genuine and current only (no action, resource, binding or revocation check). Not an
+   * authorization to revoke: a copied key-bound token passes it; use `authorizeRevocation`.
    */
   verifyForRevocation(token: string, options?: { now?: number | Date }): TaskClaims;
   /**
-   * The claims of the token a revocation request may revoke: `bearer` itself, or `target`
-   * once `bearer` is authorized first (every check, revocation included, for
-   * `tokens:revoke` on `tokens/<jti of target>`); then `target` must be genuine and current.
+   * The claims of the token a revocation request may revoke: `bearer` itself (genuine,
+   * current, and if key-bound only with `dpop`, a proof by its key for the revocation
+   * request: else `binding_required`, `binding_mismatch`, `invalid_proof` or
+   * `proof_replayed`), or `target` once `bearer` is authorized first (every check,
+   * revocation and binding included, for `tokens:revoke` on `tokens/<jti of target>`); then
+   * `target` must be genuine and current.
    */
-  authorizeRevocation(bearer: string, target?: string, options?: { now?: number | Date }): TaskClaims;
+  authorizeRevocation(
+    bearer: string,
+    target?: string,
+    options?: {
+      dpop?: { proof: string; method: string; url: string; nonce?: string };
+      now?: number | Date;
+    },
+  ): TaskClaims;
   /** Decisions so far by outcome, for metrics: `{ ok: 12, expired: 1 }`. */
   stats(): Partial<Record<"ok" | ErrorCode, number>>;
 }
@@ -533,12 +543,14 @@ export function fetchLink(url: string | URL, init?: RequestInit & LinkOrigin): P
 
 /**
  * Revokes a token when its task is done: POSTs it to the authority URL (through `fetch` if
- * given), or calls it.
+ * given), or calls it. With `dpop: { key }` (the private proof JWK the token is bound to)
+ * the token goes as `Authorization: DPoP` with a fresh proof for that URL: a key-bound token
+ * revokes itself only so. `dpop` with a function or object authority is `malformed`.
  */
 export function completeTask(
   token: string,
   authority: string | URL | ((token: string) => unknown) | { revoke(token: string): unknown },
-  options?: { fetch?: typeof fetch },
+  options?: { fetch?: typeof fetch; dpop?: { key: ProofJwk & { d: string } } },
 ): Promise<void>;
 
 /**

@@ -10,7 +10,7 @@
 import { TaskTokenError } from "./errors.js";
 import { below, isRedirect, parseHttpUrl, readJson } from "./http.js";
 import { isInstance, ownValue, parseClaims, snapshotObject } from "./input.js";
-import { completeTask } from "./revocation.js";
+import { revokeWith } from "./revocation.js";
 import { bad, MAX_TOKEN_LENGTH } from "./util.js";
 
 const GRANT_TYPE = "urn:ietf:params:oauth:grant-type:token-exchange";
@@ -83,7 +83,8 @@ export function exchangeToken(options) {
 /**
  * Runs one task with its own token: exchanges one (as `exchangeToken`), calls
  * `callback({ token, fetch, claims })`, and then always revokes the token
- * (`completeTask(token, "<service>/revocation/revoke")`) — also when the callback throws.
+ * (`completeTask(token, "<service>/revocation/revoke")`, a DPoP-bound one with a proof by
+ * its key) — also when the callback throws.
  *
  * - `fetch` sends the token: `Authorization: Bearer <token>`, or for a DPoP-bound token
  *   (full entry, `dpop` given) `Authorization: DPoP` with a fresh proof per request. It
@@ -113,7 +114,7 @@ export function withTask(options, callback) {
 
 /**
  * @internal The exchange, with the DPoP signer of the full entry (or none):
- * `{ proof(key, url, nonce) => string, fetch(key, token, fetch) => fetch }`.
+ * `{ proof(key, url, nonce, token) => string, fetch(key, token, fetch) => fetch }`.
  */
 export async function exchange(options, signer) {
   return exchangeFor(readExchange(options, signer, "exchangeToken"));
@@ -143,7 +144,7 @@ export async function runTask(options, callback, signer) {
   }
   over = true;
   try {
-    await completeTask(token, below(request.service, "/revocation/revoke"), { fetch: request.send });
+    await revokeToken(request, token, granted.tokenType === "DPoP");
   } catch (revokeError) {
     if (!failed) throw revokeError;
     // The callback's error is the one the caller must see; the revocation's is not lost.
@@ -291,11 +292,23 @@ async function exchangeFor(request) {
     // A token came with an answer we cannot use: revoke it rather than leave it live.
     const token = ownOf(answer, "access_token");
     if (typeof token === "string" && token.length > 0 && token.length <= MAX_TOKEN_LENGTH) {
-      await completeTask(token, below(request.service, "/revocation/revoke"), { fetch: request.send })
+      // Bound if a proof went with the request (the service binds then); as Bearer if not.
+      await revokeToken(request, token, request.key !== undefined)
+        .catch(() => request.key !== undefined ? revokeToken(request, token, false) : undefined)
         .catch(() => {});
     }
     throw error;
   }
+}
+
+/**
+ * Revokes the task's token at `<service>/revocation/revoke`: a bound one (`bound`) with a
+ * DPoP proof by the request's key, as the service requires; else as Bearer.
+ */
+function revokeToken(request, token, bound) {
+  const options = { __proto__: null, fetch: request.send };
+  if (bound) options.dpop = { __proto__: null, key: request.key };
+  return revokeWith(token, below(request.service, "/revocation/revoke"), options, request.signer);
 }
 
 /** POSTs the form (with a fresh DPoP proof when bound); the answer's JSON or `undefined`. */

@@ -8,10 +8,11 @@ import {
 } from "../wasm/mint/tasktoken.js";
 import { exchange, runTask } from "./exchange.js";
 import { isInstance, plainJson, snapshotObject } from "./input.js";
-import { toBytes } from "./revocation.js";
+import { revokeWith, toBytes } from "./revocation.js";
 import { bad, emit, listener, seconds } from "./util.js";
 
-// `exchangeToken` and `withTask` below replace the bearer-only ones of ./verify.js.
+// `exchangeToken`, `withTask` and `completeTask` below replace the bearer-only ones of
+// ./verify.js.
 export * from "./verify.js";
 export { mintLink } from "./links.js";
 
@@ -221,7 +222,7 @@ export function dpopFetch(options) {
 
 /** The DPoP signer the exchange needs, which only this (the mint) module has. */
 const SIGNER = Object.freeze({
-  proof: (key, url, nonce) => createProof({ key, method: "POST", url, nonce }),
+  proof: (key, url, nonce, token) => createProof({ key, method: "POST", url, nonce, token }),
   fetch: (key, token, fetch) => dpopFetch({ key, token, fetch }),
 });
 
@@ -252,4 +253,22 @@ export function exchangeToken(options) {
  */
 export function withTask(options, callback) {
   return runTask(options, callback, SIGNER);
+}
+
+/**
+ * Revokes a token when its task is done: the `completeTask` of `tasktoken/verify` (see there
+ * for the authority forms, redirects and errors), plus proof of possession. With `dpop: {
+ * key }` (the private JWK from `generateProofKey` the token is bound to) the token is sent
+ * as `Authorization: DPoP <token>` with a fresh proof for `POST <authority URL>` (RFC 9449;
+ * a `use_dpop_nonce` answer is retried once with the authority's nonce): a key-bound token
+ * revokes itself only so, and a copy of it alone cannot. A `dpop` that is not `{ key:
+ * object }`, or given with a function or object authority, is `malformed`; a key the core
+ * cannot sign with is refused with the core's code before anything is sent.
+ * @param {string} token
+ * @param {Parameters<typeof import("./revocation.js").completeTask>[1]} authority
+ * @param {{ fetch?: typeof fetch, dpop?: { key: object } }} [options]
+ * @returns {Promise<void>}
+ */
+export function completeTask(token, authority, options = {}) {
+  return revokeWith(token, authority, options, SIGNER);
 }

@@ -446,45 +446,89 @@ export class RevocationReplica {
  * Revokes a token when its task is done: one call.
  *
  * `authority` is the revocation endpoint's URL (the token is POSTed as
- * `Authorization: Bearer <token>`, redirects refused; a token may always revoke itself), or
- * a function `(token) => Promise<unknown>`, or an object with `revoke(token)`. Anything else,
- * and a URL that is not http(s), is `malformed`.
+ * `Authorization: Bearer <token>`, redirects refused), or a function `(token) =>
+ * Promise<unknown>`, or an object with `revoke(token)`. Anything else, and a URL that is not
+ * http(s), is `malformed`. A key-bound token revokes itself only with a DPoP proof by its
+ * key (a copy of it out of a log must not end the task): that needs the full `tasktoken`
+ * entry's `completeTask` with `dpop: { key }`; here, in `tasktoken/verify`, a `dpop` option
+ * is `malformed`, and a bound token sent as Bearer is refused by the authority
+ * (`binding_required`).
  * @param {string} token
  * @param {string | URL | ((token: string) => unknown) | { revoke(token: string): unknown }} authority
  * @param {{ fetch?: typeof fetch }} [options] `fetch`: what POSTs to a URL authority
- * @returns {Promise<void>} resolves once the authority has stored the revocation.
+ * @returns {Promise<void>} resolves once the authority has stored the revocation; rejects
+ *   with the authority's code (`binding_required`, `invalid_proof`, `revoked`, …) when it
+ *   refuses, `malformed` when it cannot be reached or answers with no code of ours.
  */
 export async function completeTask(token, authority, options = {}) {
+  return revokeWith(token, authority, options, undefined);
+}
+
+/**
+ * @internal `completeTask`, with the DPoP signer of the full entry (or none): with `signer`,
+ * `options.dpop` (`{ key }`, a private proof JWK) sends the token as `Authorization: DPoP`
+ * with a fresh proof for `POST <authority>` (`ath` of the token), retried once with the
+ * authority's nonce if it asks for one (RFC 9449 §9). A `dpop` with a function or object
+ * authority is `malformed` (they get the token, never the key).
+ * @param {{ proof(key: object, url: string, nonce?: string, token?: string): string } | undefined} signer
+ */
+export async function revokeWith(token, authority, options, signer) {
   if (typeof token !== "string" || token.length === 0) {
     throw new TaskTokenError("malformed", "completeTask needs the token string");
   }
-  const { fetch: fetchImpl } = snapshotObject(options, "completeTask options");
+  const { fetch: fetchImpl, dpop } = snapshotObject(options, "completeTask options");
   if (fetchImpl !== undefined && typeof fetchImpl !== "function") {
     throw new TaskTokenError("malformed", "fetch must be a function");
   }
-  if (typeof authority === "function") return void (await authority(token));
+  let key;
+  if (dpop !== undefined) {
+    if (signer === undefined) {
+      throw new TaskTokenError("malformed",
+        "dpop needs the full entry: import completeTask from \"tasktoken\", not \"tasktoken/verify\"");
+    }
+    key = snapshotObject(dpop, "dpop").key;
+    if (key === null || typeof key !== "object") {
+      throw new TaskTokenError("malformed", "dpop needs { key: a private JWK from generateProofKey }");
+    }
+  }
   // A URL is never asked for a `revoke` method: it could only be found on a prototype.
-  const isUrl = typeof authority === "string" || isInstance(authority, URL);
-  if (!isUrl && hasMethod(authority, "revoke")) return void (await authority.revoke(token));
+  const isUrl = isUrlLike(authority);
+  if (!isUrl && (typeof authority === "function" || hasMethod(authority, "revoke"))) {
+    // They get the token, never the key: a proof is for a request this function makes.
+    if (key !== undefined) throw new TaskTokenError("malformed", "dpop needs an authority URL");
+    if (typeof authority === "function") return void (await authority(token));
+    return void (await authority.revoke(token));
+  }
   if (!isUrl) {
     throw new TaskTokenError("malformed", "completeTask needs an authority URL, function or object");
   }
   const target = parseHttpUrl(authority, "the authority");
-  let response;
-  try {
-    // No redirects: a 3xx would re-send the token elsewhere and prove nothing was stored
-    // ("manual", and a redirect refused here: workerd has no "error"). No prototype: fetch()
-    // reads init members with inheritance (WebIDL), so a polluted `body`, `credentials` or
-    // `mode` would otherwise change the request.
-    response = await (fetchImpl ?? globalThis.fetch.bind(globalThis))(target, {
-      __proto__: null,
-      method: "POST",
-      headers: { authorization: `Bearer ${token}` },
-      redirect: "manual",
-    });
-    if (isRedirect(response)) throw new TypeError(`a redirect (HTTP ${response.status}) is not followed`);
-  } catch (cause) {
-    throw new TaskTokenError("malformed", "the revocation authority could not be reached", { cause });
+  // The proof is made before anything is sent: a key the core cannot sign with is its error.
+  const headers = (nonce) => key === undefined
+    ? { authorization: `Bearer ${token}` }
+    : { authorization: `DPoP ${token}`, dpop: signer.proof(key, target.href, nonce, token) };
+  const send = async (init) => {
+    let response;
+    try {
+      // No redirects: a 3xx would re-send the token elsewhere and prove nothing was stored
+      // ("manual", and a redirect refused here: workerd has no "error"). No prototype: fetch()
+      // reads init members with inheritance (WebIDL), so a polluted `body`, `credentials` or
+      // `mode` would otherwise change the request.
+      response = await (fetchImpl ?? globalThis.fetch.bind(globalThis))(target, {
+        __proto__: null, method: "POST", headers: init, redirect: "manual",
+      });
+      if (isRedirect(response)) throw new TypeError(`a redirect (HTTP ${response.status}) is not followed`);
+    } catch (cause) {
+      throw new TaskTokenError("malformed", "the revocation authority could not be reached", { cause });
+    }
+    return response;
+  };
+  let response = await send(headers(undefined));
+  const nonce = key === undefined ? null : response.headers.get("dpop-nonce");
+  if (nonce !== null && (response.status === 401 || response.status === 400) &&
+      /error="?use_dpop_nonce/.test(response.headers.get("www-authenticate") ?? "")) {
+    response.body?.cancel().catch(() => {});
+    response = await send(headers(nonce));
   }
   if (response.ok) return;
   let code = "malformed";
@@ -494,6 +538,11 @@ export async function completeTask(token, authority, options = {}) {
     if (CODES.has(error)) code = error;
   } catch {}
   throw new TaskTokenError(code, `the authority refused the revocation (HTTP ${response.status})`);
+}
+
+/** A string or URL: an authority to POST to. */
+function isUrlLike(authority) {
+  return typeof authority === "string" || isInstance(authority, URL);
 }
 
 const CODES = new Set([

@@ -124,28 +124,41 @@ export class Verifier {
   /**
    * Authorizes a revocation request and returns the claims of the token to revoke (what an
    * authority stores: its `jti` and `exp`). Without `target`, `bearer` revokes itself: it
-   * must be genuine and current. With `target`, the caller is authorized first — `bearer`
-   * must pass every check, revocation included, for `tokens:revoke` on `tokens/<jti>` of
-   * the target — and only then is `target` verified as genuine and current, so a caller
-   * who may not revoke it learns nothing about it.
+   * must be genuine and current, and if it is key-bound (`cnf.jkt`, or a chain whose last
+   * element is) the request must carry a DPoP proof by that key (`dpop`, as `verify` takes
+   * it: the revocation request's own method and URL): without one `binding_required`, by
+   * another key `binding_mismatch`, a proof that does not verify `invalid_proof`, one used
+   * before `proof_replayed`; an unbound token with a proof is `binding_mismatch`. With
+   * `target`, the caller is authorized first — `bearer` must pass every check, revocation
+   * and binding included, for `tokens:revoke` on `tokens/<jti>` of the target — and only
+   * then is `target` verified as genuine and current, so a caller who may not revoke it
+   * learns nothing about it.
    * @param {string} bearer
    * @param {string} [target]
-   * @param {{ now?: number | Date }} [options]
+   * @param {{ dpop?: { proof: string, method: string, url: string, nonce?: string },
+   *           now?: number | Date }} [options]
    * @returns {Record<string, unknown>}
    */
   authorizeRevocation(bearer, target, options = {}) {
     this.#sync();
     checkToken(bearer);
     if (target !== undefined) checkToken(target);
-    const { now } = snapshotObject(options, "options");
+    const { dpop, now } = snapshotObject(options, "options");
+    const { proof, method, url, nonce } = readProof(dpop);
     const core = this.#current();
-    return this.#askingForKeys(() => parseClaims(core.authorizeRevocation(bearer, target, seconds(now))));
+    const at = seconds(now);
+    if (proof !== undefined) {
+      this.#checkRetired((old) => old.authorizeRevocation(bearer, target, proof, method, url, nonce, at));
+    }
+    return this.#askingForKeys(() =>
+      parseClaims(core.authorizeRevocation(bearer, target, proof, method, url, nonce, at)));
   }
 
   /**
    * Verifies `token` as genuine and current (signature, issuer, audience, time, lifetime)
-   * and nothing more — no action, resource, binding or revocation check — for one purpose:
-   * a token may always revoke itself. Never use it to authorize anything else.
+   * and nothing more — no action, resource, binding or revocation check. It is **not** an
+   * authorization to revoke: a key-bound token copied out of a log passes it. Revocation
+   * endpoints decide with `authorizeRevocation`, which requires the bound key's proof.
    * @param {string} token
    * @param {{ now?: number | Date }} [options]
    * @returns {Record<string, unknown>}
@@ -227,18 +240,15 @@ export class Verifier {
     if (keyThumbprint !== undefined && typeof keyThumbprint !== "string") {
       throw bad("keyThumbprint must be a string");
     }
-    let proof, method, url, nonce;
-    if (dpop !== undefined) {
-      ({ proof, method, url, nonce } = snapshotObject(dpop, "verify request dpop"));
-      if (typeof proof !== "string" || typeof method !== "string" || typeof url !== "string") {
-        throw bad("dpop needs { proof: string, method: string, url: string }");
-      }
-      if (nonce !== undefined && typeof nonce !== "string") throw bad("dpop nonce must be a string");
-      if (keyThumbprint !== undefined) throw bad("give either dpop or keyThumbprint, not both");
+    const { proof, method, url, nonce } = readProof(dpop, "verify request dpop");
+    if (proof !== undefined && keyThumbprint !== undefined) {
+      throw bad("give either dpop or keyThumbprint, not both");
     }
     if (core === undefined) this.#current();
     const at = seconds(now);
-    if (proof !== undefined) this.#checkRetired(token, action, resource, proof, method, url, nonce, at);
+    if (proof !== undefined) {
+      this.#checkRetired((old) => old.verify(token, action, resource, undefined, proof, method, url, nonce, at));
+    }
     const claims = parseClaims(
       core.verify(token, action, resource, keyThumbprint, proof, method, url, nonce, at));
     if (this.#failOpen && core.staleIgnored()) {
@@ -338,15 +348,16 @@ export class Verifier {
   /**
    * A DPoP proof accepted by a core replaced within RETIRED_SECONDS is `proof_replayed`: the
    * new core's replay cache starts empty. Any other answer of a retired core is ignored
-   * (its keys are no longer the trusted ones).
+   * (its keys are no longer the trusted ones). `decide(core)` asks one retired core the
+   * question (a verification or a revocation with the proof).
    */
-  #checkRetired(token, action, resource, proof, method, url, nonce, at) {
+  #checkRetired(decide) {
     if (this.#retired.length === 0) return;
     const now = Date.now();
     this.#retired = this.#retired.filter((r) => r.until > now);
     for (const { core } of this.#retired) {
       try {
-        core.verify(token, action, resource, undefined, proof, method, url, nonce, at);
+        decide(core);
       } catch (error) {
         if (error instanceof TaskTokenError && error.code === "proof_replayed") throw error;
       }
@@ -367,6 +378,20 @@ export class Verifier {
   #askForKeys() {
     for (const set of this.#remote) set.requestRefresh();
   }
+}
+
+/**
+ * A call's `dpop` option, own members read once: `{ proof, method, url, nonce }` (strings,
+ * `nonce` optional), or all `undefined` without one; `malformed` for anything else.
+ */
+function readProof(dpop, what = "dpop") {
+  if (dpop === undefined) return {};
+  const { proof, method, url, nonce } = snapshotObject(dpop, what);
+  if (typeof proof !== "string" || typeof method !== "string" || typeof url !== "string") {
+    throw bad("dpop needs { proof: string, method: string, url: string }");
+  }
+  if (nonce !== undefined && typeof nonce !== "string") throw bad("dpop nonce must be a string");
+  return { proof, method, url, nonce };
 }
 
 function isRemote(keys) {

@@ -21,7 +21,7 @@ use serde_json::{json, Map, Value};
 use tasktoken::{
     decide_exchange, verify_proof, ExchangeRequest, Issuer, KeySet, MintRequest, Policy,
     ProofReplayCache, ProofReplayStore as _, ProofRequest, PublicationPlanner, Refusal,
-    UnverifiedToken, VerifiedProof, Verifier, VerifyContext, DEFAULT_PROOF_MAX_AGE,
+    UnverifiedToken, VerifiedProof, Verifier, VerifyContext, DEFAULT_PROOF_MAX_AGE, REVOKE_ACTION,
 };
 use tokio::sync::{mpsc, oneshot, Notify};
 
@@ -846,6 +846,13 @@ fn data_response(bytes: Bytes) -> Response {
 
 /// `POST /revocation/revoke`: a token revokes itself, or (form field `token`) a caller
 /// allowed `tokens:revoke` on `tokens/<jti>` for this service revokes another.
+///
+/// The caller's token comes as `Authorization: Bearer <token>`, or, key-bound, as
+/// `Authorization: DPoP <token>` with one `DPoP` proof for `POST <url>/revocation/revoke`
+/// (the core's `authorize_revocation_at` decides; a bound token sent as Bearer is
+/// `binding_required`). Refusals are `{"error": <code>, "message"}`; a 401 or 403 also
+/// carries a `WWW-Authenticate` challenge (`DPoP` when the request used DPoP or the
+/// refusal is about the binding or the proof, else `Bearer`).
 async fn revoke(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
     let now = unix_now();
     let mut fields = Map::new();
@@ -859,9 +866,50 @@ async fn revoke(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> 
         }
         Err((status, code, message)) => {
             fields.insert("outcome".into(), Value::from(code));
+            let dpop = fields.get("dpop").and_then(Value::as_bool);
             app.audit.record("revoke", now, fields);
-            plain_error(status, code, &message)
+            let mut response = plain_error(status, code, &message);
+            if let Some(value) = revoke_challenge(dpop, status, code) {
+                response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
+            }
+            response
         }
+    }
+}
+
+/// The `WWW-Authenticate` challenge of a refused revocation (RFC 6750 §3, RFC 9449 §7.1),
+/// for a 401 or 403 only. `dpop`: the scheme the caller's token came with, `None` when no
+/// token could be read (then the challenge names both schemes and no error).
+fn revoke_challenge(dpop: Option<bool>, status: StatusCode, code: &str) -> Option<HeaderValue> {
+    const DPOP: &str = "DPoP algs=\"EdDSA ES256\"";
+    let proof_error = matches!(code, "invalid_proof" | "proof_replayed");
+    let Some(used_dpop) = dpop else {
+        return (status == StatusCode::UNAUTHORIZED)
+            .then(|| HeaderValue::from_static("Bearer, DPoP algs=\"EdDSA ES256\""));
+    };
+    // A bound token sent as Bearer is told which scheme it needs.
+    let is_dpop =
+        used_dpop || proof_error || matches!(code, "binding_required" | "binding_mismatch");
+    let error = match status {
+        StatusCode::UNAUTHORIZED if proof_error => "error=\"invalid_dpop_proof\"".to_owned(),
+        StatusCode::UNAUTHORIZED => "error=\"invalid_token\"".to_owned(),
+        StatusCode::FORBIDDEN => {
+            format!("error=\"insufficient_scope\", scope=\"{REVOKE_ACTION}\"")
+        }
+        _ => return None,
+    };
+    let challenge = if is_dpop { format!("{DPOP}, {error}") } else { format!("Bearer {error}") };
+    HeaderValue::from_str(&challenge).ok()
+}
+
+/// The proof replay store shared with `/token`, locked only to record a proof (after it
+/// verified), not for the whole verification.
+struct LockedProofs<'a>(&'a Mutex<ProofReplayCache>);
+
+impl tasktoken::ProofReplayStore for LockedProofs<'_> {
+    fn record(&self, jti: &str, expires: i64, now: i64) -> bool {
+        // A poisoned lock records nothing: the proof is refused (fail closed).
+        self.0.lock().map(|cache| cache.record(jti, expires, now)).unwrap_or(false)
     }
 }
 
@@ -874,19 +922,27 @@ async fn revoke_inner(
     now: i64,
     fields: &mut Map<String, Value>,
 ) -> Result<Response, Failure> {
+    let required = "one `Authorization: Bearer <token>` (or `DPoP <token>`) header is required";
     let unauthorized = |m: &str| (StatusCode::UNAUTHORIZED, "malformed", m.to_owned());
     let authorization = headers.get_all(header::AUTHORIZATION).iter().collect::<Vec<_>>();
     let [authorization] = authorization.as_slice() else {
-        return Err(unauthorized("one `Authorization: Bearer <token>` header is required"));
+        return Err(unauthorized(required));
     };
     let authorization = authorization.to_str().unwrap_or("");
-    let bearer = match authorization.split_once(' ') {
-        Some((scheme, token))
-            if scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("dpop") =>
-        {
-            token.trim()
-        }
-        _ => return Err(unauthorized("one `Authorization: Bearer <token>` header is required")),
+    let (dpop, bearer) = match authorization.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => (false, token.trim()),
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("dpop") => (true, token.trim()),
+        _ => return Err(unauthorized(required)),
+    };
+    fields.insert("dpop".into(), Value::from(dpop));
+    // RFC 9449 §7.1: the DPoP scheme with exactly one proof; a proof only with that scheme.
+    let invalid_proof = |m: &str| (StatusCode::UNAUTHORIZED, "invalid_proof", m.to_owned());
+    let proofs = headers.get_all("dpop").iter().collect::<Vec<_>>();
+    let proof = match (dpop, proofs.as_slice()) {
+        (true, [proof]) => Some(proof.to_str().unwrap_or("")),
+        (true, _) => return Err(invalid_proof("a DPoP token needs one `DPoP` proof header")),
+        (false, []) => None,
+        (false, _) => return Err(invalid_proof("a `DPoP` proof goes with `Authorization: DPoP`")),
     };
     let bytes = read_body(body, MAX_REVOKE_BODY)
         .await
@@ -911,9 +967,14 @@ async fn revoke_inner(
         }
         target
     };
+    // The proof names this endpoint as clients address it (the `url` config, as `/token`).
+    let url = format!("{}/revocation/revoke", app.url);
+    let dpop = proof.map(|proof| ProofRequest { proof, method: "POST", url: &url, nonce: None });
+    let replay = LockedProofs(&app.proofs);
+    let context = VerifyContext { proof_replay: Some(&replay), ..VerifyContext::default() };
     let claims = app
         .revoker
-        .authorize_revocation_at(bearer, target.as_deref(), now, VerifyContext::default())
+        .authorize_revocation_at(bearer, target.as_deref(), dpop, now, context)
         .map_err(|e| {
             let status = match e.code() {
                 "action_denied" | "resource_denied" => StatusCode::FORBIDDEN,

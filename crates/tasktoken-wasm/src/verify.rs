@@ -70,6 +70,23 @@ enum Source {
     Filter(Rc<RefCell<RevocationFilter>>),
 }
 
+/// The DPoP proof of a call, from its parts: all three of `proof`, `method` and `url`, or
+/// none (`malformed` otherwise).
+fn proof_request<'a>(
+    proof: &'a Option<String>,
+    method: &'a Option<String>,
+    url: &'a Option<String>,
+    nonce: Option<&'a str>,
+) -> Result<Option<ProofRequest<'a>>, Error> {
+    match (proof, method, url) {
+        (Some(proof), Some(method), Some(url)) => {
+            Ok(Some(ProofRequest { proof, method, url, nonce }))
+        }
+        (None, None, None) => Ok(None),
+        _ => Err(Error::Malformed("dpop needs proof, method and url".into())),
+    }
+}
+
 /// Tokens a JS `Verifier` remembers as authenticated, unless `cacheSize` says otherwise.
 const DEFAULT_CACHE_SIZE: usize = 1024;
 /// The most tokens a `cacheSize` may ask for (each entry holds a token of at most 8 KiB).
@@ -187,20 +204,34 @@ impl CoreVerifier {
     }
 
     /// Authorizes a revocation (the core's `authorize_revocation_at`): with no `target`,
-    /// `bearer` revokes itself; with one, `bearer` must first pass every check, revocation
-    /// included, for `tokens:revoke` on `tokens/<jti of target>`, and then `target` must be
-    /// genuine and current. Returns the claims of the token to revoke as JSON text.
+    /// `bearer` revokes itself (a key-bound one only with the DPoP `proof` of its key for
+    /// `method` and `url`, and the server's `nonce` if it requires one); with one, `bearer`
+    /// must first pass every check, revocation and binding included, for `tokens:revoke` on
+    /// `tokens/<jti of target>`, and then `target` must be genuine and current. Proofs are
+    /// remembered in this verifier's replay cache. Returns the claims of the token to revoke
+    /// as JSON text.
+    #[allow(clippy::too_many_arguments)]
     #[wasm_bindgen(js_name = authorizeRevocation)]
     pub fn authorize_revocation(
         &self,
         bearer: &str,
         target: Option<String>,
+        proof: Option<String>,
+        method: Option<String>,
+        url: Option<String>,
+        nonce: Option<String>,
         now: f64,
     ) -> JsResult<String> {
+        let dpop = proof_request(&proof, &method, &url, nonce.as_deref())?;
         let now = seconds(now)?;
         let claims = self.with_revocation(|revocation| {
-            let context = VerifyContext { revocation, ..VerifyContext::default() };
-            self.verifier.authorize_revocation_at(bearer, target.as_deref(), now, context)
+            let context = VerifyContext {
+                revocation,
+                proof_replay: Some(&self.proofs),
+                proof_keys: Some(&self.proof_keys),
+                ..VerifyContext::default()
+            };
+            self.verifier.authorize_revocation_at(bearer, target.as_deref(), dpop, now, context)
         })?;
         Ok(claims.as_json().to_owned())
     }
@@ -229,15 +260,7 @@ impl CoreVerifier {
         nonce: Option<String>,
         now: f64,
     ) -> JsResult<String> {
-        let dpop = match (&proof, &method, &url) {
-            (Some(proof), Some(method), Some(url)) => {
-                Some(ProofRequest { proof, method, url, nonce: nonce.as_deref() })
-            }
-            (None, None, None) => None,
-            _ => {
-                return Err(Error::Malformed("dpop needs proof, method and url".into()).into());
-            }
-        };
+        let dpop = proof_request(&proof, &method, &url, nonce.as_deref())?;
         let key_thumbprint = key_thumbprint.as_deref();
         let request = Request { action, resource, key_thumbprint, dpop };
         let now = seconds(now)?;

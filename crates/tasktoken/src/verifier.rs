@@ -309,8 +309,12 @@ impl Verifier {
     }
 
     /// Verifies `token` as genuine and current — every check up to and including the
-    /// lifetime, none after (no revocation, binding, action or resource) — for one purpose:
-    /// a token may always revoke itself (`completeTask`), whatever it was scoped for.
+    /// lifetime, none after (no revocation, binding, action or resource).
+    ///
+    /// This is not an authorization to revoke: it checks no binding, so a key-bound token
+    /// copied out of a log passes it. A revocation endpoint decides with
+    /// [`Verifier::authorize_revocation_at`], which requires the bound key's DPoP proof. Use
+    /// this to learn whether a token is live (a scanner, an operator's own revocation).
     pub fn verify_for_revocation_at(&self, token: &str, now: i64) -> Result<VerifiedClaims, Error> {
         let mut trace = Trace::new(self.audit.is_some());
         let result = self
@@ -326,22 +330,39 @@ impl Verifier {
     /// Authorizes a revocation request and returns the claims of the token to revoke (its
     /// `jti` and `exp` are what an authority stores).
     ///
+    /// `dpop` is the DPoP proof the revocation request carried, with that request's method
+    /// and URL (the revocation endpoint's own, e.g. `POST <service>/revocation/revoke`).
+    ///
     /// With no `target`, `bearer` revokes itself: it must be genuine and current (see
-    /// [`Verifier::verify_for_revocation_at`]). With a `target`, the caller is authorized
-    /// **first**: `bearer` must pass every check, revocation in `context` included, for
-    /// action [`REVOKE_ACTION`] on resource `tokens/<jti>`, the `jti` read from `target`
-    /// without trusting it; only then is `target` verified as genuine and current. So a
-    /// caller who may not revoke it learns nothing about the target: the same error for a
-    /// genuine token, a forged one and garbage.
+    /// [`Verifier::verify_for_revocation_at`]), and if it is key-bound (`cnf.jkt`; for a
+    /// delegation chain, its last element) it must prove possession of that key exactly as
+    /// [`Verifier::verify_with_at`] requires for any request: without a proof
+    /// `binding_required`, a proof by another key `binding_mismatch`, a proof that does not
+    /// verify (signature, `htm`, `htu`, `iat`, `ath`, nonce) `invalid_proof`, one already
+    /// used `proof_replayed`; the proof is recorded in `context.proof_replay` only once it
+    /// is valid, and without a store it is refused (`invalid_proof`). An unbound token needs
+    /// no proof, and one sent with a proof is `binding_mismatch` (RFC 9449 §7.1). A copied
+    /// bound token therefore cannot end its holder's task. No revocation data is consulted
+    /// (revoking a revoked token again is harmless) and this verifier's
+    /// [`Verifier::require_binding`] does not apply (an unbound token may always end its task).
+    ///
+    /// With a `target`, the caller is authorized **first**: `bearer` must pass every check,
+    /// revocation in `context` and binding with `dpop` included, for action
+    /// [`REVOKE_ACTION`] on resource `tokens/<jti>`, the `jti` read from `target` without
+    /// trusting it; only then is `target` verified as genuine and current (the target needs
+    /// no proof: the caller's grant is the authorization). So a caller who may not revoke it
+    /// learns nothing about the target: the same error for a genuine token, a forged one and
+    /// garbage.
     pub fn authorize_revocation_at(
         &self,
         bearer: &str,
         target: Option<&str>,
+        dpop: Option<ProofRequest<'_>>,
         now: i64,
         context: VerifyContext<'_>,
     ) -> Result<VerifiedClaims, Error> {
         let Some(target) = target else {
-            return self.verify_for_revocation_at(bearer, now);
+            return self.revoke_self(bearer, dpop, now, context);
         };
         // A chain's own `jti` is its last link's.
         let last = target.rsplit('~').next().unwrap_or_default();
@@ -352,8 +373,42 @@ impl Verifier {
             .and_then(|v| v.as_str())
             .unwrap_or("-");
         let resource = format!("tokens/{jti}");
-        self.verify_with_at(bearer, &Request::new(REVOKE_ACTION, &resource), now, context)?;
+        let request = Request { dpop, ..Request::new(REVOKE_ACTION, &resource) };
+        self.verify_with_at(bearer, &request, now, context)?;
         self.verify_for_revocation_at(target, now)
+    }
+
+    /// A token's revocation of itself (see [`Verifier::authorize_revocation_at`]): genuine,
+    /// current, and the bound key proved; one audit event for the decision.
+    fn revoke_self(
+        &self,
+        token: &str,
+        dpop: Option<ProofRequest<'_>>,
+        now: i64,
+        context: VerifyContext<'_>,
+    ) -> Result<VerifiedClaims, Error> {
+        let VerifyContext { audit: sink, proof_replay, proof_keys, .. } = context;
+        let enabled = sink.is_some() || self.audit.is_some();
+        let mut trace = Trace::new(enabled);
+        let checks = Checks { revocation: None, proof_replay, proof_keys };
+        let result = self.authenticate(token, now, &mut trace).and_then(|genuine| {
+            // Action and resource are not checked: a token may end its own task, whatever
+            // it was scoped for. Only the binding is.
+            let request = Request { dpop, ..Request::new("", "") };
+            self.check_proof(&genuine.authenticated.map, token, &request, now, checks)?;
+            Ok(VerifiedClaims::new(genuine.authenticated, false))
+        });
+        if enabled {
+            let outcome = result.as_ref().map_or_else(Error::code, |_| "ok");
+            let event = trace.into_event(AuditKind::Verify, now, outcome, &self.name);
+            if let Some(sink) = sink {
+                sink.record(&event);
+            }
+            if let Some(hook) = &self.audit {
+                hook.sink.record(&event);
+            }
+        }
+        result
     }
 
     /// Size → … → audience, then time → lifetime: the checks that make a token genuine and
@@ -698,6 +753,21 @@ impl Verifier {
                 "this verifier accepts only key-bound tokens",
             )));
         }
+        self.check_proof(claims, token, request, now, checks)
+    }
+
+    /// [`Verifier::check_binding`] without the verifier's `require_binding`: a bound token
+    /// needs its key proved (a DPoP proof, or the caller's own `key_thumbprint`); a proof
+    /// with an unbound token is `binding_mismatch`; an unbound token without one passes.
+    fn check_proof(
+        &self,
+        claims: &serde_json::Map<String, serde_json::Value>,
+        token: &str,
+        request: &Request<'_>,
+        now: i64,
+        checks: Checks<'_>,
+    ) -> Result<(), Error> {
+        let bound = claims.get("cnf").and_then(|c| c.get("jkt")).and_then(|j| j.as_str());
         let presented = match &request.dpop {
             // RFC 9449 §7.1: a proof is for a bound token; with an unbound one it proves
             // nothing, and it is not recorded (no one can fill the replay store with them).

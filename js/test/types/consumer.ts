@@ -168,3 +168,12 @@ void verifyOnly.withTask(exchange, () => 1);
 void new verifyOnly.Verifier({ issuers: { "https://auth.example": new verifyOnly.RemoteKeySet({ url: "https://a/j" }) }, audience: "x" });
 // @ts-expect-error: tasktoken/verify exchanges for bearer tokens only
 void verifyOnly.exchangeToken({ ...exchange, dpop: { key: proofKey.privateJwk } });
+// A bound token revokes itself with a proof by its key (the full entry signs it).
+await completeTask(granted.token, "https://auth.example/revocation/revoke", { dpop: { key: proofKey.privateJwk } });
+// @ts-expect-error: tasktoken/verify cannot sign the proof
+void verifyOnly.completeTask(granted.token, "https://auth.example/revocation/revoke", { dpop: { key: proofKey.privateJwk } });
+void verifyOnly.completeTask(granted.token, "https://auth.example/revocation/revoke");
+const self: string = revocable.authorizeRevocation(token, undefined, {
+  dpop: { proof: "p", method: "POST", url: "https://auth.example/revocation/revoke" }, now: new Date(),
+}).jti;
+void self;
