@@ -14,8 +14,8 @@ WASM_MODULES := verify mint
 WASM_OPT_FEATURES := --enable-bulk-memory --enable-mutable-globals --enable-sign-ext \
 	--enable-nontrapping-float-to-int --enable-reference-types --enable-multivalue
 
-.PHONY: build wasm demo test test-js vectors lint setup setup-rust setup-node setup-wasm \
-	setup-chromium setup-wrk size load demo-exports bench clean
+.PHONY: build wasm demo test test-js vectors lint msrv msrv-core setup setup-rust setup-node \
+	setup-eslint setup-wasm setup-chromium setup-wrk size load demo-exports bench clean
 
 ## build: the release CLI at target/release/tasktoken, the wasm core and the npm package in js/
 build: setup-rust wasm
@@ -75,10 +75,32 @@ test-js:
 	cd js && node_modules/.bin/tsc -p test/types/tsconfig.json
 	cd js && node_modules/.bin/publint --strict
 
-## lint: rustfmt and clippy, warnings are errors
-lint: setup-rust
+## lint: rustfmt, clippy, rustdoc and ESLint (every JS file: js/eslint.config.js), warnings
+## are errors; the core built with its rust-version (msrv-core)
+lint: setup-rust setup-eslint
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps
+	js/node_modules/.bin/eslint -c js/eslint.config.js js tests fuzz/seed.mjs
+	$(MAKE) msrv-core
+
+# The oldest Rust each part builds with (`rust-version`, CONTRIBUTING.md): the core's own, and
+# the workspace's (the command line and the service). Checked with rustup's toolchain of that
+# version (minimal profile, installed once) in a target directory of its own.
+MSRV_CORE := $(shell sed -n 's/^rust-version = "\(.*\)"/\1/p' crates/tasktoken/Cargo.toml)
+MSRV := $(shell sed -n 's/^rust-version = "\(.*\)"/\1/p' Cargo.toml)
+
+## msrv-core: the core, with and without std, with its rust-version (about a minute when new)
+msrv-core:
+	@rustup toolchain list | grep -q '^$(MSRV_CORE)-' || rustup toolchain install $(MSRV_CORE) --profile minimal
+	CARGO_TARGET_DIR=target/msrv $(CARGO) +$(MSRV_CORE) check --locked -p tasktoken
+	CARGO_TARGET_DIR=target/msrv $(CARGO) +$(MSRV_CORE) check --locked -p tasktoken --no-default-features
+
+## msrv: msrv-core, then every crate with the workspace's rust-version (several minutes on a
+## fresh machine: the service's dependencies; not part of `make test`)
+msrv: msrv-core
+	@rustup toolchain list | grep -q '^$(MSRV)-' || rustup toolchain install $(MSRV) --profile minimal
+	CARGO_TARGET_DIR=target/msrv $(CARGO) +$(MSRV) check --locked --workspace
 
 ## vectors: regenerate tests/vectors/*.json from the checked-in generator
 vectors:
@@ -96,6 +118,11 @@ setup-node:
 	@command -v node >/dev/null || { echo "node (20+) is required" >&2; exit 1; }
 	cd tests && $(NPM) ci --no-audit --no-fund
 	cd js && $(NPM) ci --no-audit --no-fund
+
+# ESLint is a devDependency of the package (js/package.json): installed with it, once.
+setup-eslint:
+	@command -v node >/dev/null || { echo "node (20+) is required" >&2; exit 1; }
+	@test -x js/node_modules/.bin/eslint || (cd js && $(NPM) ci --no-audit --no-fund)
 
 # Debian's wrk for the token service's load (a C load generator, so it takes little CPU).
 setup-wrk:
@@ -122,7 +149,7 @@ clean:
 ## saved in fuzz/artifacts/<target>/; replay it with `cd fuzz && cargo +nightly fuzz run
 ## <target> artifacts/<target>/<file>`.
 FUZZ_SECONDS ?= 30
-FUZZ_TARGETS := token claims jwk revocation resource prepared proof
+FUZZ_TARGETS := token claims jwk revocation resource prepared proof chain
 
 .PHONY: fuzz
 fuzz:
@@ -133,5 +160,6 @@ fuzz:
 	cd fuzz && for target in $(FUZZ_TARGETS); do \
 		echo "fuzz: $$target for $(FUZZ_SECONDS) s"; \
 		cargo +nightly fuzz run $$target -- -max_total_time=$(FUZZ_SECONDS) -jobs=1 \
-			-timeout=10 -dict=dicts/$$target.dict -print_final_stats=1 || exit 1; \
+			-timeout=10 $$(test -f dicts/$$target.dict && echo -dict=dicts/$$target.dict) \
+			-print_final_stats=1 || exit 1; \
 	done

@@ -333,7 +333,7 @@ export class McpGate {
       if (headers === null || typeof headers !== "object") throw bad("McpGate.node needs Node's IncomingMessage as req");
       const target = requestTarget(req);
       const method = String(req.method);
-      let preParsed = Object.hasOwn(req, "body") ? req.body : undefined;
+      const preParsed = Object.hasOwn(req, "body") ? req.body : undefined;
       const outcome = await this.#decide({
         method,
         path: target.path,

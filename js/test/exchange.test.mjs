@@ -171,6 +171,7 @@ test("exchangeToken: refusals are TaskTokenErrors with the OAuth error as code",
   const cleaned = await refused([400, { error: "invalid_grant", error_description: nasty }]);
   assert.ok(cleaned.message.length <= 300, cleaned.message.length);
   assert.ok(!cleaned.message.includes(SUBJECT) && !cleaned.message.includes("eyJ"), cleaned.message);
+  // eslint-disable-next-line no-control-regex -- the control characters are what is checked
   assert.ok(!/[\u0000-\u001f\u202e]/.test(cleaned.message));
   assert.match(cleaned.message, /^bad subject token \[token\] and \[token\] x+…$/);
 });

@@ -125,6 +125,7 @@ const BAD = {
   "Proxy whose traps throw": trapProxy,
   "revoked Proxy": revokedProxy,
   "transparent Proxy": () => new Proxy({}, {}),
+  // eslint-disable-next-line no-sparse-arrays -- the hole is the point
   "array with a hole and a getter": () => Object.defineProperty([, 1], "0", { get: boom, enumerable: true }),
 };
 
