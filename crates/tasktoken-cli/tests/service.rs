@@ -4,7 +4,7 @@
 mod common;
 
 use common::serve::*;
-use common::{now, run, TempDir};
+use common::{eventually, mint_with, now, run, TempDir};
 use serde_json::{json, Value};
 use tasktoken::{ProofSigningKey, Request, RevocationReplica, Verifier};
 
@@ -620,4 +620,115 @@ fn a_bound_token_with_dlg_can_be_delegated_and_an_unbound_one_is_refused() {
         .verify(&chain, &Request::new("artifacts:read", "repos/acme/app/manifest"))
         .expect("the chain verifies");
     assert_eq!(claims.sub(), "agent:sub");
+}
+
+/// `POST /revocation/revoke` with `Authorization: DPoP` and one proof for the endpoint's
+/// public URL (DESIGN.md, "Proof of possession"): a bound token copied out of a log cannot
+/// end its holder's task (Bearer: 401 `binding_required` with a DPoP challenge), nor with
+/// another key's proof; its holder can, once per proof. The caller of a revocation of
+/// another token proves its key too. Unbound tokens revoke themselves as Bearer, as before.
+#[test]
+fn a_bound_token_revokes_itself_only_with_a_proof_by_its_key() {
+    let (dir, oidc) = (TempDir::new(), Oidc::start());
+    let service = sqlite_service(&dir, &oidc, "");
+    let url = format!("{}/revocation/revoke", service.url);
+    let htu = format!("{ISSUER}/revocation/revoke");
+    let key = ProofSigningKey::generate("EdDSA").expect("key");
+    let thief = ProofSigningKey::generate("ES256").expect("key");
+    let exchange = key.proof("POST", &format!("{ISSUER}/token"), None, None, now()).expect("p");
+    let subject = sign_rs256(&github_claims());
+    let (status, body) =
+        service.exchange(&exchange_form(&subject, &DEPLOY), &[("dpop", &exchange)]);
+    assert_eq!((status, body["token_type"].as_str()), (200, Some("DPoP")), "{body}");
+    let token = body["access_token"].as_str().expect("token").to_owned();
+    let revoke = |scheme: &str, token: &str, proofs: &[&str], form: Option<&str>| {
+        let mut request = client().post(&url).header("authorization", format!("{scheme} {token}"));
+        for proof in proofs {
+            request = request.header("dpop", *proof);
+        }
+        if let Some(target) = form {
+            request = request
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(form_body(&[("token", target)]));
+        }
+        let response = request.send().expect("revoke");
+        let status = response.status().as_u16();
+        let challenge = response
+            .headers()
+            .get("www-authenticate")
+            .map(|v| v.to_str().expect("ascii").to_owned())
+            .unwrap_or_default();
+        let body: Value = response.json().expect("json");
+        assert!(!body.to_string().contains(token), "no token text in an answer");
+        (status, body["error"].as_str().unwrap_or("ok").to_owned(), challenge)
+    };
+    let proof = |key: &ProofSigningKey, url: &str, token: &str| {
+        key.proof("POST", url, Some(token), None, now()).expect("proof")
+    };
+    // As Bearer, what a copy out of a log would send: refused, with the DPoP challenge.
+    let (status, code, challenge) = revoke("Bearer", &token, &[], None);
+    assert_eq!((status, code.as_str()), (401, "binding_required"));
+    assert!(challenge.starts_with("DPoP ") && challenge.contains("error=\"invalid_token\""));
+    // Another key's proof, a proof for another URL, none or two with DPoP.
+    let (status, code, _) = revoke("DPoP", &token, &[&proof(&thief, &htu, &token)], None);
+    assert_eq!((status, code.as_str()), (401, "binding_mismatch"));
+    let elsewhere = proof(&key, "https://evil.example/revocation/revoke", &token);
+    let (status, code, challenge) = revoke("DPoP", &token, &[&elsewhere], None);
+    assert_eq!((status, code.as_str()), (401, "invalid_proof"));
+    assert!(challenge.contains("error=\"invalid_dpop_proof\""), "{challenge}");
+    assert_eq!(revoke("DPoP", &token, &[], None).1, "invalid_proof");
+    let good = proof(&key, &htu, &token);
+    assert_eq!(revoke("DPoP", &token, &[&good, &good], None).1, "invalid_proof");
+    assert_eq!(revoke("Bearer", &token, &[&good], None).1, "invalid_proof", "a proof is for DPoP");
+    // The holder's proof: revoked, once per proof.
+    assert_eq!(revoke("DPoP", &token, &[&good], None).1, "ok");
+    assert_eq!(revoke("DPoP", &token, &[&good], None).1, "proof_replayed");
+    eventually("the revocations' audit lines", || {
+        let lines = service.audit_of("revoke");
+        let line = |outcome: &str, dpop: bool| {
+            lines.iter().any(|l| l["outcome"] == outcome && l["dpop"] == json!(dpop))
+        };
+        line("ok", true) && line("binding_required", false) && line("proof_replayed", true)
+    });
+    // A bound caller of a revocation of another token: its own proof, not the target's.
+    let (_, other) = service.exchange(&exchange_form(&sign_rs256(&github_claims()), &DEPLOY), &[]);
+    let other = other["access_token"].as_str().expect("token").to_owned();
+    let admin = mint_with(
+        &dir,
+        &[
+            "--key",
+            "issuer.jwk",
+            "--iss",
+            ISSUER,
+            "--sub",
+            "human:ops",
+            "--aud",
+            ISSUER,
+            "--task",
+            "cleanup",
+            "--scope",
+            "tokens:revoke",
+            "--res",
+            "tokens/*",
+            "--ttl",
+            "300",
+            "--cnf-jkt",
+            &key.thumbprint(),
+        ],
+    );
+    let (status, code, _) = revoke("Bearer", &admin, &[], Some(&other));
+    assert_eq!((status, code.as_str()), (401, "binding_required"));
+    let (status, code, _) = revoke("DPoP", &admin, &[&proof(&key, &htu, &admin)], Some(&other));
+    assert_eq!((status, code.as_str()), (200, "ok"));
+    // An unbound token still revokes itself as Bearer; as DPoP it is refused (RFC 9449 §7.1).
+    let (_, body) = service.exchange(&exchange_form(&sign_rs256(&github_claims()), &DEPLOY), &[]);
+    let bearer = body["access_token"].as_str().expect("token").to_owned();
+    let (status, code, _) = revoke("DPoP", &bearer, &[&proof(&key, &htu, &bearer)], None);
+    assert_eq!((status, code.as_str()), (401, "binding_mismatch"));
+    assert_eq!(revoke("Bearer", &bearer, &[], None).1, "ok");
+    // No token at all: both schemes offered, no error code (RFC 6750 §3.1).
+    let response = client().post(&url).send().expect("revoke");
+    assert_eq!(response.status().as_u16(), 401);
+    let challenge = response.headers()["www-authenticate"].to_str().expect("ascii").to_owned();
+    assert!(challenge.starts_with("Bearer, DPoP ") && !challenge.contains("error="), "{challenge}");
 }
