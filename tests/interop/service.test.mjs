@@ -13,9 +13,10 @@ import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { SignJWT, exportJWK, generateKeyPair } from "jose";
 import {
-  RemoteKeySet, RevocationReplica, TaskTokenError, Verifier, exchangeToken, generateProofKey,
-  withTask,
+  RemoteKeySet, RevocationReplica, TaskTokenError, Verifier, completeTask, createProof, exchangeToken,
+  generateProofKey, withTask,
 } from "tasktoken";
+import * as verifyOnly from "tasktoken/verify";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const bin = process.env.TASKTOKEN_BIN ?? join(root, "target", "release", "tasktoken");
@@ -169,6 +170,42 @@ test("a DPoP proof binds the exchanged token", async (t) => {
   assert.equal(granted.tokenType, "DPoP");
   const payload = JSON.parse(Buffer.from(granted.token.split(".")[1], "base64url"));
   assert.equal(payload.cnf.jkt, jkt);
+});
+
+test("a bound token revokes itself only with its key's proof: completeTask and withTask with dpop", async (t) => {
+  const provider = await oidc();
+  // The service's public URL is where it listens, so the proof's htu names this socket.
+  const svc = await service(provider.url, await freePort());
+  t.after(() => { svc.stop(); provider.close(); });
+  const revokeUrl = `${svc.url}/revocation/revoke`;
+  const { privateJwk } = generateProofKey();
+  const granted = await exchangeToken({ service: svc.url, subjectToken: await provider.token(), ...request,
+                                        dpop: { key: privateJwk } });
+  assert.equal(granted.tokenType, "DPoP");
+  // A copy of the token out of a log, sent as Bearer (tasktoken/verify has no dpop): refused.
+  await assert.rejects(verifyOnly.completeTask(granted.token, revokeUrl), { code: "binding_required" });
+  const raw = await fetch(revokeUrl, { method: "POST", headers: { authorization: `Bearer ${granted.token}` } });
+  assert.equal(raw.status, 401);
+  assert.match(raw.headers.get("www-authenticate"), /^DPoP .*error="invalid_token"/);
+  // Another key's proof: refused.
+  await assert.rejects(completeTask(granted.token, revokeUrl, { dpop: { key: generateProofKey().privateJwk } }),
+    { code: "binding_mismatch" });
+  // The holder's key: revoked (a second call is a fresh proof, and says so: new false).
+  await completeTask(granted.token, revokeUrl, { dpop: { key: privateJwk } });
+  const again = await fetch(revokeUrl, { method: "POST", headers: {
+    authorization: `DPoP ${granted.token}`,
+    dpop: createProof({ key: privateJwk, method: "POST", url: revokeUrl, token: granted.token }),
+  } });
+  assert.equal((await again.json()).new, false, "already revoked by completeTask");
+  // withTask with dpop ends its bound task with a proof: the service has it revoked.
+  let taskToken;
+  await withTask({ service: svc.url, subjectToken: await provider.token(), ...request, dpop: { key: privateJwk } },
+    ({ token }) => { taskToken = token; });
+  const after = await fetch(revokeUrl, { method: "POST", headers: {
+    authorization: `DPoP ${taskToken}`,
+    dpop: createProof({ key: privateJwk, method: "POST", url: revokeUrl, token: taskToken }),
+  } });
+  assert.deepEqual([after.status, (await after.json()).new], [200, false], "already revoked by withTask");
 });
 
 test("exchangeToken waits for a person's approval and collects the token once", async (t) => {
