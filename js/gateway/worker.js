@@ -253,30 +253,37 @@ function authority(env) {
 }
 
 /**
- * `POST /_tasktoken/revoke`: with no body, the bearer token revokes itself (a token may
- * always end its own task). With `{ "token": "..." }`, the bearer token must grant
+ * `POST /_tasktoken/revoke`: with no body, the caller's token revokes itself (a token may
+ * always end its own task). With `{ "token": "..." }`, the caller's token must grant
  * `tokens:revoke` on `tokens/<jti of that token>`; the caller is authorized before the
  * target is looked at, so a caller without that grant learns nothing about the target.
- * Rate-limited per caller `sub` in this isolate.
+ * The caller's token is read by the guard: `Authorization: Bearer <token>`, or for a
+ * key-bound token `Authorization: DPoP <token>` with one `DPoP` proof for this request
+ * (`POST` and this URL), checked by the core's `authorizeRevocation` — so a bound token
+ * copied out of a log cannot end its holder's task: as Bearer it is `binding_required`,
+ * with another key's proof `binding_mismatch`, each answered as the guard answers (401 and
+ * a `DPoP` challenge). Rate-limited per caller `sub` in this isolate.
  */
 async function revoke(request, env, state) {
-  const bearer = /^Bearer +([^ ]+) *$/i.exec(request.headers.get("authorization") ?? "")?.[1];
-  if (!bearer) {
+  if (!/^(Bearer|DPoP) +[^ ]+ *$/i.test(request.headers.get("authorization") ?? "")) {
     return problem(401, "malformed", "no task token in the request",
-      { "www-authenticate": `Bearer realm="${REALM}"` });
+      { "www-authenticate": `Bearer realm="${REALM}", DPoP algs="${PROOF_ALGS}"` });
   }
   const body = await revocationBody(request);
   if (body.refused) return body.refused;
   let target;
-  let caller;
-  try {
-    target = state.verifier.authorizeRevocation(bearer, body.token);
-    // Authorized, so genuine and current: its `sub` keys the rate limit.
-    caller = body.token === undefined ? target : state.verifier.verifyForRevocation(bearer);
-  } catch (error) {
-    if (error instanceof TaskTokenError) return refusal(error);
-    throw error;
-  }
+  // The guard reads the token and the proof; the core decides the revocation. What the guard
+  // gets back are the caller's claims (genuine and current once authorized: its `sub` keys
+  // the rate limit), and its rule that the DPoP scheme is for bound tokens applies to them.
+  const revocation = {
+    verify(token, { dpop }) {
+      target = state.verifier.authorizeRevocation(token, body.token, dpop ? { dpop } : {});
+      return body.token === undefined ? target : state.verifier.verifyForRevocation(token);
+    },
+  };
+  const gate = guard(request, revocation, { action: "tokens:revoke", resource: "tokens" });
+  if (!gate.ok) return gate.response;
+  const caller = gate.claims;
   const limit = state.revokeLimit.take(caller.sub);
   if (!limit.ok) {
     return problem(429, "rate_limited", "too many revocations from this caller; retry later",

@@ -223,3 +223,55 @@ test("the replay store out of reach: a global route fails closed (503), others a
     await down.stop();
   }
 });
+
+test("/_tasktoken/revoke: a bound token revokes itself only with its key's proof for that URL", async () => {
+  const url = `${gw.base}/_tasktoken/revoke`;
+  const client = boundClient("EdDSA");
+  const token = client.token;
+  const read = () => send("GET", "/customers/4821", token, client.proof("GET", `${gw.base}/customers/4821`));
+  // As Bearer — what a copy out of a log would send: refused with a DPoP challenge.
+  const asBearer = await rawRequest(gw.base, "/_tasktoken/revoke", { method: "POST", token });
+  assert.equal(asBearer.status, 401);
+  assert.equal(asBearer.body.error, "binding_required");
+  assert.match(asBearer.headers["www-authenticate"], /^DPoP .*error="invalid_token"/);
+  // Another key's proof, a proof for another URL or method, no proof: refused.
+  const thief = generateProofKey();
+  const stolen = createProof({ key: thief.privateJwk, method: "POST", url, token });
+  assert.equal((await send("POST", "/_tasktoken/revoke", token, stolen)).body.error, "binding_mismatch");
+  const elsewhere = client.proof("POST", `${gw.base}/customers/4821/notes`);
+  const wrongUrl = await send("POST", "/_tasktoken/revoke", token, elsewhere);
+  assert.deepEqual([wrongUrl.status, wrongUrl.body.error], [401, "invalid_proof"]);
+  assert.match(wrongUrl.headers["www-authenticate"], /^DPoP .*error="invalid_dpop_proof"/);
+  assert.equal((await send("POST", "/_tasktoken/revoke", token, client.proof("GET", url))).body.error, "invalid_proof");
+  const none = await rawRequest(gw.base, "/_tasktoken/revoke", { method: "POST", headers: { authorization: `DPoP ${token}` } });
+  assert.deepEqual([none.status, none.body.error], [401, "invalid_proof"]);
+  assert.equal((await read()).status, 200, "none of these revoked it");
+  // The holder's proof: revoked; the same proof again is a replay.
+  const proof = client.proof("POST", url);
+  const done = await send("POST", "/_tasktoken/revoke", token, proof);
+  assert.equal(done.status, 200, JSON.stringify(done.body));
+  assert.equal((await send("POST", "/_tasktoken/revoke", token, proof)).body.error, "proof_replayed");
+  const after = await read();
+  assert.deepEqual([after.status, after.body.error], [401, "revoked"]);
+});
+
+test("/_tasktoken/revoke: a bound caller of another token's revocation proves its key; unbound tokens as before", async () => {
+  const url = `${gw.base}/_tasktoken/revoke`;
+  const proofKey = generateProofKey();
+  const admin = mint({ sub: "ops:bound-admin", task: "cleanup", scope: "tokens:revoke", res: ["tokens/*"],
+    cnfJkt: proofKey.jkt });
+  const target = mint({ sub: "agent:target", task: "target", scope: "customers:read", res: ["customers/4821"] });
+  const body = JSON.stringify({ token: target });
+  const asBearer = await rawRequest(gw.base, "/_tasktoken/revoke", { method: "POST", token: admin, body });
+  assert.deepEqual([asBearer.status, asBearer.body.error], [401, "binding_required"]);
+  const proof = createProof({ key: proofKey.privateJwk, method: "POST", url, token: admin });
+  const done = await rawRequest(gw.base, "/_tasktoken/revoke", { method: "POST", body,
+    headers: { authorization: `DPoP ${admin}`, dpop: proof } });
+  assert.equal(done.status, 200, JSON.stringify(done.body));
+  assert.equal((await rawRequest(gw.base, "/customers/4821", { token: target })).body.error, "revoked");
+  // An unbound token: as DPoP it is refused (RFC 9449 §7.1), as Bearer it revokes itself.
+  const unbound = mint({ sub: "agent:unbound", task: "unbound" });
+  const needless = createProof({ key: proofKey.privateJwk, method: "POST", url, token: unbound });
+  assert.equal((await send("POST", "/_tasktoken/revoke", unbound, needless)).body.error, "binding_mismatch");
+  assert.equal((await rawRequest(gw.base, "/_tasktoken/revoke", { method: "POST", token: unbound })).status, 200);
+});
