@@ -12,9 +12,15 @@
 // another isolate (or after a restart) passes within its window; `"global"` also by a
 // Durable Object keyed by the proof's `jti` (replay.js), for every isolate, at the cost of
 // one round trip to it (docs/gateway.md, "Proof replay across isolates").
+//
+// `requireBinding: true` lets only key-bound tokens through (`cnf.jkt`, sent as DPoP with a
+// proof): an unbound token that grants the route is refused, 401 `binding_required`. For
+// routes where a copied bearer token must be useless.
 
 /** What a route may say, and the values each option may take (`undefined`: left out). */
-const ROUTE_KEYS = new Set(["method", "path", "action", "resource", "query", "singleUse", "proofReplay"]);
+const ROUTE_KEYS = new Set([
+  "method", "path", "action", "resource", "query", "singleUse", "proofReplay", "requireBinding",
+]);
 const PROOF_REPLAY = new Set([undefined, "isolate", "global"]);
 
 export const routes = checkRoutes([
@@ -27,12 +33,15 @@ export const routes = checkRoutes([
   // A write that must happen once per proof, whichever isolate the replay reaches.
   { method: "POST", path: "/customers/:id/notes", action: "notes:write", resource: "customers/{id}/notes",
     proofReplay: "global" },
+  // A destructive call only the holder of a bound key may make: a copied token is useless.
+  { method: "DELETE", path: "/customers/:id/notes", action: "notes:delete", resource: "customers/{id}/notes",
+    requireBinding: true },
 ]);
 
 /**
  * Checks the route table once, at load: every route a plain object of known options, with a
- * string method, path, action and resource, `query` an array of strings, `singleUse` a
- * boolean and `proofReplay` `"isolate"` or `"global"`. Throws on anything else (a typo such
+ * string method, path, action and resource, `query` an array of strings, `singleUse` and
+ * `requireBinding` booleans and `proofReplay` `"isolate"` or `"global"`. Throws on anything else (a typo such
  * as `proofReplay: "globl"` must not quietly leave a route with the weaker check), so the
  * Worker does not start.
  * @returns {object[]} the table
@@ -50,8 +59,10 @@ export function checkRoutes(table) {
         !(Array.isArray(route.query) && route.query.every((name) => typeof name === "string"))) {
       throw new Error(`${where}: query must be an array of names`);
     }
-    if (route.singleUse !== undefined && typeof route.singleUse !== "boolean") {
-      throw new Error(`${where}: singleUse must be a boolean`);
+    for (const key of ["singleUse", "requireBinding"]) {
+      if (route[key] !== undefined && typeof route[key] !== "boolean") {
+        throw new Error(`${where}: ${key} must be a boolean`);
+      }
     }
     if (!PROOF_REPLAY.has(route.proofReplay)) {
       throw new Error(`${where}: proofReplay must be "isolate" or "global"`);

@@ -56,6 +56,7 @@ export default {
     const gate = await check(request, state, env,
       { action: match.action, resource: match.resource, onDecision: log });
     if (!gate.ok) return gate.response;
+    if (match.route.requireBinding && !isBound(gate.claims)) return unbound(gate.claims, log);
     if (match.route.proofReplay === "global") {
       // Before single use: a replayed proof must not use up the token.
       const refused = await recordProof(request, env, state, gate.claims, log);
@@ -426,6 +427,17 @@ async function recordProof(request, env, state, claims, log) {
     task: claims.task, jti: claims.jti, decided_by: "edge-proof-replay" });
   // The core's words for a replay, so the answer is the one the isolate gives for its own.
   return dpopRefusal(401, "proof_replayed", "invalid_dpop_proof", "the proof's `jti` was already used");
+}
+
+/**
+ * The refusal of a verified but unbound token on a `requireBinding` route: 401
+ * `binding_required` with a DPoP challenge (as the core answers a verifier that requires
+ * binding), and an audit line saying so (the guard's said `ok`: the token itself is good).
+ */
+function unbound(claims, log) {
+  log({ time: Math.floor(Date.now() / 1000), event: "verify", outcome: "binding_required", sub: claims.sub,
+    task: claims.task, jti: claims.jti, decided_by: "edge-route" });
+  return dpopRefusal(401, "binding_required", "invalid_token", "this route accepts only key-bound tokens");
 }
 
 /** True if the verified claims carry an own `cnf` with an own string `jkt` (a bound token). */

@@ -275,3 +275,27 @@ test("/_tasktoken/revoke: a bound caller of another token's revocation proves it
   assert.equal((await send("POST", "/_tasktoken/revoke", unbound, needless)).body.error, "binding_mismatch");
   assert.equal((await rawRequest(gw.base, "/_tasktoken/revoke", { method: "POST", token: unbound })).status, 200);
 });
+
+test("a requireBinding route refuses an unbound token that grants it: 401 binding_required, origin not reached", async () => {
+  const path = "/customers/4821/notes";
+  const bearer = mint({ sub: "agent:unbound-deleter", task: "notes-unbound", scope: "notes:delete customers:read" });
+  const before = origin.seen.length;
+  const res = await rawRequest(gw.base, path, { method: "DELETE", token: bearer });
+  assert.deepEqual([res.status, res.body.error], [401, "binding_required"]);
+  assert.match(res.headers["www-authenticate"], /^DPoP .*error="invalid_token"/);
+  assert.equal(origin.seen.length, before, "the origin never sees it");
+  await eventually(() => /decided_by: 'edge-route'/.test(gw.output()), "audited as the route's decision");
+  // The same token on a route without the option passes.
+  assert.equal((await rawRequest(gw.base, "/customers/4821", { token: bearer })).status, 200);
+  // A bound token with its proof passes.
+  const key = generateProofKey();
+  const bound = mint({ sub: "agent:bound-deleter", task: "notes-bound", scope: "notes:delete", cnfJkt: key.jkt });
+  const proof = createProof({ key: key.privateJwk, method: "DELETE", url: `${gw.base}${path}`, token: bound });
+  const ok = await send("DELETE", path, bound, proof);
+  assert.equal(ok.status, 200, JSON.stringify(ok.body));
+  // The option is checked at load.
+  const { checkRoutes } = await import("../../js/gateway/routes.js");
+  const route = { method: "GET", path: "/x", action: "a:b", resource: "x" };
+  assert.throws(() => checkRoutes([{ ...route, requireBinding: "yes" }]), /requireBinding must be a boolean/);
+  assert.doesNotThrow(() => checkRoutes([{ ...route, requireBinding: false }]));
+});
