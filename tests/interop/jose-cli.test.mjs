@@ -102,11 +102,16 @@ test("jose agrees with the shared vectors on every valid token and every bad sig
     const isValid = !c.expect.error;
     if (!isValid && c.expect.error !== "bad_signature") continue;
     if (c.verifier !== "default") continue;
-    const kid = jose.decodeProtectedHeader(c.token).kid;
+    // A delegation chain (ROOT~LINK…): jose knows no chains, but a valid chain's root is a
+    // task token jose verifies (a bad signature of a chain is a link's, not jose's to judge).
+    const chain = c.token.includes("~");
+    if (chain && !isValid) continue;
+    const token = chain ? c.token.split("~")[0] : c.token;
+    const kid = jose.decodeProtectedHeader(token).kid;
     const { jwk } = keys.get(kid);
-    const alg = jose.decodeProtectedHeader(c.token).alg;
+    const alg = jose.decodeProtectedHeader(token).alg;
     const key = await jose.importJWK({ ...jwk, alg }, alg);
-    const attempt = jose.jwtVerify(c.token, key, {
+    const attempt = jose.jwtVerify(token, key, {
       audience: vectors.verifiers.default.audience,
       currentDate: new Date(c.now * 1000),
       clockTolerance: 30,
@@ -114,7 +119,8 @@ test("jose agrees with the shared vectors on every valid token and every bad sig
     });
     if (isValid) {
       const { payload } = await attempt;
-      assert.deepEqual(payload, c.expect.claims, c.name);
+      if (chain) assert.equal(payload.iss, c.expect.claims.iss, c.name);
+      else assert.deepEqual(payload, c.expect.claims, c.name);
     } else {
       await assert.rejects(attempt, c.name);
     }
