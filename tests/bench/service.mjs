@@ -142,6 +142,11 @@ function referenceProcess() {
 
 function ours() {
   const child = spawn(bin, ["serve", "--config", join(dir, "service.toml"), "--listen", "127.0.0.1:0"], { stdio: ["ignore", "pipe", "inherit"] });
+  // BENCH_PERF=FILE: a CPU profile of the service during the load (perf, call graphs).
+  if (process.env.BENCH_PERF) {
+    spawn("perf", ["record", "-F", "999", "-g", "-p", String(child.pid), "-o", process.env.BENCH_PERF,
+      "--", "sleep", String(SECONDS)], { stdio: "ignore" });
+  }
   return firstLine(child);
 }
 
@@ -198,7 +203,10 @@ if (child) {
   writeFileSync(file, (await identities(Number(process.env.BENCH_TOKENS ?? 25000 * SECONDS))).map(body).join("\n") + "\n");
   const results = { ours: [], reference: [] };
   for (let round = 0; round < ROUNDS; round++) {
-    for (const [name, start] of [["reference", referenceProcess], ["ours", ours]]) {
+    // BENCH_ONLY=ours (or reference): one side only, for A/B runs of one implementation.
+    const sides = [["reference", referenceProcess], ["ours", ours]]
+      .filter(([name]) => !process.env.BENCH_ONLY || process.env.BENCH_ONLY === name);
+    for (const [name, start] of sides) {
       // Each round starts from an empty store: every identity token is new to it.
       for (const f of ["authority.db", "authority.db-wal", "authority.db-shm"]) rmSync(join(dir, f), { force: true });
       const server = await start();
@@ -209,6 +217,7 @@ if (child) {
       await new Promise((ok) => setTimeout(ok, 500));
     }
   }
+  if (process.env.BENCH_ONLY) process.exit(0);
   const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   const summary = Object.fromEntries(Object.entries(results).map(([k, rs]) => [k, {
     rps: median(rs.map((r) => r.rps)), p50: median(rs.map((r) => r.p50)), p99: median(rs.map((r) => r.p99)),
