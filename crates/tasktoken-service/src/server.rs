@@ -133,16 +133,19 @@ async fn serve(config: Config, listen: Option<&str>) -> Result<(), String> {
         // Each policy caps its own `dlg` (at most 4); the issuer mints what one grants.
         .max_delegation(tasktoken::MAX_DELEGATION_DEPTH)
         .map_err(bad)?;
-    let revoker = Verifier::new(&config.issuer)
-        .map_err(bad)?
-        .trust(&config.issuer, &keys)
-        .map_err(bad)?
-        .max_lifetime(config.max_ttl)
-        .map_err(bad)?
-        .clock_skew(config.clock_skew)
-        .map_err(bad)?
-        .revoke_any_audience(true)
-        .named("tasktoken-serve");
+    // The service's own tokens, for its own endpoints: addressed to its `issuer` URL.
+    let own_tokens = |name: &str| -> Result<Verifier, String> {
+        Ok(Verifier::new(&config.issuer)
+            .map_err(bad)?
+            .trust(&config.issuer, &keys)
+            .map_err(bad)?
+            .max_lifetime(config.max_ttl)
+            .map_err(bad)?
+            .clock_skew(config.clock_skew)
+            .map_err(bad)?
+            .named(name))
+    };
+    let revoker = own_tokens("tasktoken-serve")?.revoke_any_audience(true);
     let planner = PublicationPlanner::new(
         tasktoken::DEFAULT_FPR,
         tasktoken::DEFAULT_MIN_CAPACITY,
@@ -151,15 +154,7 @@ async fn serve(config: Config, listen: Option<&str>) -> Result<(), String> {
     .map_err(bad)?;
     let publisher =
         Arc::new(Publisher::new(signing, &config.issuer, planner, config.clock_skew).map_err(bad)?);
-    let approver = Verifier::new(&config.issuer)
-        .map_err(bad)?
-        .trust(&config.issuer, &keys)
-        .map_err(bad)?
-        .max_lifetime(config.max_ttl)
-        .map_err(bad)?
-        .clock_skew(config.clock_skew)
-        .map_err(bad)?
-        .named("tasktoken-serve approvals");
+    let approver = own_tokens("tasktoken-serve approvals")?;
     let webhooks = reqwest::Client::builder()
         .timeout(approval::WEBHOOK_TIMEOUT)
         .connect_timeout(approval::WEBHOOK_TIMEOUT)

@@ -39,6 +39,16 @@ enum OneOrMany {
     Many(Vec<String>),
 }
 
+impl OneOrMany {
+    /// The audiences as a list.
+    fn into_vec(self) -> Vec<String> {
+        match self {
+            OneOrMany::One(one) => vec![one],
+            OneOrMany::Many(many) => many,
+        }
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct MintOptions {
@@ -88,10 +98,7 @@ impl CoreIssuer {
         let o: MintOptions = options(request, "mint request")?;
         let request = MintRequest {
             sub: o.sub,
-            aud: match o.aud {
-                OneOrMany::One(aud) => vec![aud],
-                OneOrMany::Many(auds) => auds,
-            },
+            aud: o.aud.into_vec(),
             task: o.task,
             scope: o.scope,
             res: o.res,
@@ -310,10 +317,7 @@ pub fn delegate_link(chain: &str, key: &str, link: &str, now: f64) -> JsResult<S
     let o: LinkOptions = options(link, "delegation")?;
     let link = LinkRequest {
         sub: o.sub,
-        aud: match o.aud {
-            OneOrMany::One(aud) => vec![aud],
-            OneOrMany::Many(auds) => auds,
-        },
+        aud: o.aud.into_vec(),
         task: o.task,
         scope: o.scope,
         res: o.res,
