@@ -75,9 +75,8 @@ fn a_delegated_chain_verifies_with_the_last_links_claims() {
     let (orch, sub) = (ed_key(), ed_key());
     let root = root(&orch, 2);
     let chain = delegate(&root, &orch, &narrower(Some(&sub), 1), NOW + 1).expect("delegate");
-    let request = Request { key_thumbprint: Some(&sub.thumbprint()), ..read(4821) };
     let thumb = sub.thumbprint();
-    let request = Request { key_thumbprint: Some(&thumb), ..request };
+    let request = Request { key_thumbprint: Some(&thumb), ..read(4821) };
     let claims = verifier().verify_at(&chain, &request, NOW + 2).expect("valid chain");
     assert_eq!(claims.sub(), "agent:sub-4821");
     assert_eq!(claims.iss(), ISS);
