@@ -8,6 +8,7 @@
 // the Durable Object itself. So is a DPoP proof's replay across isolates, on routes that ask
 // for it (`proofReplay: "global"`): a Durable Object keyed by the proof's `jti` (replay.js).
 import { RemoteKeySet, RevocationReplica, TaskTokenError, Verifier, guard } from "tasktoken";
+import { AuditTrail } from "./audit.js";
 import { RevocationAuthority, SNAPSHOT_KEY, kvLoader } from "./authority.js";
 import { RateLimiter } from "./ratelimit.js";
 import { ProofReplayStore, proofSlot } from "./replay.js";
@@ -30,7 +31,7 @@ export { ProofReplayStore, RevocationAuthority };
 let isolate;
 
 export default {
-  async fetch(request, env) {
+  async fetch(request, env, ctx) {
     const state = (isolate ??= setup(env));
     const url = new URL(request.url);
     if (url.pathname === "/_tasktoken/revoke") {
@@ -51,8 +52,9 @@ export default {
     const match = matchRoute(routes, request.method, url.pathname, url.search);
     if (match.status) return problem(match.status, "malformed", match.message);
     await freshen(state, env);
-    // One structured log line per gated request: the core's audit event (no token, no key).
-    const log = (event) => console.log({ ...event, method: request.method, route: match.route.path });
+    // Every decision is audited: the core's event (no token, no key) with the method and
+    // route, written in batches (audit.js).
+    const log = (event) => state.audit.record({ ...event, method: request.method, route: match.route.path }, ctx);
     const gate = await check(request, state, env,
       { action: match.action, resource: match.resource, onDecision: log });
     if (!gate.ok) return gate.response;
@@ -108,6 +110,10 @@ function setup(env) {
     proofMaxAge: whole(env.PROOF_MAX_AGE_SECONDS ?? 60, 1, 300, "PROOF_MAX_AGE_SECONDS"),
     clockSkew: whole(env.CLOCK_SKEW_SECONDS ?? 30, 0, 300, "CLOCK_SKEW_SECONDS"),
     replayShards: whole(env.PROOF_REPLAY_SHARDS ?? 16, 1, 256, "PROOF_REPLAY_SHARDS"),
+    audit: new AuditTrail({
+      maxEvents: whole(env.AUDIT_BATCH_EVENTS ?? 100, 1, 1000, "AUDIT_BATCH_EVENTS"),
+      delayMs: whole(env.AUDIT_BATCH_MS ?? 1000, 0, 10000, "AUDIT_BATCH_MS"),
+    }),
   };
   if (!env.TOKEN_SERVICE_URL) {
     const jwks = JSON.parse(env.JWKS);

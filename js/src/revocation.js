@@ -105,6 +105,11 @@ export class RevocationReplica {
   #timeout;
   /** The refresh running: `{ since, promise }`, `since` the start of its latest load. */
   #inflight;
+  /**
+   * The core's info as JSON text, until the core takes data or is replaced (`#take`,
+   * `#follow`): `refreshIfDue()` answers with it on every request in Workers.
+   */
+  #infoJson;
 
   static {
     reportReplicaError = (replica, error) => replica.#onError?.(error);
@@ -187,8 +192,8 @@ export class RevocationReplica {
   /** The current filter's info, or null. */
   #info() {
     this.#follow();
-    const json = this.#core?.info();
-    return json === undefined ? null : JSON.parse(json);
+    this.#infoJson ??= this.#core?.info() ?? null;
+    return this.#infoJson === null ? null : JSON.parse(this.#infoJson);
   }
 
   /**
@@ -216,6 +221,7 @@ export class RevocationReplica {
   /** Offers verified-or-refused bytes to the core, and holds what it took (see `#hold`). */
   #take(bytes) {
     const clean = this.#keySet !== undefined && !this.#core.hasGap();
+    this.#infoJson = undefined;
     const outcome = this.#core.offer(bytes, Date.now() / 1000);
     if (this.#keySet !== undefined) this.#hold(bytes, outcome, clean);
     return outcome;
@@ -264,6 +270,7 @@ export class RevocationReplica {
     }
     const held = this.#held;
     this.#core = core;
+    this.#infoJson = undefined;
     this.#held = emptyHeld();
     let refused = 0;
     for (const bytes of held.snapshot === undefined ? [] : [held.snapshot, ...held.deltas.map((d) => d.bytes)]) {

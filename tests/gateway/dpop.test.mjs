@@ -138,7 +138,7 @@ test("a proof replayed after the isolate is gone: refused by the Durable Object 
   assert.equal(replayed.status, 401, JSON.stringify(replayed.body));
   assert.deepEqual(replayed.body, local.body, "the same answer as a replay caught by the isolate");
   assert.equal(replayed.headers["www-authenticate"], local.headers["www-authenticate"]);
-  await eventually(() => /decided_by: 'edge-proof-replay'/.test(gw.output()), "decided by the Durable Object");
+  await eventually(() => /"decided_by":"edge-proof-replay"/.test(gw.output()), "decided by the Durable Object");
   assert.equal(origin.seen.length, before, "the replay never reached the origin");
   // The route without the option: the new isolate's verifier has not seen this proof, and
   // nothing else has — it passes within its window (the documented limit of "isolate").
@@ -284,7 +284,7 @@ test("a requireBinding route refuses an unbound token that grants it: 401 bindin
   assert.deepEqual([res.status, res.body.error], [401, "binding_required"]);
   assert.match(res.headers["www-authenticate"], /^DPoP .*error="invalid_token"/);
   assert.equal(origin.seen.length, before, "the origin never sees it");
-  await eventually(() => /decided_by: 'edge-route'/.test(gw.output()), "audited as the route's decision");
+  await eventually(() => /"decided_by":"edge-route"/.test(gw.output()), "audited as the route's decision");
   // The same token on a route without the option passes.
   assert.equal((await rawRequest(gw.base, "/customers/4821", { token: bearer })).status, 200);
   // A bound token with its proof passes.

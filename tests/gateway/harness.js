@@ -71,10 +71,11 @@ export function seedKv(persistTo, key, bytes) {
  * token service's URL) it follows that service's keys and revocation data (no key vars);
  * else it trusts `keys` and runs its own authority. `config` (default: the top-level
  * wrangler.toml), `extraVars` (more `--var`s) and `extraArgs` (more arguments to `wrangler dev`,
- * such as `--name`) are for variants of the deployment.
+ * such as `--name`) are for variants of the deployment. `logLevel`: what wrangler prints of the
+ * Worker's console (`log`: the audit lines too, which the tests read).
  */
 export async function startGateway({ keys, service, origin, refreshSeconds = 1, validFor = 300,
-  keysMinRefresh = 1, persistTo, config = CONFIG, extraVars = {}, extraArgs = [] }) {
+  keysMinRefresh = 1, persistTo, config = CONFIG, extraVars = {}, extraArgs = [], logLevel = "log" }) {
   persistTo ??= mkdtempSync(join(tmpdir(), "tasktoken-gateway-"));
   const vars = service
     ? { TOKEN_SERVICE_URL: service, KEYS_MIN_REFRESH_SECONDS: String(keysMinRefresh) }
@@ -86,7 +87,7 @@ export async function startGateway({ keys, service, origin, refreshSeconds = 1, 
   const dev = await startWrangler(config, {
     persistTo,
     readyPath: "/_tasktoken/ready",
-    logLevel: "log",
+    logLevel,
     extraArgs,
     vars: {
       ...vars,
