@@ -378,7 +378,11 @@ function refusal(status, answer, subjectToken) {
     const approvalId = ownOf(answer, "approval_id");
     const interval = ownOf(answer, "interval");
     const expiresIn = ownOf(answer, "expires_in");
-    if (typeof approvalId === "string" && approvalId.length <= 256) refused.approvalId = approvalId;
+    // Not enumerable: the id carries the collection secret, and errors end up in logs
+    // (util.inspect and JSON.stringify leave non-enumerable members out).
+    if (typeof approvalId === "string" && approvalId.length <= 256) {
+      Object.defineProperty(refused, "approvalId", { value: approvalId, enumerable: false });
+    }
     if (Number.isSafeInteger(interval) && interval >= 0) refused.interval = interval;
     if (Number.isSafeInteger(expiresIn) && expiresIn >= 0) refused.expiresIn = expiresIn;
   }

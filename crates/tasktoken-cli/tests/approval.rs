@@ -502,9 +502,61 @@ fn a_bound_request_is_collected_only_with_a_proof_by_its_key() {
     let claims = tasktoken::UnverifiedToken::parse(token).expect("parse").claims().clone();
     assert_eq!(claims["cnf"]["jkt"], json!(key.thumbprint()));
     assert_eq!(claims["dlg"], json!(1), "bound: the delegation depth asked for");
-    // The same proof again is a replay; a fresh one finds the token collected.
+    // The same proof again is a replay (every poll's proof is used once, pending or not);
+    // a fresh one finds the token collected.
     let (_, body) = poll(&service, &approval_id, &[("dpop", &good)]);
+    assert_eq!(body["error"], "invalid_dpop_proof", "{body}");
+    let (_, body) = poll(&service, &approval_id, &[("dpop", &proof(&key))]);
     assert_eq!(body["error"], "invalid_grant", "{body}");
+}
+
+/// An approver presents their own token, never a delegation chain: a chain's `sub` is the
+/// last link's, chosen by the delegator, and could name any listed approver.
+#[test]
+fn a_delegation_chain_cannot_act_as_an_approver() {
+    let (dir, oidc) = (TempDir::new(), Oidc::start());
+    let service =
+        Service::start(&dir, &approval_config(&oidc, &dir, "sqlite:authority.db", "30m", ""));
+    let bob = ProofSigningKey::generate("EdDSA").expect("key");
+    let jkt = bob.thumbprint();
+    let root = mint_with(
+        &dir,
+        &[
+            "--key",
+            "issuer.jwk",
+            "--iss",
+            ISSUER,
+            "--sub",
+            "human:bob",
+            "--aud",
+            ISSUER,
+            "--task",
+            "approve",
+            "--scope",
+            "approvals:decide",
+            "--res",
+            "approvals/*",
+            "--ttl",
+            "5m",
+            "--cnf-jkt",
+            &jkt,
+            "--dlg",
+            "1",
+        ],
+    );
+    let link = tasktoken::LinkRequest {
+        sub: "human:alice".into(),
+        aud: vec![ISSUER.into()],
+        task: "approve".into(),
+        scope: "approvals:decide".into(),
+        res: vec![format!("approvals/{POLICY}")],
+        ttl: 60,
+        ..Default::default()
+    };
+    let chain = tasktoken::delegate(&root, &bob, &link, now()).expect("delegate");
+    let (status, _, body) = approvals_call(&service, "GET", "/approvals", Some(&chain));
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(body["error"], "invalid_token", "{body}");
 }
 
 #[test]

@@ -154,7 +154,9 @@ async fn serve(config: Config, listen: Option<&str>) -> Result<(), String> {
     .map_err(bad)?;
     let publisher =
         Arc::new(Publisher::new(signing, &config.issuer, planner, config.clock_skew).map_err(bad)?);
-    let approver = own_tokens("tasktoken-serve approvals")?;
+    // Approvers present their own token: a chain's `sub` is its last link's, chosen by the
+    // delegator, so a chain could name any approver (docs/token-service.md, "Approval").
+    let approver = own_tokens("tasktoken-serve approvals")?.max_delegation_depth(0).map_err(bad)?;
     let webhooks = reqwest::Client::builder()
         .timeout(approval::WEBHOOK_TIMEOUT)
         .connect_timeout(approval::WEBHOOK_TIMEOUT)

@@ -32,7 +32,7 @@ use crate::dpop::ProofSigningKey;
 use crate::encoding::{b64_decode_array, b64_encode};
 use crate::error::{malformed, Error};
 use crate::issuer::random_jti;
-use crate::policy::{is_mintable_pattern, is_scope, pattern_matches};
+use crate::policy::{is_mintable_pattern, is_safe_segment, is_scope, pattern_matches};
 use crate::token::{UnverifiedToken, MAX_TOKEN_LEN};
 
 /// The `typ` every link carries.
@@ -93,7 +93,7 @@ pub fn delegate(
     let prev = last.claims();
     check_link_request(link)?;
     let prev_times = times_of(prev)?;
-    allows_delegation(prev, link.dlg)?;
+    allows_delegation(prev, u64::from(link.dlg))?;
     let jwk = ed25519_jwk(&x);
     if prev_jkt(prev)? != jwk_thumbprint(&x) {
         return Err(denied("the key is not the one the last element is bound to"));
@@ -211,11 +211,26 @@ pub(crate) fn check_link(
     Ok(CheckedLink { claims, times })
 }
 
-/// The verified claims of a chain: the last link's, with `iss` the root's and `act` the
-/// chain's earlier subjects (RFC 8693 §4.1: the most recent delegator outermost, the root's
-/// `sub` innermost).
+/// Claims a link carries that the verified claims of its chain take from it (DESIGN.md,
+/// "Delegation"). Whatever else a link holds was chosen by its signer, not the issuer, and
+/// is dropped.
+const LINK_CLAIMS: [&str; 12] =
+    ["prev", "sub", "aud", "iat", "nbf", "exp", "jti", "task", "scope", "res", "cnf", "dlg"];
+
+/// Claims of the root that are not carried into a chain's claims: the link's own replace
+/// them (and `iss` and `act` are the chain's).
+const ROOT_REPLACED: [&str; 14] = [
+    "iss", "sub", "aud", "iat", "nbf", "exp", "jti", "task", "scope", "res", "cnf", "dlg", "prev",
+    "act",
+];
+
+/// The verified claims of a chain: the last link's claims of DESIGN.md's list, `iss` the
+/// root's, `act` the chain's earlier subjects (RFC 8693 §4.1: the most recent delegator
+/// outermost, the root's `sub` innermost), and the root's other claims (the issuer signed
+/// those; `apv`, a tenant), never a link's other claims (its signer chose those).
 pub(crate) fn chain_claims(
-    mut last: Map<String, Value>,
+    root: &Map<String, Value>,
+    last: Map<String, Value>,
     iss: &str,
     earlier_subs: &[String],
 ) -> Map<String, Value> {
@@ -228,11 +243,17 @@ pub(crate) fn chain_claims(
         }
         act = Some(Value::Object(entry));
     }
-    last.insert("iss".into(), Value::String(iss.into()));
+    let mut claims: Map<String, Value> = root
+        .iter()
+        .filter(|(name, _)| !ROOT_REPLACED.contains(&name.as_str()))
+        .map(|(name, value)| (name.clone(), value.clone()))
+        .collect();
+    claims.extend(last.into_iter().filter(|(name, _)| LINK_CLAIMS.contains(&name.as_str())));
+    claims.insert("iss".into(), Value::String(iss.into()));
     if let Some(act) = act {
-        last.insert("act".into(), act);
+        claims.insert("act".into(), act);
     }
-    last
+    claims
 }
 
 /// The public key a link header names: `alg` EdDSA/Ed25519 (`unsupported_alg`), `typ`
@@ -286,7 +307,7 @@ fn prev_jkt(prev: &Map<String, Value>) -> Result<&str, Error> {
 }
 
 /// The previous element's `dlg` must be an integer above `next` (absent: 0).
-fn allows_delegation(prev: &Map<String, Value>, next: u32) -> Result<(), Error> {
+fn allows_delegation(prev: &Map<String, Value>, next: u64) -> Result<(), Error> {
     let dlg = match prev.get("dlg") {
         None => 0,
         Some(v) => v.as_u64().ok_or_else(|| denied("the previous `dlg` is not an integer"))?,
@@ -294,7 +315,7 @@ fn allows_delegation(prev: &Map<String, Value>, next: u32) -> Result<(), Error> 
     if dlg == 0 {
         return Err(denied("the previous element allows no delegation (`dlg` 0)"));
     }
-    if u64::from(next) >= dlg {
+    if next >= dlg {
         return Err(denied("`dlg` is not lower than the previous element's"));
     }
     Ok(())
@@ -306,7 +327,7 @@ fn allows_delegation(prev: &Map<String, Value>, next: u32) -> Result<(), Error> 
 pub(crate) fn narrows(prev: &Map<String, Value>, link: &Map<String, Value>) -> Result<(), Error> {
     let next_dlg = match link.get("dlg") {
         None => 0,
-        Some(v) => v.as_u64().and_then(|d| u32::try_from(d).ok()).unwrap_or(u32::MAX),
+        Some(v) => v.as_u64().unwrap_or(u64::MAX),
     };
     allows_delegation(prev, next_dlg)?;
     let prev_aud: Vec<&str> = audiences(prev.get("aud")).collect();
@@ -331,9 +352,12 @@ pub(crate) fn narrows(prev: &Map<String, Value>, link: &Map<String, Value>) -> R
         return Err(denied("a `res` pattern is not inside the previous element's `res`"));
     }
     let (prev_task, task) = (text(prev, "task"), text(link, "task"));
-    let sub_task = task
-        .strip_prefix(prev_task.as_str())
-        .is_some_and(|rest| rest.is_empty() || (rest.len() > 1 && rest.starts_with('/')));
+    // A sub-task adds `/`-separated segments that are each safe as resource segments are (no
+    // empty, `.`, `..` or encoded separator): nothing that normalises back out of the task.
+    let sub_task = task.strip_prefix(prev_task.as_str()).is_some_and(|rest| {
+        rest.is_empty()
+            || rest.strip_prefix('/').is_some_and(|added| added.split('/').all(is_safe_segment))
+    });
     if !sub_task {
         return Err(denied("`task` is neither the previous task nor a sub-task of it"));
     }

@@ -361,12 +361,19 @@ impl Verifier {
         now: i64,
         context: VerifyContext<'_>,
     ) -> Result<VerifiedClaims, Error> {
+        // A link's `jti` is chosen by whoever signed the link, so it could name any other
+        // token's: an authority storing it would revoke that token. Chains are revoked
+        // through their root (which ends every link made from it) or end at their `exp`.
+        if bearer.contains('~') || target.is_some_and(|t| t.contains('~')) {
+            return Err(denied(
+                "a delegation chain neither revokes nor is revoked by its own `jti`: revoke its \
+                 root, or let it expire",
+            ));
+        }
         let Some(target) = target else {
             return self.revoke_self(bearer, dpop, now, context);
         };
-        // A chain's own `jti` is its last link's.
-        let last = target.rsplit('~').next().unwrap_or_default();
-        let unverified = UnverifiedToken::parse(last).ok();
+        let unverified = UnverifiedToken::parse(target).ok();
         let jti = unverified
             .as_ref()
             .and_then(|t| t.claims().get("jti"))
@@ -474,7 +481,7 @@ impl Verifier {
             prev = checked.claims;
             times = checked.times;
         }
-        let claims = chain_claims(prev, issuer, &subs);
+        let claims = chain_claims(&root.authenticated.map, prev, issuer, &subs);
         trace.claims(&claims);
         if audience && !audiences(claims.get("aud")).any(|aud| aud == self.audience) {
             return Err(Error::WrongAudience(Cow::Borrowed(

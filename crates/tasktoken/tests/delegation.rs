@@ -398,3 +398,57 @@ proptest! {
         }
     }
 }
+
+/// A link's signer chooses its claims: the chain's claims take from the last link only the
+/// claims of DESIGN.md's list, keep the root's other claims (the issuer signed those), and a
+/// sub-task never normalises back out of its task.
+#[test]
+fn a_link_cannot_forge_the_roots_other_claims_or_escape_its_task() {
+    let holder = dalek(0);
+    let mut extra = Map::new();
+    extra.insert("tenant".into(), json!("acme"));
+    extra.insert("apv".into(), json!({"sub": "human:alice", "at": NOW - 5}));
+    let root = issuer()
+        .mint_at(
+            &MintRequest {
+                sub: "agent:orchestrator".into(),
+                aud: vec![AUD.into()],
+                task: "lookup".into(),
+                scope: "customers:read".into(),
+                res: vec!["customers/*".into()],
+                ttl: 300,
+                cnf_jkt: Some(thumbprint(&holder)),
+                dlg: 1,
+                extra,
+                ..Default::default()
+            },
+            NOW,
+        )
+        .expect("root");
+    let link_with = |task: &str, extra: Value| {
+        let mut c = json!({
+            "prev": b64(&Sha256::digest(root.as_bytes())), "sub": "agent:sub", "aud": AUD,
+            "iat": NOW, "exp": NOW + 60, "jti": "link-1", "task": task,
+            "scope": "customers:read", "res": ["customers/4821"],
+        });
+        for (k, v) in extra.as_object().expect("object") {
+            c[k] = v.clone();
+        }
+        let jwk =
+            json!({"kty": "OKP", "crv": "Ed25519", "x": b64(holder.verifying_key().as_bytes())});
+        let header = json!({"alg": "EdDSA", "typ": "tt-link+jwt", "jwk": jwk});
+        format!("{root}~{}", sign(&header, c.as_object().expect("object"), &holder))
+    };
+    let forged =
+        link_with("lookup/4821", json!({"tenant": "globex", "apv": {"sub": "human:mallory"}}));
+    let claims = verifier().verify_at(&forged, &read(4821), NOW).expect("valid chain");
+    assert_eq!(claims.get("tenant"), Some(&json!("acme")), "the root's claim, not the link's");
+    assert_eq!(claims.get("apv").and_then(|a| a.get("sub")), Some(&json!("human:alice")));
+    assert_eq!(claims.sub(), "agent:sub");
+    for escape in ["lookup/../export", "lookup/./x", "lookup//x", "lookup/", "lookup/%2E%2E"] {
+        let chain = link_with(escape, json!({}));
+        let code = verifier().verify_at(&chain, &read(4821), NOW).map(|_| ()).map_err(|e| e.code());
+        assert_eq!(code, Err("delegation_denied"), "{escape}");
+    }
+    assert!(verifier().verify_at(&link_with("lookup/4821/a", json!({})), &read(4821), NOW).is_ok());
+}

@@ -153,34 +153,41 @@ fn an_unbound_token_revokes_itself_as_before() {
     assert_eq!(revoke_self(&token, post(&needless), &store), "binding_mismatch");
 }
 
+/// A link's `jti` is chosen by whoever signed the link: a chain that could revoke itself could
+/// write any other token's `jti` into the revocation data. Chains are ended through their
+/// root (every link made from it falls) or by their `exp` (docs/delegation.md).
 #[test]
-fn a_chain_whose_last_link_is_bound_revokes_itself_with_that_keys_proof() {
+fn a_chain_neither_revokes_itself_nor_another_token_nor_is_a_target() {
     let (orchestrator, sub) = (key(), key());
     let root = mint("customers:read", "customers/*", Some(&orchestrator), 1);
-    let link = |cnf: Option<&ProofSigningKey>| LinkRequest {
+    let victim = mint("customers:read", "customers/4822", None, 0);
+    let victim_jti = tasktoken::UnverifiedToken::parse(&victim).expect("parse").claims()["jti"]
+        .as_str()
+        .expect("jti")
+        .to_owned();
+    let link = LinkRequest {
         sub: "agent:sub-4821".into(),
         aud: vec![AUD.into()],
         task: "lookup-4821/one".into(),
         scope: "customers:read".into(),
         res: vec!["customers/4821".into()],
         ttl: 120,
-        cnf_jkt: cnf.map(ProofSigningKey::thumbprint),
+        cnf_jkt: Some(sub.thumbprint()),
         dlg: 0,
     };
-    let chain = delegate(&root, &orchestrator, &link(Some(&sub)), NOW).expect("chain");
+    let chain = delegate(&root, &orchestrator, &link, NOW).expect("chain");
     let store = Recording::default();
-    assert_eq!(revoke_self(&chain, None, &store), "binding_required");
-    // The root's key is not the last link's.
-    let by_root_key = proof(&orchestrator, "POST", URL, &chain);
-    assert_eq!(revoke_self(&chain, post(&by_root_key), &store), "binding_mismatch");
     let good = proof(&sub, "POST", URL, &chain);
-    let claims = verifier()
-        .authorize_revocation_at(&chain, None, post(&good), NOW, with(&store))
-        .expect("the sub-agent ends its chain");
-    assert_eq!(claims.sub(), "agent:sub-4821");
-    // A chain whose last link is unbound is a bearer chain: no proof, as before.
-    let bearer = delegate(&root, &orchestrator, &link(None), NOW).expect("chain");
-    assert_eq!(revoke_self(&bearer, None, &store), "ok");
+    assert_eq!(revoke_self(&chain, post(&good), &store), "delegation_denied");
+    assert_eq!(revoke_self(&chain, None, &store), "delegation_denied");
+    let admin = mint("tokens:revoke", "tokens/*", None, 0);
+    let as_target =
+        verifier().authorize_revocation_at(&admin, Some(&chain), None, NOW, with(&store));
+    assert_eq!(as_target.map(|_| ()).map_err(|e| e.code()), Err("delegation_denied"));
+    // The root, the orchestrator's own token, still ends itself (and with it the chain).
+    let root_proof = proof(&orchestrator, "POST", URL, &root);
+    assert_eq!(revoke_self(&root, post(&root_proof), &store), "ok");
+    assert!(!victim_jti.is_empty(), "no chain could have named it");
 }
 
 #[test]

@@ -177,9 +177,8 @@ pub(super) async fn collect(
     let approval = approval.ok_or_else(unknown)?;
     audit.insert("approval".into(), Value::from(approval.id.clone()));
     audit.insert("policy".into(), Value::from(approval.policy()));
-    let (by, at) = approval
-        .collect(proof.as_ref().map(|p| p.jkt.as_str()), now)
-        .map_err(|refusal| OAuthError::new(refusal.error(), refusal.description()))?;
+    // Every poll's proof is used once, pending or not: a proof captured from one poll cannot
+    // be replayed to collect (and so burn) the token later.
     if let Some(proof) = &proof {
         let until = proof.iat + i64::from(DEFAULT_PROOF_MAX_AGE) + i64::from(app.skew);
         let fresh =
@@ -188,6 +187,9 @@ pub(super) async fn collect(
             return Err(OAuthError::new("invalid_dpop_proof", "the proof has been used before"));
         }
     }
+    let (by, at) = approval
+        .collect(proof.as_ref().map(|p| p.jkt.as_str()), now)
+        .map_err(|refusal| OAuthError::new(refusal.error(), refusal.description()))?;
     // Minted first (a refused mint uses nothing up), handed out only if this call is the
     // one that moved the request to `collected`.
     let mint = approval.mint_request(&by, at);
