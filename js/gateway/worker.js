@@ -65,6 +65,12 @@ export default {
       if (refused) return refused;
     }
     if (match.route.singleUse) {
+      // A delegation chain's `jti` is its last link's, which the holder of the root makes
+      // as many of as it likes, offline: single use cannot be decided on it.
+      if (gate.claims.act !== undefined) {
+        return refusal(new TaskTokenError("delegation_denied",
+          "a single-use route takes the token itself, not a delegation chain"));
+      }
       const refused = await consume(env, gate.claims, log);
       if (refused) return refused;
     }
@@ -503,6 +509,17 @@ function whole(value, min, max, name) {
   return number;
 }
 
+/** The root's `sub` of a delegation chain's claims (the innermost `act`), else `undefined`. */
+function rootSubject(claims) {
+  let act = Object.hasOwn(claims, "act") ? claims.act : undefined;
+  let sub;
+  for (let depth = 0; act !== null && typeof act === "object" && depth < 8; depth++) {
+    sub = typeof act.sub === "string" ? act.sub : sub;
+    act = Object.hasOwn(act, "act") ? act.act : undefined;
+  }
+  return sub;
+}
+
 /**
  * Forwards exactly the authorized request to the origin: the authorized path, the route's
  * query parameters, no task token and no DPoP proof, and our `x-tasktoken-*` headers only. The client's are
@@ -520,6 +537,10 @@ function proxy(request, pathAndQuery, env, claims) {
   headers.set("x-tasktoken-sub", headerValue(claims.sub));
   headers.set("x-tasktoken-task", headerValue(claims.task));
   headers.set("x-tasktoken-jti", headerValue(claims.jti));
+  // A delegation chain: `sub` is the last link's, named by whoever delegated; the origin also
+  // learns the root's `sub`, the identity the issuer granted (the innermost `act`).
+  const root = rootSubject(claims);
+  if (root !== undefined) headers.set("x-tasktoken-delegated-by", headerValue(root));
   const target = new URL(pathAndQuery, env.ORIGIN_URL);
   const hasBody = request.method !== "GET" && request.method !== "HEAD";
   return fetch(target, {

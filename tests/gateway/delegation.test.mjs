@@ -44,6 +44,8 @@ test("a chain is a token at the gateway: the link's grant, the sub-agent's proof
   const ok = await rawRequest(gw.base, "/customers/4821", { token: chain });
   assert.equal(ok.status, 200, JSON.stringify(ok.body));
   assert.equal(ok.body.sub, "agent:sub-4821", "the origin sees the sub-agent");
+  assert.equal(origin.seen.at(-1).headers["x-tasktoken-delegated-by"], "agent:orchestrator",
+    "and the identity the issuer granted");
   assert.equal(origin.seen.at(-1).headers.authorization, undefined, "no chain at the origin");
   const other = await rawRequest(gw.base, "/customers/4822", { token: chain });
   assert.equal(other.status, 403);
@@ -104,4 +106,21 @@ test("revoking the root ends every chain built on it", async () => {
   }
   assert.equal(last.status, 401, JSON.stringify(last.body));
   assert.equal(last.body.error, "revoked");
+});
+
+test("a single-use route takes the token, never a chain (whose jti its holder can mint anew)", async () => {
+  const key = generateProofKey();
+  const token = issuer.mint({
+    sub: "agent:exporter", aud: AUDIENCE, task: "export-7", scope: "datasets:export",
+    res: ["datasets/7"], ttl: 300, cnfJkt: key.jkt, dlg: 1,
+  });
+  const before = origin.seen.length;
+  for (const n of [1, 2]) {
+    const chain = delegate(token, { key: key.privateJwk, sub: `agent:copy-${n}`, aud: AUDIENCE,
+      task: "export-7", scope: "datasets:export", res: ["datasets/7"], ttl: 60 });
+    const refused = await rawRequest(gw.base, "/datasets/7/export", { method: "POST", token: chain });
+    assert.equal(refused.status, 401, JSON.stringify(refused.body));
+    assert.equal(refused.body.error, "delegation_denied");
+  }
+  assert.equal(origin.seen.length, before, "the origin never saw them");
 });
