@@ -28,7 +28,8 @@ wasm: setup-wasm
 			--no-default-features --features $$m; \
 		wasm-bindgen --target web --no-typescript --out-dir js/wasm/$$m --out-name tasktoken $(WASM_IN); \
 		out=js/wasm/$$m/tasktoken_bg.wasm; \
-		js/node_modules/.bin/wasm-opt -Os $(WASM_OPT_FEATURES) $$out -o $$out; \
+		js/node_modules/.bin/wasm-opt -Os --strip-producers --strip-target-features \
+			$(WASM_OPT_FEATURES) $$out -o $$out; \
 		echo "wasm $$m: $$(wc -c < $$out) bytes, $$(gzip -9c $$out | wc -c) gzip"; \
 	done
 
