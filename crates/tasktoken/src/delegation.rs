@@ -176,18 +176,15 @@ pub(crate) fn check_link(
 ) -> Result<CheckedLink, Error> {
     let parsed = UnverifiedToken::parse(link)
         .map_err(|_| malformed("a delegation link is not three base64url parts of JSON objects"))?;
-    let x = link_key(parsed.header())?;
+    let (x, key) = link_key(parsed.header())?;
     let jkt = prev_jkt(prev)?;
     allows_delegation(prev, 0)?;
     if jwk_thumbprint(&x) != jkt {
         return Err(denied("the link is not signed by the previous element's bound key"));
     }
     let genuine = parsed.signature().is_some_and(|signature| {
-        let key = ed25519_dalek::VerifyingKey::from_bytes(&x);
-        key.is_ok_and(|key| {
-            let signature = ed25519_dalek::Signature::from_bytes(signature);
-            key.verify_strict(parsed.signing_input().as_bytes(), &signature).is_ok()
-        })
+        let signature = ed25519_dalek::Signature::from_bytes(signature);
+        key.verify_strict(parsed.signing_input().as_bytes(), &signature).is_ok()
     });
     if !genuine {
         return Err(Error::BadSignature(Cow::Borrowed("link signature verification failed")));
@@ -259,7 +256,7 @@ pub(crate) fn chain_claims(
 /// The public key a link header names: `alg` EdDSA/Ed25519 (`unsupported_alg`), `typ`
 /// `tt-link+jwt` (`wrong_type`), an Ed25519 `jwk` without private members, canonical, not of
 /// small order, and no member that changes meaning (`malformed`).
-fn link_key(header: &Map<String, Value>) -> Result<[u8; 32], Error> {
+fn link_key(header: &Map<String, Value>) -> Result<([u8; 32], ed25519_dalek::VerifyingKey), Error> {
     match header.get("alg").and_then(Value::as_str) {
         Some("EdDSA" | "Ed25519") => {}
         _ => return Err(Error::UnsupportedAlg(Cow::Borrowed("link `alg` is not EdDSA"))),
@@ -278,15 +275,17 @@ fn link_key(header: &Map<String, Value>) -> Result<[u8; 32], Error> {
     if member("kty") != Some("OKP") || member("crv") != Some("Ed25519") {
         return Err(malformed("link `jwk` is not an Ed25519 OKP key"));
     }
-    let x = member("x").and_then(b64_decode_array::<32>).filter(|x| {
-        let point = curve25519_dalek::edwards::CompressedEdwardsY(*x).decompress();
-        point.is_some_and(|p| p.compress().to_bytes() == *x && !p.is_small_order())
+    // Decoded once: a canonical encoding (it compresses back to itself) of a point that is
+    // not of small order, kept for the signature check.
+    let key = member("x").and_then(b64_decode_array::<32>).and_then(|x| {
+        let key = ed25519_dalek::VerifyingKey::from_bytes(&x).ok()?;
+        (!key.is_weak() && key.to_edwards().compress().to_bytes() == x).then_some((x, key))
     });
-    let x = x.ok_or_else(|| malformed("link `jwk` has no valid Ed25519 `x`"))?;
+    let key = key.ok_or_else(|| malformed("link `jwk` has no valid Ed25519 `x`"))?;
     if FORBIDDEN_LINK_HEADER_MEMBERS.iter().any(|m| header.contains_key(*m)) {
         return Err(malformed("link header has a member that changes its meaning"));
     }
-    Ok(x)
+    Ok(key)
 }
 
 /// `tt-link+jwt`, or `application/tt-link+jwt`, compared case-insensitively.
