@@ -67,6 +67,11 @@ interface McpGateCommonOptions {
   dpopNonce?: string | (() => string);
   /** Receives each request's audit event. */
   onDecision?: (event: AuditEvent) => void;
+  /**
+   * MCP sessions whose owner the gate remembers (default 10,000; the least recently used is
+   * forgotten first, and then answered 404 like an unknown session).
+   */
+  maxSessions?: number;
 }
 
 /** A gate that verifies with a Verifier of yours (its `audience` must be `resource`). */
@@ -97,7 +102,16 @@ export interface McpGateServiceOptions extends McpGateCommonOptions {
 export type McpGateOptions = McpGateVerifierOptions | McpGateServiceOptions;
 
 export type McpCheckResult =
-  | { ok: true; authInfo: McpAuthInfo; parsedBody: unknown }
+  | {
+      ok: true;
+      authInfo: McpAuthInfo;
+      parsedBody: unknown;
+      /**
+       * Hand it the transport's Response (it returns it): binds the session an `initialize`
+       * answer opens (`Mcp-Session-Id`) to this token's identity, forgets one a `DELETE` ended.
+       */
+      record(response: Response): Response;
+    }
   | { ok: false; response: Response; error?: TaskTokenError };
 
 /** Minimal shapes of Node's IncomingMessage (or Express's request) and ServerResponse. */
@@ -143,8 +157,17 @@ export class McpGate {
    */
   check(request: Request): Promise<McpCheckResult>;
   /**
+   * `check`, then `handler` (the transport) for what passes, recording the session its
+   * Response opens or ends; a refusal is answered without calling it.
+   */
+  handle(
+    request: Request,
+    handler: (options: { authInfo: McpAuthInfo; parsedBody: unknown }) => Response | Promise<Response>,
+  ): Promise<Response>;
+  /**
    * The gate for Node's http server and Express: sets `req.auth` and `req.body` and calls
-   * `next()`, or writes the answer and resolves to `null`.
+   * `next()`, or writes the answer and resolves to `null`. It wraps `res.writeHead` to see
+   * the session the transport opens or ends.
    */
   node(req: McpNodeRequest, res: McpNodeResponse, next?: (error?: unknown) => void): Promise<McpAuthInfo | null>;
   /** The SDK's `OAuthTokenVerifier`: a valid Bearer task token for this server, or a rejection. */

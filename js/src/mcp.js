@@ -47,11 +47,15 @@ const WELL_KNOWN = "/.well-known/oauth-protected-resource";
 const PARSE_ERROR = -32700;
 const INVALID_REQUEST = -32600;
 const REFUSED = -32000;
+/** The SDK transport's answer to a session it does not hold (and ours to one not the token's). */
+const SESSION_NOT_FOUND = -32001;
+/** Sessions remembered at most (least recently used dropped first): an owner is ~100 bytes. */
+const DEFAULT_MAX_SESSIONS = 10_000;
 /** The options `McpGate` reads; any other member is a typo, refused. */
 const GATE_OPTIONS = new Set([
   "resource", "verifier", "service", "issuer", "authorizationServers", "requireBinding",
   "resourceName", "resourceDocumentation", "maxBodyBytes", "dpopNonce", "onDecision",
-  "keysInterval", "revocationInterval", "fetch", "onError",
+  "keysInterval", "revocationInterval", "fetch", "onError", "maxSessions",
 ]);
 
 /**
@@ -64,6 +68,11 @@ const GATE_OPTIONS = new Set([
  *   and that grants every call in the JSON-RPC body (`tools:call` on `tools/NAME`,
  *   `prompts:get` on `prompts/NAME`). What passes carries the SDK's `AuthInfo` (handlers see
  *   it as `extra.authInfo`) and the parsed body, to hand to the transport's `handleRequest`.
+ * - Sessions: the `Mcp-Session-Id` a transport answers `initialize` with is bound to the
+ *   identity of the token that opened it (root `iss` and `sub`, and a chain's last `sub`);
+ *   a request naming a session must come with a token of that identity, else 404 "Session
+ *   not found" before the transport sees it. `node` sees the answer itself; with `check`,
+ *   pass the transport's Response through `record` (or use `handle`).
  * - `verifyAccessToken(token)`: the gate as the SDK's `OAuthTokenVerifier`, for its
  *   `requireBearerAuth` middleware (Bearer only, no per-call check).
  * - `metadata()`: the RFC 9728 document naming the token service as authorization server.
@@ -83,6 +92,7 @@ export class McpGate {
   #maxBody;
   #dpopNonce;
   #onDecision;
+  #sessions;
 
   /**
    * @param {{ resource: string, verifier?: Verifier, service?: string | URL, issuer?: string,
@@ -90,7 +100,7 @@ export class McpGate {
    *           resourceName?: string, resourceDocumentation?: string, maxBodyBytes?: number,
    *           dpopNonce?: string | (() => string), onDecision?: (event: object) => void,
    *           keysInterval?: number, revocationInterval?: number, fetch?: typeof fetch,
-   *           onError?: (error: Error) => void }} options
+   *           onError?: (error: Error) => void, maxSessions?: number }} options
    *   `resource`: this server's canonical URI (`https://mcp.example.com/mcp`: http(s), no
    *   query, fragment or credentials, lowercase scheme and host): the RFC 8707 resource
    *   indicator clients ask tokens for, and so the `aud` every token must carry.
@@ -107,6 +117,8 @@ export class McpGate {
    *   `dpop_bound_access_tokens_required`). `maxBodyBytes`: the largest JSON-RPC body read
    *   (default 4 MiB, as the SDK's transport). `dpopNonce`: DPoP proofs must carry this
    *   server nonce (see `guard`). `onDecision`: each request's audit event.
+   *   `maxSessions`: MCP sessions whose owner the gate remembers (default 10,000; the least
+   *   recently used is forgotten first, and then answered 404 like an unknown session).
    *   A missing or wrong member, or any other member, is `malformed`.
    */
   constructor(options) {
@@ -178,6 +190,9 @@ export class McpGate {
     this.#dpopNonce = o.dpopNonce;
     if (o.onDecision !== undefined && typeof o.onDecision !== "function") throw bad("onDecision must be a function");
     this.#onDecision = o.onDecision;
+    const maxSessions = o.maxSessions ?? DEFAULT_MAX_SESSIONS;
+    if (!(Number.isSafeInteger(maxSessions) && maxSessions > 0)) throw bad("maxSessions must be a positive integer");
+    this.#sessions = new SessionOwners(maxSessions);
 
     // Bound once, so that `app.post("/mcp", gate.node, …)` and `{ verifier: gate }` work.
     this.node = this.node.bind(this);
@@ -303,11 +318,34 @@ export class McpGate {
         return bytes === undefined ? TOO_LARGE : bytes;
       },
     });
-    if (outcome.ok) return { ok: true, authInfo: outcome.authInfo, parsedBody: outcome.parsedBody };
+    if (outcome.ok) {
+      const { session } = outcome;
+      const record = (response) => {
+        if (!isInstance(response, Response)) throw bad("record needs the transport's Response");
+        this.#settle(session, method, response.status, response.headers.get("mcp-session-id"));
+        return response;
+      };
+      return { ok: true, authInfo: outcome.authInfo, parsedBody: outcome.parsedBody, record };
+    }
     const { status, headers, body } = outcome.answer;
     // No prototype: a ResponseInit's members are read with inheritance (WebIDL).
     const response = new Response(method === "HEAD" ? null : body, { __proto__: null, status, headers });
     return { ok: false, response, error: outcome.error };
+  }
+
+  /**
+   * `check`, then `handler({ authInfo, parsedBody })` for what passes (the transport:
+   * `(options) => transport.handleRequest(request, options)`), recording the session its
+   * Response opens or ends; what is refused is answered without calling it.
+   * @param {Request} request
+   * @param {(options: { authInfo: AuthInfo, parsedBody: unknown }) => Response | Promise<Response>} handler
+   * @returns {Promise<Response>}
+   */
+  async handle(request, handler) {
+    if (typeof handler !== "function") throw bad("McpGate.handle needs a handler function");
+    const checked = await this.check(request);
+    if (!checked.ok) return checked.response;
+    return checked.record(await handler({ authInfo: checked.authInfo, parsedBody: checked.parsedBody }));
   }
 
   /**
@@ -360,6 +398,7 @@ export class McpGate {
         res.end(method === "HEAD" ? undefined : body);
         return null;
       }
+      this.#watch(res, outcome.session, method);
       req.auth = outcome.authInfo;
       if (outcome.parsedBody !== undefined) req.body = outcome.parsedBody;
       if (typeof next === "function") next();
@@ -404,6 +443,40 @@ export class McpGate {
     } catch (error) {
       throw await sdkError(error);
     }
+  }
+
+  /**
+   * Wraps `res.writeHead` (which Node also calls for implicit headers) to see the status and
+   * the `Mcp-Session-Id` the transport answers with, once.
+   */
+  #watch(res, session, method) {
+    const writeHead = res.writeHead;
+    res.writeHead = (status, ...rest) => {
+      res.writeHead = writeHead;
+      try {
+        const headers = rest.find((r) => r !== null && typeof r === "object");
+        const id = sessionHeader(headers) ?? (hasMethod(res, "getHeader") ? res.getHeader("mcp-session-id") : undefined);
+        this.#settle(session, method, status, id);
+      } catch (error) {
+        console.error("tasktoken: the MCP session could not be recorded", error);
+      }
+      return Reflect.apply(writeHead, res, [status, ...rest]);
+    };
+  }
+
+  /**
+   * What the transport's answer does to the session table: a session it opened (an id in
+   * the answer to a request that carried none) is bound to the request's owner; a `DELETE`
+   * it accepted forgets the session. An id already bound to another owner is never rebound.
+   */
+  #settle(session, method, status, answered) {
+    if (status < 200 || status > 299) return;
+    if (session.requested !== null) {
+      if (method === "DELETE") this.#sessions.delete(session.requested);
+      return;
+    }
+    const id = Array.isArray(answered) ? answered.join(", ") : answered;
+    if (typeof id === "string" && id.length > 0) this.#sessions.open(id, session.owner, session.exp);
   }
 
   /** Refreshes the followed keys and revocation data if due (Workers have no timers). */
@@ -490,7 +563,20 @@ export class McpGate {
         return this.#refused(refusalFor(error, dpop), call, call.id);
       }
     }
-    return { ok: true, authInfo: authInfoFor(token, claims, this.#resource, dpop), parsedBody };
+    // The session (Mcp-Session-Id): only its owner's tokens may use it. An id the gate does
+    // not hold for this owner (another's, forgotten, made up) gets the transport's own answer
+    // to an unknown session, so a valid token learns nothing about other sessions.
+    const owner = ownerOf(token);
+    const exp = ownValue(claims, "exp");
+    const requested = access.header("mcp-session-id") || null;
+    if (requested !== null && !this.#sessions.use(requested, owner, exp)) {
+      this.#audit("resource_denied");
+      const error = new TaskTokenError("resource_denied", "the session is not one this token's identity opened");
+      const answer = rpcAnswer(404, null, SESSION_NOT_FOUND, "Session not found");
+      return { ok: false, error, answer };
+    }
+    const session = { requested, owner, exp };
+    return { ok: true, authInfo: authInfoFor(token, claims, this.#resource, dpop), parsedBody, session };
   }
 
   /**
@@ -553,6 +639,82 @@ export class McpGate {
  * @typedef {{ token: string, clientId: string, scopes: string[], expiresAt: number,
  *             resource: URL, extra: Record<string, unknown> }} AuthInfo
  */
+
+/**
+ * The owner of each MCP session: the identity of the token that opened it, with the latest
+ * `exp` of its owner's tokens that used it. A Map in least-recently-used order, at most
+ * `capacity` entries; an entry past its `exp` is gone.
+ */
+class SessionOwners {
+  #capacity;
+  #map = new Map();
+
+  constructor(capacity) {
+    this.#capacity = capacity;
+  }
+
+  get size() {
+    return this.#map.size;
+  }
+
+  /** Binds a new session; an id bound to another owner stays theirs. */
+  open(id, owner, exp) {
+    const entry = this.#live(id);
+    if (entry !== undefined && entry.owner !== owner) return;
+    this.#map.delete(id);
+    while (this.#map.size >= this.#capacity) this.#map.delete(this.#map.keys().next().value);
+    this.#map.set(id, { owner, exp: Math.max(exp, entry?.exp ?? 0) });
+  }
+
+  /** Whether `owner` holds session `id`; if so it is kept as long as this token lives. */
+  use(id, owner, exp) {
+    const entry = this.#live(id);
+    if (entry === undefined || entry.owner !== owner) return false;
+    this.#map.delete(id);
+    this.#map.set(id, { owner, exp: Math.max(exp, entry.exp) });
+    return true;
+  }
+
+  delete(id) {
+    this.#map.delete(id);
+  }
+
+  #live(id) {
+    const entry = this.#map.get(id);
+    if (entry !== undefined && !(entry.exp > Date.now() / 1000)) {
+      this.#map.delete(id);
+      return undefined;
+    }
+    return entry;
+  }
+}
+
+/**
+ * The identity a session is bound to: the root's `iss` and `sub`, and the `sub` of the last
+ * link of a delegation chain (the same for a single token). A sub-agent's chain does not
+ * hold its orchestrator's sessions, nor the orchestrator a sub-agent's, nor one root's
+ * delegate another root's. Read only from a verified token.
+ */
+function ownerOf(token) {
+  const elements = token.split("~");
+  const root = payload(elements[0]);
+  const last = elements.length === 1 ? root : payload(elements[elements.length - 1]);
+  return JSON.stringify([ownValue(root, "iss"), ownValue(root, "sub"), ownValue(last, "sub")]);
+}
+
+/** `Mcp-Session-Id` in the headers Node's `writeHead` takes: an object, pairs, or a flat list. */
+function sessionHeader(headers) {
+  if (headers === undefined) return undefined;
+  if (!Array.isArray(headers)) {
+    for (const [name, value] of Object.entries(headers)) {
+      if (name.toLowerCase() === "mcp-session-id") return value;
+    }
+    return undefined;
+  }
+  const pairs = Array.isArray(headers[0]) ? headers
+    : Array.from({ length: Math.floor(headers.length / 2) }, (_, i) => [headers[2 * i], headers[2 * i + 1]]);
+  return pairs.find(([name]) => String(name).toLowerCase() === "mcp-session-id")?.[1];
+}
 
 /** A body over the limit (the read stopped there). */
 const TOO_LARGE = Symbol("too large");

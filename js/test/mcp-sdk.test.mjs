@@ -266,3 +266,58 @@ test("the SDK's requireBearerAuth with the gate as its verifier: 401 invalid_tok
   assert.equal(info.resource.href, url);
   assert.deepEqual(info.scopes, ["tools:call", "prompts:get"]);
 });
+
+test("sessions: a stateful SDK server; a second agent with its own valid token cannot use the first's session id", async (t) => {
+  const seen = [];
+  const transports = new Map();
+  let gate;
+  const url = await listen(t, (u) => {
+    gate = new McpGate({ resource: u, verifier: new Verifier({ issuers: { [ISS]: { keys: [keys.publicJwk] } }, audience: u }), issuer: ISS });
+    return async (req, res) => {
+      if (await gate.node(req, res) === null) return;
+      const id = req.headers["mcp-session-id"];
+      let transport = id === undefined ? undefined : transports.get(id);
+      if (transport === undefined) {
+        transport = new StreamableHTTPServerTransport({
+          sessionIdGenerator: () => crypto.randomUUID(),
+          onsessioninitialized: (sid) => transports.set(sid, transport),
+        });
+        await buildServer(seen).connect(transport);
+      }
+      await transport.handleRequest(req, res, req.body);
+    };
+  });
+  const victim = new StreamableHTTPClientTransport(new URL(url), bearer(mint(url)));
+  const client = new Client({ name: "victim", version: "1.0.0" });
+  await client.connect(victim);
+  t.after(() => client.close());
+  const sessionId = victim.sessionId;
+  assert.equal(typeof sessionId, "string");
+  assert.equal((await client.callTool({ name: "search", arguments: { q: "a" } })).content[0].text, "results for a");
+
+  // The thief: a valid token for this server (another sub), and the victim's session id.
+  const thief = issuer.mint({ sub: "agent:thief", aud: url, task: "t", scope: "tools:call", res: ["tools/search"], ttl: 120 });
+  const headers = { authorization: `Bearer ${thief}`, "mcp-session-id": sessionId, "mcp-protocol-version": "2025-06-18",
+    "content-type": "application/json", accept: "application/json, text/event-stream" };
+  const post = await fetch(url, { method: "POST", headers,
+    body: JSON.stringify({ jsonrpc: "2.0", id: 9, method: "tools/call", params: { name: "search", arguments: { q: "stolen" } } }) });
+  assert.equal(post.status, 404);
+  assert.equal((await post.json()).error.message, "Session not found");
+  const get = await fetch(url, { method: "GET", headers: { ...headers, accept: "text/event-stream" } });
+  assert.equal(get.status, 404);
+  await get.body?.cancel();
+  const del = await fetch(url, { method: "DELETE", headers });
+  assert.equal(del.status, 404);
+  assert.equal(seen.some((s) => s.tool === "search" && s.clientId !== "agent:repo-bot"), false);
+
+  // The victim's session still works, also with a fresh token of the same sub, and ends.
+  assert.equal((await client.callTool({ name: "search", arguments: { q: "b" } })).content[0].text, "results for b");
+  const list = (id) => fetch(url, { method: "POST", headers: { ...headers, authorization: `Bearer ${mint(url)}` },
+    body: JSON.stringify({ jsonrpc: "2.0", id, method: "tools/list" }) });
+  const fresh = await list(10);
+  assert.equal(fresh.status, 200);
+  await fresh.text();
+  await victim.terminateSession();
+  assert.equal((await list(11)).status, 404);
+  assert.deepEqual(seen.map((s) => s.clientId), ["agent:repo-bot", "agent:repo-bot"]);
+});

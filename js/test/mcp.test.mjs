@@ -466,3 +466,93 @@ test("tasktoken/mcp never loads the MCP SDK (an optional peer), and refuses with
   assert.equal(run.status, 0, run.stderr);
   assert.deepEqual(JSON.parse(run.stdout), [true, 403, "s", "TaskTokenError", "malformed"]);
 });
+
+test("sessions: bound to the identity of the token that opened them (POST, GET, DELETE), bounded", async () => {
+  const sessionGate = new McpGate({ resource: RESOURCE, verifier, issuer: ISS, maxSessions: 2 });
+  const owner = mint();
+  const thief = mint({ sub: "agent:other-bot" });
+  const with_ = (t, id) => ({ authorization: `Bearer ${t}`, ...(id ? { "mcp-session-id": id } : {}) });
+  /** Opens a session as the transport would: `initialize` answered with an Mcp-Session-Id. */
+  async function open(t, id) {
+    const checked = await sessionGate.check(post({ jsonrpc: "2.0", id: 0, method: "initialize", params: {} }, with_(t)));
+    assert.equal(checked.ok, true);
+    const response = new Response("{}", { headers: { "mcp-session-id": id } });
+    assert.equal(checked.record(response), response);
+  }
+  const request = (method, t, id) => method === "POST"
+    ? post(call("search"), with_(t, id))
+    : new Request(RESOURCE, { method, headers: with_(t, id) });
+  await open(owner, "session-a");
+
+  // Another sub with a valid token: 404 as for an unknown session, before the transport.
+  for (const method of ["POST", "GET", "DELETE"]) {
+    const { status, body } = await refusal(await sessionGate.check(request(method, thief, "session-a")));
+    assert.equal(status, 404, method);
+    assert.deepEqual(body, { jsonrpc: "2.0", id: null, error: { code: -32001, message: "Session not found" } });
+  }
+  // The same for a session the gate never saw.
+  assert.equal((await sessionGate.check(request("POST", owner, "made-up"))).response.status, 404);
+  // The same sub with a fresh token (another jti and task) passes.
+  const fresh = mint({ task: "triage-18" });
+  assert.notEqual(fresh, owner);
+  for (const method of ["POST", "GET"]) assert.equal((await sessionGate.check(request(method, fresh, "session-a"))).ok, true, method);
+  // A refusal by the transport (not 2xx) leaves the session; a DELETE it accepts forgets it.
+  const failed = await sessionGate.check(request("DELETE", owner, "session-a"));
+  failed.record(new Response(null, { status: 500 }));
+  const deleted = await sessionGate.check(request("DELETE", owner, "session-a"));
+  assert.equal(deleted.ok, true);
+  deleted.record(new Response(null, { status: 200 }));
+  assert.equal((await sessionGate.check(request("POST", owner, "session-a"))).response.status, 404);
+  // A thief's `initialize` answered with an id already bound does not rebind it.
+  await open(owner, "session-b");
+  await open(thief, "session-b");
+  assert.equal((await sessionGate.check(request("POST", thief, "session-b"))).response.status, 404);
+  assert.equal((await sessionGate.check(request("POST", owner, "session-b"))).ok, true);
+  // Capacity: a third session forgets the least recently used one (404, never rebound).
+  await open(thief, "session-c");
+  await open(thief, "session-d");
+  assert.equal((await sessionGate.check(request("POST", owner, "session-b"))).response.status, 404);
+  assert.equal((await sessionGate.check(request("POST", thief, "session-c"))).ok, true);
+  assert.equal((await sessionGate.check(request("POST", thief, "session-d"))).ok, true);
+  // `handle` records what the handler's Response opens.
+  const handled = await sessionGate.handle(post({ jsonrpc: "2.0", id: 0, method: "initialize", params: {} }, with_(owner)),
+    ({ authInfo }) => {
+      assert.equal(authInfo.clientId, "agent:repo-bot");
+      return new Response("{}", { headers: { "mcp-session-id": "session-e" } });
+    });
+  assert.equal(handled.headers.get("mcp-session-id"), "session-e");
+  assert.equal((await sessionGate.check(request("GET", fresh, "session-e"))).ok, true);
+  assert.equal((await sessionGate.check(request("GET", thief, "session-e"))).response.status, 404);
+  assert.throws(() => new McpGate({ resource: RESOURCE, verifier, issuer: ISS, maxSessions: 0 }), /maxSessions/);
+});
+
+test("sessions through gate.node: the Mcp-Session-Id the transport writes is bound, DELETE forgets it", async (t) => {
+  const sessionGate = new McpGate({ resource: RESOURCE, verifier, issuer: ISS });
+  const http = createServer(async (req, res) => {
+    if (await sessionGate.node(req, res) === null) return;
+    // The transport: a new session on initialize (headers in writeHead), 200 otherwise.
+    if (req.body?.method === "initialize") {
+      res.writeHead(200, { "content-type": "application/json", "mcp-session-id": "node-session" });
+    } else {
+      res.setHeader("content-type", "application/json");
+      res.statusCode = 200;
+    }
+    res.end("{}");
+  });
+  await new Promise((ok) => http.listen(0, "127.0.0.1", ok));
+  t.after(() => new Promise((ok) => { http.closeAllConnections(); http.close(ok); }));
+  const url = `http://127.0.0.1:${http.address().port}/mcp`;
+  const send = (method, t2, id, body) => fetch(url, {
+    method, body: body === undefined ? undefined : JSON.stringify(body),
+    headers: { authorization: `Bearer ${t2}`, "content-type": "application/json", ...(id ? { "mcp-session-id": id } : {}) },
+  });
+  const thief = mint({ sub: "agent:other-bot" });
+  assert.equal((await send("POST", token, null, { jsonrpc: "2.0", id: 0, method: "initialize", params: {} })).status, 200);
+  for (const method of ["POST", "GET", "DELETE"]) {
+    const body = method === "POST" ? call("search") : undefined;
+    assert.equal((await send(method, thief, "node-session", body)).status, 404, method);
+  }
+  assert.equal((await send("POST", mint(), "node-session", call("search"))).status, 200);
+  assert.equal((await send("DELETE", token, "node-session")).status, 200);
+  assert.equal((await send("GET", token, "node-session")).status, 404);
+});

@@ -37,7 +37,11 @@ void document; void url; void scopes;
 export async function handle(request: Request, transport: WebStandardStreamableHTTPServerTransport): Promise<Response> {
   const checked: McpCheckResult = await gate.check(request);
   if (!checked.ok) return checked.response;
-  return transport.handleRequest(request, { authInfo: checked.authInfo, parsedBody: checked.parsedBody });
+  return checked.record(await transport.handleRequest(request, { authInfo: checked.authInfo, parsedBody: checked.parsedBody }));
+}
+
+export function handled(request: Request, transport: WebStandardStreamableHTTPServerTransport): Promise<Response> {
+  return gate.handle(request, (options) => transport.handleRequest(request, options));
 }
 
 // @ts-expect-error a gate takes a verifier or a service, not both
