@@ -22,9 +22,9 @@ export async function oidc() {
   const server = http.createServer((req, res) => res.writeHead(200, { "content-type": "application/json" }).end(jwks));
   await new Promise((ok) => server.listen(0, "127.0.0.1", ok));
   let n = 0;
-  const token = () => {
+  const token = (claims = {}) => {
     const now = Math.floor(Date.now() / 1000);
-    return new SignJWT({ repository: "acme/app", ref: "refs/heads/main", run_id: "8812" })
+    return new SignJWT({ repository: "acme/app", ref: "refs/heads/main", run_id: "8812", ...claims })
       .setProtectedHeader({ alg: "ES256", kid: "gh-1" })
       .setIssuer(IDP).setAudience(ISSUER).setSubject("repo:acme/app:ref:refs/heads/main")
       .setJti(`gh-mcp-${process.pid}-${n++}`).setIssuedAt(now).setExpirationTime(now + 300)

@@ -11,7 +11,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
-import { SignJWT, exportJWK, generateKeyPair } from "jose";
+import { freePort, oidc } from "./mcp-harness.js";
 import {
   RemoteKeySet, RevocationReplica, TaskTokenError, Verifier, completeTask, createProof, exchangeToken,
   generateProofKey, withTask,
@@ -22,32 +22,6 @@ const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const bin = process.env.TASKTOKEN_BIN ?? join(root, "target", "release", "tasktoken");
 const ISSUER = "https://auth.test";
 const IDP = "https://token.actions.githubusercontent.com";
-
-async function oidc() {
-  const { publicKey, privateKey } = await generateKeyPair("ES256");
-  const jwks = JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), kid: "gh-1", alg: "ES256", use: "sig" }] });
-  const server = http.createServer((req, res) => res.writeHead(200, { "content-type": "application/json" }).end(jwks));
-  await new Promise((ok) => server.listen(0, "127.0.0.1", ok));
-  let n = 0;
-  const token = (claims = {}) => {
-    const now = Math.floor(Date.now() / 1000);
-    return new SignJWT({ repository: "acme/app", ref: "refs/heads/main", run_id: "8812", ...claims })
-      .setProtectedHeader({ alg: "ES256", kid: "gh-1" })
-      .setIssuer(IDP).setAudience(ISSUER).setSubject("repo:acme/app:ref:refs/heads/main")
-      .setJti(`gh-${process.pid}-${n++}`).setIssuedAt(now).setExpirationTime(now + 300)
-      .sign(privateKey);
-  };
-  return { url: `http://127.0.0.1:${server.address().port}/jwks`, token, close: () => server.close() };
-}
-
-/** A free port on 127.0.0.1. */
-async function freePort() {
-  const probe = http.createServer();
-  await new Promise((ok) => probe.listen(0, "127.0.0.1", ok));
-  const { port } = probe.address();
-  await new Promise((ok) => probe.close(ok));
-  return port;
-}
 
 /** The service; with `port`, its public `url` is where it listens (DPoP proofs name it). */
 async function service(jwksUrl, port, extra = "") {
