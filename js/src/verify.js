@@ -60,7 +60,8 @@ export class Verifier {
   /**
    * @param {{ issuers: Record<string, { keys: object[] } | RemoteKeySet>, audience: string,
    *           maxLifetime?: number, clockSkew?: number, requireBinding?: boolean,
-   *           maxDelegationDepth?: number, revocation?: RevocationReplica | RevocationFilter, revocationGrace?: number,
+   *           maxDelegationDepth?: number,
+   *           revocation?: RevocationReplica | RevocationFilter, revocationGrace?: number,
    *           failOpenWhenStale?: boolean, exactCheck?: (jti: string) => boolean,
    *           onStaleRevocation?: (claims: object) => void }} options
    *   With `revocation`, every verification consults it: a hit is `revoked`, missing or
@@ -124,15 +125,15 @@ export class Verifier {
   /**
    * Authorizes a revocation request and returns the claims of the token to revoke (what an
    * authority stores: its `jti` and `exp`). Without `target`, `bearer` revokes itself: it
-   * must be genuine and current, and if it is key-bound (`cnf.jkt`, or a chain whose last
-   * element is) the request must carry a DPoP proof by that key (`dpop`, as `verify` takes
+   * must be genuine and current, and if it is key-bound (`cnf.jkt`) the request must carry a DPoP proof by that key (`dpop`, as `verify` takes
    * it: the revocation request's own method and URL): without one `binding_required`, by
    * another key `binding_mismatch`, a proof that does not verify `invalid_proof`, one used
    * before `proof_replayed`; an unbound token with a proof is `binding_mismatch`. With
    * `target`, the caller is authorized first — `bearer` must pass every check, revocation
    * and binding included, for `tokens:revoke` on `tokens/<jti>` of the target — and only
    * then is `target` verified as genuine and current, so a caller who may not revoke it
-   * learns nothing about it.
+   * learns nothing about it. A delegation chain is neither caller nor target
+   * (`delegation_denied`): its links' `jti` are their signers' choice; revoke its root.
    * @param {string} bearer
    * @param {string} [target]
    * @param {{ dpop?: { proof: string, method: string, url: string, nonce?: string },
@@ -147,7 +148,7 @@ export class Verifier {
     const { proof, method, url, nonce } = readProof(dpop);
     const core = this.#current();
     const at = seconds(now);
-    if (proof !== undefined) {
+    if (proof !== undefined && this.#retired.length > 0) {
       this.#checkRetired((old) => old.authorizeRevocation(bearer, target, proof, method, url, nonce, at));
     }
     return this.#askingForKeys(() =>
@@ -246,7 +247,8 @@ export class Verifier {
     }
     if (core === undefined) this.#current();
     const at = seconds(now);
-    if (proof !== undefined) {
+    // Only with cores retired by a key change: no closure per proof otherwise.
+    if (proof !== undefined && this.#retired.length > 0) {
       this.#checkRetired((old) => old.verify(token, action, resource, undefined, proof, method, url, nonce, at));
     }
     const claims = parseClaims(
@@ -352,7 +354,6 @@ export class Verifier {
    * question (a verification or a revocation with the proof).
    */
   #checkRetired(decide) {
-    if (this.#retired.length === 0) return;
     const now = Date.now();
     this.#retired = this.#retired.filter((r) => r.until > now);
     for (const { core } of this.#retired) {

@@ -28,21 +28,18 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::claims::{audiences, check_link_claims, numeric_date, Times};
-use crate::dpop::ProofSigningKey;
+use crate::dpop::{ProofSigningKey, PRIVATE_MEMBERS};
 use crate::encoding::{b64_decode_array, b64_encode};
 use crate::error::{malformed, Error};
 use crate::issuer::random_jti;
+use crate::keys::{ed25519_thumbprint, strict_ed25519_key};
 use crate::policy::{is_mintable_pattern, is_safe_segment, is_scope, pattern_matches};
-use crate::token::{UnverifiedToken, MAX_TOKEN_LEN};
+use crate::token::{is_media_type, UnverifiedToken, FORBIDDEN_HEADER_MEMBERS, MAX_TOKEN_LEN};
 
 /// The `typ` every link carries.
 pub const LINK_TYPE: &str = "tt-link+jwt";
 /// The most links a chain may have.
 pub const MAX_DELEGATION_DEPTH: u32 = 4;
-
-/// Header members that would change how a link is read (a link names its key in `jwk`).
-const FORBIDDEN_LINK_HEADER_MEMBERS: [&str; 10] =
-    ["crit", "b64", "jku", "x5u", "x5c", "x5t", "x5t#S256", "zip", "enc", "cty"];
 
 /// What the holder of a bound token hands on to a sub-agent: a narrower grant, for at most
 /// `ttl` seconds (and never past the previous element's `exp`).
@@ -83,19 +80,19 @@ pub fn delegate(
     link: &LinkRequest,
     now: i64,
 ) -> Result<String, Error> {
-    let x = key.ed25519_public().ok_or_else(|| malformed("delegation keys are Ed25519"))?;
+    if key.alg() != "EdDSA" {
+        return Err(malformed("delegation keys are Ed25519"));
+    }
     let elements = split(chain)?;
     if elements.len() > MAX_DELEGATION_DEPTH as usize {
         return Err(denied("the chain has the most links allowed (4)"));
     }
-    let last_text = elements[elements.len() - 1];
+    let last_text = elements.last().copied().unwrap_or(chain);
     let last = UnverifiedToken::parse(last_text)?;
     let prev = last.claims();
     check_link_request(link)?;
     let prev_times = times_of(prev)?;
-    allows_delegation(prev, u64::from(link.dlg))?;
-    let jwk = ed25519_jwk(&x);
-    if prev_jkt(prev)? != jwk_thumbprint(&x) {
+    if prev_jkt(prev)? != key.thumbprint() {
         return Err(denied("the key is not the one the last element is bound to"));
     }
     let iat = now.max(prev_times.iat);
@@ -130,7 +127,7 @@ pub fn delegate(
     let mut header = Map::new();
     header.insert("alg".into(), Value::from("EdDSA"));
     header.insert("typ".into(), Value::from(LINK_TYPE));
-    header.insert("jwk".into(), Value::Object(jwk));
+    header.insert("jwk".into(), Value::Object(key.public_jwk()));
     let input = format!(
         "{}.{}",
         b64_encode(Value::Object(header).to_string().as_bytes()),
@@ -176,10 +173,10 @@ pub(crate) fn check_link(
 ) -> Result<CheckedLink, Error> {
     let parsed = UnverifiedToken::parse(link)
         .map_err(|_| malformed("a delegation link is not three base64url parts of JSON objects"))?;
-    let (x, key) = link_key(parsed.header())?;
+    let key = link_key(parsed.header())?;
     let jkt = prev_jkt(prev)?;
     allows_delegation(prev, 0)?;
-    if jwk_thumbprint(&x) != jkt {
+    if ed25519_thumbprint(key.as_bytes()) != jkt {
         return Err(denied("the link is not signed by the previous element's bound key"));
     }
     let genuine = parsed.signature().is_some_and(|signature| {
@@ -256,45 +253,33 @@ pub(crate) fn chain_claims(
 /// The public key a link header names: `alg` EdDSA/Ed25519 (`unsupported_alg`), `typ`
 /// `tt-link+jwt` (`wrong_type`), an Ed25519 `jwk` without private members, canonical, not of
 /// small order, and no member that changes meaning (`malformed`).
-fn link_key(header: &Map<String, Value>) -> Result<([u8; 32], ed25519_dalek::VerifyingKey), Error> {
+fn link_key(header: &Map<String, Value>) -> Result<ed25519_dalek::VerifyingKey, Error> {
     match header.get("alg").and_then(Value::as_str) {
         Some("EdDSA" | "Ed25519") => {}
         _ => return Err(Error::UnsupportedAlg(Cow::Borrowed("link `alg` is not EdDSA"))),
     }
-    if !header.get("typ").and_then(Value::as_str).is_some_and(is_link_type) {
+    if !header.get("typ").and_then(Value::as_str).is_some_and(|t| is_media_type(t, LINK_TYPE)) {
         return Err(Error::WrongType(Cow::Borrowed("link `typ` is not tt-link+jwt")));
     }
     let jwk = header
         .get("jwk")
         .and_then(Value::as_object)
         .ok_or_else(|| malformed("link header has no `jwk` object"))?;
-    if ["d", "p", "q", "dp", "dq", "qi", "k"].iter().any(|m| jwk.contains_key(*m)) {
+    if PRIVATE_MEMBERS.iter().any(|m| jwk.contains_key(*m)) {
         return Err(malformed("link `jwk` holds private key material"));
     }
     let member = |name: &str| jwk.get(name).and_then(Value::as_str);
     if member("kty") != Some("OKP") || member("crv") != Some("Ed25519") {
         return Err(malformed("link `jwk` is not an Ed25519 OKP key"));
     }
-    // Decoded once: a canonical encoding (it compresses back to itself) of a point that is
-    // not of small order, kept for the signature check.
-    let key = member("x").and_then(b64_decode_array::<32>).and_then(|x| {
-        let key = ed25519_dalek::VerifyingKey::from_bytes(&x).ok()?;
-        (!key.is_weak() && key.to_edwards().compress().to_bytes() == x).then_some((x, key))
-    });
+    let key = member("x").and_then(b64_decode_array::<32>).and_then(|x| strict_ed25519_key(&x));
     let key = key.ok_or_else(|| malformed("link `jwk` has no valid Ed25519 `x`"))?;
-    if FORBIDDEN_LINK_HEADER_MEMBERS.iter().any(|m| header.contains_key(*m)) {
+    // A token's list of members that change meaning, but `jwk`: a link names its key.
+    let mut forbidden = FORBIDDEN_HEADER_MEMBERS.iter().filter(|m| **m != "jwk");
+    if forbidden.any(|m| header.contains_key(*m)) {
         return Err(malformed("link header has a member that changes its meaning"));
     }
     Ok(key)
-}
-
-/// `tt-link+jwt`, or `application/tt-link+jwt`, compared case-insensitively.
-fn is_link_type(typ: &str) -> bool {
-    let bare = match typ.get(..12) {
-        Some(prefix) if prefix.eq_ignore_ascii_case("application/") => &typ[12..],
-        _ => typ,
-    };
-    bare.eq_ignore_ascii_case(LINK_TYPE)
 }
 
 /// The previous element's `cnf.jkt`; an unbound element cannot be delegated.
@@ -409,20 +394,6 @@ fn times_of(claims: &Map<String, Value>) -> Result<Times, Error> {
 /// base64url SHA-256 of an element's compact text: what `prev` holds.
 pub(crate) fn element_hash(text: &str) -> String {
     b64_encode(&Sha256::digest(text.as_bytes()))
-}
-
-fn ed25519_jwk(x: &[u8; 32]) -> Map<String, Value> {
-    let mut jwk = Map::new();
-    jwk.insert("kty".into(), Value::from("OKP"));
-    jwk.insert("crv".into(), Value::from("Ed25519"));
-    jwk.insert("x".into(), Value::String(b64_encode(x)));
-    jwk
-}
-
-/// RFC 7638 thumbprint of an Ed25519 key.
-fn jwk_thumbprint(x: &[u8; 32]) -> String {
-    let canonical = format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{}"}}"#, b64_encode(x));
-    b64_encode(&Sha256::digest(canonical.as_bytes()))
 }
 
 pub(crate) fn denied(message: &'static str) -> Error {

@@ -21,6 +21,7 @@ use sha2::{Digest, Sha256};
 use crate::encoding::{b64_decode, b64_decode_array, b64_encode, b64_encode_slice};
 use crate::encoding::{parse_fields, Fields};
 use crate::error::{malformed, Error};
+use crate::keys::{ed25519_thumbprint, strict_ed25519_key};
 use crate::prepared::PreparedKey;
 
 /// The `typ` of a DPoP proof (RFC 9449 §4.2).
@@ -196,17 +197,19 @@ pub(crate) fn verify_proof_with(
             // The table only for the bound key, and only once that key has signed a proof
             // that verified the slow way: no caller can make tables for its keys.
             let candidate = match (&key, fast) {
-                (ProofKey::Ed25519(x), Some((cache, bound))) if bound == jkt => Some((cache, x)),
+                (ProofKey::Ed25519(key), Some((cache, bound))) if bound == jkt => {
+                    Some((cache, key))
+                }
                 _ => None,
             };
-            let prepared = candidate.and_then(|(cache, x)| cache.by_key(x));
+            let prepared = candidate.and_then(|(cache, key)| cache.by_key(key.as_bytes()));
             let genuine = match (prepared, <[u8; 64]>::try_from(signature.as_slice())) {
                 (Some(prepared), Ok(signature)) => prepared.verify(signing_input, &signature),
                 (Some(_), Err(_)) => false,
                 (None, _) => key.verify(signing_input, &signature),
             };
-            if let (true, Some((cache, x))) = (genuine, candidate) {
-                cache.remember(x, h, &jkt);
+            if let (true, Some((cache, key))) = (genuine, candidate) {
+                cache.remember(key, h, &jkt);
             }
             (jkt, genuine)
         }
@@ -311,25 +314,19 @@ impl ProofKeyCache {
         Some(held)
     }
 
-    /// Keeps `x` (a key that has just signed a valid proof under `header`, which parsed to
+    /// Keeps `key` (a key that has just signed a valid proof under `header`, which parsed to
     /// it, with thumbprint `jkt`): its table is built if it is not held yet, the least
     /// recently used dropped beyond `PROOF_KEYS`; held already, it takes `header` as the one
     /// its proofs carry.
-    fn remember(&self, x: &[u8; 32], header: &str, jkt: &str) {
+    fn remember(&self, key: &ed25519_dalek::VerifyingKey, header: &str, jkt: &str) {
         let Ok(mut keys) = self.keys.try_borrow_mut() else {
             return;
         };
+        let x = key.as_bytes();
         let prepared = match keys.iter().position(|held| held.x == *x) {
             Some(at) if keys[at].header == header => return,
             Some(at) => keys.remove(at).prepared.clone(),
-            None => {
-                let Some(key) =
-                    ed25519_dalek::VerifyingKey::from_bytes(x).ok().filter(|k| !k.is_weak())
-                else {
-                    return;
-                };
-                Arc::new(PreparedKey::new(&key))
-            }
+            None => Arc::new(PreparedKey::new(key)),
         };
         if keys.len() >= PROOF_KEYS {
             keys.remove(0);
@@ -433,7 +430,7 @@ impl ProofSigningKey {
     /// The public half, as proofs carry it.
     fn public(&self) -> ProofKey {
         match &self.0 {
-            SigningKind::Ed25519(key) => ProofKey::Ed25519(key.verifying_key().to_bytes()),
+            SigningKind::Ed25519(key) => ProofKey::Ed25519(key.verifying_key()),
             SigningKind::P256(key) => {
                 let point = key.verifying_key().to_encoded_point(false);
                 let coordinate = |c: Option<&p256::FieldBytes>| {
@@ -462,14 +459,6 @@ impl ProofSigningKey {
         out.push_str(&d);
         out.push_str("\"}");
         out
-    }
-
-    /// The Ed25519 public key bytes, for a key that signs delegation links; `None` for P-256.
-    pub(crate) fn ed25519_public(&self) -> Option<[u8; 32]> {
-        match &self.0 {
-            SigningKind::Ed25519(key) => Some(key.verifying_key().to_bytes()),
-            SigningKind::P256(_) => None,
-        }
     }
 
     /// An Ed25519 signature over `message` (a delegation link); `None` for a P-256 key.
@@ -541,12 +530,16 @@ impl ProofSigningKey {
 
 /// A proof's public key.
 enum ProofKey {
-    Ed25519([u8; 32]),
-    P256 { x: [u8; 32], y: [u8; 32] },
+    /// Checked as [`strict_ed25519_key`] checks, decoded once.
+    Ed25519(ed25519_dalek::VerifyingKey),
+    P256 {
+        x: [u8; 32],
+        y: [u8; 32],
+    },
 }
 
 /// JWK members that only private (or symmetric) keys carry.
-const PRIVATE_MEMBERS: [&str; 7] = ["d", "p", "q", "dp", "dq", "qi", "k"];
+pub(crate) const PRIVATE_MEMBERS: [&str; 7] = ["d", "p", "q", "dp", "dq", "qi", "k"];
 
 impl ProofKey {
     fn from_jwk(alg: &str, jwk: &Fields<'_>) -> Result<Self, Error> {
@@ -558,12 +551,10 @@ impl ProofKey {
         match (alg, member("kty"), member("crv")) {
             ("EdDSA" | "Ed25519", Some("OKP"), Some("Ed25519")) => {
                 // As for issuer keys: a canonical encoding of a point that is not of small
-                // order (under which no signature verifies strictly anyway).
-                let x = coordinate("x").filter(|x| {
-                    let point = curve25519_dalek::edwards::CompressedEdwardsY(*x).decompress();
-                    point.is_some_and(|p| p.compress().to_bytes() == *x && !p.is_small_order())
-                });
-                x.map(ProofKey::Ed25519)
+                // order (under which no signature verifies strictly anyway), decoded once.
+                coordinate("x")
+                    .and_then(|x| strict_ed25519_key(&x))
+                    .map(ProofKey::Ed25519)
                     .ok_or_else(|| invalid("the proof's Ed25519 `jwk` has no valid `x`"))
             }
             ("ES256", Some("EC"), Some("P-256")) => match (coordinate("x"), coordinate("y")) {
@@ -581,15 +572,8 @@ impl ProofKey {
     /// over a 64-byte `r ‖ s` (RFC 7518 §3.4) on a point of the curve.
     fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
         match self {
-            ProofKey::Ed25519(x) => {
-                let (Ok(key), Ok(signature)) = (
-                    ed25519_dalek::VerifyingKey::from_bytes(x),
-                    ed25519_dalek::Signature::from_slice(signature),
-                ) else {
-                    return false;
-                };
-                !key.is_weak() && key.verify_strict(message, &signature).is_ok()
-            }
+            ProofKey::Ed25519(key) => ed25519_dalek::Signature::from_slice(signature)
+                .is_ok_and(|signature| key.verify_strict(message, &signature).is_ok()),
             ProofKey::P256 { x, y } => {
                 use p256::ecdsa::signature::Verifier as _;
                 let mut sec1 = [4u8; 65];
@@ -611,10 +595,10 @@ impl ProofKey {
         let mut jwk = Map::new();
         let mut set = |k: &str, v: String| jwk.insert(k.into(), Value::String(v));
         match self {
-            ProofKey::Ed25519(x) => {
+            ProofKey::Ed25519(key) => {
                 set("kty", "OKP".into());
                 set("crv", "Ed25519".into());
-                set("x", b64_encode(x));
+                set("x", b64_encode(key.as_bytes()));
             }
             ProofKey::P256 { x, y } => {
                 set("kty", "EC".into());
@@ -628,17 +612,17 @@ impl ProofKey {
 
     /// RFC 7638: SHA-256 of the required members in lexicographic order, base64url.
     fn thumbprint(&self) -> String {
-        let canonical = match self {
-            ProofKey::Ed25519(x) => {
-                format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{}"}}"#, b64_encode(x))
+        match self {
+            ProofKey::Ed25519(key) => ed25519_thumbprint(key.as_bytes()),
+            ProofKey::P256 { x, y } => {
+                let canonical = format!(
+                    r#"{{"crv":"P-256","kty":"EC","x":"{}","y":"{}"}}"#,
+                    b64_encode(x),
+                    b64_encode(y)
+                );
+                b64_encode(&Sha256::digest(canonical.as_bytes()))
             }
-            ProofKey::P256 { x, y } => format!(
-                r#"{{"crv":"P-256","kty":"EC","x":"{}","y":"{}"}}"#,
-                b64_encode(x),
-                b64_encode(y)
-            ),
-        };
-        b64_encode(&Sha256::digest(canonical.as_bytes()))
+        }
     }
 }
 

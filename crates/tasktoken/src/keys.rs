@@ -187,12 +187,7 @@ impl PublicKey {
 
     /// The RFC 7638 JWK thumbprint (SHA-256, base64url), the value of `cnf.jkt`.
     pub fn thumbprint(&self) -> String {
-        // RFC 8037 §2: the required members of an OKP key, in lexicographic order.
-        let canonical = alloc::format!(
-            r#"{{"crv":"Ed25519","kty":"OKP","x":"{}"}}"#,
-            b64_encode(self.as_bytes())
-        );
-        b64_encode(&Sha256::digest(canonical.as_bytes()))
+        ed25519_thumbprint(self.as_bytes())
     }
 
     fn jwk_object(&self) -> Map<String, Value> {
@@ -257,6 +252,21 @@ impl PublicKey {
             .map_err(|_| malformed("JWK `x` is not a valid Ed25519 public key"))?;
         Ok(PublicKey::new(kid.clone(), key))
     }
+}
+
+/// The RFC 7638 thumbprint of the Ed25519 key `x`: SHA-256 of RFC 8037 §2's required members
+/// in lexicographic order, base64url. Issuer keys, proof keys and link keys all use it.
+pub(crate) fn ed25519_thumbprint(x: &[u8; 32]) -> String {
+    let canonical = alloc::format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{}"}}"#, b64_encode(x));
+    b64_encode(&Sha256::digest(canonical.as_bytes()))
+}
+
+/// `x` as a key a strict verifier takes from a caller (a DPoP proof's or a delegation link's
+/// `jwk`): a canonical encoding (it compresses back to itself) of a point not of small order,
+/// decoded once and kept for `verify_strict`. `None` for anything else.
+pub(crate) fn strict_ed25519_key(x: &[u8; 32]) -> Option<ed25519_dalek::VerifyingKey> {
+    let key = ed25519_dalek::VerifyingKey::from_bytes(x).ok()?;
+    (!key.is_weak() && key.to_edwards().compress().to_bytes() == *x).then_some(key)
 }
 
 /// A set of public keys (a JWKS), e.g. one issuer's current and next key during rotation.

@@ -16,7 +16,7 @@ pub const TOKEN_TYPE: &str = "tt+jwt";
 /// Header members that would change how the token is read; their presence is `malformed`.
 /// `crit` (RFC 7515 §4.1.11) and `b64` (RFC 7797) change processing, `jku`/`jwk`/`x5*`
 /// would let the token pick its own key, `zip`/`enc`/`cty` change what the payload is.
-const FORBIDDEN_HEADER_MEMBERS: [&str; 11] =
+pub(crate) const FORBIDDEN_HEADER_MEMBERS: [&str; 11] =
     ["crit", "b64", "jku", "jwk", "x5u", "x5c", "x5t", "x5t#S256", "zip", "enc", "cty"];
 
 /// A token split and decoded but **not verified**: nothing in it may be trusted.
@@ -128,11 +128,17 @@ impl<'a> UnverifiedToken<'a> {
 /// `tt+jwt`, or the full media type `application/tt+jwt`, compared case-insensitively
 /// (RFC 7515 §4.1.9).
 fn is_token_type(typ: &str) -> bool {
-    let bare = match typ.get(..12) {
+    is_media_type(typ, TOKEN_TYPE)
+}
+
+/// True if `typ` is the media type `bare` (`tt+jwt`, `tt-link+jwt`) with or without its
+/// `application/` prefix, compared case-insensitively (RFC 7515 §4.1.9).
+pub(crate) fn is_media_type(typ: &str, bare: &str) -> bool {
+    let without = match typ.get(..12) {
         Some(prefix) if prefix.eq_ignore_ascii_case("application/") => &typ[12..],
         _ => typ,
     };
-    bare.eq_ignore_ascii_case(TOKEN_TYPE)
+    without.eq_ignore_ascii_case(bare)
 }
 
 #[cfg(test)]

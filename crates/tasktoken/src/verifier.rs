@@ -234,19 +234,35 @@ impl Verifier {
         let mut trace = Trace::new(enabled);
         let checks = Checks { revocation, proof_replay, proof_keys };
         let result = self.verify_inner(token, request, now, checks, &mut trace, cache);
-        if enabled {
-            let outcome = result.as_ref().map_or_else(Error::code, |_| "ok");
-            let mut event = trace.into_event(AuditKind::Verify, now, outcome, &self.name);
+        self.record(trace, now, &result, Some(request), sink);
+        result
+    }
+
+    /// Records one decision, when anyone listens: to `sink` (this call's) and to the
+    /// verifier's own sink; with the request's action and resource if there is one.
+    fn record(
+        &self,
+        trace: Trace,
+        now: i64,
+        result: &Result<VerifiedClaims, Error>,
+        request: Option<&Request<'_>>,
+        sink: Option<&dyn AuditSink>,
+    ) {
+        if !trace.enabled {
+            return;
+        }
+        let outcome = result.as_ref().map_or_else(Error::code, |_| "ok");
+        let mut event = trace.into_event(AuditKind::Verify, now, outcome, &self.name);
+        if let Some(request) = request {
             event.action = Some(request.action.into());
             event.resource = Some(request.resource.into());
-            if let Some(sink) = sink {
-                sink.record(&event);
-            }
-            if let Some(hook) = &self.audit {
-                hook.sink.record(&event);
-            }
         }
-        result
+        if let Some(sink) = sink {
+            sink.record(&event);
+        }
+        if let Some(hook) = &self.audit {
+            hook.sink.record(&event);
+        }
     }
 
     /// Verifies `token` for `request` at the current system time.
@@ -320,10 +336,7 @@ impl Verifier {
         let result = self
             .authenticate(token, now, &mut trace)
             .map(|g| VerifiedClaims::new(g.authenticated, false));
-        if let Some(hook) = &self.audit {
-            let outcome = result.as_ref().map_or_else(Error::code, |_| "ok");
-            hook.sink.record(&trace.into_event(AuditKind::Verify, now, outcome, &self.name));
-        }
+        self.record(trace, now, &result, None, None);
         result
     }
 
@@ -334,8 +347,8 @@ impl Verifier {
     /// and URL (the revocation endpoint's own, e.g. `POST <service>/revocation/revoke`).
     ///
     /// With no `target`, `bearer` revokes itself: it must be genuine and current (see
-    /// [`Verifier::verify_for_revocation_at`]), and if it is key-bound (`cnf.jkt`; for a
-    /// delegation chain, its last element) it must prove possession of that key exactly as
+    /// [`Verifier::verify_for_revocation_at`]), and if it is key-bound (`cnf.jkt`) it must
+    /// prove possession of that key exactly as
     /// [`Verifier::verify_with_at`] requires for any request: without a proof
     /// `binding_required`, a proof by another key `binding_mismatch`, a proof that does not
     /// verify (signature, `htm`, `htu`, `iat`, `ath`, nonce) `invalid_proof`, one already
@@ -353,6 +366,9 @@ impl Verifier {
     /// no proof: the caller's grant is the authorization). So a caller who may not revoke it
     /// learns nothing about the target: the same error for a genuine token, a forged one and
     /// garbage.
+    ///
+    /// A delegation chain is neither the caller nor the target (`delegation_denied`): a
+    /// link's `jti` is chosen by its signer and could name any other token's.
     pub fn authorize_revocation_at(
         &self,
         bearer: &str,
@@ -405,16 +421,7 @@ impl Verifier {
             self.check_proof(&genuine.authenticated.map, token, &request, now, checks)?;
             Ok(VerifiedClaims::new(genuine.authenticated, false))
         });
-        if enabled {
-            let outcome = result.as_ref().map_or_else(Error::code, |_| "ok");
-            let event = trace.into_event(AuditKind::Verify, now, outcome, &self.name);
-            if let Some(sink) = sink {
-                sink.record(&event);
-            }
-            if let Some(hook) = &self.audit {
-                hook.sink.record(&event);
-            }
-        }
+        self.record(trace, now, &result, None, sink);
         result
     }
 
@@ -455,33 +462,24 @@ impl Verifier {
         let root = self.genuine_for(root_text, trace, audience)?;
         self.current(&root, now)?;
         let issuer = self.issuers[root.issuer].as_str();
-        let mut stale_ignored = false;
-        let mut revoked = |claims: &serde_json::Map<String, serde_json::Value>| match revocation {
-            Some(revocation) => {
-                let jti = claims.get("jti").and_then(|v| v.as_str()).unwrap_or_default();
-                stale_ignored |= revocation.check(issuer, jti, now)?;
-                Ok::<(), Error>(())
-            }
-            None => Ok(()),
-        };
-        revoked(&root.authenticated.map)?;
-        let sub = |claims: &serde_json::Map<String, serde_json::Value>| {
-            claims.get("sub").and_then(|v| v.as_str()).unwrap_or_default().into()
-        };
+        let root_claims = &root.authenticated.map;
+        let mut stale_ignored = self.revoked(root_claims, root.issuer, now, revocation)?;
         let mut subs: Vec<String> = Vec::with_capacity(links.len());
         let mut prev_text = *root_text;
-        let mut prev = root.authenticated.map.clone();
-        let mut times = root.times;
+        let mut last: Option<crate::delegation::CheckedLink> = None;
         let window = (self.max_lifetime, self.clock_skew);
         for link in links {
-            let checked = check_link(prev_text, &prev, link, now, window)?;
-            revoked(&checked.claims)?;
-            subs.push(sub(&prev));
+            let prev = last.as_ref().map_or(root_claims, |l| &l.claims);
+            let checked = check_link(prev_text, prev, link, now, window)?;
+            stale_ignored |= self.revoked(&checked.claims, root.issuer, now, revocation)?;
+            subs.push(prev.get("sub").and_then(|v| v.as_str()).unwrap_or_default().into());
             prev_text = link;
-            prev = checked.claims;
-            times = checked.times;
+            last = Some(checked);
         }
-        let claims = chain_claims(&root.authenticated.map, prev, issuer, &subs);
+        // `links` is not empty: `chain` is called for tokens holding a `~`.
+        let last = last.ok_or_else(|| malformed("a delegation chain has no link"))?;
+        let times = last.times;
+        let claims = chain_claims(root_claims, last.claims, issuer, &subs);
         trace.claims(&claims);
         if audience && !audiences(claims.get("aud")).any(|aud| aud == self.audience) {
             return Err(Error::WrongAudience(Cow::Borrowed(
@@ -492,6 +490,23 @@ impl Verifier {
         let kid = root.authenticated.kid.clone();
         let authenticated = Arc::new(Authenticated { map: claims, json, kid });
         Ok((Genuine { authenticated, issuer: root.issuer, times }, stale_ignored))
+    }
+
+    /// Revocation of one token or chain element (its `jti`, for the issuer at `issuer`):
+    /// `revoked`, or `stale_revocation` unless fail-open; `Ok(true)` when stale data was
+    /// ignored. Nothing to check without revocation data.
+    fn revoked(
+        &self,
+        claims: &serde_json::Map<String, serde_json::Value>,
+        issuer: usize,
+        now: i64,
+        revocation: Option<&Revocation<'_>>,
+    ) -> Result<bool, Error> {
+        let Some(revocation) = revocation else {
+            return Ok(false);
+        };
+        let jti = claims.get("jti").and_then(|v| v.as_str()).unwrap_or_default();
+        revocation.check(&self.issuers[issuer], jti, now)
     }
 
     /// Size → structure → header → key → signature → claim types → issuer → audience: what
@@ -583,12 +598,8 @@ impl Verifier {
                 None => self.genuine(token, trace)?,
             };
             self.current(&genuine, now)?;
-            let claims = &genuine.authenticated.map;
-            let jti = claims.get("jti").and_then(|v| v.as_str()).unwrap_or_default();
-            let stale_ignored = match checks.revocation {
-                Some(revocation) => revocation.check(&self.issuers[genuine.issuer], jti, now)?,
-                None => false,
-            };
+            let map = &genuine.authenticated.map;
+            let stale_ignored = self.revoked(map, genuine.issuer, now, checks.revocation)?;
             (genuine, stale_ignored)
         };
         let claims = &genuine.authenticated.map;
