@@ -10,13 +10,14 @@
 // Web APIs only. The SDK (@modelcontextprotocol/sdk) is an optional peer: nothing here imports
 // it at module top; only `verifyAccessToken`, which exists for the SDK's own bearer-auth
 // middleware, loads its error classes when it has to throw one.
+import { refusalEvent } from "../wasm/verify/tasktoken.js";
 import { TaskTokenError } from "./errors.js";
 import { decideRequest, refusalFor } from "./guard.js";
 import { parseHttpUrl, readBody } from "./http.js";
 import { hasMethod, isInstance, ownValue, parseClaims, snapshotObject } from "./input.js";
 import { RemoteKeySet } from "./keys.js";
 import { RevocationReplica } from "./revocation.js";
-import { bad } from "./util.js";
+import { bad, emit } from "./util.js";
 import { Verifier } from "./verify.js";
 
 /** The JSON-RPC methods that are calls, as `[action, resource prefix]` (DESIGN.md). */
@@ -614,11 +615,7 @@ export class McpGate {
   /** The audit event of a refusal decided before any token reached the verifier. */
   #audit(outcome) {
     if (this.#onDecision === undefined) return;
-    try {
-      this.#onDecision({ time: Math.floor(Date.now() / 1000), event: "verify", outcome, decided_by: "mcp" });
-    } catch (error) {
-      console.error("tasktoken: an onDecision listener threw", error);
-    }
+    emit(this.#onDecision, JSON.parse(refusalEvent(outcome, "mcp", undefined, undefined, Date.now() / 1000)));
   }
 
   #metadataAnswer() {
