@@ -14,7 +14,7 @@ WASM_MODULES := verify mint
 WASM_OPT_FEATURES := --enable-bulk-memory --enable-mutable-globals --enable-sign-ext \
 	--enable-nontrapping-float-to-int --enable-reference-types --enable-multivalue
 
-.PHONY: build wasm demo test test-js vectors lint msrv msrv-core setup setup-rust setup-node \
+.PHONY: build wasm demo test test-js types vectors lint msrv msrv-core setup setup-rust setup-node \
 	setup-eslint setup-wasm setup-chromium setup-wrk size load demo-exports bench clean js
 
 ## build: the release CLI at target/release/tasktoken, the wasm core and the npm package in js/
@@ -76,11 +76,22 @@ test: setup build lint
 	$(MAKE) test-js
 	cd tests && TASKTOKEN_BIN=$(CURDIR)/$(RELEASE_CLI) node --test interop/ runtime/ gateway/
 
-## test-js: the npm package's tests (Node's test runner), its types and its packaging
+## test-js: the npm package's tests (Node's test runner), its types (generated from the
+## JSDoc: the committed declarations must be what `make types` writes) and its packaging
 test-js: js
 	cd js && node --test test/
+	@set -e; out=$$(mktemp -d); trap 'rm -rf "$$out"' EXIT; \
+		(cd js && node scripts/types.mjs --out "$$out" >/dev/null); \
+		for f in index.d.ts verify.d.ts mcp.d.ts types; do \
+			diff -ru "js/$$f" "$$out/$$f" || { echo "js/$$f differs from what js/scripts/types.mjs writes from the JSDoc: run \`make types\` and commit the result" >&2; exit 1; }; \
+		done
 	cd js && node_modules/.bin/tsc -p test/types/tsconfig.json
 	cd js && node_modules/.bin/publint --strict
+
+## types: js/index.d.ts, verify.d.ts, mcp.d.ts and js/types/ from the JSDoc of js/src
+## (js/scripts/types.mjs); `make test-js` fails when the committed files differ
+types:
+	cd js && node scripts/types.mjs
 
 ## lint: rustfmt, clippy, rustdoc and ESLint (every JS file: js/eslint.config.js), warnings
 ## are errors; the core built with its rust-version (msrv-core)

@@ -48,13 +48,15 @@ export default [
     },
   },
   {
-    // Node-only files: the Node loaders, tests, benches, examples and the end-to-end harness.
+    // Node-only files: the Node loaders, tests, benches, examples, the package's scripts and the
+    // end-to-end harness.
     files: [
       "js/load/node*.js",
       "js/test/**",
       "js/bench/**",
       "js/examples/**",
       "js/demo/**",
+      "js/scripts/**",
       "tests/**",
       "fuzz/*.mjs",
     ],

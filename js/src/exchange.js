@@ -47,9 +47,7 @@ const MAX_DESCRIPTION = 300;
  * also binds them with DPoP).
  *
  * `POST <service>/token`, form-encoded (RFC 8693 §2.1), no redirects followed.
- * @param {{ service: string | URL, subjectToken: string, audience: string,
- *           scope: string | string[], res: string[], task: string, ttl?: number,
- *           dlg?: number, fetch?: typeof fetch }} options
+ * @param {BearerExchangeOptions} options
  *   `service`: the service's base URL, http(s) (a trailing slash is fine; no query, fragment
  *   or credentials). `subjectToken`: the identity token (an OIDC JWT). `scope`: actions,
  *   space-separated or as an array. `res`: at least one resource pattern. `ttl`: seconds (a
@@ -65,8 +63,7 @@ const MAX_DESCRIPTION = 300;
  *   request is denied (`access_denied`) or expires (`expired_token`), or `timeout` seconds
  *   (default 900, at most 86400) pass or `signal` aborts (`authorization_pending`, the
  *   request left as it is).
- * @returns {Promise<{ token: string, tokenType: "Bearer" | "DPoP", expiresIn: number,
- *                     scope: string }>}
+ * @returns {Promise<ExchangeResult>}
  *   Rejects with a TaskTokenError: the service's OAuth `error` as `code`
  *   (`unsupported_grant_type`, `invalid_request`, `invalid_grant`, `invalid_scope`,
  *   `invalid_target`, `authorization_pending`, `access_denied`, `expired_token`,
@@ -98,14 +95,10 @@ export function exchangeToken(options) {
  * failed revocation is reported to `onRevokeError` (else console.error); if only the
  * revocation fails, its error is thrown.
  * @template T
- * @param {{ service: string | URL, subjectToken: string, audience: string,
- *           scope: string | string[], res: string[], task: string, ttl?: number,
- *           dlg?: number, fetch?: typeof fetch, origins?: Array<string | URL>,
- *           onRevokeError?: (error: unknown) => void }} options
+ * @param {BearerExchangeOptions & TaskOptions} options
  *   `origins`: the origins (`https://api.example`) the token may be sent to; default any.
  *   An entry that is not an http(s) origin is `malformed`.
- * @param {(task: { token: string, fetch: typeof fetch, claims: Record<string, unknown> })
- *          => T | Promise<T>} callback
+ * @param {(task: TaskContext) => T | Promise<T>} callback
  * @returns {Promise<T>}
  */
 export function withTask(options, callback) {
@@ -521,3 +514,66 @@ function unverifiedClaims(token) {
     throw new TaskTokenError("server_error", "the token service issued a token whose claims cannot be read", { cause });
   }
 }
+
+/** @import { TaskClaims } from "./verify.js" */
+
+/**
+ * What `exchangeToken` asks the token service for (RFC 8693 §2.1).
+ * @typedef {object} BearerExchangeOptions
+ * @property {string | URL} service The service's base URL, http(s): the request goes to
+ *   `<service>/token`.
+ * @property {string} subjectToken The workload's identity token (an OIDC JWT from its
+ *   platform).
+ * @property {string} audience The one audience the task token is for.
+ * @property {string | string[]} scope Actions: space-separated, or as an array.
+ * @property {string[]} res Resource patterns, at least one.
+ * @property {string} task The workflow segment, e.g. `deploy-8812/stage:deploy`.
+ * @property {number} [ttl] Lifetime in seconds (default: the service's).
+ * @property {number} [dlg] Delegation depth the token may grant (default 0).
+ * @property {typeof fetch} [fetch]
+ * @property {boolean | ApprovalWait} [approval] For a policy that needs a person's approval:
+ *   wait for the decision (polling the service at its interval) instead of rejecting with
+ *   `authorization_pending`.
+ */
+
+/**
+ * How `exchangeToken` waits for an approval.
+ * @typedef {object} ApprovalWait
+ * @property {number} [timeout] Seconds to wait at most (default 900, at most 86400); then
+ *   `authorization_pending`.
+ * @property {AbortSignal} [signal] Stops waiting (`authorization_pending`, the request left
+ *   as it is).
+ * @property {(pending: { id: string, expiresIn: number, interval: number }) => void}
+ *   [onPending] Called once with the request's public id (what approvers see), before
+ *   waiting.
+ */
+
+/**
+ * A task token the service granted (RFC 8693 §2.2.1).
+ * @typedef {object} ExchangeResult
+ * @property {string} token
+ * @property {"Bearer" | "DPoP"} tokenType `DPoP` when the service bound the token to the
+ *   proof's key.
+ * @property {number} expiresIn Seconds until it expires.
+ * @property {string} scope The actions granted, space-separated.
+ */
+
+/**
+ * What `withTask` adds to the exchange options.
+ * @typedef {object} TaskOptions
+ * @property {Array<string | URL>} [origins] The origins (`https://api.example`) the task's
+ *   fetch may send the token to; default any.
+ * @property {(error: unknown) => void} [onRevokeError] Told about a failed revocation when
+ *   the callback failed too (default console.error).
+ */
+
+/**
+ * What a `withTask` callback gets.
+ * @typedef {object} TaskContext
+ * @property {string} token
+ * @property {(input: string | URL | Request, init?: RequestInit) => Promise<Response>} fetch
+ *   Sends the token (Bearer, or DPoP with a fresh proof) to the allowed origins, follows no
+ *   redirect, and refuses once the task is over.
+ * @property {TaskClaims} claims The token's payload, decoded but NOT verified: for
+ *   information, never for a decision.
+ */

@@ -18,13 +18,12 @@ const PROOF = new Set(["invalid_proof", "proof_replayed"]);
 const PROOF_ALGS = "EdDSA ES256";
 
 /**
- * Verifies the task token a request carries.
+ * Verifies the task token a Fetch API request carries: the claims, or a ready 401/403/400/503
+ * Response.
  *
  * @param {Request} request a Fetch API request
- * @param {{ verify(token: string, request: object): object }} verifier a tasktoken Verifier
- * @param {{ action: string, resource: string | ((request: Request) => string),
- *           header?: string, query?: string, keyThumbprint?: string,
- *           onDecision?: (event: object) => void }} options
+ * @param {Pick<Verifier, "verify">} verifier a tasktoken Verifier
+ * @param {GuardOptions<Request>} options
  *   `action` and `resource` are what the route is about to do; `onDecision` receives the
  *   audit event of this request's decision; `header` and `query` opt in
  *   to reading the token from that header or query parameter as well as from
@@ -36,7 +35,7 @@ const PROOF_ALGS = "EdDSA ES256";
  *   or a function returning the current one): proofs must carry this server nonce; one that
  *   does not is answered `use_dpop_nonce` with a `DPoP-Nonce` header (RFC 9449 §9), which
  *   `dpopFetch` follows.
- * @returns {{ ok: true, claims: object } | { ok: false, response: Response, error: TaskTokenError }}
+ * @returns {GuardResult}
  */
 export function guard(request, verifier, options) {
   options = snapshotObject(options, "guard options");
@@ -60,16 +59,15 @@ export function guard(request, verifier, options) {
  * The same guard for Node's `http` server: returns the claims, or writes the refusal to
  * `res` and returns `null`.
  *
- * @param {import("node:http").IncomingMessage} req
- * @param {import("node:http").ServerResponse} res
- * @param {{ verify(token: string, request: object): object }} verifier
- * @param {{ action: string, resource: string | ((req: object) => string),
- *           header?: string, query?: string, keyThumbprint?: string,
- *           origin?: string }} options
+ * @template {NodeRequestLike} R
+ * @param {R} req Node's IncomingMessage
+ * @param {NodeResponseLike} res Node's ServerResponse
+ * @param {Pick<Verifier, "verify">} verifier
+ * @param {GuardOptions<R>} options
  *   `origin` (`https://api.example`): the scheme and host clients address this server by,
  *   which DPoP proofs' `htu` must name; required for DPoP requests (the `Host` header and
  *   the request line are the client's word, not the server's).
- * @returns {object | null}
+ * @returns {TaskClaims | null}
  */
 export function guardNode(req, res, verifier, options) {
   if (!hasMethod(res, "writeHead") || !hasMethod(res, "end")) {
@@ -111,6 +109,9 @@ export function guardNode(req, res, verifier, options) {
  */
 export { decide as decideRequest };
 
+/**
+ * @returns {{ ok: true, claims: TaskClaims, token: string, dpop: boolean } | Refusal}
+ */
 function decide(getHeader, getParams, getResource, getTarget, verifier, options) {
   let token;
   let resource;
@@ -182,6 +183,9 @@ function decide(getHeader, getParams, getResource, getTarget, verifier, options)
  * @internal The refusal of a verification that threw `error` (`dpop`: the request used the
  * DPoP scheme): 403 `insufficient_scope` for a valid token that does not grant the request,
  * 503 when revocation data is stale, else 401 (`invalid_dpop_proof` for the proof).
+ * @param {unknown} error
+ * @param {boolean} dpop
+ * @returns {Refusal}
  */
 export function refusalFor(error, dpop) {
   const e = asTaskTokenError(error);
@@ -234,6 +238,12 @@ function resolveResource(resource, request) {
   return value;
 }
 
+/**
+ * @param {number} status
+ * @param {TaskTokenError} error
+ * @param {string} challenge
+ * @returns {Refusal}
+ */
 function refuse(status, error, challenge) {
   const body = JSON.stringify({ error: error.code, message: error.message });
   const headers = {
@@ -278,3 +288,56 @@ function asTaskTokenError(error) {
 function headerValue(value) {
   return Array.isArray(value) ? value.join(", ") : value;
 }
+
+/**
+ * @import { AuditEvent } from "./util.js"
+ * @import { TaskClaims, Verifier } from "./verify.js"
+ */
+
+/**
+ * What a guarded route does, and where its token may come from.
+ * @template R
+ * @typedef {object} GuardOptions
+ * @property {string} action The action the route performs.
+ * @property {string | ((request: R) => string)} resource The resource the route touches, or
+ *   a function of the request that returns it.
+ * @property {string} [header] Also read the token from this header (opt-in).
+ * @property {string} [query] Also read the token from this query parameter (opt-in).
+ * @property {string} [keyThumbprint] Thumbprint of a key the caller proved possession of
+ *   (not with the DPoP scheme).
+ * @property {(event: AuditEvent) => void} [onDecision] Receives the audit event of this
+ *   request's decision.
+ * @property {string | (() => string)} [dpopNonce] The DPoP nonce proofs must carry (RFC 9449
+ *   §9), or a function returning the current one; a proof without it is answered 401
+ *   `use_dpop_nonce` with a `DPoP-Nonce` header.
+ * @property {string} [origin] `guardNode` only: the scheme and host clients address this
+ *   server by, which DPoP proofs' `htu` must name (`https://api.example`); required for DPoP
+ *   requests.
+ */
+
+/**
+ * @internal A refusal decided, not yet sent.
+ * @typedef {{ ok: false, error: TaskTokenError,
+ *   answer: { status: number, headers: Record<string, string>, body: string } }} Refusal
+ */
+
+/**
+ * What `guard` decided: the claims, or the refusal to send.
+ * @typedef {{ ok: true, claims: TaskClaims }
+ *   | { ok: false, response: Response, error: TaskTokenError }} GuardResult
+ */
+
+/**
+ * The minimal shape of Node's IncomingMessage used by `guardNode`.
+ * @typedef {object} NodeRequestLike
+ * @property {string} [url]
+ * @property {string} [method]
+ * @property {Record<string, string | string[] | undefined>} headers
+ */
+
+/**
+ * The minimal shape of Node's ServerResponse used by `guardNode`.
+ * @typedef {object} NodeResponseLike
+ * @property {(status: number, headers: Record<string, string>) => unknown} writeHead
+ * @property {(body: string) => unknown} end
+ */

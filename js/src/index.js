@@ -19,7 +19,7 @@ export { mintLink } from "./links.js";
 /**
  * Generates an Ed25519 key pair as JWKs (OKP, crv Ed25519, with `kid`).
  * @param {{ kid: string }} options
- * @returns {{ privateJwk: object, publicJwk: object }}
+ * @returns {{ privateJwk: PrivateJwk, publicJwk: Ed25519Jwk }}
  */
 export function generateKey(options) {
   const { kid } = snapshotObject(options, "generateKey options");
@@ -33,9 +33,7 @@ export class Issuer {
   #onDecision;
 
   /**
-   * @param {{ iss: string, key: object, maxTtl?: number, maxActions?: number,
-   *           maxDelegation?: number, allowBroadScope?: boolean }} options
-   *   `maxDelegation` (default 1, at most 4): the largest `dlg` this issuer mints.
+   * @param {IssuerOptions} options
    */
   constructor(options) {
     const { onDecision, ...core } = snapshotObject(options, "Issuer options");
@@ -46,12 +44,8 @@ export class Issuer {
   }
 
   /**
-   * Mints a token for one task, issued now with a fresh 128-bit `jti`.
-   * @param {{ sub: string, aud: string | string[], task: string, scope: string,
-   *           res: string[], ttl: number, nbf?: number, cnfJkt?: string, dlg?: number,
-   *           claims?: Record<string, unknown> }} request
-   *   `dlg`: how many delegation links the holder may add (default 0; needs `cnfJkt`, and
-   *   at most the issuer's `maxDelegation`), see `delegate`.
+   * Mints a token for one task, issued now (or at `options.now`) with a fresh 128-bit `jti`.
+   * @param {MintRequest} request
    * @param {{ now?: number | Date }} [options]
    * @returns {string}
    */
@@ -73,8 +67,8 @@ export class Issuer {
  *           entries?: number, validFor?: number, fpr?: number, minCapacity?: number }} options
  *   `entries`: what the current generation already holds; `validFor` (default 300, at most
  *   86400), `fpr` (default 1e-6), `minCapacity` (default 1000).
- * @param {Uint8Array} [generation] the current generation's snapshot, if any
- * @returns {{ step: "delta" | "snapshot", serial: number, issuedAt: number, nextUpdate: number }}
+ * @param {Uint8Array | ArrayBuffer} [generation] the current generation's snapshot, if any
+ * @returns {RevocationPlan}
  */
 export function planRevocationPublication(options, generation) {
   const gen = generation === undefined ? undefined : toBytes(generation);
@@ -86,10 +80,9 @@ export function planRevocationPublication(options, generation) {
  * JWK: a new generation (fresh salt, sized by the core's planner for twice the entries, at
  * least `capacity`), or, given an earlier snapshot as `generation`, the same geometry and
  * salt, so that deltas of that generation still apply.
- * @param {object} key a private JWK whose public part verifiers trust for `issuer`
- * @param {{ issuer: string, jtis: string[], serial: number, issuedAt: number,
- *           nextUpdate: number, capacity?: number, fpr?: number }} options
- * @param {Uint8Array} [generation]
+ * @param {PrivateJwk} key a private JWK whose public part verifiers trust for `issuer`
+ * @param {RevocationPublishOptions & { issuer: string, capacity?: number, fpr?: number }} options
+ * @param {Uint8Array | ArrayBuffer} [generation]
  * @returns {Uint8Array}
  */
 export function signRevocationSnapshot(key, options, generation) {
@@ -99,11 +92,10 @@ export function signRevocationSnapshot(key, options, generation) {
 
 /**
  * For authorities: builds and signs a delta adding `jtis` to the generation of `snapshot`.
- * @param {object} key a private JWK
- * @param {Uint8Array} snapshot the generation's snapshot (its geometry, salt and issuer are
- *   used)
- * @param {{ jtis: string[], baseSerial: number, serial: number, issuedAt: number,
- *           nextUpdate: number }} options
+ * @param {PrivateJwk} key a private JWK
+ * @param {Uint8Array | ArrayBuffer} snapshot the generation's snapshot (its geometry, salt and
+ *   issuer are used)
+ * @param {RevocationPublishOptions & { baseSerial: number }} options
  * @returns {Uint8Array}
  */
 export function signRevocationDelta(key, snapshot, options) {
@@ -115,7 +107,7 @@ export function signRevocationDelta(key, snapshot, options) {
  * (`"ES256"`). `jkt` is its RFC 7638 thumbprint, the `cnf.jkt` of tokens bound to it (pass
  * it as `cnfJkt` when minting, or send a proof to the token service).
  * @param {{ alg?: "EdDSA" | "ES256" }} [options]
- * @returns {{ privateJwk: object, publicJwk: object, jkt: string }}
+ * @returns {{ privateJwk: PrivateProofJwk, publicJwk: ProofJwk, jkt: string }}
  */
 export function generateProofKey(options = {}) {
   const { alg = "EdDSA" } = snapshotObject(options, "generateProofKey options");
@@ -128,8 +120,8 @@ export function generateProofKey(options = {}) {
  * `generateProofKey`), for `method` on `url` (its query and fragment are left out), issued
  * now with a random `jti`, bound to `token` (`ath`) and carrying the server's `nonce` if
  * given. Send it as the `DPoP` header, with `Authorization: DPoP <token>`.
- * @param {{ key: object, method: string, url: string | URL, token?: string, nonce?: string,
- *           now?: number | Date }} options
+ * @param {{ key: PrivateProofJwk, method: string, url: string | URL, token?: string,
+ *           nonce?: string, now?: number | Date }} options
  * @returns {string}
  */
 export function createProof(options) {
@@ -159,9 +151,7 @@ export function createProof(options) {
  * `invalid_claim` for an empty or ill-formed field; `malformed` for a chain that does not
  * parse, a P-256 key or a result over 8 KiB; `expired` if the last element has expired.
  * @param {string} chain
- * @param {{ key: object, sub: string, aud: string | string[], task: string, scope: string,
- *           res: string[], ttl: number, cnfJkt?: string, dlg?: number,
- *           now?: number | Date }} options
+ * @param {DelegateOptions} options
  * @returns {string} the chain with the new link
  */
 export function delegate(chain, options) {
@@ -181,7 +171,7 @@ export function delegate(chain, options) {
  * When the server asks for a nonce (`401` or `400` with `error="use_dpop_nonce"` and a
  * `DPoP-Nonce` header), the request is sent once more with it, and later requests to that
  * origin carry the newest nonce. The body is read once, so the retry can send it again.
- * @param {{ key: object, token: string, fetch?: typeof fetch }} options
+ * @param {{ key: PrivateProofJwk, token: string, fetch?: typeof fetch }} options
  * @returns {(input: string | URL | Request, init?: RequestInit) => Promise<Response>}
  */
 export function dpopFetch(options) {
@@ -229,8 +219,8 @@ const SIGNER = Object.freeze({
  * answer is retried once with the service's nonce), so the service binds the token to that
  * key (`tokenType: "DPoP"`). A `dpop` that is not `{ key: object }` is `malformed`; a key the
  * core cannot sign with is refused with the core's code before anything is sent.
- * @param {Parameters<typeof import("./exchange.js").exchangeToken>[0] & { dpop?: { key: object } }} options
- * @returns {ReturnType<typeof import("./exchange.js").exchangeToken>}
+ * @param {ExchangeOptions} options
+ * @returns {Promise<ExchangeResult>}
  */
 export function exchangeToken(options) {
   return exchange(options, SIGNER);
@@ -242,8 +232,8 @@ export function exchangeToken(options) {
  * `fetch` is a `dpopFetch` (`Authorization: DPoP`, a fresh proof per request, server nonces
  * followed), still limited to `origins` and never following redirects.
  * @template T
- * @param {Parameters<typeof import("./exchange.js").withTask>[0] & { dpop?: { key: object } }} options
- * @param {Parameters<typeof import("./exchange.js").withTask<T>>[1]} callback
+ * @param {ExchangeOptions & TaskOptions} options
+ * @param {(task: TaskContext) => T | Promise<T>} callback
  * @returns {Promise<T>}
  */
 export function withTask(options, callback) {
@@ -260,10 +250,105 @@ export function withTask(options, callback) {
  * object }`, or given with a function or object authority, is `malformed`; a key the core
  * cannot sign with is refused with the core's code before anything is sent.
  * @param {string} token
- * @param {Parameters<typeof import("./revocation.js").completeTask>[1]} authority
- * @param {{ fetch?: typeof fetch, dpop?: { key: object } }} [options]
+ * @param {RevocationAuthority} authority
+ * @param {{ fetch?: typeof fetch, dpop?: { key: PrivateProofJwk } }} [options]
  * @returns {Promise<void>}
  */
 export function completeTask(token, authority, options = {}) {
   return revokeWith(token, authority, options, SIGNER);
 }
+
+// The types of minting and of proof keys; those of ./verify.js come with `export *`.
+/** @typedef {import("./keys.js").PrivateJwk} PrivateJwk */
+/**
+ * @import { Ed25519Jwk } from "./keys.js"
+ * @import { ExchangeResult, TaskContext, TaskOptions, BearerExchangeOptions } from "./exchange.js"
+ * @import { RevocationAuthority } from "./revocation.js"
+ * @import { AuditEvent } from "./util.js"
+ */
+
+/**
+ * A DPoP proof key as a JWK: Ed25519 (`OKP`) or P-256 (`EC`).
+ * @typedef {object} ProofJwk
+ * @property {"OKP" | "EC"} kty
+ * @property {"Ed25519" | "P-256"} crv
+ * @property {string} x
+ * @property {string} [y]
+ */
+
+/**
+ * A private DPoP proof key, from `generateProofKey`: keep it secret.
+ * @typedef {ProofJwk & { d: string }} PrivateProofJwk
+ */
+
+/**
+ * Who an Issuer is and what it may mint.
+ * @typedef {object} IssuerOptions
+ * @property {string} iss The issuer name written as `iss`.
+ * @property {PrivateJwk} key The private JWK that signs.
+ * @property {number} [maxTtl] Longest TTL in seconds (default 900).
+ * @property {number} [maxActions] Most actions in one token's scope (default 4).
+ * @property {number} [maxDelegation] Largest `dlg` this issuer mints (default 1, at most 4).
+ * @property {boolean} [allowBroadScope] Allow a bare `*` resource and more actions than
+ *   `maxActions`.
+ * @property {(event: AuditEvent) => void} [onDecision] Receives an audit event for every mint
+ *   and refusal.
+ */
+
+/**
+ * What one token grants.
+ * @typedef {object} MintRequest
+ * @property {string} sub The non-human identity, e.g. `agent:lookup-bot`.
+ * @property {string | string[]} aud The service(s) that may accept the token.
+ * @property {string} task The workflow segment, e.g. `deploy-8812/stage:deploy`.
+ * @property {string} scope Space-separated actions, e.g. `customers:read`.
+ * @property {string[]} res Resource patterns, e.g. `customers/4821` or `artifacts/web/*`.
+ * @property {number} ttl Lifetime in seconds.
+ * @property {number} [nbf] Optional start, seconds since the epoch.
+ * @property {string} [cnfJkt] Optional key binding: RFC 7638 thumbprint written as `cnf.jkt`.
+ * @property {number} [dlg] How many delegation links the holder may add (`dlg`, default 0);
+ *   needs `cnfJkt` and at most the issuer's `maxDelegation` (see `delegate`).
+ * @property {Record<string, unknown>} [claims] Extra claims, copied as they are (not v1
+ *   claim names).
+ */
+
+/**
+ * What `delegate` hands on: a grant no wider than the chain's last element.
+ * @typedef {object} DelegateOptions
+ * @property {PrivateProofJwk} key The private Ed25519 proof JWK the chain's last element is
+ *   bound to.
+ * @property {string} sub The sub-agent.
+ * @property {string | string[]} aud Audiences, each one of the previous element's.
+ * @property {string} task The previous task, or a sub-task of it (`task/…`).
+ * @property {string} scope Space-separated actions, each one of the previous element's.
+ * @property {string[]} res Resource patterns, each inside one of the previous element's.
+ * @property {number} ttl Lifetime in seconds (the link never outlives the previous element).
+ * @property {string} [cnfJkt] The sub-agent's key thumbprint: binds the link (and lets it
+ *   delegate further).
+ * @property {number} [dlg] How many more links the sub-agent may add (lower than the previous
+ *   element's).
+ * @property {number | Date} [now]
+ */
+
+/**
+ * The serial, times and revoked `jtis` of signed revocation data.
+ * @typedef {object} RevocationPublishOptions
+ * @property {string[]} jtis
+ * @property {number} serial
+ * @property {number} issuedAt
+ * @property {number} nextUpdate
+ */
+
+/**
+ * What an authority publishes next, decided by the core's planner.
+ * @typedef {object} RevocationPlan
+ * @property {"delta" | "snapshot"} step
+ * @property {number} serial
+ * @property {number} issuedAt
+ * @property {number} nextUpdate
+ */
+
+/**
+ * `exchangeToken`'s options in `tasktoken`: proof of possession too.
+ * @typedef {BearerExchangeOptions & { dpop?: { key: PrivateProofJwk } }} ExchangeOptions
+ */

@@ -12,6 +12,7 @@ const MAX_DEPTH = 80;
  * it cannot itself overflow. Primitives pass through.
  */
 export function checkedDepth(value, what) {
+  /** @type {any[]} `[value, depth]` pairs */
   const stack = [[value, 1]];
   while (stack.length > 0) {
     const [v, depth] = stack.pop();
@@ -49,7 +50,13 @@ export function ownValue(object, key) {
   return Object.hasOwn(object, key) ? object[key] : undefined;
 }
 
-/** `value instanceof Class`, false where asking throws (a revoked Proxy). */
+/**
+ * `value instanceof Class`, false where asking throws (a revoked Proxy).
+ * @template T
+ * @param {unknown} value
+ * @param {Function & { prototype: T }} Class
+ * @returns {value is T}
+ */
 export function isInstance(value, Class) {
   try {
     return value instanceof Class;

@@ -15,7 +15,10 @@ const MAX_JWKS_BYTES = 64 * 1024;
  */
 const MAX_KEYS = 16;
 
-/** @internal How a Verifier reports, through a key set's `onError`, keys it could not use. */
+/**
+ * @internal How a Verifier reports, through a key set's `onError`, keys it could not use.
+ * @type {(set: RemoteKeySet, error: unknown) => void}
+ */
 export let reportKeyError;
 
 /**
@@ -57,13 +60,7 @@ export class RemoteKeySet {
   }
 
   /**
-   * @param {{ url: string | URL, interval?: number, minRefresh?: number, timeout?: number,
-   *           fetch?: typeof fetch, onError?: (error: Error) => void }} options
-   *   `url`: the JWKS, http(s). `interval`: seconds between scheduled refreshes (default 300,
-   *   at most 2147483). `minRefresh`: the fewest seconds between two fetches that an unknown
-   *   key asks for, and between two attempts while no keys are loaded (default 30, above 0,
-   *   at most `interval`). `timeout`: seconds one fetch may take, answer read included
-   *   (default 5, above 0, at most 120). A wrong type or range is `malformed`.
+   * @param {RemoteKeySetOptions} options a wrong type or range is `malformed`
    */
   constructor(options) {
     const { url, interval = 300, minRefresh = 30, timeout = DEFAULT_TIMEOUT, fetch: fetchImpl, onError } =
@@ -92,7 +89,10 @@ export class RemoteKeySet {
     this.#timeout = checkTimeout(timeout);
   }
 
-  /** The current JWKS (a fresh copy, `{ keys: [...] }`), or `null` before the first load. */
+  /**
+   * The current JWKS (a fresh copy, `{ keys: [...] }`), or `null` before the first load.
+   * @returns {{ keys: Ed25519Jwk[] } | null}
+   */
   get jwks() {
     return this.#text === undefined ? null : JSON.parse(this.#text);
   }
@@ -100,12 +100,16 @@ export class RemoteKeySet {
   /**
    * 0 before the first load; grows by one each time a refresh brings keys that differ from
    * the current ones. A Verifier rebuilds its core when it changes.
+   * @returns {number}
    */
   get version() {
     return this.#version;
   }
 
-  /** Seconds since the last successful refresh (Infinity before the first). */
+  /**
+   * Seconds since the last successful refresh (Infinity before the first).
+   * @returns {number}
+   */
   get age() {
     return this.#lastRefresh ? (Date.now() - this.#lastRefresh) / 1000 : Infinity;
   }
@@ -126,7 +130,7 @@ export class RemoteKeySet {
    * `timeout`: then it is dropped and this call fetches anew). Resolves to the current JWKS;
    * a failure is reported to `onError` and keeps the last good keys, and rejects
    * (`unknown_key`) only while no keys were ever loaded.
-   * @returns {Promise<{ keys: object[] }>}
+   * @returns {Promise<{ keys: Ed25519Jwk[] }>}
    */
   refresh() {
     let run = this.#running();
@@ -146,7 +150,7 @@ export class RemoteKeySet {
    * no keys are loaded (verifiers fail closed meanwhile); otherwise resolves at once,
    * fetching nothing (to `null` if nothing is loaded). The way to keep keys fresh where
    * timers do not outlive a request (Cloudflare Workers).
-   * @returns {Promise<{ keys: object[] } | null>}
+   * @returns {Promise<{ keys: Ed25519Jwk[] } | null>}
    */
   refreshIfDue() {
     const every = this.#text === undefined ? this.#minRefresh : this.#interval;
@@ -159,6 +163,7 @@ export class RemoteKeySet {
    * is running or the last attempt was under `minRefresh` seconds ago. Never rejects (errors
    * go to `onError`). Verifiers call it on `unknown_key`; in a Worker, pass `pending` to
    * `ctx.waitUntil()`.
+   * @returns {void}
    */
   requestRefresh() {
     if (this.#running() !== undefined) return;
@@ -169,6 +174,7 @@ export class RemoteKeySet {
   /**
    * Refreshes now and then every `interval` seconds until `stop()`: for Node and browsers.
    * In Workers timers do not outlive a request; use `refreshIfDue()` there.
+   * @returns {this}
    */
   start() {
     if (this.#timer === undefined) {
@@ -181,7 +187,10 @@ export class RemoteKeySet {
     return this;
   }
 
-  /** Stops the interval. */
+  /**
+   * Stops the interval.
+   * @returns {void}
+   */
   stop() {
     if (this.#timer !== undefined) clearInterval(this.#timer);
     this.#timer = undefined;
@@ -258,3 +267,31 @@ export class RemoteKeySet {
     return text;
   }
 }
+
+/**
+ * An Ed25519 key as a JWK (RFC 8037): `kty` OKP, `crv` Ed25519; `d` is present only in a
+ * private JWK.
+ * @typedef {{ kty: "OKP", crv: "Ed25519", kid: string, x: string, d?: string,
+ *   alg?: "EdDSA" | "Ed25519", use?: "sig", [member: string]: unknown }} Ed25519Jwk
+ */
+
+/**
+ * A private JWK: keep it secret.
+ * @typedef {Ed25519Jwk & { d: string }} PrivateJwk
+ */
+
+/**
+ * What a RemoteKeySet fetches, and how often.
+ * @typedef {object} RemoteKeySetOptions
+ * @property {string | URL} url The JWKS URL, http(s).
+ * @property {number} [interval] Seconds between scheduled refreshes (default 300, at most
+ *   2147483).
+ * @property {number} [minRefresh] Fewest seconds between two fetches an unknown key asks for,
+ *   and between two attempts while no keys are loaded (default 30, above 0, at most
+ *   `interval`).
+ * @property {number} [timeout] Seconds one fetch may take, its answer read included (default
+ *   5, above 0, at most 120); a refresh not ended by then never holds up the next one.
+ * @property {typeof fetch} [fetch]
+ * @property {(error: Error) => void} [onError] Told about every failed refresh (the last good
+ *   keys are kept).
+ */

@@ -17,11 +17,10 @@ import { hasMethod, isInstance, snapshotObject } from "./input.js";
 const FRAGMENT_KEY = "tt";
 
 /**
- * Mints a link for one export.
- * @param {{ mint(request: object): string }} issuer a tasktoken Issuer
- * @param {{ url: string | URL, sub: string, aud: string | string[], task: string,
- *           action: string, resource: string, ttl: number,
- *           claims?: Record<string, unknown> }} options
+ * Mints a link for one export (one action, one resource): `url#tt=<token>`, `url` http(s).
+ * @param {{ mint(request: MintRequest): string }} issuer a tasktoken Issuer
+ * @param {Omit<MintRequest, "scope" | "res"> & { url: string | URL, action: string,
+ *           resource: string }} options
  *   `url` is the download endpoint (http or https, no fragment); `action` and `resource`
  *   are the one action and the one resource the link grants (no wildcards).
  * @returns {string} the URL with `#tt=<token>`
@@ -44,26 +43,23 @@ export function mintLink(issuer, options) {
   return target.href;
 }
 
-/** The token a link carries in its fragment, or `undefined`. */
+/**
+ * The token a link carries in its fragment, or `undefined`.
+ * @param {string | URL} url
+ * @returns {string | undefined}
+ */
 export function linkToken(url) {
   return fragmentToken(parseUrl(url, pageLocation()?.href));
 }
 
 /**
  * Checks a link locally (no network): the same verifier, for the link's action and the
- * resource the page expects, and only on the expected origin.
+ * resource the page expects, and only on the expected origin. A link on another origin is
+ * `wrong_origin` (its token is not verified); one that is not http(s) throws `malformed`.
  * @param {string | URL} url an http(s) URL; a relative one is resolved against the page,
  *   else against `origin`
- * @param {{ verifier: { verify(token: string, request: object): object }, action: string,
- *           resource: string, now?: number | Date, origin?: string | URL }} options
- *   `origin` is the one origin links may point to (`https://app.example`); by default the
- *   page's own (`location.origin`). Where there is no page (Node, workers) it is required.
- * @returns {{ state: "valid" | "expired" | "not_yet_valid" | "wrong_resource" | "revoked"
- *                   | "wrong_origin" | "invalid", code?: string, message?: string,
- *             secondsLeft: number, expiresAt?: number, claims?: object }}
- *   `secondsLeft` counts down to `exp` for a valid link (0 otherwise); `code` is the
- *   verifier's error code when not valid, `malformed` for a link on another origin (whose
- *   token is not even verified).
+ * @param {LinkCheckOptions} options
+ * @returns {LinkCheck}
  */
 export function checkLink(url, options) {
   const { verifier, action, resource, now, origin } = snapshotObject(options, "checkLink options");
@@ -98,8 +94,8 @@ export function checkLink(url, options) {
 
 /**
  * Follows a link the safe way: requests its URL without the fragment, with the token in an
- * `Authorization: Bearer` header — only on the expected origin; a link elsewhere throws
- * `malformed` and nothing is requested.
+ * `Authorization: Bearer` header — only on the expected origin; a link elsewhere, or not
+ * http(s), throws `malformed` and nothing is requested. `origin` is not passed on to fetch().
  * @param {string | URL} url an http(s) URL; a relative one is resolved against the page,
  *   else against `origin`
  * @param {RequestInit & { origin?: string | URL }} [init] passed on to fetch(), except
@@ -141,7 +137,10 @@ const LINK_STATES = {
   revoked: "revoked",
 };
 
-/** The token in the fragment of a parsed URL, or `undefined`. */
+/**
+ * The token in the fragment of a parsed URL, or `undefined`.
+ * @param {URL} url
+ */
 function fragmentToken(url) {
   const value = new URLSearchParams(url.hash.slice(1)).get(FRAGMENT_KEY);
   return value === null || value === "" ? undefined : value;
@@ -203,3 +202,42 @@ function parseUrl(url, base) {
     throw new TaskTokenError("malformed", "not a URL");
   }
 }
+
+/**
+ * @import { MintRequest } from "./index.js"
+ * @import { TaskClaims } from "./verify.js"
+ */
+
+/**
+ * The state of an export link, as `checkLink` sees it.
+ * @typedef {"valid" | "expired" | "not_yet_valid" | "wrong_resource" | "revoked"
+ *   | "wrong_origin" | "invalid"} LinkState
+ */
+
+/**
+ * What `checkLink` found.
+ * @typedef {object} LinkCheck
+ * @property {LinkState} state
+ * @property {TaskTokenError["code"]} [code] The verifier's error code when not valid;
+ *   `malformed` for `wrong_origin` (whose token is not even verified).
+ * @property {string} [message]
+ * @property {number} secondsLeft Seconds until `exp` for a valid link; 0 otherwise.
+ * @property {number} [expiresAt]
+ * @property {TaskClaims} [claims]
+ */
+
+/**
+ * Where links may point.
+ * @typedef {object} LinkOrigin
+ * @property {string | URL} [origin] The one origin links may point to
+ *   (`https://app.example`); by default the page's own (`location.origin`). Required where
+ *   there is no page (Node, workers): without it the call throws `malformed`.
+ */
+
+/**
+ * What `checkLink` checks a link for.
+ * @typedef {LinkOrigin & { verifier: { verify(token: string, request: VerifyRequest):
+ *   TaskClaims }, action: string, resource: string, now?: number | Date }} LinkCheckOptions
+ */
+
+/** @import { VerifyRequest } from "./verify.js" */

@@ -26,7 +26,11 @@ const CALLS = Object.freeze({
   "tools/call": Object.freeze(["tools:call", "tools/"]),
   "prompts/get": Object.freeze(["prompts:get", "prompts/"]),
 });
-/** The actions a task token may carry for an MCP server, as `scopes_supported`. */
+/**
+ * The actions an MCP server's task tokens carry (its `scopes_supported`):
+ * `["tools:call", "prompts:get"]`.
+ * @type {readonly ["tools:call", "prompts:get"]}
+ */
 export const MCP_SCOPES = Object.freeze(["tools:call", "prompts:get"]);
 /**
  * What a request that calls nothing (initialize, tools/list, notifications, the GET stream)
@@ -96,12 +100,7 @@ export class McpGate {
   #sessions;
 
   /**
-   * @param {{ resource: string, verifier?: Verifier, service?: string | URL, issuer?: string,
-   *           authorizationServers?: string[], requireBinding?: boolean,
-   *           resourceName?: string, resourceDocumentation?: string, maxBodyBytes?: number,
-   *           dpopNonce?: string | (() => string), onDecision?: (event: object) => void,
-   *           keysInterval?: number, revocationInterval?: number, fetch?: typeof fetch,
-   *           onError?: (error: Error) => void, maxSessions?: number }} options
+   * @param {McpGateOptions} options
    *   `resource`: this server's canonical URI (`https://mcp.example.com/mcp`: http(s), no
    *   query, fragment or credentials, lowercase scheme and host): the RFC 8707 resource
    *   indicator clients ask tokens for, and so the `aud` every token must carry.
@@ -201,17 +200,28 @@ export class McpGate {
     this.verifyAccessToken = this.verifyAccessToken.bind(this);
   }
 
-  /** This server's canonical URI: the `resource` of the metadata, the `aud` of its tokens. */
+  /**
+   * This server's canonical URI: the `resource` of the metadata, the `aud` of its tokens.
+   * @returns {string}
+   */
   get resource() {
     return this.#resource;
   }
 
-  /** The metadata document's URL (RFC 9728 §3.1), named in every challenge. */
+  /**
+   * The metadata document's URL (RFC 9728 §3.1), named in every challenge
+   * (`resource_metadata`).
+   * @returns {string}
+   */
   get metadataUrl() {
     return this.#metadataUrl;
   }
 
-  /** The metadata document's path: `/.well-known/oauth-protected-resource` + the resource's path. */
+  /**
+   * The metadata document's path: `/.well-known/oauth-protected-resource` + the resource's
+   * path.
+   * @returns {string}
+   */
   get metadataPath() {
     return this.#metadataPath;
   }
@@ -226,7 +236,10 @@ export class McpGate {
     return this.#keys?.pending ?? null;
   }
 
-  /** The Verifier the gate uses (its own with `service`, else the one given). */
+  /**
+   * The Verifier the gate uses (its own with `service`, else the one given).
+   * @returns {Verifier}
+   */
   get verifier() {
     return this.#verifier;
   }
@@ -237,7 +250,7 @@ export class McpGate {
    * forbids tokens in the query), `scopes_supported` (`tools:call`, `prompts:get`),
    * `dpop_signing_alg_values_supported`, and where configured `dpop_bound_access_tokens_required`,
    * `resource_name`, `resource_documentation`.
-   * @returns {Record<string, unknown>}
+   * @returns {ProtectedResourceMetadata}
    */
   metadata() {
     return {
@@ -276,7 +289,10 @@ export class McpGate {
     return this;
   }
 
-  /** Stops the background refreshes of `start()`. */
+  /**
+   * Stops the background refreshes of `start()`.
+   * @returns {void}
+   */
   stop() {
     this.#keys?.stop();
     this.#replica?.stop();
@@ -302,8 +318,7 @@ export class McpGate {
    * Every challenge names `resource_metadata`; bodies are JSON-RPC error objects, with no
    * token text.
    * @param {Request} request
-   * @returns {Promise<{ ok: true, authInfo: AuthInfo, parsedBody: unknown } |
-   *                   { ok: false, response: Response, error?: TaskTokenError }>}
+   * @returns {Promise<McpCheckResult>}
    */
   async check(request) {
     if (!isInstance(request, Request)) throw bad("McpGate.check needs a Fetch API Request");
@@ -339,7 +354,8 @@ export class McpGate {
    * `(options) => transport.handleRequest(request, options)`), recording the session its
    * Response opens or ends; what is refused is answered without calling it.
    * @param {Request} request
-   * @param {(options: { authInfo: AuthInfo, parsedBody: unknown }) => Response | Promise<Response>} handler
+   * @param {(options: { authInfo: McpAuthInfo, parsedBody: unknown })
+   *          => Response | Promise<Response>} handler
    * @returns {Promise<Response>}
    */
   async handle(request, handler) {
@@ -358,10 +374,10 @@ export class McpGate {
    * and resolves to the `AuthInfo`. A body already parsed by `express.json()` is used as it
    * is; otherwise the gate reads it (at most `maxBodyBytes`). DPoP proofs must name
    * `resource`'s origin and the request's path (`req.originalUrl` under Express).
-   * @param {import("node:http").IncomingMessage & { auth?: AuthInfo, body?: unknown }} req
-   * @param {import("node:http").ServerResponse} res
+   * @param {McpNodeRequest} req Node's IncomingMessage, or Express's request
+   * @param {McpNodeResponse} res Node's ServerResponse
    * @param {(error?: unknown) => void} [next]
-   * @returns {Promise<AuthInfo | null>}
+   * @returns {Promise<McpAuthInfo | null>}
    */
   async node(req, res, next) {
     if (!hasMethod(res, "writeHead") || !hasMethod(res, "end")) {
@@ -424,7 +440,7 @@ export class McpGate {
    * — loaded from `@modelcontextprotocol/sdk/server/auth/errors.js` on the first refusal;
    * without the SDK, with the TaskTokenError itself. Messages never hold token text.
    * @param {string} token
-   * @returns {Promise<AuthInfo>}
+   * @returns {Promise<McpAuthInfo>}
    */
   async verifyAccessToken(token) {
     await this.#refreshIfDue();
@@ -495,6 +511,10 @@ export class McpGate {
    * target() → { method, url }, body() → bytes | { parsed } | TOO_LARGE }`. Resolves to
    * `{ ok: true, authInfo, parsedBody }` or `{ ok: false, error?, answer: { status, headers,
    * body } }`.
+   * @returns {Promise<{ ok: true, authInfo: McpAuthInfo, parsedBody: unknown,
+   *                     session: { requested: string | null, owner: string, exp: number } }
+   *   | { ok: false, error?: TaskTokenError,
+   *       answer: { status: number, headers: Record<string, string>, body: string } }>}
    */
   async #decide(access) {
     const { method } = access;
@@ -588,6 +608,11 @@ export class McpGate {
    * The guard's refusal, in the MCP authorization spec's words: the challenge names
    * `resource_metadata`, and for a call not granted (403) the `scope` it needs; the body is
    * a JSON-RPC error for the request (`id` of the call refused, or of the single message).
+   * @param {import("./guard.js").Refusal} decision
+   * @param {{ action: string, resource: string, name: string, method: string,
+   *            id: string | number | null } | null} call
+   * @param {string | number | null} [id]
+   * @returns {import("./guard.js").Refusal}
    */
   #refused(decision, call, id = call?.id ?? null) {
     const { error, answer } = decision;
@@ -599,7 +624,16 @@ export class McpGate {
     return refusal;
   }
 
-  /** A refusal with `challenge`, its JSON-RPC body saying what was refused and why. */
+  /**
+   * A refusal with `challenge`, its JSON-RPC body saying what was refused and why.
+   * @param {TaskTokenError} error
+   * @param {number} status
+   * @param {string} challenge
+   * @param {string | number | null} id
+   * @param {{ action: string, resource: string, name: string, method: string,
+   *            id: string | number | null } | null} [call]
+   * @returns {import("./guard.js").Refusal}
+   */
   #refuse(error, status, challenge, id, call = null) {
     const oauth = /error="([a-z_]+)"/.exec(challenge)?.[1];
     const message = call !== null && status === 403
@@ -647,10 +681,6 @@ export class McpGate {
   }
 }
 
-/**
- * @typedef {{ token: string, clientId: string, scopes: string[], expiresAt: number,
- *             resource: URL, extra: Record<string, unknown> }} AuthInfo
- */
 
 /**
  * The owner of each MCP session: the identity of the token that opened it, with the latest
@@ -799,7 +829,10 @@ async function readJson(body) {
   }
 }
 
-/** A JSON-RPC error answer (`{ jsonrpc, id, error: { code, message, data? } }`). */
+/**
+ * A JSON-RPC error answer (`{ jsonrpc, id, error: { code, message, data? } }`).
+ * @returns {{ status: number, headers: Record<string, string>, body: string }}
+ */
 function rpcAnswer(status, id, code, message, data) {
   const error = { code, message, ...(data !== undefined ? { data } : {}) };
   return {
@@ -820,6 +853,7 @@ function boundKey(claims) {
  * The SDK's `AuthInfo` for verified claims: `clientId` is the token's `sub` (the non-human
  * identity), `scopes` its actions, `expiresAt` its `exp`, `resource` this server; `extra`
  * holds the claims, the `task`, `jti` and `sub`, and `scheme` ("Bearer" or "DPoP").
+ * @returns {McpAuthInfo}
  */
 function authInfoFor(token, claims, resource, dpop) {
   const scope = ownValue(claims, "scope");
@@ -947,3 +981,136 @@ async function readNodeBody(req, headers, limit) {
 function headerValue(value) {
   return Array.isArray(value) ? value.join(", ") : value;
 }
+
+/** @import { AuditEvent } from "./util.js" */
+
+/**
+ * What the gate tells handlers about the task token besides the SDK's fields.
+ * @typedef {object} McpAuthExtra
+ * @property {string | undefined} sub The non-human identity the task was granted to
+ *   (`clientId` too).
+ * @property {string | undefined} task The workflow segment the token serves.
+ * @property {string | undefined} jti The token's id (its revocation key).
+ * @property {"Bearer" | "DPoP"} scheme How the token came: `Authorization: Bearer`, or `DPoP`
+ *   with a proof of its key.
+ * @property {import("./verify.js").TaskClaims} claims The verified claims.
+ */
+
+/**
+ * The SDK's `AuthInfo` (handlers see it as `extra.authInfo`): `clientId` is the token's
+ * `sub`, `scopes` its actions, `expiresAt` its `exp`, `resource` this server. `token` is the
+ * task token itself: never log it.
+ * @typedef {object} McpAuthInfo
+ * @property {string} token
+ * @property {string} clientId
+ * @property {string[]} scopes
+ * @property {number} expiresAt
+ * @property {URL} resource
+ * @property {McpAuthExtra} extra
+ */
+
+/**
+ * The RFC 9728 Protected Resource Metadata document the gate serves.
+ * @typedef {object} ProtectedResourceMetadata
+ * @property {string} resource
+ * @property {string[]} authorization_servers
+ * @property {["header"]} bearer_methods_supported
+ * @property {string[]} scopes_supported
+ * @property {string[]} dpop_signing_alg_values_supported
+ * @property {true} [dpop_bound_access_tokens_required]
+ * @property {string} [resource_name]
+ * @property {string} [resource_documentation]
+ */
+
+/**
+ * What every gate takes.
+ * @typedef {object} McpGateCommonOptions
+ * @property {string} resource This server's canonical URI (`https://mcp.example.com/mcp`):
+ *   the RFC 8707 resource indicator clients ask tokens for, and the `aud` every token must
+ *   carry.
+ * @property {string[]} [authorizationServers] The metadata's `authorization_servers`
+ *   (default `[issuer]`).
+ * @property {boolean} [requireBinding] Only DPoP-bound tokens (announced as
+ *   `dpop_bound_access_tokens_required`).
+ * @property {string} [resourceName] The metadata's `resource_name`.
+ * @property {string} [resourceDocumentation] The metadata's `resource_documentation` (an
+ *   http(s) URL).
+ * @property {number} [maxBodyBytes] The largest JSON-RPC body read, in bytes (default 4 MiB).
+ * @property {string | (() => string)} [dpopNonce] The DPoP nonce proofs must carry, or a
+ *   function returning the current one.
+ * @property {(event: AuditEvent) => void} [onDecision] Receives each request's audit event.
+ * @property {number} [maxSessions] MCP sessions whose owner the gate remembers (default
+ *   10,000; the least recently used is forgotten first, and then answered 404 like an
+ *   unknown session).
+ */
+
+/**
+ * A gate that verifies with a Verifier of yours (its `audience` must be `resource`).
+ * @typedef {McpGateCommonOptions & McpGateVerifier} McpGateVerifierOptions
+ */
+
+/**
+ * The members of McpGateVerifierOptions besides the common ones.
+ * @typedef {object} McpGateVerifier
+ * @property {Verifier} verifier
+ * @property {never} [service]
+ * @property {string} [issuer] The token service's `issuer`, the default authorization server.
+ */
+
+/**
+ * A gate that follows the token service's keys and revocation data itself.
+ * @typedef {McpGateCommonOptions & McpGateService} McpGateServiceOptions
+ */
+
+/**
+ * The members of McpGateServiceOptions besides the common ones.
+ * @typedef {object} McpGateService
+ * @property {never} [verifier]
+ * @property {string | URL} service The token service's base URL
+ *   (`<service>/.well-known/jwks.json`, `<service>/revocation`).
+ * @property {string} issuer The token service's `issuer`: the `iss` of the tokens it mints.
+ * @property {number} [keysInterval] Seconds between refreshes of the keys (default 300).
+ * @property {number} [revocationInterval] Seconds between refreshes of the revocation data
+ *   (default 5).
+ * @property {typeof fetch} [fetch] The fetch used to follow the service.
+ * @property {(error: Error) => void} [onError] Receives failed refreshes (the gate fails
+ *   closed meanwhile).
+ */
+
+/**
+ * How a gate verifies: with a Verifier of yours, or following the token service.
+ * @typedef {McpGateVerifierOptions | McpGateServiceOptions} McpGateOptions
+ */
+
+/**
+ * What `McpGate.check` decided. `ok`: the `AuthInfo` and parsed body for the transport, and
+ * `record(response)`: hand it the transport's Response (it returns it), which binds the
+ * session an `initialize` answer opens (`Mcp-Session-Id`) to this token's identity and
+ * forgets one a `DELETE` ended. Otherwise the `response` to send.
+ * @typedef {{ ok: true, authInfo: McpAuthInfo, parsedBody: unknown,
+ *             record(response: Response): Response }
+ *   | { ok: false, response: Response, error?: TaskTokenError }} McpCheckResult
+ */
+
+/**
+ * The minimal shape of Node's IncomingMessage (or Express's request) the gate reads.
+ * @typedef {AsyncIterable<Uint8Array | string> & McpNodeRequestFields} McpNodeRequest
+ */
+
+/**
+ * The members of McpNodeRequest.
+ * @typedef {object} McpNodeRequestFields
+ * @property {string} [url]
+ * @property {string} [originalUrl]
+ * @property {string} [method]
+ * @property {Record<string, string | string[] | undefined>} headers
+ * @property {McpAuthInfo} [auth]
+ * @property {unknown} [body]
+ */
+
+/**
+ * The minimal shape of Node's ServerResponse the gate writes.
+ * @typedef {object} McpNodeResponse
+ * @property {(status: number, headers: Record<string, string>) => unknown} writeHead
+ * @property {(body?: string) => unknown} end
+ */

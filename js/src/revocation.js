@@ -14,9 +14,13 @@ let replicaCore;
 
 /** A verified revocation snapshot, with deltas applied on its serial. */
 export class RevocationFilter {
+  /** @type {CoreRevocationFilter} */
   #core;
 
-  /** @param {CoreRevocationFilter} core */
+  /**
+   * Not for callers: use `RevocationFilter.fromSnapshot`.
+   * @private
+   */
   constructor(core) {
     if (!isInstance(core, CoreRevocationFilter)) {
       throw new TaskTokenError("malformed", "use RevocationFilter.fromSnapshot(bytes, { keys })");
@@ -31,8 +35,9 @@ export class RevocationFilter {
    * data (e.g. an authority key kept out of the token JWKS); without, the data's own issuer
    * is taken, and a Verifier accepts the filter only if `keys` are that issuer's token keys.
    * @param {Uint8Array | ArrayBuffer} bytes
-   * @param {{ keys: object[] }} jwks
+   * @param {{ keys: Ed25519Jwk[] }} jwks
    * @param {{ issuer?: string, now?: number | Date }} [options]
+   * @returns {RevocationFilter}
    */
   static fromSnapshot(bytes, jwks, options = {}) {
     const { issuer, now } = snapshotObject(options, "fromSnapshot options");
@@ -43,18 +48,29 @@ export class RevocationFilter {
     return new RevocationFilter(core);
   }
 
-  /** Verifies a delta with the same keys and applies it; unchanged on error. */
+  /**
+   * Verifies a delta with the same keys and applies it; unchanged on error.
+   * @param {Uint8Array | ArrayBuffer} bytes
+   * @returns {this}
+   */
   applyDelta(bytes) {
     this.#core.applyDelta(toBytes(bytes), Date.now() / 1000);
     return this;
   }
 
-  /** True if `jti` hits the filter (revoked, or a false positive at the filter's rate). */
+  /**
+   * True if `jti` hits the filter (revoked, or a false positive at the filter's rate).
+   * @param {string} jti
+   * @returns {boolean}
+   */
   has(jti) {
     return typeof jti === "string" && this.#core.has(jti);
   }
 
-  /** `{ serial, issuedAt, nextUpdate, kid, iss, bits, hashes }`. */
+  /**
+   * `{ serial, issuedAt, nextUpdate, kid, iss, bits, hashes }`.
+   * @returns {RevocationInfo}
+   */
   get info() {
     return JSON.parse(this.#core.info());
   }
@@ -65,15 +81,21 @@ export class RevocationFilter {
 }
 
 /**
+/**
  * @internal The wasm object behind a RevocationFilter or RevocationReplica, for the Verifier
  * only: module-private (no property of the public objects reaches it), so nothing internal
  * is reachable from an application.
+ * @param {RevocationFilter | RevocationReplica} source
+ * @returns {any}
  */
 export function coreOf(source) {
   return isInstance(source, RevocationReplica) ? replicaCore(source) : filterCore(source);
 }
 
-/** @internal How a Verifier reports, through a replica's `onError`, a core it could not use. */
+/**
+ * @internal How a Verifier reports, through a replica's `onError`, a core it could not use.
+ * @type {(replica: RevocationReplica | undefined, error: unknown) => void}
+ */
 export let reportReplicaError;
 
 /**
@@ -134,10 +156,7 @@ export class RevocationReplica {
   }
 
   /**
-   * @param {{ keys: { keys: object[] } | RemoteKeySet, issuer?: string, url?: string | URL,
-   *           loader?: (request: { serial: number | null, signal: AbortSignal }) => Promise<unknown>,
-   *           interval?: number, timeout?: number, fetch?: typeof fetch,
-   *           onError?: (error: Error) => void }} options
+   * @param {RevocationReplicaOptions} options
    *   `keys`: the JWKS whose keys may sign revocation data for `issuer`, the one issuer whose
    *   tokens it governs (data naming another is refused), or a RemoteKeySet of them, followed
    *   (until it has keys loaded the replica holds nothing, and its refresh waits for the key
@@ -188,7 +207,10 @@ export class RevocationReplica {
     this.#onError = onError;
   }
 
-  /** Serial, times and geometry of the current filter, or `null` before the first load. */
+  /**
+   * Serial, times and geometry of the current filter, or `null` before the first load.
+   * @returns {RevocationInfo | null}
+   */
   get info() {
     return this.#info();
   }
@@ -196,12 +218,17 @@ export class RevocationReplica {
   /**
    * Seconds since the last healthy refresh — one where every fetch answered and everything
    * offered verified (Infinity before the first).
+   * @returns {number}
    */
   get age() {
     return this.#lastRefresh ? (Date.now() - this.#lastRefresh) / 1000 : Infinity;
   }
 
-  /** True if `jti` hits the current filter. */
+  /**
+   * True if `jti` hits the current filter.
+   * @param {string} jti
+   * @returns {boolean}
+   */
   has(jti) {
     this.#follow();
     return typeof jti === "string" && this.#core !== undefined && this.#core.has(jti);
@@ -219,6 +246,8 @@ export class RevocationReplica {
    * Offers snapshot or delta bytes obtained elsewhere (a push channel, a test):
    * `"replaced"`, `"applied"`, `"buffered"` or `"ignored"`; throws a TaskTokenError on data
    * that does not verify (`unknown_key` while a RemoteKeySet has no keys loaded).
+   * @param {Uint8Array | ArrayBuffer} bytes
+   * @returns {"replaced" | "applied" | "buffered" | "ignored"}
    */
   offer(bytes) {
     this.#follow();
@@ -305,6 +334,7 @@ export class RevocationReplica {
    * Concurrent calls share one refresh (one whose load has run past `timeout` is dropped,
    * and the call starts anew). Resolves to the info after it; rejects only if no verified
    * filter exists at all (the last good one is always kept).
+   * @returns {Promise<RevocationInfo>}
    */
   refresh() {
     let run = this.#running();
@@ -333,6 +363,7 @@ export class RevocationReplica {
    * Refreshes if the interval has passed since the last attempt; otherwise resolves at
    * once, reading nothing. The way to keep a replica fresh where timers do not outlive a
    * request (Cloudflare Workers): `await replica.refreshIfDue()` in the handler.
+   * @returns {Promise<RevocationInfo | null>}
    */
   refreshIfDue() {
     if (Date.now() - this.#lastAttempt < this.#interval * 1000) {
@@ -344,6 +375,7 @@ export class RevocationReplica {
   /**
    * Refreshes now and then every `interval` seconds until `stop()`: for Node and browsers.
    * In Workers timers do not outlive a request; use `refreshIfDue()` there.
+   * @returns {this}
    */
   start() {
     if (this.#timer === undefined) {
@@ -356,7 +388,10 @@ export class RevocationReplica {
     return this;
   }
 
-  /** Stops the interval. */
+  /**
+   * Stops the interval.
+   * @returns {void}
+   */
   stop() {
     if (this.#timer !== undefined) clearInterval(this.#timer);
     this.#timer = undefined;
@@ -471,7 +506,7 @@ export class RevocationReplica {
  * is `malformed`, and a bound token sent as Bearer is refused by the authority
  * (`binding_required`).
  * @param {string} token
- * @param {string | URL | ((token: string) => unknown) | { revoke(token: string): unknown }} authority
+ * @param {RevocationAuthority} authority
  * @param {{ fetch?: typeof fetch }} [options] `fetch`: what POSTs to a URL authority
  * @returns {Promise<void>} resolves once the authority has stored the revocation; rejects
  *   with the authority's code (`binding_required`, `invalid_proof`, `revoked`, …) when it
@@ -548,6 +583,7 @@ export async function revokeWith(token, authority, options, signer) {
     response = await send(headers(nonce));
   }
   if (response.ok) return;
+  /** @type {import("./errors.js").ErrorCode} */
   let code = "malformed";
   try {
     // Own members only: an inherited `error` (say "revoked") is not the authority's answer.
@@ -570,7 +606,11 @@ const CODES = new Set([
   "delegation_denied",
 ]);
 
-/** Nothing held yet (see `RevocationReplica#hold`). */
+/**
+ * Nothing held yet (see `RevocationReplica#hold`).
+ * @returns {{ snapshot: Uint8Array | undefined, deltas: { bytes: Uint8Array, buffered: boolean }[],
+ *             size: number, lost: boolean }}
+ */
 function emptyHeld() {
   return { snapshot: undefined, deltas: [], size: 0, lost: false };
 }
@@ -581,7 +621,11 @@ const MAX_DELTA_STEPS = 32;
 /** What `#load` returns for a delta of a retired generation (HTTP 410). */
 const GONE = Symbol("gone");
 
-/** The bytes of a Uint8Array, ArrayBuffer or view; `malformed` for anything else. */
+/**
+ * @internal The bytes of a Uint8Array, ArrayBuffer or view; `malformed` for anything else.
+ * @param {unknown} bytes
+ * @returns {Uint8Array}
+ */
 export function toBytes(bytes) {
   try {
     if (bytes instanceof Uint8Array) return bytes;
@@ -592,3 +636,57 @@ export function toBytes(bytes) {
   }
   throw new TaskTokenError("malformed", "revocation data must be a Uint8Array or ArrayBuffer");
 }
+
+/** @import { Ed25519Jwk } from "./keys.js" */
+
+/**
+ * Serial, times and geometry of a revocation filter.
+ * @typedef {object} RevocationInfo
+ * @property {number} serial
+ * @property {number} issuedAt
+ * @property {number} nextUpdate
+ * @property {string} kid
+ * @property {string} iss The issuer whose tokens the data governs.
+ * @property {number} bits
+ * @property {number} hashes
+ */
+
+/**
+ * Where a RevocationReplica reads revocation data, and with which keys.
+ * @typedef {object} RevocationReplicaOptions
+ * @property {{ keys: Ed25519Jwk[] } | RemoteKeySet} keys The JWKS whose keys may sign
+ *   revocation data for `issuer`, or a RemoteKeySet of them (the token service's JWKS),
+ *   followed: when its keys change the replica builds its core again and offers it the data
+ *   it holds, keeping the filter where the new keys verify it.
+ * @property {string} [issuer] The issuer whose tokens the data governs (data naming another
+ *   is refused). Default: the trusted issuer of the Verifier it is given to whose token keys
+ *   `keys` are.
+ * @property {string | URL} [url] Base URL serving `<url>/snapshot` and `<url>/delta/<serial>`.
+ * @property {(request: { serial: number | null, signal: AbortSignal }) => RevocationData
+ *   | Promise<RevocationData>} [loader] Or: returns bytes (snapshots and/or deltas) after
+ *   `serial`, or a snapshot for `null`; `signal` aborts after `timeout`.
+ * @property {number} [interval] Seconds between refreshes (default 30).
+ * @property {number} [timeout] Seconds one fetch or loader call may take (default 5, at most
+ *   120).
+ * @property {typeof fetch} [fetch]
+ * @property {(error: Error) => void} [onError] Told about data that failed to verify or load
+ *   (the last good filter is kept).
+ */
+
+/**
+ * What a RevocationReplica's loader returns: a snapshot or delta, several, or nothing new.
+ * @typedef {Uint8Array | ArrayBuffer | Array<Uint8Array | ArrayBuffer> | null | undefined}
+ *   RevocationData
+ */
+
+/**
+ * Where `completeTask` sends a token: the revocation endpoint's URL, a function, or an
+ * object with `revoke(token)`.
+ * @typedef {string | URL | ((token: string) => unknown) | { revoke(token: string): unknown }}
+ *   RevocationAuthority
+ */
+
+/**
+ * What a Verifier consults about revocation: a replica kept fresh, or a filter.
+ * @typedef {RevocationReplica | RevocationFilter} RevocationSource
+ */

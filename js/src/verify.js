@@ -18,7 +18,10 @@ export { checkLink, fetchLink, linkToken } from "./links.js";
 export { RevocationFilter, RevocationReplica, completeTask } from "./revocation.js";
 export { MAX_TOKEN_LENGTH } from "./util.js";
 
-/** Resolves when the core is ready. Every entry point has started it before import returns. */
+/**
+ * Resolves when the core is ready. Every entry point has started it before import returns.
+ * @returns {Promise<void>}
+ */
 export function ready() {
   return Promise.resolve();
 }
@@ -70,12 +73,7 @@ export class Verifier {
   };
 
   /**
-   * @param {{ issuers: Record<string, { keys: object[] } | RemoteKeySet>, audience: string,
-   *           maxLifetime?: number, clockSkew?: number, requireBinding?: boolean,
-   *           maxDelegationDepth?: number,
-   *           revocation?: RevocationReplica | RevocationFilter, revocationGrace?: number,
-   *           failOpenWhenStale?: boolean, exactCheck?: (jti: string) => boolean,
-   *           onStaleRevocation?: (claims: object) => void }} options
+   * @param {VerifierOptions} options
    *   With `revocation`, every verification consults it: a hit is `revoked`, missing or
    *   stale data (`nextUpdate + revocationGrace`, default 60 s, at most 86400) is
    *   `stale_revocation` unless `failOpenWhenStale`, which accepts with a warning
@@ -148,9 +146,8 @@ export class Verifier {
    * (`delegation_denied`): its links' `jti` are their signers' choice; revoke its root.
    * @param {string} bearer
    * @param {string} [target]
-   * @param {{ dpop?: { proof: string, method: string, url: string, nonce?: string },
-   *           now?: number | Date }} [options]
-   * @returns {Record<string, unknown>}
+   * @param {{ dpop?: DpopProof, now?: number | Date }} [options]
+   * @returns {TaskClaims}
    */
   authorizeRevocation(bearer, target, options = {}) {
     this.#sync();
@@ -180,7 +177,7 @@ export class Verifier {
    * endpoints decide with `authorizeRevocation`, which requires the bound key's proof.
    * @param {string} token
    * @param {{ now?: number | Date }} [options]
-   * @returns {Record<string, unknown>}
+   * @returns {TaskClaims}
    */
   verifyForRevocation(token, options = {}) {
     this.#sync();
@@ -195,14 +192,8 @@ export class Verifier {
    * included, a `__proto__` member dropped: see `parseClaims`) or throws a TaskTokenError
    * with the one failed check's code.
    * @param {string} token
-   * @param {{ action: string, resource: string, keyThumbprint?: string,
-   *           dpop?: { proof: string, method: string, url: string, nonce?: string },
-   *           now?: number | Date }} request
-   *   `dpop`: the DPoP proof the HTTP request carried (its `DPoP` header), with the
-   *   request's method and URL (and the nonce the server requires, if it uses them); the
-   *   token must then be bound to the proof's key. Each proof
-   *   is accepted once by this verifier (`proof_replayed` after), within `proofMaxAge`.
-   * @returns {Record<string, unknown>}
+   * @param {VerifyRequest} request
+   * @returns {TaskClaims}
    */
   verify(token, request) {
     this.#sync();
@@ -246,7 +237,7 @@ export class Verifier {
 
   /**
    * Decisions so far by outcome (`ok` and error codes), for metrics: `{ ok: 12, expired: 1 }`.
-   * @returns {Record<string, number>}
+   * @returns {Partial<Record<"ok" | ErrorCode, number>>}
    */
   stats() {
     return Object.fromEntries(this.#counts);
@@ -437,3 +428,127 @@ function trustedIssuers(issuers) {
   return Object.entries(copy).map(([iss, keys]) =>
     [iss, isRemote(keys) ? keys : JSON.parse(plainJson(keys, "Verifier options"))]);
 }
+
+// The types of the verification surface. Those defined next to their code are re-exported
+// here (and so from `tasktoken` too).
+/** @typedef {import("./errors.js").ErrorCode} ErrorCode */
+/** @typedef {import("./errors.js").ExchangeErrorCode} ExchangeErrorCode */
+/** @typedef {import("./keys.js").Ed25519Jwk} Ed25519Jwk */
+/** @typedef {import("./keys.js").RemoteKeySetOptions} RemoteKeySetOptions */
+/** @typedef {import("./util.js").AuditEvent} AuditEvent */
+/** @typedef {import("./revocation.js").RevocationInfo} RevocationInfo */
+/** @typedef {import("./revocation.js").RevocationReplicaOptions} RevocationReplicaOptions */
+/** @typedef {import("./revocation.js").RevocationData} RevocationData */
+/** @typedef {import("./revocation.js").RevocationSource} RevocationSource */
+/** @typedef {import("./links.js").LinkState} LinkState */
+/** @typedef {import("./links.js").LinkCheck} LinkCheck */
+/** @typedef {import("./links.js").LinkOrigin} LinkOrigin */
+/** @typedef {import("./links.js").LinkCheckOptions} LinkCheckOptions */
+/**
+ * @template R
+ * @typedef {import("./guard.js").GuardOptions<R>} GuardOptions
+ */
+/** @typedef {import("./guard.js").GuardResult} GuardResult */
+/** @typedef {import("./guard.js").NodeRequestLike} NodeRequestLike */
+/** @typedef {import("./guard.js").NodeResponseLike} NodeResponseLike */
+/** @typedef {import("./exchange.js").BearerExchangeOptions} BearerExchangeOptions */
+/** @typedef {import("./exchange.js").ApprovalWait} ApprovalWait */
+/** @typedef {import("./exchange.js").ExchangeResult} ExchangeResult */
+/** @typedef {import("./exchange.js").TaskOptions} TaskOptions */
+/** @typedef {import("./exchange.js").TaskContext} TaskContext */
+/** @typedef {import("./revocation.js").RevocationAuthority} RevocationAuthority */
+
+/**
+ * What a Verifier trusts and how strictly it checks.
+ * @typedef {object} VerifierOptions
+ * @property {Record<string, { keys: Ed25519Jwk[] } | import("./keys.js").RemoteKeySet>} issuers
+ *   Trusted issuers and their key sets: a JWKS object per issuer, or a RemoteKeySet, whose
+ *   changes the verifier follows (and which it asks for a refresh on `unknown_key`).
+ * @property {string} audience This service's name; the token's `aud` must include it.
+ * @property {import("./revocation.js").RevocationSource} [revocation] Revocation data consulted on
+ *   every verification (a hit is `revoked`). It governs the tokens of one issuer: its
+ *   `issuer`, or the trusted issuer whose keys are its keys; tokens of other issuers are
+ *   `stale_revocation`.
+ * @property {number} [revocationGrace] Seconds after the data's `nextUpdate` before it is
+ *   stale (default 60, at most 86400).
+ * @property {boolean} [failOpenWhenStale] Accept tokens on missing or stale revocation data,
+ *   with a warning (default false).
+ * @property {(jti: string) => boolean} [exactCheck] Called synchronously with the `jti` on a
+ *   filter hit; returning exactly `false` overrules it (a false positive). Anything else, or
+ *   a throw, leaves the token revoked.
+ * @property {(claims: TaskClaims) => void} [onStaleRevocation] Called instead of
+ *   console.warn when a token is accepted on stale data.
+ * @property {(event: AuditEvent) => void} [onDecision] Receives an audit event for every
+ *   verification decision.
+ * @property {string} [name] This verifier's name in audit events (`decided_by`, default
+ *   "verifier").
+ * @property {number} [cacheSize] How many authenticated tokens to remember (default 1024; 0
+ *   turns the cache off). A token seen again skips the signature, claim types, issuer and
+ *   audience; time, lifetime, revocation, binding, action and resource are checked on every
+ *   call.
+ * @property {number} [maxLifetime] Largest accepted lifetime in seconds (default 900, at
+ *   most 86400).
+ * @property {number} [clockSkew] Tolerated clock difference in seconds (default 30, at most
+ *   300).
+ * @property {number} [proofMaxAge] How old a DPoP proof may be, in seconds (default 60, at
+ *   most 300).
+ * @property {boolean} [requireBinding] Accept only key-bound tokens (`cnf.jkt`).
+ * @property {number} [maxDelegationDepth] Most links of a delegation chain (`ROOT~LINK…`)
+ *   accepted (default and most 4; 0 refuses every chain with `delegation_denied`).
+ */
+
+/**
+ * The DPoP proof (RFC 9449) a request carried (its `DPoP` header), with the request's method
+ * and URL, and the nonce the server requires if it uses them.
+ * @typedef {{ proof: string, method: string, url: string, nonce?: string }} DpopProof
+ */
+
+/**
+ * What one verification is for.
+ * @typedef {object} VerifyRequest
+ * @property {string} action The action about to be performed; must be one of the token's
+ *   scope entries.
+ * @property {string} resource The resource about to be touched; must match one of the
+ *   token's `res` patterns.
+ * @property {string} [keyThumbprint] Thumbprint of a key the caller proved possession of by
+ *   other means (for `cnf.jkt`).
+ * @property {DpopProof} [dpop] The DPoP proof (RFC 9449) the request carried, with its method
+ *   and URL: checked, and the token must be bound to its key. Each proof is accepted once per
+ *   verifier (`proof_replayed` after), within `proofMaxAge`.
+ * @property {number | Date} [now] Verify as of this time (seconds since the epoch, or a
+ *   Date). Default: now.
+ * @property {(event: AuditEvent) => void} [onDecision] Receives this call's audit event (in
+ *   addition to the verifier's own listener).
+ */
+
+/**
+ * The claims of a verified token; unknown claims are included, except a `__proto__` member
+ * (at any depth), which is dropped so that no merge can make it a prototype.
+ * @typedef {TaskClaimNames & { [claim: string]: unknown }} TaskClaims
+ */
+
+/**
+ * The claims a task token is read for (TaskClaims holds the others too).
+ * @typedef {object} TaskClaimNames
+ * @property {string} iss
+ * @property {string} sub
+ * @property {string | string[]} aud
+ * @property {number} iat
+ * @property {number} [nbf]
+ * @property {number} exp
+ * @property {string} jti
+ * @property {string} task
+ * @property {string} scope
+ * @property {string[]} res
+ * @property {{ jkt: string }} [cnf]
+ * @property {number} [dlg] Delegation links the holder may still add.
+ * @property {DelegationActor} [act] For a delegation chain: the delegators, the most recent
+ *   outermost, the root's `sub` innermost (RFC 8693 §4.1).
+ * @property {string} [prev] For a delegation chain: the hash of the element before the last
+ *   link.
+ */
+
+/**
+ * One delegator of a chain, and the one before it.
+ * @typedef {{ sub: string, act?: DelegationActor }} DelegationActor
+ */

@@ -21,7 +21,10 @@ test("npm pack installs in an empty directory and runs the README example", () =
     assert.ok(files.includes(`wasm/${m}/tasktoken_bg.wasm`), `the ${m} wasm ships`);
     assert.ok(!files.includes(`wasm/${m}/tasktoken.js`), `the ${m} glue is bundled, not shipped`);
   }
-  assert.ok(files.includes("index.d.ts") && files.includes("verify.d.ts"), "the types ship");
+  // The entries' declarations and the generated ones they re-export (`make types`).
+  for (const entry of ["index", "verify", "mcp"]) {
+    assert.ok(files.includes(`${entry}.d.ts`) && files.includes(`types/${entry}.d.ts`), `the ${entry} types ship`);
+  }
   for (const runtime of ["node", "web", "workerd"]) {
     for (const entry of ["", "-verify", "-mcp"]) {
       assert.ok(files.includes(`dist-${runtime}/${runtime}${entry}.js`), `the ${runtime}${entry} bundle ships`);

@@ -1,8 +1,9 @@
 //! One source for the error codes (STYLE.md, "Rules live once"): `tasktoken::Error::CODES`,
 //! in DESIGN.md's order. Every other list of them is checked against it here, in the same
 //! order: the JS package's (`CODES` in js/src/revocation.js, the `ErrorCode` union in
-//! js/index.d.ts and the hostile-input test's set), the CLI's `--help`, and README's
-//! "Error codes". A code added to the core fails this test until every list has it.
+//! js/types/errors.d.ts, generated from js/src/errors.js, and the hostile-input test's set),
+//! the CLI's `--help`, and README's "Error codes". A code added to the core fails this test
+//! until every list has it.
 
 mod common;
 
@@ -44,9 +45,10 @@ fn the_js_package_lists_the_cores_codes() {
     let set = between(&revocation, "const CODES = new Set([", "]);", "js/src/revocation.js");
     assert_core(&quoted(set, '"'), "CODES in js/src/revocation.js");
 
-    let types = repo_file("js/index.d.ts");
-    let union = between(&types, "export type ErrorCode =", ";", "js/index.d.ts");
-    assert_core(&quoted(union, '"'), "ErrorCode in js/index.d.ts");
+    // Generated from js/src/errors.js by `make types` (checked by `make test-js`).
+    let types = repo_file("js/types/errors.d.ts");
+    let union = between(&types, "export type ErrorCode =", ";", "js/types/errors.d.ts");
+    assert_core(&quoted(union, '"'), "ErrorCode in js/types/errors.d.ts");
 
     // The hostile-input test accepts the core's codes, then the token service's refusals.
     let negative = repo_file("js/test/negative.test.mjs");

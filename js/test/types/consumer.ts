@@ -177,3 +177,20 @@ const self: string = revocable.authorizeRevocation(token, undefined, {
   dpop: { proof: "p", method: "POST", url: "https://auth.example/revocation/revoke" }, now: new Date(),
 }).jti;
 void self;
+
+// What the generated declarations keep from the JSDoc: wrong usage fails.
+// @ts-expect-error: a verification names the resource too
+verifier.verify(token, { action: "customers:read" });
+// @ts-expect-error: a TaskTokenError's code is a stable code
+void new TaskTokenError("nope", "message");
+// @ts-expect-error: filters come from fromSnapshot only
+void new RevocationFilter();
+// @ts-expect-error: a guard needs the route's action
+guard(new Request("https://x/"), verifier, { resource: "r" });
+// @ts-expect-error: a Verifier needs its audience
+void new Verifier({ issuers: {} });
+const stale: Promise<RevocationInfo | null> = replica.refreshIfDue();
+void stale;
+// @ts-expect-error: offer answers one of four words
+const offered: "merged" = replica.offer(new Uint8Array());
+void offered;

@@ -46,3 +46,9 @@ export function handled(request: Request, transport: WebStandardStreamableHTTPSe
 
 // @ts-expect-error a gate takes a verifier or a service, not both
 new McpGate({ resource, verifier: gate.verifier, service: "https://auth.example", issuer: "https://auth.example" });
+
+// @ts-expect-error: MCP_SCOPES is exactly the two actions
+const wrongScope: "tools:list" = MCP_SCOPES[0];
+void wrongScope;
+// @ts-expect-error: a gate needs its resource
+new McpGate({ verifier: gate.verifier, issuer: "https://auth.example" });
