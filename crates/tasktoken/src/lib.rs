@@ -60,6 +60,7 @@ extern crate alloc;
 
 mod approval;
 mod audit;
+mod cache;
 mod claims;
 mod delegation;
 mod dpop;
@@ -82,6 +83,7 @@ pub use approval::{
     MAX_APPROVAL_INTERVAL, MAX_APPROVERS,
 };
 pub use audit::{AuditEvent, AuditKind, AuditSink, OutcomeCounters};
+pub use cache::VerifyCache;
 pub use claims::VerifiedClaims;
 pub use delegation::{delegate, LinkRequest, LINK_TYPE, MAX_DELEGATION_DEPTH};
 pub use dpop::{
@@ -109,8 +111,8 @@ pub use revocation::replica::{Offered, RevocationReplica};
 pub use scan::{is_task_token, FoundToken, Scanner};
 pub use token::{UnverifiedToken, MAX_TOKEN_LEN, TOKEN_TYPE};
 pub use verifier::{
-    Request, Verifier, VerifyCache, VerifyContext, DEFAULT_CLOCK_SKEW, DEFAULT_MAX_LIFETIME,
-    MAX_CLOCK_SKEW, MAX_LIFETIME_LIMIT, REVOKE_ACTION,
+    Request, Verifier, VerifyContext, DEFAULT_CLOCK_SKEW, DEFAULT_MAX_LIFETIME, MAX_CLOCK_SKEW,
+    MAX_LIFETIME_LIMIT, REVOKE_ACTION,
 };
 
 /// Seconds since the Unix epoch from the system clock (0 if the clock is before 1970).
