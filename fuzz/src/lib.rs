@@ -8,7 +8,7 @@
 //! - every error carries one of the stable codes, with a short message that never echoes
 //!   the input;
 //! - the entry points agree with each other (`parse` vs `verify_at` vs
-//!   `verify_for_revocation_at` vs `verify_revocable_at`; `decode` vs `verify` vs
+//!   `verify_for_revocation_at` vs `verify_with` revocation data; `decode` vs `verify` vs
 //!   `from_snapshot` vs `offer`);
 //! - whatever is accepted is what the rules accept (an accepted token is in its time window,
 //!   within its lifetime, for our audience, action and resource; an allowed resource has no
@@ -140,8 +140,9 @@ pub fn token(token: &str) {
     let parsed = UnverifiedToken::parse(token);
     let plain = f.verifier.verify_at(token, &request, NOW);
     let genuine = f.verifier.verify_for_revocation_at(token, NOW);
-    let revocable =
-        f.verifier.verify_revocable_at(token, &request, NOW, &Revocation::new(Some(&f.filter)));
+    let revocation = Revocation::new(Some(&f.filter));
+    let context = VerifyContext::new().with_revocation(&revocation);
+    let revocable = f.verifier.verify_with(token, &request, NOW, context);
     check_errors(&[&plain, &genuine, &revocable], token.as_bytes());
     check_errors(&[&parsed], token.as_bytes());
 
@@ -188,16 +189,16 @@ fn check_cache(token: &str, request: &Request<'_>, plain: &Result<VerifiedClaims
     let f = &*FIXTURES;
     let mut cache = VerifyCache::new(4);
     for _ in 0..2 {
-        let context = VerifyContext { cache: Some(&mut cache), ..VerifyContext::default() };
-        assert_eq!(&f.verifier.verify_with_at(token, request, NOW, context), plain, "cached");
+        let context = VerifyContext::new().with_cache(&mut cache);
+        assert_eq!(&f.verifier.verify_with(token, request, NOW, context), plain, "cached");
     }
     let other = Request::new("customers:write", RESOURCE);
-    let context = VerifyContext { cache: Some(&mut cache), ..VerifyContext::default() };
-    let got = f.verifier.verify_with_at(token, &other, NOW, context);
+    let context = VerifyContext::new().with_cache(&mut cache);
+    let got = f.verifier.verify_with(token, &other, NOW, context);
     assert_eq!(got, f.verifier.verify_at(token, &other, NOW), "a hit checks the action");
     let later = NOW + 3600;
-    let context = VerifyContext { cache: Some(&mut cache), ..VerifyContext::default() };
-    let got = f.verifier.verify_with_at(token, request, later, context);
+    let context = VerifyContext::new().with_cache(&mut cache);
+    let got = f.verifier.verify_with(token, request, later, context);
     assert_eq!(got, f.verifier.verify_at(token, request, later), "a hit checks the time");
 }
 
@@ -217,8 +218,8 @@ impl AuditSink for Recorder {
 fn check_audit(token: &str, request: &Request<'_>, plain: &Result<VerifiedClaims, Error>) {
     let f = &*FIXTURES;
     let recorder = Recorder::default();
-    let context = VerifyContext { audit: Some(&recorder), ..VerifyContext::default() };
-    let got = f.verifier.verify_with_at(token, request, NOW, context);
+    let context = VerifyContext::new().with_audit(&recorder);
+    let got = f.verifier.verify_with(token, request, NOW, context);
     assert_eq!(&got, plain, "audited");
     let events = recorder.0.into_inner();
     assert_eq!(events.len(), 1, "one event per decision");
@@ -677,14 +678,13 @@ pub fn chain(text: &str) {
     resources.push(RESOURCE.into());
     for action in &actions {
         for resource in &resources {
-            let request = Request {
-                key_thumbprint: last_jkt.as_deref(),
-                ..Request::new(action, resource)
-            };
+            let mut request = Request::new(action, resource);
+            request.key_thumbprint = last_jkt.as_deref();
             let result = f.verifier.verify_at(text, &request, NOW);
             check_errors(&[&result], text.as_bytes());
             if result.is_ok() && text.contains('~') {
-                let alone = Request { key_thumbprint: root_jkt.as_deref(), ..request };
+                let mut alone = request;
+                alone.key_thumbprint = root_jkt.as_deref();
                 let root = f.verifier.verify_at(root_text, &alone, NOW);
                 assert!(root.is_ok(), "the chain was granted what its root is not: {root:?}");
             }

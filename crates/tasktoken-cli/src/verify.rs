@@ -138,19 +138,16 @@ pub fn run(args: &VerifyArgs) -> Result<(), Failure> {
         }
         _ => None,
     };
-    let request = Request {
-        action: &args.action,
-        resource: &args.resource,
-        key_thumbprint: args.key_thumbprint.as_deref(),
-        dpop,
-    };
+    let mut request = Request::new(&args.action, &args.resource);
+    request.key_thumbprint = args.key_thumbprint.as_deref();
+    request.dpop = dpop;
     let now = args.now.unwrap_or_else(unix_now);
     // One verification per run: a proof is new to this cache by construction; a service
     // that verifies many requests keeps one store for all of them.
     let replay = ProofReplayCache::new(1);
     let Some(snapshot) = &args.filter else {
-        let context = VerifyContext { proof_replay: Some(&replay), ..VerifyContext::default() };
-        let claims = verifier.verify_with_at(&token, &request, now, context)?;
+        let context = VerifyContext::new().with_proof_replay(&replay);
+        let claims = verifier.verify_with(&token, &request, now, context)?;
         return stdout_line(&format!("{:#}", Value::Object(claims.into_map())));
     };
     let keys_for = |issuer: &str| match &args.revocation_jwks {
@@ -170,12 +167,8 @@ pub fn run(args: &VerifyArgs) -> Result<(), Failure> {
         fail_open_when_stale: args.fail_open_when_stale,
         exact_check: None,
     };
-    let context = VerifyContext {
-        revocation: Some(&revocation),
-        proof_replay: Some(&replay),
-        ..VerifyContext::default()
-    };
-    let claims = verifier.verify_with_at(&token, &request, now, context)?;
+    let context = VerifyContext::new().with_revocation(&revocation).with_proof_replay(&replay);
+    let claims = verifier.verify_with(&token, &request, now, context)?;
     let stale = claims.stale_revocation_ignored();
     stdout_line(&format!("{:#}", Value::Object(claims.into_map())))?;
     if stale {

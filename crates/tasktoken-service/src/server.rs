@@ -968,7 +968,7 @@ async fn revoke_inner(
     let url = format!("{}/revocation/revoke", app.url);
     let dpop = proof.map(|proof| ProofRequest { proof, method: "POST", url: &url, nonce: None });
     let replay = LockedProofs(&app.proofs);
-    let context = VerifyContext { proof_replay: Some(&replay), ..VerifyContext::default() };
+    let context = VerifyContext::new().with_proof_replay(&replay);
     let claims = app
         .revoker
         .authorize_revocation_at(bearer, target.as_deref(), dpop, now, context)

@@ -225,12 +225,10 @@ impl CoreVerifier {
         let dpop = proof_request(&proof, &method, &url, nonce.as_deref())?;
         let now = seconds(now)?;
         let claims = self.with_revocation(|revocation| {
-            let context = VerifyContext {
-                revocation,
-                proof_replay: Some(&self.proofs),
-                proof_keys: Some(&self.proof_keys),
-                ..VerifyContext::default()
-            };
+            let mut context = VerifyContext::new()
+                .with_proof_replay(&self.proofs)
+                .with_proof_keys(&self.proof_keys);
+            context.revocation = revocation;
             self.verifier.authorize_revocation_at(bearer, target.as_deref(), dpop, now, context)
         })?;
         Ok(claims.as_json().to_owned())
@@ -262,7 +260,9 @@ impl CoreVerifier {
     ) -> JsResult<String> {
         let dpop = proof_request(&proof, &method, &url, nonce.as_deref())?;
         let key_thumbprint = key_thumbprint.as_deref();
-        let request = Request { action, resource, key_thumbprint, dpop };
+        let mut request = Request::new(action, resource);
+        request.key_thumbprint = key_thumbprint;
+        request.dpop = dpop;
         let now = seconds(now)?;
         self.stale_ignored.set(false);
         let claims =
@@ -297,14 +297,12 @@ impl CoreVerifier {
         // A re-entrant call (an exactCheck callback verifying with this same verifier)
         // finds the cache borrowed and goes without it, rather than trapping.
         let mut cache = self.cache.try_borrow_mut().ok();
-        let context = VerifyContext {
-            revocation,
-            audit: capture.as_ref().map(|c| c as &dyn AuditSink),
-            cache: cache.as_deref_mut(),
-            proof_replay: Some(&self.proofs),
-            proof_keys: Some(&self.proof_keys),
-        };
-        self.verifier.verify_with_at(token, request, now, context)
+        let mut context =
+            VerifyContext::new().with_proof_replay(&self.proofs).with_proof_keys(&self.proof_keys);
+        context.revocation = revocation;
+        context.audit = capture.as_ref().map(|c| c as &dyn AuditSink);
+        context.cache = cache.as_deref_mut();
+        self.verifier.verify_with(token, request, now, context)
     }
 
     /// Runs `work` with the revocation settings as the core takes them (none if unset), at

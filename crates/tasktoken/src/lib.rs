@@ -44,7 +44,7 @@
 //! - [`BloomGeometry`], [`BloomFilter`], [`Publication`] (with [`Snapshot`], [`Delta`],
 //!   [`Freshness`]): the revocation filter and its signed binary format, for authorities;
 //! - [`RevocationFilter`], [`Revocation`]: a replica's verified filter, and what
-//!   [`Verifier::verify_revocable_at`] consults; [`RevocationReplica`] ([`Offered`]): which
+//!   [`Verifier::verify_with`] consults ([`VerifyContext::with_revocation`]); [`RevocationReplica`] ([`Offered`]): which
 //!   snapshots and deltas a replica takes, in order, never going back, for one issuer;
 //! - [`PublicationPlanner`] ([`Generation`], [`Step`]): what an authority publishes next —
 //!   serial, validity, delta or new generation, capacity;

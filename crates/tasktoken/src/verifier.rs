@@ -34,8 +34,12 @@ pub const MAX_CLOCK_SKEW: u32 = 300;
 /// that lives longer is not a task token.
 pub const MAX_LIFETIME_LIMIT: u32 = 86_400;
 
-/// What the caller is about to do with the token: the action and the resource it must allow.
+/// What the caller is about to do with the token: the action and the resource it must allow,
+/// and the proof of possession it carried, if any.
+///
+/// Built with [`Request::new`] and the `with_*` methods (fields may be added).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Request<'a> {
     /// The action, matched exactly against one of the token's `scope` entries.
     pub action: &'a str,
@@ -55,9 +59,16 @@ impl<'a> Request<'a> {
         Request { action, resource, key_thumbprint: None, dpop: None }
     }
 
-    /// The same request, carrying the DPoP proof `dpop`.
+    /// The same request, carrying the DPoP proof `dpop` (checked by the verifier, RFC 9449).
     pub fn with_proof(self, dpop: ProofRequest<'a>) -> Self {
         Request { dpop: Some(dpop), ..self }
+    }
+
+    /// The same request, with the RFC 7638 thumbprint of a key the caller proved possession
+    /// of by other means (mutual TLS, a proof it verified itself). A bound token whose
+    /// `cnf.jkt` differs is `binding_mismatch`.
+    pub fn with_key_thumbprint(self, thumbprint: &'a str) -> Self {
+        Request { key_thumbprint: Some(thumbprint), ..self }
     }
 }
 
@@ -217,11 +228,15 @@ impl Verifier {
         self
     }
 
-    /// Verifies with everything optional at once: revocation data, a per-call audit sink,
+    /// Verifies `token` for `request` at `now`, as [`Verifier::verify_at`], consulting what
+    /// `context` holds: revocation data (after the lifetime check, a `jti` in the filter is
+    /// `revoked` unless the exact check overrules the hit; missing or stale data is
+    /// `stale_revocation` unless failing open), a per-call audit sink, a replay store for DPoP
+    /// proofs (a request with a proof and no store is `invalid_proof`), prepared proof keys,
     /// and a [`VerifyCache`] of tokens this verifier already authenticated (their signature,
     /// claim types, issuer and audience are not checked again; time, lifetime, revocation,
     /// binding, action and resource are checked on every call).
-    pub fn verify_with_at(
+    pub fn verify_with(
         &self,
         token: &str,
         request: &Request<'_>,
@@ -265,7 +280,9 @@ impl Verifier {
         }
     }
 
-    /// Verifies `token` for `request` at the current system time.
+    /// Verifies `token` for `request` at the current system time, as
+    /// [`Verifier::verify_at`] (std only, and not on `wasm32-unknown-unknown`, which has no
+    /// clock: pass the time to [`Verifier::verify_at`] there).
     #[cfg(all(feature = "std", not(all(target_arch = "wasm32", target_os = "unknown"))))]
     pub fn verify(&self, token: &str, request: &Request<'_>) -> Result<VerifiedClaims, Error> {
         self.verify_at(token, request, crate::unix_now())
@@ -273,28 +290,15 @@ impl Verifier {
 
     /// Verifies `token` for `request` at `now` (seconds since the epoch) and returns its
     /// claims, or the first failed check's error. Does not consult revocation data: use
-    /// [`Verifier::verify_revocable_at`] where tokens can be revoked.
+    /// [`Verifier::verify_with`] and [`VerifyContext::with_revocation`] where tokens can be
+    /// revoked. A bound token's DPoP proof is refused here (`invalid_proof`: no replay store).
     pub fn verify_at(
         &self,
         token: &str,
         request: &Request<'_>,
         now: i64,
     ) -> Result<VerifiedClaims, Error> {
-        self.verify_with_at(token, request, now, VerifyContext::default())
-    }
-
-    /// Like [`Verifier::verify_at`], and after the lifetime check consults `revocation`: a
-    /// `jti` in the filter is `revoked` (unless the exact check overrules the hit); missing
-    /// or stale data is `stale_revocation` unless `fail_open_when_stale` is set.
-    pub fn verify_revocable_at(
-        &self,
-        token: &str,
-        request: &Request<'_>,
-        now: i64,
-        revocation: &Revocation<'_>,
-    ) -> Result<VerifiedClaims, Error> {
-        let context = VerifyContext { revocation: Some(revocation), ..VerifyContext::default() };
-        self.verify_with_at(token, request, now, context)
+        self.verify_with(token, request, now, VerifyContext::new())
     }
 
     /// Identifies this configuration of keys and audience (see [`VerifyCache`]).
@@ -359,7 +363,7 @@ impl Verifier {
     /// With no `target`, `bearer` revokes itself: it must be genuine and current (see
     /// [`Verifier::verify_for_revocation_at`]), and if it is key-bound (`cnf.jkt`) it must
     /// prove possession of that key exactly as
-    /// [`Verifier::verify_with_at`] requires for any request: without a proof
+    /// [`Verifier::verify_with`] requires for any request: without a proof
     /// `binding_required`, a proof by another key `binding_mismatch`, a proof that does not
     /// verify (signature, `htm`, `htu`, `iat`, `ath`, nonce) `invalid_proof`, one already
     /// used `proof_replayed`; the proof is recorded in `context.proof_replay` only once it
@@ -407,7 +411,7 @@ impl Verifier {
             .unwrap_or("-");
         let resource = format!("tokens/{jti}");
         let request = Request { dpop, ..Request::new(REVOKE_ACTION, &resource) };
-        self.verify_with_at(bearer, &request, now, context)?;
+        self.verify_with(bearer, &request, now, context)?;
         self.verify_for_revocation_at(target, now)
     }
 
@@ -633,8 +637,12 @@ impl Verifier {
     }
 }
 
-/// What a verification may consult besides the token and the request.
+/// What a verification may consult besides the token and the request (see
+/// [`Verifier::verify_with`]); nothing by default.
+///
+/// Built with [`VerifyContext::new`] and the `with_*` methods (fields may be added).
 #[derive(Default)]
+#[non_exhaustive]
 pub struct VerifyContext<'a> {
     /// Revocation data: a hit is `revoked`, missing or stale data `stale_revocation`.
     pub revocation: Option<&'a Revocation<'a>>,
@@ -647,6 +655,40 @@ pub struct VerifyContext<'a> {
     pub proof_replay: Option<&'a dyn ProofReplayStore>,
     /// Prepared tables of bound tokens' Ed25519 proof keys, for speed (same verdicts).
     pub proof_keys: Option<&'a ProofKeyCache>,
+}
+
+impl<'a> VerifyContext<'a> {
+    /// A context that consults nothing: no revocation data, no per-call audit sink, no
+    /// cache, no replay store (so a request with a DPoP proof is `invalid_proof`).
+    pub fn new() -> Self {
+        VerifyContext::default()
+    }
+
+    /// Consults `revocation`: a hit is `revoked`, missing or stale data `stale_revocation`.
+    pub fn with_revocation(self, revocation: &'a Revocation<'a>) -> Self {
+        VerifyContext { revocation: Some(revocation), ..self }
+    }
+
+    /// Records this call's audit event to `sink` too (besides the verifier's own sink).
+    pub fn with_audit(self, sink: &'a dyn AuditSink) -> Self {
+        VerifyContext { audit: Some(sink), ..self }
+    }
+
+    /// Uses and fills `cache` of tokens this verifier already authenticated.
+    pub fn with_cache(self, cache: &'a mut VerifyCache) -> Self {
+        VerifyContext { cache: Some(cache), ..self }
+    }
+
+    /// Remembers accepted DPoP proofs in `store`, refusing one seen before
+    /// (`proof_replayed`).
+    pub fn with_proof_replay(self, store: &'a dyn ProofReplayStore) -> Self {
+        VerifyContext { proof_replay: Some(store), ..self }
+    }
+
+    /// Uses `keys`' prepared tables of bound tokens' proof keys (faster, same verdicts).
+    pub fn with_proof_keys(self, keys: &'a ProofKeyCache) -> Self {
+        VerifyContext { proof_keys: Some(keys), ..self }
+    }
 }
 
 /// The checks of [`VerifyContext`] that the verification itself consults.

@@ -48,14 +48,9 @@ fn every_vector_decision_is_one_event_with_its_outcome_and_no_secrets() {
             continue; // revocation data that is refused never reaches a decision
         };
         let revocation = rev.map(|rev| revocation(filter.as_ref(), rev));
-        let context = VerifyContext {
-            revocation: revocation.as_ref(),
-            audit: Some(&sink),
-            cache: None,
-            proof_replay: Some(&replay),
-            proof_keys: None,
-        };
-        let result = v.verify_with_at(token, &request, now, context);
+        let mut context = VerifyContext::new().with_audit(&sink).with_proof_replay(&replay);
+        context.revocation = revocation.as_ref();
+        let result = v.verify_with(token, &request, now, context);
         decisions += 1;
         let events = sink.0.into_inner().expect("not poisoned");
         assert_eq!(events.len(), 1, "{}", case["name"]);

@@ -28,9 +28,8 @@ fn every_vector_gets_the_same_verdict_from_the_cache() {
         let plain = verifier.verify_at(token, &request, now).map_err(|e| e.code());
         let mut cache = VerifyCache::new(8);
         for round in 0..2 {
-            let context = VerifyContext { cache: Some(&mut cache), ..VerifyContext::default() };
-            let cached =
-                verifier.verify_with_at(token, &request, now, context).map_err(|e| e.code());
+            let context = VerifyContext::new().with_cache(&mut cache);
+            let cached = verifier.verify_with(token, &request, now, context).map_err(|e| e.code());
             assert_eq!(cached, plain, "{} (round {round})", case["name"]);
         }
         checked += 1;
@@ -57,8 +56,8 @@ fn hits_still_check_time_request_and_owner() {
     let billing = Verifier::new("billing").expect("v").trust("https://a", &keys).expect("trust");
     let mut cache = VerifyCache::new(4);
     let mut verify = |v: &Verifier, action: &str, now: i64| {
-        let context = VerifyContext { cache: Some(&mut cache), ..VerifyContext::default() };
-        v.verify_with_at(&token, &Request::new(action, "r/1"), now, context)
+        let context = VerifyContext::new().with_cache(&mut cache);
+        v.verify_with(&token, &Request::new(action, "r/1"), now, context)
             .map(|_| ())
             .map_err(|e| e.code())
     };

@@ -76,7 +76,7 @@ fn a_delegated_chain_verifies_with_the_last_links_claims() {
     let root = root(&orch, 2);
     let chain = delegate(&root, &orch, &narrower(Some(&sub), 1), NOW + 1).expect("delegate");
     let thumb = sub.thumbprint();
-    let request = Request { key_thumbprint: Some(&thumb), ..read(4821) };
+    let request = read(4821).with_key_thumbprint(&thumb);
     let claims = verifier().verify_at(&chain, &request, NOW + 2).expect("valid chain");
     assert_eq!(claims.sub(), "agent:sub-4821");
     assert_eq!(claims.iss(), ISS);
@@ -166,7 +166,7 @@ fn verifiers_can_refuse_chains_or_cap_their_depth() {
     let two = delegate(&one, &sub, &narrower(None, 0), NOW).expect("two");
     let capped = verifier().max_delegation_depth(1).expect("cap");
     let thumb = sub.thumbprint();
-    let bound = Request { key_thumbprint: Some(&thumb), ..read(4821) };
+    let bound = read(4821).with_key_thumbprint(&thumb);
     assert_eq!(code(capped.verify_at(&one, &bound, NOW)), "ok");
     assert_eq!(code(capped.verify_at(&two, &read(4821), NOW)), "delegation_denied");
     let none = verifier().max_delegation_depth(0).expect("none");
@@ -377,13 +377,10 @@ proptest! {
         // An action the last link names (so the action check is not what refuses).
         let last_actions = &prev.actions;
         let action = ACTIONS[last_actions[action % last_actions.len()]];
-        let request = Request {
-            key_thumbprint: Some(&last_key),
-            ..Request::new(action, RESOURCES[resource])
-        };
+        let request = Request::new(action, RESOURCES[resource]).with_key_thumbprint(&last_key);
         if verifier().verify_at(&chain, &request, NOW).is_ok() {
             let root_key = thumbprint(&dalek(0));
-            let alone = Request { key_thumbprint: Some(&root_key), ..request };
+            let alone = request.with_key_thumbprint(&root_key);
             prop_assert!(verifier().verify_at(&root, &alone, NOW).is_ok(),
                 "a chain granted what its root does not");
             // Every link narrowed: its task extends the previous one, its window inside it.

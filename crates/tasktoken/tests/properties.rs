@@ -24,7 +24,7 @@ use serde_json::{json, Map, Value};
 use tasktoken::{
     action_allowed, resource_allowed, BloomFilter, BloomGeometry, Error, Freshness, Issuer, KeySet,
     MintRequest, Publication, Request, Revocation, RevocationFilter, SigningKey, UnverifiedToken,
-    VerifiedClaims, Verifier,
+    VerifiedClaims, Verifier, VerifyContext,
 };
 
 const NOW: i64 = 1_767_225_600;
@@ -244,7 +244,7 @@ fn check_accepted(
     Ok(())
 }
 
-/// Runs `token` through `verify_at` and `verify_revocable_at` (an empty, fresh filter) and
+/// Runs `token` through `verify_at` and `verify_with` an empty, fresh filter, and
 /// checks both answers.
 fn verify_checked(
     verifier: &Verifier,
@@ -254,8 +254,9 @@ fn verify_checked(
     at: i64,
 ) -> Result<Result<VerifiedClaims, Error>, TestCaseError> {
     let plain = verifier.verify_at(token, request, at);
-    let revocable =
-        verifier.verify_revocable_at(token, request, at, &Revocation::new(Some(filter)));
+    let revocation = Revocation::new(Some(filter));
+    let context = VerifyContext::new().with_revocation(&revocation);
+    let revocable = verifier.verify_with(token, request, at, context);
     prop_assert_eq!(&plain, &revocable, "an empty filter changes nothing");
     match &plain {
         Ok(claims) => check_accepted(claims, token, request, at)?,
@@ -314,12 +315,8 @@ proptest! {
     #[test]
     fn mint_then_verify_returns_the_claims(grant in grant()) {
         let token = issuer().mint_at(&grant.mint, NOW).expect("the issuer accepts the grant");
-        let request = Request {
-            action: &grant.action,
-            resource: &grant.resource,
-            key_thumbprint: grant.mint.cnf_jkt.as_deref(),
-            dpop: None,
-        };
+        let mut request = Request::new(&grant.action, &grant.resource);
+        request.key_thumbprint = grant.mint.cnf_jkt.as_deref();
         let claims = verifier().verify_at(&token, &request, grant.at).expect("verifies");
         let jti = claims.jti().to_owned();
         prop_assert_eq!(URL_SAFE_NO_PAD.decode(&jti).map(|b| b.len()), Ok(16), "128-bit jti");
@@ -348,12 +345,8 @@ proptest! {
         replacement in any::<u8>(),
     ) {
         let token = issuer().mint_at(&grant.mint, NOW).expect("mint");
-        let request = Request {
-            action: &grant.action,
-            resource: &grant.resource,
-            key_thumbprint: grant.mint.cnf_jkt.as_deref(),
-            dpop: None,
-        };
+        let mut request = Request::new(&grant.action, &grant.resource);
+        request.key_thumbprint = grant.mint.cnf_jkt.as_deref();
         let verifier = verifier();
         prop_assert!(verifier.verify_at(&token, &request, grant.at).is_ok());
         let mut bytes = token.into_bytes();
@@ -390,12 +383,7 @@ fn every_single_byte_change_of_a_token_is_refused() {
         extra: json!({"ticket": "OPS-12", "n": [1, 2.5, null]}).as_object().expect("map").clone(),
     };
     let token = issuer().mint_at(&mint, NOW).expect("mint");
-    let request = Request {
-        action: "customers:read",
-        resource: "customers/4821",
-        key_thumbprint: Some(&jkt),
-        dpop: None,
-    };
+    let request = Request::new("customers:read", "customers/4821").with_key_thumbprint(&jkt);
     let verifier = verifier();
     assert!(verifier.verify_at(&token, &request, NOW).is_ok());
     let mut codes = BTreeMap::<&str, usize>::new();
@@ -708,12 +696,8 @@ proptest! {
         for mutation in &mutations {
             token = mutate(&token, mutation);
         }
-        let request = Request {
-            action: &grant.action,
-            resource: &grant.resource,
-            key_thumbprint: grant.mint.cnf_jkt.as_deref(),
-            dpop: None,
-        };
+        let mut request = Request::new(&grant.action, &grant.resource);
+        request.key_thumbprint = grant.mint.cnf_jkt.as_deref();
         let got = verify_checked(&verifier(), &empty_filter(), &token, &request, grant.at)?;
         if token.contains('~') {
             // A `~` makes it a delegation chain: the chain reader answers (with its own

@@ -78,7 +78,7 @@ impl ProofReplayStore for Recording {
 }
 
 fn with(store: &dyn ProofReplayStore) -> VerifyContext<'_> {
-    VerifyContext { proof_replay: Some(store), ..VerifyContext::default() }
+    VerifyContext::new().with_proof_replay(store)
 }
 
 /// The code of a self-revocation of `token` with `dpop`, against `store`.
@@ -129,13 +129,8 @@ fn a_proof_needs_a_replay_store() {
     let holder = key();
     let token = mint("customers:read", "customers/4821", Some(&holder), 0);
     let good = proof(&holder, "POST", URL, &token);
-    let result = verifier().authorize_revocation_at(
-        &token,
-        None,
-        post(&good),
-        NOW,
-        VerifyContext::default(),
-    );
+    let result =
+        verifier().authorize_revocation_at(&token, None, post(&good), NOW, VerifyContext::new());
     assert_eq!(result.map(|_| "ok").unwrap_or_else(|e| e.code()), "invalid_proof");
 }
 

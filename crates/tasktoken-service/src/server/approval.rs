@@ -352,8 +352,8 @@ async fn authenticate(
                 request =
                     request.with_proof(ProofRequest { proof, method, url: &url, nonce: None });
             }
-            let context = VerifyContext { proof_replay: Some(&replay), ..Default::default() };
-            match app.approver.verify_with_at(token, &request, now, context) {
+            let context = VerifyContext::new().with_proof_replay(&replay);
+            match app.approver.verify_with(token, &request, now, context) {
                 Ok(verified) => {
                     granted.push(name.clone());
                     claims = Some(verified);

@@ -35,17 +35,18 @@ pub fn verifier(config: &Value) -> Result<Verifier, Error> {
 /// The case's request.
 pub fn request(case: &Value) -> Request<'_> {
     let req = &case["request"];
-    Request {
-        action: req["action"].as_str().expect("action"),
-        resource: req["resource"].as_str().expect("resource"),
-        key_thumbprint: req["keyThumbprint"].as_str(),
-        dpop: req.get("dpop").map(|d| ProofRequest {
-            proof: d["proof"].as_str().expect("proof"),
-            method: d["method"].as_str().expect("method"),
-            url: d["url"].as_str().expect("url"),
-            nonce: d["nonce"].as_str(),
-        }),
-    }
+    let mut request = Request::new(
+        req["action"].as_str().expect("action"),
+        req["resource"].as_str().expect("resource"),
+    );
+    request.key_thumbprint = req["keyThumbprint"].as_str();
+    request.dpop = req.get("dpop").map(|d| ProofRequest {
+        proof: d["proof"].as_str().expect("proof"),
+        method: d["method"].as_str().expect("method"),
+        url: d["url"].as_str().expect("url"),
+        nonce: d["nonce"].as_str(),
+    });
+    request
 }
 
 /// The case's revocation data (`revocation`: the issuer it is loaded for, a snapshot or
