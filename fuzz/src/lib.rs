@@ -333,15 +333,11 @@ pub fn jwk(text: &str) {
 fn signs_verifiable_tokens(key: &SigningKey) {
     let iss = "https://fuzz.example";
     let issuer = Issuer::new(iss, key.clone()).expect("issuer");
-    let request = MintRequest {
-        sub: "agent:fuzz".into(),
-        aud: vec![AUDIENCE.into()],
-        task: "fuzz".into(),
-        scope: ACTION.into(),
-        res: vec![RESOURCE.into()],
-        ttl: 60,
-        ..MintRequest::default()
-    };
+    let request = MintRequest::new("agent:fuzz", "fuzz")
+        .with_aud([AUDIENCE])
+        .with_scope(ACTION)
+        .with_res([RESOURCE])
+        .with_ttl(60);
     let token = issuer.mint_at(&request, NOW).expect("mint");
     let keys = KeySet::from_keys([key.public_key()]).expect("one key");
     let verifier = Verifier::new(AUDIENCE).and_then(|v| v.trust(iss, &keys)).expect("verifier");
@@ -594,8 +590,7 @@ fn held_proof_key() -> HeldProofKey {
     let dpop = &case["request"]["dpop"];
     let text = |v: &Value| v.as_str().expect("a string").to_owned();
     let (proof, method, url) = (text(&dpop["proof"]), text(&dpop["method"]), text(&dpop["url"]));
-    let request =
-        tasktoken::ProofRequest { proof: &proof, method: &method, url: &url, nonce: None };
+    let request = tasktoken::ProofRequest::new(&proof, &method, &url);
     let token = text(&case["token"]);
     let jkt = tasktoken::verify_proof(&request, Some(&token), NOW, 60, 30).expect("valid").jkt;
     let keys = tasktoken::ProofKeyCache::new();
@@ -621,7 +616,7 @@ pub fn proof(text: &str) {
     let proof = lines.next().unwrap_or_default();
     let method = lines.next().unwrap_or_default();
     let url = lines.next().unwrap_or_default();
-    let request = tasktoken::ProofRequest { proof, method, url, nonce: None };
+    let request = tasktoken::ProofRequest::new(proof, method, url);
     for token in [None, Some("t.o.k")] {
         let result = tasktoken::verify_proof(&request, token, NOW, 60, 30);
         match &result {

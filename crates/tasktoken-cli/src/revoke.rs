@@ -121,8 +121,8 @@ fn jti_and_exp(token: &str) -> Result<(String, i64), Failure> {
 /// Records a committed revocation as an audit event.
 fn audit(sink: Option<&JsonLines>, jti: &str, now: i64) {
     if let Some(sink) = sink {
-        let mut event = AuditEvent::new(AuditKind::Revoke, now, "ok", "tasktoken-cli authority");
-        event.jti = Some(jti.into());
+        let event =
+            AuditEvent::new(AuditKind::Revoke, now, "ok", "tasktoken-cli authority").with_jti(jti);
         sink.record(&event);
     }
 }

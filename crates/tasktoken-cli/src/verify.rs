@@ -133,9 +133,7 @@ pub fn run(args: &VerifyArgs) -> Result<(), Failure> {
     let verifier = verifier(args)?;
     let token = read_token(&args.token)?;
     let dpop = match (&args.proof, &args.method, &args.url) {
-        (Some(proof), Some(method), Some(url)) => {
-            Some(ProofRequest { proof, method, url, nonce: None })
-        }
+        (Some(proof), Some(method), Some(url)) => Some(ProofRequest::new(proof, method, url)),
         _ => None,
     };
     let mut request = Request::new(&args.action, &args.resource);
@@ -161,12 +159,9 @@ pub fn run(args: &VerifyArgs) -> Result<(), Failure> {
         },
     };
     let filter = load_filter(snapshot, "--filter", &args.delta, keys_for, now)?;
-    let revocation = Revocation {
-        filter: Some(&filter),
-        grace: args.revocation_grace.unwrap_or(DEFAULT_REVOCATION_GRACE),
-        fail_open_when_stale: args.fail_open_when_stale,
-        exact_check: None,
-    };
+    let revocation = Revocation::new(Some(&filter))
+        .with_grace(args.revocation_grace.unwrap_or(DEFAULT_REVOCATION_GRACE))
+        .with_fail_open_when_stale(args.fail_open_when_stale);
     let context = VerifyContext::new().with_revocation(&revocation).with_proof_replay(&replay);
     let claims = verifier.verify_with(&token, &request, now, context)?;
     let stale = claims.stale_revocation_ignored();

@@ -153,7 +153,7 @@ impl Publisher {
                 let since_snapshot = count(&tx.live(snapshot.upto_seq, upto, i64::MIN)?);
                 let in_filter = snapshot.entries.saturating_add(since_snapshot);
                 let entries = in_filter.saturating_sub(count(&added));
-                let generation = Generation { geometry: snapshot.geometry, entries };
+                let generation = Generation::new(snapshot.geometry, entries);
                 match self.planner.plan(Some(generation), count(&added), count(&live))? {
                     Step::Delta => Some((base, snapshot, added, in_filter)),
                     Step::Snapshot(_) => None,

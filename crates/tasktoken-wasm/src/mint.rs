@@ -96,18 +96,15 @@ impl CoreIssuer {
     /// `now` (seconds); the request is JSON text.
     pub fn mint(&self, request: &str, now: f64) -> JsResult<String> {
         let o: MintOptions = options(request, "mint request")?;
-        let request = MintRequest {
-            sub: o.sub,
-            aud: o.aud.into_vec(),
-            task: o.task,
-            scope: o.scope,
-            res: o.res,
-            ttl: o.ttl,
-            nbf: o.nbf,
-            cnf_jkt: o.cnf_jkt,
-            dlg: o.dlg.unwrap_or(0),
-            extra: o.claims.unwrap_or_default(),
-        };
+        let mut request = MintRequest::new(o.sub, o.task)
+            .with_aud(o.aud.into_vec())
+            .with_scope(o.scope)
+            .with_res(o.res)
+            .with_ttl(o.ttl)
+            .with_dlg(o.dlg.unwrap_or(0))
+            .with_extra(o.claims.unwrap_or_default());
+        request.nbf = o.nbf;
+        request.cnf_jkt = o.cnf_jkt;
         let now = seconds(now)?;
         Ok(match self.decisions.capturing() {
             Some(sink) => self.issuer.mint_audited_at(&request, now, &sink),
@@ -198,10 +195,9 @@ pub fn plan_publication(options: &str, generation: Option<Vec<u8>>) -> JsResult<
     let o: PlanOptions = self::options(options, "plan options")?;
     let planner = planner(o.fpr, o.min_capacity, o.valid_for)?;
     let current = match generation {
-        Some(bytes) => Some(Generation {
-            geometry: generation_of(&bytes)?.filter.geometry(),
-            entries: o.entries.unwrap_or(0),
-        }),
+        Some(bytes) => {
+            Some(Generation::new(generation_of(&bytes)?.filter.geometry(), o.entries.unwrap_or(0)))
+        }
         None => None,
     };
     let step = match planner.plan(current, o.adding, o.live)? {
@@ -240,8 +236,7 @@ pub fn sign_snapshot(key: &str, options: &str, generation: Option<Vec<u8>>) -> J
         }
     };
     o.jtis.iter().for_each(|jti| filter.insert(jti));
-    let freshness =
-        Freshness { serial: o.serial, issued_at: o.issued_at, next_update: o.next_update };
+    let freshness = Freshness::new(o.serial, o.issued_at, o.next_update);
     Ok(Publication::sign_snapshot(&filter, freshness, &o.issuer, &key)?)
 }
 
@@ -254,8 +249,7 @@ pub fn sign_delta(key: &str, snapshot: &[u8], options: &str) -> JsResult<Vec<u8>
     let generation = generation_of(snapshot)?;
     let empty = BloomFilter::new(generation.filter.geometry(), *generation.filter.salt());
     let entries: Vec<_> = o.jtis.iter().map(|jti| empty.entry(jti)).collect();
-    let freshness =
-        Freshness { serial: o.serial, issued_at: o.issued_at, next_update: o.next_update };
+    let freshness = Freshness::new(o.serial, o.issued_at, o.next_update);
     let issuer = &generation.issuer;
     Ok(Publication::sign_delta(&empty, o.base_serial, &entries, freshness, issuer, &key)?)
 }
@@ -315,15 +309,12 @@ pub fn delegate_link(chain: &str, key: &str, link: &str, now: f64) -> JsResult<S
     let map: Map<String, Value> = options(key, "delegation key")?;
     let key = ProofSigningKey::from_jwk_object(&map)?;
     let o: LinkOptions = options(link, "delegation")?;
-    let link = LinkRequest {
-        sub: o.sub,
-        aud: o.aud.into_vec(),
-        task: o.task,
-        scope: o.scope,
-        res: o.res,
-        ttl: o.ttl,
-        cnf_jkt: o.cnf_jkt,
-        dlg: o.dlg.unwrap_or(0),
-    };
+    let mut link = LinkRequest::new(o.sub, o.task)
+        .with_aud(o.aud.into_vec())
+        .with_scope(o.scope)
+        .with_res(o.res)
+        .with_ttl(o.ttl)
+        .with_dlg(o.dlg.unwrap_or(0));
+    link.cnf_jkt = o.cnf_jkt;
     Ok(delegate(chain, &key, &link, seconds(now)?)?)
 }

@@ -80,7 +80,9 @@ fn proof_request<'a>(
 ) -> Result<Option<ProofRequest<'a>>, Error> {
     match (proof, method, url) {
         (Some(proof), Some(method), Some(url)) => {
-            Ok(Some(ProofRequest { proof, method, url, nonce }))
+            let mut request = ProofRequest::new(proof, method, url);
+            request.nonce = nonce;
+            Ok(Some(request))
         }
         (None, None, None) => Ok(None),
         _ => Err(Error::Malformed("dpop needs proof, method and url".into())),
@@ -343,14 +345,11 @@ impl CoreVerifier {
         match &settings.source {
             Source::Replica(replica) => {
                 let replica = replica.try_borrow().map_err(|_| busy_error())?;
-                let policy =
-                    Revocation { filter: replica.filter(), ..settings.policy(exact_check) };
-                work(Some(&policy))
+                work(Some(&settings.policy(replica.filter(), exact_check)))
             }
             Source::Filter(filter) => {
                 let filter = filter.try_borrow().map_err(|_| busy_error())?;
-                let policy = Revocation { filter: Some(&filter), ..settings.policy(exact_check) };
-                work(Some(&policy))
+                work(Some(&settings.policy(Some(&filter), exact_check)))
             }
         }
     }
@@ -392,14 +391,17 @@ impl CoreVerifier {
 }
 
 impl Revocable {
-    /// The policy part of the core's `Revocation` (the filter is set by the caller).
-    fn policy<'a>(&self, exact_check: Option<&'a dyn Fn(&str) -> bool>) -> Revocation<'a> {
-        Revocation {
-            filter: None,
-            grace: self.grace,
-            fail_open_when_stale: self.fail_open_when_stale,
-            exact_check,
-        }
+    /// The core's `Revocation` over `filter`, with these settings.
+    fn policy<'a>(
+        &self,
+        filter: Option<&'a RevocationFilter>,
+        exact_check: Option<&'a dyn Fn(&str) -> bool>,
+    ) -> Revocation<'a> {
+        let mut policy = Revocation::new(filter)
+            .with_grace(self.grace)
+            .with_fail_open_when_stale(self.fail_open_when_stale);
+        policy.exact_check = exact_check;
+        policy
     }
 }
 

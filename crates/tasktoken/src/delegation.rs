@@ -43,7 +43,11 @@ pub const MAX_DELEGATION_DEPTH: u32 = 4;
 
 /// What the holder of a bound token hands on to a sub-agent: a narrower grant, for at most
 /// `ttl` seconds (and never past the previous element's `exp`).
+///
+/// Built with [`LinkRequest::new`] and the `with_*` methods (fields may be added). Nothing
+/// is checked here: [`delegate`] refuses a link that widens the grant.
 #[derive(Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct LinkRequest {
     /// The sub-agent (`sub`).
     pub sub: String,
@@ -62,6 +66,51 @@ pub struct LinkRequest {
     pub cnf_jkt: Option<String>,
     /// How many further links the sub-agent may add; lower than the previous element's.
     pub dlg: u32,
+}
+
+impl LinkRequest {
+    /// A link handing task `task` (the previous element's, or a sub-task of it) to `sub`,
+    /// with no audience, actions or resources and a lifetime of 0 yet: set them with the
+    /// `with_*` methods ([`delegate`] refuses a link without them).
+    pub fn new(sub: impl Into<String>, task: impl Into<String>) -> Self {
+        LinkRequest { sub: sub.into(), task: task.into(), ..LinkRequest::default() }
+    }
+
+    /// Audiences (`aud`), each one of the previous element's.
+    pub fn with_aud<S: Into<String>>(mut self, aud: impl IntoIterator<Item = S>) -> Self {
+        self.aud = aud.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Actions, space-separated (`scope`), each one of the previous element's.
+    pub fn with_scope(mut self, scope: impl Into<String>) -> Self {
+        self.scope = scope.into();
+        self
+    }
+
+    /// Resource patterns (`res`), each inside one of the previous element's.
+    pub fn with_res<S: Into<String>>(mut self, res: impl IntoIterator<Item = S>) -> Self {
+        self.res = res.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Lifetime in seconds (never past the previous element's `exp`).
+    pub fn with_ttl(mut self, seconds: u32) -> Self {
+        self.ttl = seconds;
+        self
+    }
+
+    /// Binds the link to the sub-agent's key with this RFC 7638 thumbprint (`cnf.jkt`).
+    pub fn with_cnf_jkt(mut self, thumbprint: impl Into<String>) -> Self {
+        self.cnf_jkt = Some(thumbprint.into());
+        self
+    }
+
+    /// How many further links the sub-agent may add (`dlg`); needs a binding.
+    pub fn with_dlg(mut self, dlg: u32) -> Self {
+        self.dlg = dlg;
+        self
+    }
 }
 
 /// Appends a link to `chain` (a task token, or a chain ending in a link), signed by `key`,

@@ -25,7 +25,22 @@ pub const DEFAULT_MAX_DELEGATION: u32 = 1;
 
 /// What one task needs: who, for which service, which segment, which actions on what, and
 /// for how long.
+///
+/// Built with [`MintRequest::new`] and the `with_*` methods (fields may be added). Nothing
+/// is checked here: [`Issuer::mint`] refuses what it may not sign.
+///
+/// ```
+/// use tasktoken::MintRequest;
+///
+/// let request = MintRequest::new("agent:lookup-bot", "lookup-4821")
+///     .with_aud(["crm-api"])
+///     .with_scope("customers:read")
+///     .with_res(["customers/4821"])
+///     .with_ttl(60);
+/// assert_eq!(request.aud, ["crm-api"]);
+/// ```
 #[derive(Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct MintRequest {
     /// The non-human identity (`sub`), e.g. `agent:lookup-bot`.
     pub sub: String,
@@ -48,6 +63,63 @@ pub struct MintRequest {
     pub dlg: u32,
     /// Additional claims, copied as they are; they may not reuse a v1 claim name.
     pub extra: Map<String, Value>,
+}
+
+impl MintRequest {
+    /// A request for identity `sub` and task `task`, with no audience, actions or resources
+    /// and a lifetime of 0 yet: set them with the `with_*` methods (the issuer refuses a
+    /// request without them).
+    pub fn new(sub: impl Into<String>, task: impl Into<String>) -> Self {
+        MintRequest { sub: sub.into(), task: task.into(), ..MintRequest::default() }
+    }
+
+    /// The service(s) that may accept the token (`aud`).
+    pub fn with_aud<S: Into<String>>(mut self, aud: impl IntoIterator<Item = S>) -> Self {
+        self.aud = aud.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The actions, space-separated (`scope`).
+    pub fn with_scope(mut self, scope: impl Into<String>) -> Self {
+        self.scope = scope.into();
+        self
+    }
+
+    /// The resource patterns (`res`).
+    pub fn with_res<S: Into<String>>(mut self, res: impl IntoIterator<Item = S>) -> Self {
+        self.res = res.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The lifetime in seconds; `exp = iat + ttl`.
+    pub fn with_ttl(mut self, seconds: u32) -> Self {
+        self.ttl = seconds;
+        self
+    }
+
+    /// The start (`nbf`), seconds since the epoch (default: `iat`).
+    pub fn with_nbf(mut self, nbf: i64) -> Self {
+        self.nbf = Some(nbf);
+        self
+    }
+
+    /// Binds the token to the key with this RFC 7638 thumbprint (`cnf.jkt`).
+    pub fn with_cnf_jkt(mut self, thumbprint: impl Into<String>) -> Self {
+        self.cnf_jkt = Some(thumbprint.into());
+        self
+    }
+
+    /// How many delegation links the holder may add (`dlg`); needs a binding.
+    pub fn with_dlg(mut self, dlg: u32) -> Self {
+        self.dlg = dlg;
+        self
+    }
+
+    /// Additional claims, copied as they are (the issuer refuses a v1 claim name).
+    pub fn with_extra(mut self, extra: Map<String, Value>) -> Self {
+        self.extra = extra;
+        self
+    }
 }
 
 /// Mints task tokens for one issuer (`iss`) with one signing key.

@@ -6,15 +6,13 @@
 //!
 //! let key = SigningKey::generate("k1")?;
 //! let issuer = Issuer::new("https://auth.example", key.clone())?;
-//! let token = issuer.mint(&MintRequest {
-//!     sub: "agent:lookup-bot".into(),
-//!     aud: vec!["crm-api".into()],
-//!     task: "lookup-4821".into(),
-//!     scope: "customers:read".into(),
-//!     res: vec!["customers/4821".into()],
-//!     ttl: 60,
-//!     ..Default::default()
-//! })?;
+//! let token = issuer.mint(
+//!     &MintRequest::new("agent:lookup-bot", "lookup-4821")
+//!         .with_aud(["crm-api"])
+//!         .with_scope("customers:read")
+//!         .with_res(["customers/4821"])
+//!         .with_ttl(60),
+//! )?;
 //!
 //! let keys = KeySet::from_keys([key.public_key()])?;
 //! let verifier = Verifier::new("crm-api")?.trust("https://auth.example", &keys)?;

@@ -93,17 +93,13 @@ fn mints_and_refusals_are_events_too() {
     let d = serde_json::from_str::<Value>(&key.to_jwk()).expect("JSON")["d"].clone();
     let sink = Arc::new(Collect::default());
     let issuer = Issuer::new("https://auth.example", key).expect("issuer").with_audit(sink.clone());
-    let request = MintRequest {
-        sub: "agent:x".into(),
-        aud: vec!["crm-api".into()],
-        task: "t-1".into(),
-        scope: "customers:read".into(),
-        res: vec!["customers/1".into()],
-        ttl: 60,
-        ..Default::default()
-    };
+    let request = MintRequest::new("agent:x", "t-1")
+        .with_aud(["crm-api"])
+        .with_scope("customers:read")
+        .with_res(["customers/1"])
+        .with_ttl(60);
     let token = issuer.mint_at(&request, 1_000).expect("minted");
-    let refused = issuer.mint_at(&MintRequest { ttl: 3600, ..request.clone() }, 1_000);
+    let refused = issuer.mint_at(&request.clone().with_ttl(3600), 1_000);
     assert_eq!(refused.map_err(|e| e.code()), Err("lifetime_too_long"));
     let events = sink.0.lock().expect("not poisoned").clone();
     assert_eq!(events.len(), 2);

@@ -41,15 +41,11 @@ fn every_vector_gets_the_same_verdict_from_the_cache() {
 fn hits_still_check_time_request_and_owner() {
     let key = SigningKey::from_seed("c1", &[4u8; 32]).expect("kid");
     let issuer = Issuer::new("https://a", key.clone()).expect("issuer");
-    let request = MintRequest {
-        sub: "agent:x".into(),
-        aud: vec!["crm".into()],
-        task: "t".into(),
-        scope: "r".into(),
-        res: vec!["r/1".into()],
-        ttl: 60,
-        ..Default::default()
-    };
+    let request = MintRequest::new("agent:x", "t")
+        .with_aud(["crm"])
+        .with_scope("r")
+        .with_res(["r/1"])
+        .with_ttl(60);
     let token = issuer.mint_at(&request, 1_000).expect("mint");
     let keys = KeySet::from_keys([key.public_key()]).expect("keys");
     let crm = Verifier::new("crm").expect("v").trust("https://a", &keys).expect("trust");

@@ -167,20 +167,17 @@ fn grant() -> impl Strategy<Value = Grant> {
         // `nbf` at most 30 s ahead (valid now, with the skew) and never so early that the
         // usable window `exp - nbf` exceeds the 900 s maximum.
         let nbf = nbf_offset.map(|o| NOW + o.max(i64::from(ttl) - 900));
+        let mut mint = MintRequest::new(sub, task)
+            .with_aud(aud)
+            .with_scope(actions.join(" "))
+            .with_res(res)
+            .with_ttl(ttl)
+            .with_extra(extra.into_iter().collect());
+        mint.nbf = nbf;
+        mint.cnf_jkt = jkt.map(|j| b64(&j));
         Grant {
             action: actions[action_at.index(actions.len())].clone(),
-            mint: MintRequest {
-                sub,
-                aud,
-                task,
-                scope: actions.join(" "),
-                res,
-                ttl,
-                nbf,
-                cnf_jkt: jkt.map(|j| b64(&j)),
-                dlg: 0,
-                extra: extra.into_iter().collect(),
-            },
+            mint,
             resource,
             at: NOW + i64::try_from(elapsed.index(ttl as usize)).expect("small"),
         }
@@ -268,7 +265,7 @@ fn verify_checked(
 /// An empty revocation filter signed by the test key, fresh around NOW.
 fn empty_filter() -> RevocationFilter {
     let geometry = BloomGeometry::for_capacity(16, 1e-3).expect("geometry");
-    let freshness = Freshness { serial: 1, issued_at: NOW - 60, next_update: NOW + 3600 };
+    let freshness = Freshness::new(1, NOW - 60, NOW + 3600);
     let empty = BloomFilter::new(geometry, [4; 16]);
     let bytes = Publication::sign_snapshot(&empty, freshness, ISS, &key()).expect("sign");
     let keys = KeySet::from_keys([key().public_key()]).expect("one key");
@@ -370,18 +367,16 @@ proptest! {
 #[test]
 fn every_single_byte_change_of_a_token_is_refused() {
     let jkt = b64(&[7u8; 32]);
-    let mint = MintRequest {
-        sub: "agent:lookup-bot".into(),
-        aud: vec!["crm-api".into(), "billing".into()],
-        task: "lookup-4821".into(),
-        scope: "customers:read customers:list".into(),
-        res: vec!["customers/4821".into(), "orders/*".into()],
-        ttl: 300,
-        nbf: Some(NOW - 10),
-        cnf_jkt: Some(jkt.clone()),
-        dlg: 0,
-        extra: json!({"ticket": "OPS-12", "n": [1, 2.5, null]}).as_object().expect("map").clone(),
-    };
+    let mint = MintRequest::new("agent:lookup-bot", "lookup-4821")
+        .with_aud(["crm-api", "billing"])
+        .with_scope("customers:read customers:list")
+        .with_res(["customers/4821", "orders/*"])
+        .with_ttl(300)
+        .with_nbf(NOW - 10)
+        .with_cnf_jkt(jkt.clone())
+        .with_extra(
+            json!({"ticket": "OPS-12", "n": [1, 2.5, null]}).as_object().expect("map").clone(),
+        );
     let token = issuer().mint_at(&mint, NOW).expect("mint");
     let request = Request::new("customers:read", "customers/4821").with_key_thumbprint(&jkt);
     let verifier = verifier();

@@ -132,7 +132,10 @@ impl RevocationFilter {
 /// fails with `stale_revocation`: a verifier configured for revocation never passes a token
 /// it could not check (unless failing open). A `grace` over [`MAX_REVOCATION_GRACE`] is
 /// `malformed`.
+///
+/// Built with [`Revocation::new`] and the `with_*` methods (fields may be added).
 #[derive(Clone, Copy)]
+#[non_exhaustive]
 pub struct Revocation<'a> {
     /// The current filter, if one has been loaded.
     pub filter: Option<&'a RevocationFilter>,
@@ -155,6 +158,25 @@ impl<'a> Revocation<'a> {
             fail_open_when_stale: false,
             exact_check: None,
         }
+    }
+
+    /// Calls the data stale `seconds` after its `next_update` (default
+    /// [`DEFAULT_REVOCATION_GRACE`]); over [`MAX_REVOCATION_GRACE`], verification is
+    /// `malformed`.
+    pub fn with_grace(self, seconds: u32) -> Self {
+        Revocation { grace: seconds, ..self }
+    }
+
+    /// DANGER when true: accepts tokens when the data is stale or missing (the stale filter
+    /// is still consulted; the verified claims report it). Off by default.
+    pub fn with_fail_open_when_stale(self, fail_open: bool) -> Self {
+        Revocation { fail_open_when_stale: fail_open, ..self }
+    }
+
+    /// Calls `exact_check` with the `jti` on a filter hit; `false` overrules the hit (a false
+    /// positive, checked against the authority's exact list).
+    pub fn with_exact_check(self, exact_check: &'a dyn Fn(&str) -> bool) -> Self {
+        Revocation { exact_check: Some(exact_check), ..self }
     }
 
     /// `Ok(true)` if the data was stale and ignored (fail-open), `Ok(false)` if checked.

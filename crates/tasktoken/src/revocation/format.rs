@@ -40,7 +40,11 @@ pub const MAX_PUBLICATION_LEN: usize = MAX_FILTER_BYTES as usize + 1024;
 ///
 /// Plausible values (checked at decoding and signing): `serial` at most [`MAX_SERIAL`],
 /// `issued_at <= next_update <= issued_at + MAX_VALID_FOR`.
+///
+/// Built with [`Freshness::new`] (fields may be added), or by
+/// [`crate::PublicationPlanner::freshness`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Freshness {
     /// The publication's serial; later publications have larger serials.
     pub serial: u64,
@@ -51,6 +55,12 @@ pub struct Freshness {
 }
 
 impl Freshness {
+    /// Serial `serial`, made at `issued_at`, next due at `next_update`. Nothing is checked
+    /// here: signing and decoding refuse implausible values (`malformed`).
+    pub const fn new(serial: u64, issued_at: i64, next_update: i64) -> Self {
+        Freshness { serial, issued_at, next_update }
+    }
+
     /// Refuses (`malformed`) what no authority publishes: data issued more than
     /// [`MAX_FUTURE_SKEW`] seconds after `now`, or whose serial encodes such a time (a serial
     /// is at least its issue time shifted left by [`SERIAL_TIME_SHIFT`], see
@@ -83,8 +93,10 @@ impl Freshness {
     }
 }
 
-/// A decoded snapshot: the whole filter.
+/// A decoded snapshot: the whole filter. Only [`Publication::decode`] and
+/// [`Publication::verify`] make one (fields may be added).
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Snapshot {
     /// Serial and times.
     pub freshness: Freshness,
@@ -97,7 +109,9 @@ pub struct Snapshot {
 }
 
 /// A decoded delta: entries added since `base_serial`, for a filter of one geometry and salt.
+/// Only [`Publication::decode`] and [`Publication::verify`] make one (fields may be added).
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Delta {
     /// Serial and times of the state the delta leads to.
     pub freshness: Freshness,
