@@ -74,8 +74,9 @@ pub fn run(args: &DelegateArgs) -> Result<(), Failure> {
     let secret = read_secret(&args.key, "--key")?;
     let context = format!("--key '{}'", args.key.display());
     let jwk: Map<String, Value> = serde_json::from_str(&secret.text).map_err(|_| {
-        Failure::core_in(context.clone())(tasktoken::Error::Malformed(
-            "the key file is not a JSON object".into(),
+        Failure::core_in(context.clone())(tasktoken::Error::new(
+            tasktoken::ErrorKind::Malformed,
+            "the key file is not a JSON object",
         ))
     })?;
     let key = ProofSigningKey::from_jwk_object(&jwk).map_err(Failure::core_in(context))?;

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use clap::Args;
 use serde_json::Value;
 use tasktoken::{
-    Error, KeySet, ProofReplayCache, ProofRequest, Request, Revocation, Verifier, VerifyContext,
-    DEFAULT_REVOCATION_GRACE,
+    Error, ErrorKind, KeySet, ProofReplayCache, ProofRequest, Request, Revocation, Verifier,
+    VerifyContext, DEFAULT_REVOCATION_GRACE,
 };
 
 use crate::audit_log::AuditLogArg;
@@ -152,8 +152,9 @@ pub fn run(args: &VerifyArgs) -> Result<(), Failure> {
         Some(path) if args.iss.iter().any(|i| i == issuer) => read_jwks(path),
         _ => match args.iss.iter().position(|i| i == issuer) {
             Some(index) => read_jwks(&args.jwks[index]),
-            None => Err(Error::UntrustedIssuer(
-                "the revocation data is for an issuer no --iss names".into(),
+            None => Err(Error::new(
+                ErrorKind::UntrustedIssuer,
+                "the revocation data is for an issuer no --iss names",
             )
             .into()),
         },

@@ -3,8 +3,8 @@
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use tasktoken::{
-    delegate, BloomFilter, Error, Freshness, Generation, Issuer, LinkRequest, MintRequest,
-    ProofSigningKey, Publication, PublicationPlanner, SigningKey, Step, DEFAULT_FPR,
+    delegate, BloomFilter, Error, ErrorKind, Freshness, Generation, Issuer, LinkRequest,
+    MintRequest, ProofSigningKey, Publication, PublicationPlanner, SigningKey, Step, DEFAULT_FPR,
     DEFAULT_MIN_CAPACITY, DEFAULT_VALID_FOR,
 };
 use wasm_bindgen::prelude::*;
@@ -179,7 +179,7 @@ fn generation_of(bytes: &[u8]) -> JsResult<tasktoken::Snapshot> {
     match Publication::decode(bytes)? {
         Publication::Snapshot(snapshot) => Ok(snapshot),
         Publication::Delta(_) => {
-            Err(Error::Malformed("a generation must be a snapshot".into()).into())
+            Err(Error::new(ErrorKind::Malformed, "a generation must be a snapshot").into())
         }
     }
 }

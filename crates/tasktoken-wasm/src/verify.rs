@@ -6,9 +6,9 @@ use std::rc::Rc;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use tasktoken::{
-    AuditSink, Error, KeySet, Offered, ProofKeyCache, ProofReplayCache, ProofRequest, PublicKey,
-    Publication, Request, Revocation, RevocationFilter, RevocationReplica, VerifiedClaims,
-    Verifier, VerifyCache, VerifyContext, MAX_REVOCATION_GRACE,
+    AuditSink, Error, ErrorKind, KeySet, Offered, ProofKeyCache, ProofReplayCache, ProofRequest,
+    PublicKey, Publication, Request, Revocation, RevocationFilter, RevocationReplica,
+    VerifiedClaims, Verifier, VerifyCache, VerifyContext, MAX_REVOCATION_GRACE,
 };
 use wasm_bindgen::prelude::*;
 
@@ -85,7 +85,7 @@ fn proof_request<'a>(
             Ok(Some(request))
         }
         (None, None, None) => Ok(None),
-        _ => Err(Error::Malformed("dpop needs proof, method and url".into())),
+        _ => Err(Error::new(ErrorKind::Malformed, "dpop needs proof, method and url")),
     }
 }
 
@@ -120,17 +120,20 @@ impl CoreVerifier {
             verifier = verifier.max_delegation_depth(links)?;
         }
         if o.issuers.is_empty() {
-            return Err(Error::Malformed("verifier trusts no issuer".into()).into());
+            return Err(Error::new(ErrorKind::Malformed, "verifier trusts no issuer").into());
         }
         for (iss, jwks) in &o.issuers {
             let jwks = jwks.as_object().ok_or_else(|| {
-                Error::Malformed("invalid Verifier options: an issuer's keys must be a JWKS".into())
+                Error::new(
+                    ErrorKind::Malformed,
+                    "invalid Verifier options: an issuer's keys must be a JWKS",
+                )
             })?;
             verifier = verifier.trust(iss, &shared(KeySet::from_jwks_object(jwks)?)?)?;
         }
         let cache_size = o.cache_size.unwrap_or(DEFAULT_CACHE_SIZE);
         if cache_size > MAX_CACHE_SIZE {
-            return Err(Error::Malformed("cacheSize is over 100000".into()).into());
+            return Err(Error::new(ErrorKind::Malformed, "cacheSize is over 100000").into());
         }
         // Tokens already authenticated skip the signature; time, revocation, action and
         // resource are checked on every call (see `VerifyCache` in the core).
@@ -187,9 +190,9 @@ impl CoreVerifier {
         let issuer = filter.filter.try_borrow().map_err(|_| busy())?.issuer().to_owned();
         self.require_trusted(&issuer)?;
         if !filter.bound && self.owner_of(&filter.keys)? != issuer {
-            return Err(Error::Malformed(
-                "the revocation filter names an issuer whose keys did not sign it; pass { issuer }"
-                    .into(),
+            return Err(Error::new(
+                ErrorKind::Malformed,
+                "the revocation filter names an issuer whose keys did not sign it; pass { issuer }",
             )
             .into());
         }
@@ -315,7 +318,10 @@ impl CoreVerifier {
     ) -> Result<T, Error> {
         let depth = self.depth.get();
         if depth >= MAX_NESTING {
-            return Err(Error::Malformed("verifications nest too deep in callbacks".into()));
+            return Err(Error::new(
+                ErrorKind::Malformed,
+                "verifications nest too deep in callbacks",
+            ));
         }
         self.depth.set(depth + 1);
         let result = self.with_revocation_inner(work);
@@ -362,7 +368,11 @@ impl CoreVerifier {
         exact_check: Option<js_sys::Function>,
     ) -> JsResult<()> {
         if grace > MAX_REVOCATION_GRACE {
-            return Err(Error::Malformed("revocationGrace is over one day (86400 s)".into()).into());
+            return Err(Error::new(
+                ErrorKind::Malformed,
+                "revocationGrace is over one day (86400 s)",
+            )
+            .into());
         }
         self.revocation = Some(Revocable { source, grace, fail_open_when_stale, exact_check });
         Ok(())
@@ -371,10 +381,7 @@ impl CoreVerifier {
     /// The one trusted issuer that owns every key of `keys`, or `malformed`.
     fn owner_of(&self, keys: &KeySet) -> JsResult<String> {
         self.verifier.issuer_owning(keys).map(str::to_owned).ok_or_else(|| {
-            Error::Malformed(
-                "revocation data keys are not the keys of exactly one trusted issuer; pass { issuer }"
-                    .into(),
-            )
+            Error::new(ErrorKind::Malformed, "revocation data keys are not the keys of exactly one trusted issuer; pass { issuer }")
             .into()
         })
     }
@@ -383,8 +390,9 @@ impl CoreVerifier {
         if self.verifier.trusts(issuer) {
             return Ok(());
         }
-        Err(Error::Malformed(
-            "the revocation data is for an issuer this verifier does not trust".into(),
+        Err(Error::new(
+            ErrorKind::Malformed,
+            "the revocation data is for an issuer this verifier does not trust",
         )
         .into())
     }
@@ -406,7 +414,10 @@ impl Revocable {
 }
 
 fn busy_error() -> Error {
-    Error::Malformed("the revocation data is being updated by a callback of this call".into())
+    Error::new(
+        ErrorKind::Malformed,
+        "the revocation data is being updated by a callback of this call",
+    )
 }
 
 fn busy() -> Failure {

@@ -8,7 +8,6 @@
 //! The verifier then compares the key's RFC 7638 thumbprint with `cnf.jkt`, and the `jti`
 //! with its replay store. Every failure here is `invalid_proof`.
 
-use alloc::borrow::Cow;
 use alloc::collections::BTreeMap;
 use alloc::format;
 use alloc::string::{String, ToString};
@@ -20,7 +19,7 @@ use sha2::{Digest, Sha256};
 
 use crate::encoding::{b64_decode, b64_decode_array, b64_encode, b64_encode_slice};
 use crate::encoding::{parse_fields, Fields};
-use crate::error::{malformed, Error};
+use crate::error::{malformed, Error, ErrorKind};
 use crate::keys::{ed25519_thumbprint, strict_ed25519_key};
 use crate::prepared::PreparedKey;
 
@@ -714,7 +713,7 @@ impl<'a> UrlParts<'a> {
 }
 
 fn invalid(message: &'static str) -> Error {
-    Error::InvalidProof(Cow::Borrowed(message))
+    Error::new(ErrorKind::InvalidProof, message)
 }
 
 #[cfg(test)]

@@ -1,6 +1,5 @@
 //! The issuer: mints v1 tokens, refusing grants broader or longer than its policy allows.
 
-use alloc::borrow::Cow;
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
@@ -9,7 +8,7 @@ use serde_json::{Map, Value};
 use crate::audit::{AuditEvent, AuditHook, AuditKind, AuditSink};
 use crate::claims::{is_jkt, REGISTERED};
 use crate::encoding::b64_encode;
-use crate::error::{malformed, Error};
+use crate::error::{malformed, Error, ErrorKind};
 use crate::keys::SigningKey;
 use crate::policy::{is_mintable_pattern, is_scope};
 use crate::token::MAX_TOKEN_LEN;
@@ -310,13 +309,13 @@ impl Issuer {
 
     fn check(&self, request: &MintRequest) -> Result<(), Error> {
         if request.ttl == 0 || request.ttl > self.max_ttl {
-            return Err(Error::LifetimeTooLong(
+            return Err(Error::new(
+                ErrorKind::LifetimeTooLong,
                 format!(
                     "ttl must be 1 to {} s, this issuer's maximum; a task token lives \
                      as long as its task, not longer",
                     self.max_ttl
-                )
-                .into(),
+                ),
             ));
         }
         if request.sub.is_empty() || request.task.is_empty() {
@@ -330,13 +329,13 @@ impl Issuer {
         }
         let actions = request.scope.split(' ').count();
         if actions > self.max_actions && !self.allow_broad_scope {
-            return Err(Error::InvalidClaim(
+            return Err(Error::new(
+                ErrorKind::InvalidClaim,
                 format!(
                     "`scope` has {actions} actions, over this issuer's limit of {}; \
                      mint one token per task or allow broad scope explicitly",
                     self.max_actions
-                )
-                .into(),
+                ),
             ));
         }
         if request.res.is_empty() {
@@ -358,12 +357,12 @@ impl Issuer {
             return Err(refuse("`cnf_jkt` must be an RFC 7638 SHA-256 thumbprint (43 characters)"));
         }
         if request.dlg > self.max_delegation {
-            return Err(Error::InvalidClaim(
+            return Err(Error::new(
+                ErrorKind::InvalidClaim,
                 format!(
                     "`dlg` {} is over this issuer's maximum delegation depth of {}",
                     request.dlg, self.max_delegation
-                )
-                .into(),
+                ),
             ));
         }
         if request.dlg > 0 && request.cnf_jkt.is_none() {
@@ -412,5 +411,5 @@ pub(crate) fn random_jti() -> Result<String, Error> {
 }
 
 fn refuse(msg: &'static str) -> Error {
-    Error::InvalidClaim(Cow::Borrowed(msg))
+    Error::new(ErrorKind::InvalidClaim, msg)
 }

@@ -49,7 +49,8 @@
 //! - [`AuditSink`], [`AuditEvent`], [`AuditKind`], [`OutcomeCounters`]: a structured event for
 //!   every mint, verification decision and revocation, without token text or keys;
 //! - [`Scanner`], [`FoundToken`], [`is_task_token`]: finding leaked task tokens in text;
-//! - [`Error`]: one enum, one stable code per variant.
+//! - [`Error`] ([`ErrorKind`]): one error type, one stable code per kind, a message that is
+//!   not API.
 #![cfg_attr(not(feature = "std"), no_std)]
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
@@ -89,7 +90,7 @@ pub use dpop::{
     ProofRequest, ProofSigningKey, VerifiedProof, DEFAULT_PROOF_MAX_AGE, MAX_PROOF_LEN,
     MAX_PROOF_MAX_AGE, PROOF_TYPE,
 };
-pub use error::Error;
+pub use error::{Error, ErrorKind};
 pub use exchange::{decide_exchange, ExchangeRequest, Grant, Policy, Refusal};
 pub use issuer::{
     Issuer, MintRequest, DEFAULT_MAX_ACTIONS, DEFAULT_MAX_DELEGATION, DEFAULT_MAX_TTL,

@@ -1,6 +1,5 @@
 //! The verifier: every check of DESIGN.md, in DESIGN.md's order, one error code out.
 
-use alloc::borrow::Cow;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -13,7 +12,7 @@ use crate::dpop::{
     verify_proof_with, ProofKeyCache, ProofReplayStore, ProofRequest, DEFAULT_PROOF_MAX_AGE,
     MAX_PROOF_MAX_AGE,
 };
-use crate::error::{malformed, Error};
+use crate::error::{malformed, Error, ErrorKind};
 use crate::keys::{KeySet, PublicKey};
 use crate::policy::{action_allowed, resource_allowed};
 use crate::revocation::filter::Revocation;
@@ -496,9 +495,10 @@ impl Verifier {
         let claims = chain_claims(root_claims, last.claims, issuer, &subs);
         trace.claims(&claims);
         if audience && !audiences(claims.get("aud")).any(|aud| aud == self.audience) {
-            return Err(Error::WrongAudience(Cow::Borrowed(
+            return Err(Error::new(
+                ErrorKind::WrongAudience,
                 "the last link's `aud` does not include this verifier's audience",
-            )));
+            ));
         }
         let json = serde_json::to_string(&claims).map_err(|_| malformed("chain claims"))?;
         let kid = root.authenticated.kid.clone();
@@ -540,7 +540,7 @@ impl Verifier {
         let kid = parsed.checked_kid()?;
         let (issuer_index, key) = self
             .key(kid)
-            .ok_or(Error::UnknownKey(Cow::Borrowed("no trusted key has the token's `kid`")))?;
+            .ok_or(Error::new(ErrorKind::UnknownKey, "no trusted key has the token's `kid`"))?;
         if trace.enabled {
             trace.kid = Some(key.kid().into());
             trace.issuer = Some(self.issuers[*issuer_index].clone());
@@ -550,7 +550,7 @@ impl Verifier {
             key.prepared().verify(parsed.signing_input().as_bytes(), signature)
         });
         if !genuine {
-            return Err(Error::BadSignature(Cow::Borrowed("signature verification failed")));
+            return Err(Error::new(ErrorKind::BadSignature, "signature verification failed"));
         }
 
         let (claims, json) = parsed.into_claims();
@@ -558,14 +558,16 @@ impl Verifier {
         let times = check_claims(&claims)?;
         let issuer = &self.issuers[*issuer_index];
         if claims.get("iss").and_then(|v| v.as_str()) != Some(issuer.as_str()) {
-            return Err(Error::UntrustedIssuer(Cow::Borrowed(
+            return Err(Error::new(
+                ErrorKind::UntrustedIssuer,
                 "`iss` is not the issuer that owns the signing key",
-            )));
+            ));
         }
         if audience && !audiences(claims.get("aud")).any(|aud| aud == self.audience) {
-            return Err(Error::WrongAudience(Cow::Borrowed(
+            return Err(Error::new(
+                ErrorKind::WrongAudience,
                 "`aud` does not include this verifier's audience",
-            )));
+            ));
         }
         let authenticated = Arc::new(Authenticated { map: claims, json, kid: key.kid().into() });
         Ok(Genuine { authenticated, issuer: *issuer_index, times })
@@ -576,20 +578,21 @@ impl Verifier {
         let times = genuine.times;
         if now < times.nbf.saturating_sub(self.clock_skew) {
             let wait = times.nbf.saturating_sub(now);
-            return Err(Error::NotYetValid(
-                format!("token is not valid for another {wait} s").into(),
+            return Err(Error::new(
+                ErrorKind::NotYetValid,
+                format!("token is not valid for another {wait} s"),
             ));
         }
         if now >= times.exp.saturating_add(self.clock_skew) {
             let ago = now.saturating_sub(times.exp);
-            return Err(Error::Expired(format!("token expired {ago} s ago").into()));
+            return Err(Error::new(ErrorKind::Expired, format!("token expired {ago} s ago")));
         }
         // The window the token is usable in starts at the earlier of `iat` and `nbf`.
         let lifetime = times.exp.saturating_sub(times.iat.min(times.nbf));
         if lifetime > self.max_lifetime {
-            return Err(Error::LifetimeTooLong(
-                format!("token lifetime {lifetime} s exceeds the maximum {} s", self.max_lifetime)
-                    .into(),
+            return Err(Error::new(
+                ErrorKind::LifetimeTooLong,
+                format!("token lifetime {lifetime} s exceeds the maximum {} s", self.max_lifetime),
             ));
         }
         Ok(())
@@ -620,18 +623,20 @@ impl Verifier {
         self.check_binding(claims, token, request, now, checks)?;
         let scope = claims.get("scope").and_then(|v| v.as_str()).unwrap_or_default();
         if !action_allowed(scope, request.action) {
-            return Err(Error::ActionDenied(Cow::Borrowed(
+            return Err(Error::new(
+                ErrorKind::ActionDenied,
                 "the requested action is not in the token's scope",
-            )));
+            ));
         }
         let patterns = claims.get("res").and_then(|v| v.as_array());
         if !resource_allowed(
             patterns.into_iter().flatten().filter_map(|v| v.as_str()),
             request.resource,
         ) {
-            return Err(Error::ResourceDenied(Cow::Borrowed(
+            return Err(Error::new(
+                ErrorKind::ResourceDenied,
                 "the requested resource is not covered by the token's `res`",
-            )));
+            ));
         }
         Ok(VerifiedClaims::new(genuine.authenticated, stale_ignored))
     }
@@ -730,9 +735,10 @@ impl Verifier {
     ) -> Result<(), Error> {
         let bound = claims.get("cnf").and_then(|c| c.get("jkt")).and_then(|j| j.as_str());
         if bound.is_none() && self.require_binding {
-            return Err(Error::BindingRequired(Cow::Borrowed(
+            return Err(Error::new(
+                ErrorKind::BindingRequired,
                 "this verifier accepts only key-bound tokens",
-            )));
+            ));
         }
         self.check_proof(claims, token, request, now, checks)
     }
@@ -761,17 +767,19 @@ impl Verifier {
                 if bound.is_some_and(|jkt| jkt != proof.jkt) {
                     return Err(mismatch());
                 }
-                let store = checks.proof_replay.ok_or(Error::InvalidProof(Cow::Borrowed(
+                let store = checks.proof_replay.ok_or(Error::new(
+                    ErrorKind::InvalidProof,
                     "no replay store is configured for proofs",
-                )))?;
+                ))?;
                 let expires = proof
                     .iat
                     .saturating_add(i64::from(self.proof_max_age))
                     .saturating_add(self.clock_skew);
                 if !store.record(&proof.jti, expires, now) {
-                    return Err(Error::ProofReplayed(Cow::Borrowed(
+                    return Err(Error::new(
+                        ErrorKind::ProofReplayed,
                         "the proof's `jti` was already used",
-                    )));
+                    ));
                 }
                 return Ok(());
             }
@@ -779,9 +787,10 @@ impl Verifier {
         };
         match (bound, presented) {
             (None, _) => Ok(()),
-            (Some(_), None) => Err(Error::BindingRequired(Cow::Borrowed(
+            (Some(_), None) => Err(Error::new(
+                ErrorKind::BindingRequired,
                 "the token is key-bound and the request proved no key",
-            ))),
+            )),
             (Some(jkt), Some(presented)) if jkt == presented => Ok(()),
             (Some(_), Some(_)) => Err(mismatch()),
         }
@@ -789,7 +798,8 @@ impl Verifier {
 }
 
 fn mismatch() -> Error {
-    Error::BindingMismatch(Cow::Borrowed(
+    Error::new(
+        ErrorKind::BindingMismatch,
         "the token is bound to a different key than the one presented",
-    ))
+    )
 }

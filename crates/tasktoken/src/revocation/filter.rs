@@ -5,7 +5,7 @@ use alloc::borrow::Cow;
 use alloc::format;
 use alloc::string::String;
 
-use crate::error::{malformed, Error};
+use crate::error::{malformed, Error, ErrorKind};
 use crate::keys::KeySet;
 use crate::revocation::bloom::BloomFilter;
 use crate::revocation::format::{Delta, Freshness, Publication, Snapshot};
@@ -79,12 +79,12 @@ impl RevocationFilter {
             return Err(malformed("the delta is for a filter of another geometry or salt"));
         }
         if delta.base_serial != self.freshness.serial {
-            return Err(Error::StaleRevocation(
+            return Err(Error::new(
+                ErrorKind::StaleRevocation,
                 format!(
                     "delta applies to serial {}, the filter is at serial {}",
                     delta.base_serial, self.freshness.serial
-                )
-                .into(),
+                ),
             ));
         }
         for entry in &delta.entries {
@@ -199,11 +199,11 @@ impl<'a> Revocation<'a> {
                 )
                 .into(),
             };
-            return Err(Error::StaleRevocation(why));
+            return Err(Error::new(ErrorKind::StaleRevocation, why));
         }
         let hit = filter.is_some_and(|f| f.contains(jti));
         if hit && self.exact_check.is_none_or(|exact| exact(jti)) {
-            return Err(Error::Revoked(Cow::Borrowed("the token has been revoked")));
+            return Err(Error::new(ErrorKind::Revoked, "the token has been revoked"));
         }
         Ok(stale)
     }
@@ -236,5 +236,5 @@ pub(crate) fn verify_for(
 }
 
 fn other_issuer() -> Error {
-    Error::UntrustedIssuer(Cow::Borrowed("the revocation data is for another issuer"))
+    Error::new(ErrorKind::UntrustedIssuer, "the revocation data is for another issuer")
 }

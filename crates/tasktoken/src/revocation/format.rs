@@ -16,11 +16,10 @@
 //! would never go stale); a replica also refuses data from the future (see
 //! [`Freshness::check_plausible_at`]).
 
-use alloc::borrow::Cow;
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use crate::error::{malformed, Error};
+use crate::error::{malformed, Error, ErrorKind};
 use crate::keys::{KeySet, SigningKey};
 use crate::revocation::bloom::{BloomFilter, BloomGeometry, Entry, MAX_FILTER_BYTES, SALT_LEN};
 use crate::revocation::planner::{MAX_FUTURE_SKEW, MAX_SERIAL, MAX_VALID_FOR, SERIAL_TIME_SHIFT};
@@ -150,17 +149,19 @@ impl Publication {
             Publication::Snapshot(s) => &s.kid,
             Publication::Delta(d) => &d.kid,
         };
-        let key = keys.get(kid).ok_or(Error::UnknownKey(Cow::Borrowed(
+        let key = keys.get(kid).ok_or(Error::new(
+            ErrorKind::UnknownKey,
             "no trusted key has the revocation data's `kid`",
-        )))?;
+        ))?;
         let (message, signature) = bytes.split_at(signed_len);
         let signature: [u8; 64] = signature.try_into().map_err(|_| malformed("bad length"))?;
         // The same strict check as tokens get (`verify_strict` semantics), so that verify-only
         // builds link one Ed25519 verification, not two.
         if !key.prepared().verify(message, &signature) {
-            return Err(Error::BadSignature(Cow::Borrowed(
+            return Err(Error::new(
+                ErrorKind::BadSignature,
                 "revocation data signature verification failed",
-            )));
+            ));
         }
         Ok(publication)
     }
