@@ -42,8 +42,9 @@
 //! - [`BloomGeometry`], [`BloomFilter`], [`Publication`] (with [`Snapshot`], [`Delta`],
 //!   [`Freshness`]): the revocation filter and its signed binary format, for authorities;
 //! - [`RevocationFilter`], [`Revocation`]: a replica's verified filter, and what
-//!   [`Verifier::verify_with`] consults ([`VerifyContext::with_revocation`]); [`RevocationReplica`] ([`Offered`]): which
-//!   snapshots and deltas a replica takes, in order, never going back, for one issuer;
+//!   [`Verifier::verify_with`] consults ([`VerifyContext::with_revocation`]);
+//!   [`RevocationReplica`] ([`Offered`]): which snapshots and deltas a replica takes, in
+//!   order, never going back, for one issuer;
 //! - [`PublicationPlanner`] ([`Generation`], [`Step`]): what an authority publishes next —
 //!   serial, validity, delta or new generation, capacity;
 //! - [`AuditSink`], [`AuditEvent`], [`AuditKind`], [`OutcomeCounters`]: a structured event for
@@ -51,6 +52,11 @@
 //! - [`Scanner`], [`FoundToken`], [`is_task_token`]: finding leaked task tokens in text;
 //! - [`Error`] ([`ErrorKind`]): one error type, one stable code per kind, a message that is
 //!   not API.
+//!
+//! Structs with public fields are `#[non_exhaustive]`, so that a field can be added without
+//! breaking anyone: build them with their `new` and `with_*` methods. An [`Error`]'s kind and
+//! code are API, the wording of its message is not (`docs/decisions.md`, "Public API of the
+//! core crate").
 #![cfg_attr(not(feature = "std"), no_std)]
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
