@@ -15,7 +15,7 @@ WASM_OPT_FEATURES := --enable-bulk-memory --enable-mutable-globals --enable-sign
 	--enable-nontrapping-float-to-int --enable-reference-types --enable-multivalue
 
 .PHONY: build wasm demo test test-js vectors lint msrv msrv-core setup setup-rust setup-node \
-	setup-eslint setup-wasm setup-chromium setup-wrk size load demo-exports bench clean
+	setup-eslint setup-wasm setup-chromium setup-wrk size load demo-exports bench clean js
 
 ## build: the release CLI at target/release/tasktoken, the wasm core and the npm package in js/
 build: setup-rust wasm
@@ -32,6 +32,12 @@ wasm: setup-wasm
 			$(WASM_OPT_FEATURES) $$out -o $$out; \
 		echo "wasm $$m: $$(wc -c < $$out) bytes, $$(gzip -9c $$out | wc -c) gzip"; \
 	done
+	$(MAKE) js
+
+## js: the package's entries bundled per runtime (js/dist-*/, from js/load/ and js/src/ and
+## the glue in js/wasm/; js/scripts/bundle.mjs says why). Run it after editing js/src/.
+js:
+	cd js && node scripts/bundle.mjs
 
 ## demo-exports: the signed export links page at http://127.0.0.1:8790/ (Ctrl-C to stop)
 demo-exports: setup-node build
@@ -71,7 +77,7 @@ test: setup build lint
 	cd tests && TASKTOKEN_BIN=$(CURDIR)/$(RELEASE_CLI) node --test interop/ runtime/ gateway/
 
 ## test-js: the npm package's tests (Node's test runner), its types and its packaging
-test-js:
+test-js: js
 	cd js && node --test test/
 	cd js && node_modules/.bin/tsc -p test/types/tsconfig.json
 	cd js && node_modules/.bin/publint --strict

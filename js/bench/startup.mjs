@@ -3,7 +3,7 @@
 // `import "tasktoken"` and `import "tasktoken/verify"` in fresh Node processes, and of
 // compiling + instantiating each module alone (wasm-bindgen's initSync on the bytes).
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { gzipSync, brotliCompressSync } from "node:zlib";
 
 const pkg = new URL("..", import.meta.url);
@@ -32,10 +32,11 @@ for (const m of ["verify", "mint"]) {
       const t = performance.now(); initSync({ module: bytes }); console.log(performance.now() - t);`),
   };
 }
-const verifyJs = ["wasm/verify/tasktoken.js", "src/verify.js", "src/util.js", "src/input.js",
-  "src/guard.js", "src/links.js", "src/revocation.js", "src/errors.js", "src/init.js",
-  "load/web-verify.js"];
-const fullJs = [...verifyJs, "wasm/mint/tasktoken.js", "src/index.js", "load/web.js"];
+// What a browser loads for each entry: the bundles of dist-web/ (scripts/bundle.mjs).
+const bundles = (names) => names.map((n) => `dist-web/${n}`);
+const shared = readdirSync(new URL("dist-web/", pkg)).filter((f) => f.startsWith("shared-"));
+const verifyJs = bundles(["web-verify.js", ...shared]);
+const fullJs = [...verifyJs, ...bundles(["web.js"])];
 const entry = (js, wasms, specifier) => ({
   wasmGzip: wasms.reduce((sum, m) => sum + modules[m].wasmGzip, 0),
   jsGzip: gz(Buffer.concat(js.map(read))),

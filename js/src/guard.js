@@ -2,9 +2,10 @@
 // resource, and hand back either the claims or a ready HTTP answer. Written once, for the
 // Fetch API (Workers, Deno, Bun, browsers' service workers, Node's global Request) and, via
 // `guardNode`, for Node's `http` server.
-import { proofNonce } from "../wasm/verify/tasktoken.js";
+import { proofNonce, refusalEvent } from "../wasm/verify/tasktoken.js";
 import { TaskTokenError } from "./errors.js";
 import { hasMethod, ownValue, snapshotObject } from "./input.js";
+import { emit } from "./util.js";
 
 const REALM = "tasktoken";
 /** Codes that mean "a valid token, but not for this": 403 with insufficient_scope. */
@@ -118,15 +119,8 @@ function decide(getHeader, getParams, getResource, getTarget, verifier, options)
   const early = (status, error, challenge) => {
     const onDecision = options?.onDecision;
     if (typeof onDecision === "function") {
-      try {
-        onDecision({
-          time: Math.floor(Date.now() / 1000), event: "verify", outcome: error.code,
-          action: typeof options?.action === "string" ? options.action : undefined,
-          decided_by: "guard",
-        });
-      } catch (e) {
-        console.error("tasktoken: an onDecision listener threw", e);
-      }
+      const action = typeof options?.action === "string" ? options.action : undefined;
+      emit(onDecision, JSON.parse(refusalEvent(error.code, "guard", action, undefined, Date.now() / 1000)));
     }
     return refuse(status, error, challenge);
   };

@@ -41,6 +41,8 @@ export class Issuer {
     const { onDecision, ...core } = snapshotObject(options, "Issuer options");
     this.#onDecision = listener(onDecision, "onDecision");
     this.#core = new CoreIssuer(plainJson(core, "Issuer options"));
+    // The core builds each mint's audit event and hands it over once the mint is decided.
+    if (this.#onDecision) this.#core.setDecisionSink((json) => emit(this.#onDecision, JSON.parse(json)));
   }
 
   /**
@@ -57,14 +59,7 @@ export class Issuer {
     const { now } = snapshotObject(options, "mint options");
     const body = plainJson(snapshotObject(request, "mint request"), "mint request");
     const at = seconds(now);
-    if (!this.#onDecision) return this.#core.mint(body, at);
-    this.#core.captureNextDecision();
-    try {
-      return this.#core.mint(body, at);
-    } finally {
-      const taken = this.#core.takeDecision();
-      if (taken !== undefined) emit(this.#onDecision, JSON.parse(taken));
-    }
+    return this.#core.mint(body, at);
   }
 }
 

@@ -10,13 +10,14 @@
 // Web APIs only. The SDK (@modelcontextprotocol/sdk) is an optional peer: nothing here imports
 // it at module top; only `verifyAccessToken`, which exists for the SDK's own bearer-auth
 // middleware, loads its error classes when it has to throw one.
+import { refusalEvent } from "../wasm/verify/tasktoken.js";
 import { TaskTokenError } from "./errors.js";
 import { decideRequest, refusalFor } from "./guard.js";
 import { parseHttpUrl, readBody } from "./http.js";
 import { hasMethod, isInstance, ownValue, parseClaims, snapshotObject } from "./input.js";
 import { RemoteKeySet } from "./keys.js";
 import { RevocationReplica } from "./revocation.js";
-import { bad } from "./util.js";
+import { bad, emit } from "./util.js";
 import { Verifier } from "./verify.js";
 
 /** The JSON-RPC methods that are calls, as `[action, resource prefix]` (DESIGN.md). */
@@ -434,7 +435,7 @@ export class McpGate {
         claims = this.#verifier.verify(token, { ...AUTHENTICATE, onDecision: this.#onDecision });
       } catch (error) {
         if (!(error instanceof TaskTokenError && FORBIDDEN.has(error.code))) throw error;
-        claims = describe(token);
+        claims = this.#describe(token);
       }
       if (this.#requireBinding && boundKey(claims) === undefined) {
         throw new TaskTokenError("binding_required", "this server accepts DPoP-bound tokens only");
@@ -543,7 +544,11 @@ export class McpGate {
       const words = authorization.trim().split(/ +/);
       token = words[1];
       dpop = words[0].toLowerCase() === "dpop";
-      claims = describe(token);
+      try {
+        claims = this.#describe(token);
+      } catch (error) {
+        return this.#refused(refusalFor(error, dpop), null, id);
+      }
     } else {
       return this.#refused(decision, calls[0] ?? null, calls[0]?.id ?? id);
     }
@@ -566,7 +571,7 @@ export class McpGate {
     // The session (Mcp-Session-Id): only its owner's tokens may use it. An id the gate does
     // not hold for this owner (another's, forgotten, made up) gets the transport's own answer
     // to an unknown session, so a valid token learns nothing about other sessions.
-    const owner = ownerOf(token);
+    const owner = ownerOf(claims);
     const exp = ownValue(claims, "exp");
     const requested = access.header("mcp-session-id") || null;
     if (requested !== null && !this.#sessions.use(requested, owner, exp)) {
@@ -611,14 +616,21 @@ export class McpGate {
     return { ok: false, error, answer };
   }
 
+  /**
+   * The claims of a token the verifier has just found valid for this server (every check
+   * passed but the action, which no token grants for AUTHENTICATE), as the core builds them:
+   * a chain's last link's granted claims with the root's `iss`, its other claims and an
+   * `act` naming the delegators — never a link's own extra claims (its signer chose them,
+   * not the issuer). The decision was the verify call's; this only reads.
+   */
+  #describe(token) {
+    return this.#verifier.verifyForRevocation(token);
+  }
+
   /** The audit event of a refusal decided before any token reached the verifier. */
   #audit(outcome) {
     if (this.#onDecision === undefined) return;
-    try {
-      this.#onDecision({ time: Math.floor(Date.now() / 1000), event: "verify", outcome, decided_by: "mcp" });
-    } catch (error) {
-      console.error("tasktoken: an onDecision listener threw", error);
-    }
+    emit(this.#onDecision, JSON.parse(refusalEvent(outcome, "mcp", undefined, undefined, Date.now() / 1000)));
   }
 
   #metadataAnswer() {
@@ -690,16 +702,23 @@ class SessionOwners {
 }
 
 /**
- * The identity a session is bound to: the root's `iss` and `sub`, and the `sub` of the last
- * link of a delegation chain (the same for a single token). A sub-agent's chain does not
- * hold its orchestrator's sessions, nor the orchestrator a sub-agent's, nor one root's
- * delegate another root's. Read only from a verified token.
+ * The identity a session is bound to, from a verified token's claims (as the core built
+ * them): the root's `iss`; the subjects from the root to the last element — the delegators
+ * of `act`, outermost last, then `sub` — each named by the one who signed that element, so
+ * a delegate cannot name a path it is not on (a sub-agent's link claiming its orchestrator's
+ * `sub` still has the sub-agent in its path); and the key the last element is bound to
+ * (`cnf.jkt`, proved by DPoP), or none for a bearer token. A sub-agent's chain does not hold
+ * its orchestrator's sessions, nor a sibling's, nor a delegate of one root another root's;
+ * an orchestrator holds a sub-agent's session only by the sub-agent's key (for a bearer
+ * link it signed, it could have sent that chain itself).
  */
-function ownerOf(token) {
-  const elements = token.split("~");
-  const root = payload(elements[0]);
-  const last = elements.length === 1 ? root : payload(elements[elements.length - 1]);
-  return JSON.stringify([ownValue(root, "iss"), ownValue(root, "sub"), ownValue(last, "sub")]);
+function ownerOf(claims) {
+  const path = [];
+  for (let act = ownValue(claims, "act"); act !== null && typeof act === "object"; act = ownValue(act, "act")) {
+    path.unshift(ownValue(act, "sub"));
+  }
+  path.push(ownValue(claims, "sub"));
+  return JSON.stringify([ownValue(claims, "iss"), path, boundKey(claims) ?? null]);
 }
 
 /** `Mcp-Session-Id` in the headers Node's `writeHead` takes: an object, pairs, or a flat list. */
@@ -788,29 +807,6 @@ function rpcAnswer(status, id, code, message, data) {
     headers: { "content-type": "application/json", "cache-control": "no-store" },
     body: JSON.stringify({ jsonrpc: "2.0", id, error }),
   };
-}
-
-/**
- * The claims of a token the verifier has just accepted as valid for this server (every check
- * passed but the action): the payload of its last element (a delegation chain's last link
- * holds the granted `sub`, `scope`, `res`, `exp`), with the root's `iss`. Read only from a
- * verified token; never a decision.
- */
-function describe(token) {
-  const elements = token.split("~");
-  const root = payload(elements[0]);
-  const last = elements.length === 1 ? root : payload(elements[elements.length - 1]);
-  return { ...last, iss: ownValue(root, "iss") };
-}
-
-function payload(compact) {
-  const part = compact.split(".")[1] ?? "";
-  if (!/^[\w-]*$/.test(part)) throw bad("the token's payload is not base64url");
-  const binary = atob(part.replace(/-/g, "+").replace(/_/g, "/"));
-  const bytes = Uint8Array.from(binary, (c) => c.charCodeAt(0));
-  const claims = parseClaims(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
-  if (claims === null || typeof claims !== "object" || Array.isArray(claims)) throw bad("the token's payload is not an object");
-  return claims;
 }
 
 /** `cnf.jkt` of verified claims, or `undefined` for an unbound token. */

@@ -8,6 +8,10 @@ import { hasMethod, isInstance, ownValue, plainJson, snapshotObject } from "./in
 import { RemoteKeySet } from "./keys.js";
 import { seconds } from "./util.js";
 
+/** Module-private readers of the classes' core objects, set in their static blocks. */
+let filterCore;
+let replicaCore;
+
 /** A verified revocation snapshot, with deltas applied on its serial. */
 export class RevocationFilter {
   #core;
@@ -55,10 +59,18 @@ export class RevocationFilter {
     return JSON.parse(this.#core.info());
   }
 
-  /** @internal the core object, for the Verifier. */
-  get core() {
-    return this.#core;
+  static {
+    filterCore = (filter) => filter.#core;
   }
+}
+
+/**
+ * @internal The wasm object behind a RevocationFilter or RevocationReplica, for the Verifier
+ * only: module-private (no property of the public objects reaches it), so nothing internal
+ * is reachable from an application.
+ */
+export function coreOf(source) {
+  return isInstance(source, RevocationReplica) ? replicaCore(source) : filterCore(source);
 }
 
 /** @internal How a Verifier reports, through a replica's `onError`, a core it could not use. */
@@ -113,6 +125,12 @@ export class RevocationReplica {
 
   static {
     reportReplicaError = (replica, error) => replica.#onError?.(error);
+    // The core object, for the Verifier (`undefined` while a RemoteKeySet has no keys); a
+    // new one after the keys changed.
+    replicaCore = (replica) => {
+      replica.#follow();
+      return replica.#core;
+    };
   }
 
   /**
@@ -196,14 +214,6 @@ export class RevocationReplica {
     return this.#infoJson === null ? null : JSON.parse(this.#infoJson);
   }
 
-  /**
-   * @internal the core object, for the Verifier (`undefined` while a RemoteKeySet has no
-   * keys); a new one after the keys changed.
-   */
-  get core() {
-    this.#follow();
-    return this.#core;
-  }
 
   /**
    * Offers snapshot or delta bytes obtained elsewhere (a push channel, a test):

@@ -3,11 +3,11 @@
 // specifics live in ../load/. Every decision is the Rust core's (../wasm/verify/); this file
 // checks argument types so that bad input is a TaskTokenError, never a wasm trap, and parses
 // the claims.
-import { CoreVerifier } from "../wasm/verify/tasktoken.js";
+import { CoreVerifier, refusalEvent } from "../wasm/verify/tasktoken.js";
 import { TaskTokenError } from "./errors.js";
 import { isInstance, parseClaims, plainJson, snapshotObject } from "./input.js";
 import { RemoteKeySet, reportKeyError } from "./keys.js";
-import { RevocationFilter, RevocationReplica, reportReplicaError } from "./revocation.js";
+import { RevocationFilter, RevocationReplica, coreOf, reportReplicaError } from "./revocation.js";
 import { bad, checkToken, emit, listener, seconds } from "./util.js";
 
 export { TaskTokenError } from "./errors.js";
@@ -56,6 +56,18 @@ export class Verifier {
   #buildError;
   /** `{ core, until }`: cores replaced less than RETIRED_SECONDS ago (see there). */
   #retired = [];
+  /** Calls in progress with a listener of their own: the core reports only while some are. */
+  #perCallListening = 0;
+  /** The call in progress: its own listener, and whether the core reported its decision. */
+  #call;
+  /** What the core hands each decision's audit event to (JSON text it built). */
+  #sink = (json) => {
+    const event = JSON.parse(json);
+    const call = this.#call;
+    if (call !== undefined) call.reported = true;
+    emit(this.#onDecision, event);
+    emit(call?.listener, event);
+  };
 
   /**
    * @param {{ issuers: Record<string, { keys: object[] } | RemoteKeySet>, audience: string,
@@ -145,14 +157,20 @@ export class Verifier {
     checkToken(bearer);
     if (target !== undefined) checkToken(target);
     const { dpop, now } = snapshotObject(options, "options");
-    const { proof, method, url, nonce } = readProof(dpop);
+    const proof = readProof(dpop);
     const core = this.#current();
     const at = seconds(now);
     if (proof !== undefined && this.#retired.length > 0) {
-      this.#checkRetired((old) => old.authorizeRevocation(bearer, target, proof, method, url, nonce, at));
+      this.#checkRetired((old) => old.authorizeRevocation(bearer, target, proof, at));
     }
-    return this.#askingForKeys(() =>
-      parseClaims(core.authorizeRevocation(bearer, target, proof, method, url, nonce, at)));
+    // Its decision is reported to the verifier's listener, never as a verify call's own.
+    const outer = this.#call;
+    this.#call = undefined;
+    try {
+      return this.#askingForKeys(() => parseClaims(core.authorizeRevocation(bearer, target, proof, at)));
+    } finally {
+      this.#call = outer;
+    }
   }
 
   /**
@@ -193,7 +211,12 @@ export class Verifier {
     const copy = request !== null && typeof request === "object" ? snapshotObject(request, "verify request") : request;
     const perCall = listener(copy?.onDecision, "onDecision");
     const listening = this.#onDecision !== undefined || perCall !== undefined;
-    if (listening) core?.captureNextDecision();
+    const outer = this.#call;
+    const call = listening ? { listener: perCall, reported: false } : undefined;
+    this.#call = call;
+    if (perCall !== undefined && this.#perCallListening++ === 0 && this.#onDecision === undefined) {
+      core?.setDecisionSink(this.#sink);
+    }
     let outcome = "malformed";
     try {
       const claims = this.#verify(token, copy, core);
@@ -205,15 +228,16 @@ export class Verifier {
       throw error;
     } finally {
       this.#counts.set(outcome, (this.#counts.get(outcome) ?? 0) + 1);
-      if (listening) {
-        // A decision refused before it reached the core (bad arguments, no keys loaded, a
-        // proof a retired core saw) has no core event.
-        const taken = core?.takeDecision();
-        const event = taken !== undefined ? JSON.parse(taken) : {
-          time: Math.floor(Date.now() / 1000), event: "verify", outcome, decided_by: this.#name,
-          ...(typeof copy?.action === "string" ? { action: copy.action } : {}),
-          ...(typeof copy?.resource === "string" ? { resource: copy.resource } : {}),
-        };
+      if (perCall !== undefined && --this.#perCallListening === 0 && this.#onDecision === undefined) {
+        core?.setDecisionSink(undefined);
+      }
+      this.#call = outer;
+      // A decision refused before it reached the core (bad arguments, no keys loaded, a
+      // proof a retired core saw) has no event of the core's: the core builds one for it.
+      if (call !== undefined && !call.reported) {
+        const event = JSON.parse(refusalEvent(outcome, this.#name,
+          typeof copy?.action === "string" ? copy.action : undefined,
+          typeof copy?.resource === "string" ? copy.resource : undefined, Date.now() / 1000));
         emit(this.#onDecision, event);
         emit(perCall, event);
       }
@@ -241,7 +265,7 @@ export class Verifier {
     if (keyThumbprint !== undefined && typeof keyThumbprint !== "string") {
       throw bad("keyThumbprint must be a string");
     }
-    const { proof, method, url, nonce } = readProof(dpop, "verify request dpop");
+    const proof = readProof(dpop, "verify request dpop");
     if (proof !== undefined && keyThumbprint !== undefined) {
       throw bad("give either dpop or keyThumbprint, not both");
     }
@@ -249,10 +273,9 @@ export class Verifier {
     const at = seconds(now);
     // Only with cores retired by a key change: no closure per proof otherwise.
     if (proof !== undefined && this.#retired.length > 0) {
-      this.#checkRetired((old) => old.verify(token, action, resource, undefined, proof, method, url, nonce, at));
+      this.#checkRetired((old) => old.verify(token, action, resource, undefined, proof, at));
     }
-    const claims = parseClaims(
-      core.verify(token, action, resource, keyThumbprint, proof, method, url, nonce, at));
+    const claims = parseClaims(core.verify(token, action, resource, keyThumbprint, proof, at));
     if (this.#failOpen && core.staleIgnored()) {
       if (this.#onStale) this.#onStale(claims);
       else console.warn("tasktoken: revocation data is stale; token accepted (failOpenWhenStale)");
@@ -285,7 +308,7 @@ export class Verifier {
    * while no issuer has keys, or the replica has no core (its RemoteKeySet has no keys).
    */
   #build() {
-    this.#replicaCore = this.#replica?.core;
+    this.#replicaCore = this.#replica === undefined ? undefined : coreOf(this.#replica);
     const issuers = { __proto__: null };
     let loaded = false;
     for (const [iss, keys] of this.#trusted) {
@@ -297,13 +320,14 @@ export class Verifier {
     if (!loaded && this.#remote.length > 0) return undefined;
     if (this.#replica !== undefined && this.#replicaCore === undefined) return undefined;
     const core = new CoreVerifier(JSON.stringify({ ...this.#options, issuers }));
+    if (this.#onDecision !== undefined || this.#perCallListening > 0) core.setDecisionSink(this.#sink);
     // The source and its policy, the same for every core; each consults them on every call.
     const r = this.#revocation;
     try {
       if (this.#replica !== undefined) {
         core.useReplica(this.#replicaCore, r.grace, r.failOpen, r.exactCheck);
       } else if (r !== undefined) {
-        core.useFilter(r.source.core, r.grace, r.failOpen, r.exactCheck);
+        core.useFilter(coreOf(r.source), r.grace, r.failOpen, r.exactCheck);
       }
     } catch (error) {
       core.free();
@@ -326,7 +350,7 @@ export class Verifier {
       if (version !== this.#seen[i]) (changed ??= []).push(this.#remote[i]);
       this.#seen[i] = version;
     }
-    const moved = this.#replica !== undefined && this.#replica.core !== this.#replicaCore;
+    const moved = this.#replica !== undefined && coreOf(this.#replica) !== this.#replicaCore;
     if (changed === undefined && !moved) return;
     let core;
     try {
@@ -342,7 +366,11 @@ export class Verifier {
     const now = Date.now();
     this.#retired = this.#retired.filter((r) => r.until > now);
     // Not freed: a nested call may still be running on it; the garbage collector frees it.
-    if (this.#core !== undefined) this.#retired.push({ core: this.#core, until: now + RETIRED_SECONDS * 1000 });
+    if (this.#core !== undefined) {
+      // A retired core only answers replay questions (`#checkRetired`): it reports nothing.
+      this.#core.setDecisionSink(undefined);
+      this.#retired.push({ core: this.#core, until: now + RETIRED_SECONDS * 1000 });
+    }
     this.#core = core;
     this.#buildError = undefined;
   }
@@ -382,17 +410,18 @@ export class Verifier {
 }
 
 /**
- * A call's `dpop` option, own members read once: `{ proof, method, url, nonce }` (strings,
- * `nonce` optional), or all `undefined` without one; `malformed` for anything else.
+ * A call's `dpop` option, own members read once, as the JSON text the core takes:
+ * `{ proof, method, url, nonce? }` (strings, `nonce` optional), or `undefined` without one;
+ * `malformed` for anything else.
  */
 function readProof(dpop, what = "dpop") {
-  if (dpop === undefined) return {};
+  if (dpop === undefined) return undefined;
   const { proof, method, url, nonce } = snapshotObject(dpop, what);
   if (typeof proof !== "string" || typeof method !== "string" || typeof url !== "string") {
     throw bad("dpop needs { proof: string, method: string, url: string }");
   }
   if (nonce !== undefined && typeof nonce !== "string") throw bad("dpop nonce must be a string");
-  return { proof, method, url, nonce };
+  return JSON.stringify({ proof, method, url, nonce });
 }
 
 function isRemote(keys) {

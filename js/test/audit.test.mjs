@@ -91,3 +91,43 @@ test("a throwing listener never changes a decision", () => {
     console.error = original;
   }
 });
+
+test("events come from the core in every path: nested calls, revocations, refusals before the core", () => {
+  const { privateJwk, publicJwk } = generateKey({ kid: "n" });
+  const issuer = new Issuer({ iss: "https://a", key: privateJwk });
+  const mint = (extra = {}) =>
+    issuer.mint({ sub: "s", aud: "crm", task: "t", scope: "r tokens:revoke", res: ["r", "tokens/*"], ttl: 60, ...extra });
+  const keys = { "https://a": { keys: [publicJwk] } };
+  const verifierEvents = [];
+  const verifier = new Verifier({ issuers: keys, audience: "crm", name: "outer",
+    onDecision: (e) => verifierEvents.push(e) });
+  const token = mint();
+
+  // A call's own listener sees its decision only, even when another call runs inside it.
+  const inner = [];
+  const outer = [];
+  const nested = new Verifier({ issuers: keys, audience: "crm", name: "nested",
+  });
+  const plain = nested.verify(token, { action: "r", resource: "r", onDecision: (e) => {
+    outer.push(e);
+    // A listener may call the verifier again: the core has released everything by now.
+    assert.throws(() => nested.verify(token, { action: "w", resource: "r", onDecision: (x) => inner.push(x) }),
+      { code: "action_denied" });
+  } });
+  assert.equal(plain.sub, "s");
+  assert.deepEqual(outer.map((e) => [e.outcome, e.action, e.decided_by]), [["ok", "r", "nested"]]);
+  assert.deepEqual(inner.map((e) => [e.outcome, e.action]), [["action_denied", "w"]]);
+  assert.ok(outer[0].jti && outer[0].kid && outer[0].sub === "s");
+
+  // Revocation decisions reach the verifier's listener.
+  verifier.authorizeRevocation(token, mint());
+  assert.deepEqual(verifierEvents.map((e) => [e.event, e.outcome, e.action]), [["verify", "ok", "tokens:revoke"]]);
+
+  // A refusal before any token reached the core has the core's shape (no claims, a code).
+  verifierEvents.length = 0;
+  assert.throws(() => verifier.verify(token, { action: 5, resource: "r" }), { code: "malformed" });
+  assert.equal(verifierEvents.length, 1);
+  assert.deepEqual(Object.keys(verifierEvents[0]).sort(), ["decided_by", "event", "outcome", "resource", "time"]);
+  assert.equal(verifierEvents[0].decided_by, "outer");
+  assert.ok(Number.isInteger(verifierEvents[0].time));
+});

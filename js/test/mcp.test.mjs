@@ -5,8 +5,9 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
 import { spawnSync } from "node:child_process";
+import { createHash, createPrivateKey, sign } from "node:crypto";
 import {
-  Issuer, Verifier, createProof, generateKey, generateProofKey, signRevocationSnapshot,
+  Issuer, Verifier, createProof, delegate, generateKey, generateProofKey, signRevocationSnapshot,
 } from "tasktoken";
 import { McpGate, MCP_SCOPES } from "tasktoken/mcp";
 
@@ -555,4 +556,74 @@ test("sessions through gate.node: the Mcp-Session-Id the transport writes is bou
   assert.equal((await send("POST", mint(), "node-session", call("search"))).status, 200);
   assert.equal((await send("DELETE", token, "node-session")).status, 200);
   assert.equal((await send("GET", token, "node-session")).status, 404);
+});
+
+test("delegation: the gate hands out the core's claims (no link's own), and sessions follow the whole path and key", async () => {
+  const orch = generateProofKey({ alg: "EdDSA" });
+  const sub = generateProofKey({ alg: "EdDSA" });
+  const delegating = new Issuer({ iss: ISS, key: keys.privateJwk, maxDelegation: 2 });
+  const root = delegating.mint({ sub: "agent:orch", aud: RESOURCE, task: "t", scope: "tools:call", res: ["tools/*"],
+    ttl: 300, cnfJkt: orch.jkt, dlg: 2, claims: { tenant: "acme" } });
+  const headers = { "content-type": "application/json", accept: "application/json, text/event-stream" };
+  const post = (chain, body, extra = {}) => new Request(RESOURCE, { method: "POST",
+    headers: { ...headers, authorization: `Bearer ${chain}`, ...extra }, body: JSON.stringify(body) });
+
+  // An unbound link whose signer wrote its own `tenant` and `apv`: dropped, as in the core.
+  // (`delegate` writes no other claims: the link is signed here by hand, as an attacker would.)
+  const at = Math.floor(Date.now() / 1000);
+  const { d, ...publicPart } = orch.privateJwk;
+  const link = [{ alg: "EdDSA", typ: "tt-link+jwt", jwk: { kty: "OKP", crv: "Ed25519", x: publicPart.x } },
+    { prev: createHash("sha256").update(root).digest("base64url"), sub: "agent:sub", aud: RESOURCE, task: "t/part",
+      scope: "tools:call", res: ["tools/lookup"], iat: at, exp: at + 60, jti: `l-${at}`, tenant: "globex",
+      apv: { sub: "human:alice", at } }].map((part) => Buffer.from(JSON.stringify(part)).toString("base64url")).join(".");
+  const signature = sign(null, Buffer.from(link), createPrivateKey({ key: { ...publicPart, d }, format: "jwk" }));
+  const bearer = `${root}~${link}.${signature.toString("base64url")}`;
+  const fromCore = verifier.verify(bearer, { action: "tools:call", resource: "tools/lookup" });
+  assert.equal(fromCore.tenant, "acme");
+  const info = await gate.verifyAccessToken(bearer);
+  const listed = await gate.check(post(bearer, { jsonrpc: "2.0", id: 1, method: "tools/list" }));
+  for (const claims of [info.extra.claims, listed.authInfo.extra.claims]) {
+    assert.equal(claims.tenant, "acme");
+    assert.equal(claims.apv, undefined);
+    assert.deepEqual(claims.act, { sub: "agent:orch" });
+  }
+
+  // The orchestrator opens a session with its root; the sub-agent holds a bound link.
+  const rootProof = createProof({ key: orch.privateJwk, method: "POST", url: RESOURCE, token: root });
+  const opened = await gate.check(new Request(RESOURCE, { method: "POST",
+    headers: { ...headers, authorization: `DPoP ${root}`, dpop: rootProof },
+    body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "initialize", params: {} }) }));
+  assert.equal(opened.ok, true);
+  opened.record(new Response("{}", { status: 200, headers: { "mcp-session-id": "S-ORCH" } }));
+  const held = delegate(root, { key: orch.privateJwk, sub: "agent:sub", aud: RESOURCE, task: "t/part",
+    scope: "tools:call", res: ["tools/lookup"], ttl: 120, cnfJkt: sub.jkt, dlg: 1 });
+  // The sub-agent names its orchestrator as the `sub` of a link of its own: still not the
+  // orchestrator (its path is orchestrator → sub-agent → "orchestrator").
+  const posing = delegate(held, { key: sub.privateJwk, sub: "agent:orch", aud: RESOURCE, task: "t/part",
+    scope: "tools:call", res: ["tools/lookup"], ttl: 60 });
+  for (const method of ["GET", "DELETE"]) {
+    const tried = await gate.check(new Request(RESOURCE, { method,
+      headers: { ...headers, authorization: `Bearer ${posing}`, "mcp-session-id": "S-ORCH" } }));
+    assert.equal(tried.ok, false, method);
+    assert.equal(tried.response.status, 404, method);
+  }
+
+  // The sub-agent opens its own session with its bound chain; the orchestrator's own link
+  // naming the sub-agent, unbound, is not the sub-agent's key.
+  const subProof = createProof({ key: sub.privateJwk, method: "POST", url: RESOURCE, token: held });
+  const subOpened = await gate.check(new Request(RESOURCE, { method: "POST",
+    headers: { ...headers, authorization: `DPoP ${held}`, dpop: subProof },
+    body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "initialize", params: {} }) }));
+  assert.equal(subOpened.ok, true);
+  subOpened.record(new Response("{}", { status: 200, headers: { "mcp-session-id": "S-SUB" } }));
+  const lookalike = delegate(root, { key: orch.privateJwk, sub: "agent:sub", aud: RESOURCE, task: "t/part",
+    scope: "tools:call", res: ["tools/lookup"], ttl: 60 });
+  const taken = await gate.check(new Request(RESOURCE, { method: "GET",
+    headers: { ...headers, authorization: `Bearer ${lookalike}`, "mcp-session-id": "S-SUB" } }));
+  assert.equal(taken.response?.status, 404);
+  // The sub-agent itself, with a fresh proof, keeps using it.
+  const again = await gate.check(new Request(RESOURCE, { method: "GET", headers: { ...headers,
+    authorization: `DPoP ${held}`, dpop: createProof({ key: sub.privateJwk, method: "GET", url: RESOURCE, token: held }),
+    "mcp-session-id": "S-SUB" } }));
+  assert.equal(again.ok, true);
 });

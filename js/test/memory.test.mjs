@@ -6,16 +6,16 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { generateKey } from "tasktoken";
 import { Verifier } from "tasktoken/verify";
-import { initSync } from "../wasm/verify/tasktoken.js";
 
-test("300 verifiers with the same two keys grow wasm memory by far less than 300 table sets", () => {
-  const memory = initSync({ module: new Uint8Array() }).memory; // already started: the instance
+test("300 verifiers with the same two keys grow memory by far less than 300 table sets", () => {
+  // The wasm instance is internal to the bundle: its growth shows in the process's RSS (a
+  // table set per verifier would add about 135 MB here).
   const keys = [generateKey({ kid: "m1" }).publicJwk, generateKey({ kid: "m2" }).publicJwk];
   const config = { issuers: { "https://issuer.example": { keys } }, audience: "api" };
   new Verifier(config); // the first one builds the tables
-  const before = memory.buffer.byteLength;
+  const before = process.memoryUsage().rss;
   const alive = [];
   for (let i = 0; i < 300; i++) alive.push(new Verifier(config));
-  const grown = memory.buffer.byteLength - before;
-  assert.ok(grown < 16 * 2 ** 20, `wasm memory grew by ${grown} bytes for 300 verifiers`);
+  const grown = process.memoryUsage().rss - before;
+  assert.ok(grown < 40 * 2 ** 20, `RSS grew by ${grown} bytes for 300 verifiers`);
 });

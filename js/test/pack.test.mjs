@@ -19,9 +19,15 @@ test("npm pack installs in an empty directory and runs the README example", () =
   const files = packed.files.map((f) => f.path).sort();
   for (const m of ["verify", "mint"]) {
     assert.ok(files.includes(`wasm/${m}/tasktoken_bg.wasm`), `the ${m} wasm ships`);
-    assert.ok(files.includes(`wasm/${m}/tasktoken.js`), `the ${m} glue ships`);
+    assert.ok(!files.includes(`wasm/${m}/tasktoken.js`), `the ${m} glue is bundled, not shipped`);
   }
   assert.ok(files.includes("index.d.ts") && files.includes("verify.d.ts"), "the types ship");
+  for (const runtime of ["node", "web", "workerd"]) {
+    for (const entry of ["", "-verify", "-mcp"]) {
+      assert.ok(files.includes(`dist-${runtime}/${runtime}${entry}.js`), `the ${runtime}${entry} bundle ships`);
+    }
+  }
+  assert.ok(!files.some((f) => f.startsWith("src/") || f.startsWith("load/")), "sources are bundled");
   assert.ok(!files.some((f) => f.startsWith("test/") || f.startsWith("node_modules/")), files.join());
 
   const app = join(work, "app");

@@ -116,8 +116,8 @@ export async function startExportsServer({ port = 0 } = {}) {
     }
     // Static files: the demo page and the package (never anything else).
     const file = normalize(decodeURIComponent(path));
-    const allowed = file.startsWith("/js/demo/") || file.startsWith("/js/load/") ||
-      file.startsWith("/js/src/") || file.startsWith("/js/wasm/");
+    const allowed = file.startsWith("/js/demo/") || file.startsWith("/js/dist-web/") ||
+      file.startsWith("/js/wasm/");
     if (!allowed || file.includes("..")) return json(404, { error: "not found" });
     try {
       const body = await readFile(join(ROOT, file.endsWith("/") ? `${file}index.html` : file));

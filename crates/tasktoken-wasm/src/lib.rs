@@ -3,8 +3,10 @@
 //!
 //! The crate builds two wasm modules (docs/wasm.md), chosen by feature:
 //! - `verify` — what edge workers and browsers load (`tasktoken/verify`):
-//!   `CoreVerifier` (`verify`, `useReplica`, `useFilter`, `verifyForRevocation`,
-//!   `authorizeRevocation`), `CoreRevocationFilter`, `CoreReplica`;
+//!   `CoreVerifier` (settings once — revocation source and policy with `useReplica` or
+//!   `useFilter`, the audit listener with `setDecisionSink` — then one `verify(token, action,
+//!   resource, keyThumbprint?, dpop?, now)`, `verifyForRevocation`, `authorizeRevocation`),
+//!   `CoreRevocationFilter`, `CoreReplica`, `refusalEvent`, `proofNonce`;
 //! - `mint` — what issuers and authorities add (`tasktoken`): `generateKey`, `CoreIssuer`,
 //!   `planPublication`, `signSnapshot`, `signDelta`.
 //!
@@ -13,7 +15,7 @@
 //! already reduced them to plain JSON data), which keeps a JS-object bridge out of the wasm.
 #![deny(missing_docs)]
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::rc::Rc;
 
 use tasktoken::{AuditEvent, AuditSink, Error, ErrorKind};
@@ -100,10 +102,15 @@ fn redact(err: &dyn core::fmt::Display) -> String {
     out
 }
 
-/// Audit decisions the JS side asked for: capture the next one, hand it over once.
+/// Where a core object's audit events go: a JS function the package registered
+/// (`setDecisionSink`), called with each decision's event as JSON text, built by the core.
+///
+/// The event of a call is captured while the core decides and handed over only once the
+/// call has released everything it borrowed, so a listener may call the same object again.
+/// A listener that throws changes nothing: the decision stands.
 #[derive(Default)]
 struct Decisions {
-    capture: Cell<bool>,
+    sink: RefCell<Option<js_sys::Function>>,
     last: Rc<RefCell<Option<AuditEvent>>>,
 }
 
@@ -117,15 +124,50 @@ impl AuditSink for Capture {
 }
 
 impl Decisions {
-    /// A sink for this call if the next decision was asked for (and resets the request).
-    fn capturing(&self) -> Option<Capture> {
-        self.capture.replace(false).then(|| Capture(self.last.clone()))
+    /// Sets (or with `None` removes) the JS function events are handed to.
+    fn set(&self, sink: Option<js_sys::Function>) {
+        *self.sink.borrow_mut() = sink;
     }
 
-    /// The captured event as JSON text, once; `undefined` in JS when there is none.
-    fn take(&self) -> Option<String> {
-        self.last.borrow_mut().take().map(|event| event.to_json().to_string())
+    /// A sink for this call's event, if anyone listens.
+    fn capturing(&self) -> Option<Capture> {
+        self.sink.borrow().is_some().then(|| Capture(self.last.clone()))
     }
+
+    /// Hands the captured event, if any, to the listener; returns `result` unchanged.
+    fn deliver<T>(&self, result: T) -> T {
+        let event = self.last.borrow_mut().take();
+        let sink = self.sink.borrow().clone();
+        if let (Some(event), Some(sink)) = (event, sink) {
+            let json = JsValue::from_str(&event.to_json().to_string());
+            // A throwing listener is the package's to report; the decision stands.
+            let _ = sink.call1(&JsValue::NULL, &json);
+        }
+        result
+    }
+}
+
+/// The audit event of a verification refused before any token reached a verifier (a request
+/// without a token, a verifier with no keys loaded, bad arguments), as JSON text: built here
+/// so that every event the package hands out has the core's shape. `outcome` must be one of
+/// the stable codes (else `malformed` is recorded); `decided_by` names the guard or
+/// verifier; `action` and `resource` are what was requested, if known.
+#[cfg(feature = "verify")]
+#[wasm_bindgen(js_name = refusalEvent)]
+pub fn refusal_event(
+    outcome: &str,
+    decided_by: &str,
+    action: Option<String>,
+    resource: Option<String>,
+    now: f64,
+) -> String {
+    let outcome =
+        Error::CODES.iter().find(|code| **code == outcome).copied().unwrap_or("malformed");
+    let time = seconds(now).unwrap_or(0);
+    let mut event = AuditEvent::new(tasktoken::AuditKind::Verify, time, outcome, decided_by);
+    event.action = action;
+    event.resource = resource;
+    event.to_json().to_string()
 }
 
 /// A JS time in seconds as the core's integer seconds; NaN and infinities are refused.

@@ -106,22 +106,18 @@ impl CoreIssuer {
         request.nbf = o.nbf;
         request.cnf_jkt = o.cnf_jkt;
         let now = seconds(now)?;
-        Ok(match self.decisions.capturing() {
+        let result = match self.decisions.capturing() {
             Some(sink) => self.issuer.mint_audited_at(&request, now, &sink),
             None => self.issuer.mint_at(&request, now),
-        }?)
+        };
+        Ok(self.decisions.deliver(result)?)
     }
 
-    /// Records the next mint's decision, to be read with `takeDecision`.
-    #[wasm_bindgen(js_name = captureNextDecision)]
-    pub fn capture_next_decision(&self) {
-        self.decisions.capture.set(true);
-    }
-
-    /// The captured decision as an audit event in JSON text, or `undefined`.
-    #[wasm_bindgen(js_name = takeDecision)]
-    pub fn take_decision(&self) -> Option<String> {
-        self.decisions.take()
+    /// Hands every later mint decision to `sink` as an audit event in JSON text, built by
+    /// the core; `undefined` stops it.
+    #[wasm_bindgen(js_name = setDecisionSink)]
+    pub fn set_decision_sink(&self, sink: Option<js_sys::Function>) {
+        self.decisions.set(sink);
     }
 }
 

@@ -70,22 +70,27 @@ enum Source {
     Filter(Rc<RefCell<RevocationFilter>>),
 }
 
-/// The DPoP proof of a call, from its parts: all three of `proof`, `method` and `url`, or
-/// none (`malformed` otherwise).
-fn proof_request<'a>(
-    proof: &'a Option<String>,
-    method: &'a Option<String>,
-    url: &'a Option<String>,
-    nonce: Option<&'a str>,
-) -> Result<Option<ProofRequest<'a>>, Error> {
-    match (proof, method, url) {
-        (Some(proof), Some(method), Some(url)) => {
-            let mut request = ProofRequest::new(proof, method, url);
-            request.nonce = nonce;
-            Ok(Some(request))
-        }
-        (None, None, None) => Ok(None),
-        _ => Err(Error::new(ErrorKind::Malformed, "dpop needs proof, method and url")),
+/// The DPoP proof of a call as the package hands it over (JSON text): the `DPoP` header,
+/// the request's method and URL, and the server nonce if it requires one.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProofArgs {
+    proof: String,
+    method: String,
+    url: String,
+    nonce: Option<String>,
+}
+
+impl ProofArgs {
+    /// Reads `{ proof, method, url, nonce? }` strictly (`malformed` otherwise), or nothing.
+    fn read(json: Option<&str>) -> JsResult<Option<ProofArgs>> {
+        json.map(|json| options(json, "dpop")).transpose()
+    }
+
+    fn request(&self) -> ProofRequest<'_> {
+        let mut request = ProofRequest::new(&self.proof, &self.method, &self.url);
+        request.nonce = self.nonce.as_deref();
+        request
     }
 }
 
@@ -200,6 +205,13 @@ impl CoreVerifier {
         self.set_revocation(source, grace, fail_open_when_stale, exact_check)
     }
 
+    /// Hands every later decision of this verifier (`verify`, `authorizeRevocation`) to
+    /// `sink` as an audit event in JSON text, built by the core; `undefined` stops it.
+    #[wasm_bindgen(js_name = setDecisionSink)]
+    pub fn set_decision_sink(&self, sink: Option<js_sys::Function>) {
+        self.decisions.set(sink);
+    }
+
     /// Verifies `token` as genuine and current, without action, resource, binding or
     /// revocation checks: only so that a token can revoke itself. Returns the claims as JSON.
     #[wasm_bindgen(js_name = verifyForRevocation)]
@@ -209,33 +221,32 @@ impl CoreVerifier {
     }
 
     /// Authorizes a revocation (the core's `authorize_revocation_at`): with no `target`,
-    /// `bearer` revokes itself (a key-bound one only with the DPoP `proof` of its key for
-    /// `method` and `url`, and the server's `nonce` if it requires one); with one, `bearer`
-    /// must first pass every check, revocation and binding included, for `tokens:revoke` on
-    /// `tokens/<jti of target>`, and then `target` must be genuine and current. Proofs are
-    /// remembered in this verifier's replay cache. Returns the claims of the token to revoke
-    /// as JSON text.
-    #[allow(clippy::too_many_arguments)]
+    /// `bearer` revokes itself (a key-bound one only with the DPoP proof of its key, `dpop`
+    /// as `verify` takes it); with one, `bearer` must first pass every check, revocation and
+    /// binding included, for `tokens:revoke` on `tokens/<jti of target>`, and then `target`
+    /// must be genuine and current. Proofs are remembered in this verifier's replay cache.
+    /// Returns the claims of the token to revoke as JSON text.
     #[wasm_bindgen(js_name = authorizeRevocation)]
     pub fn authorize_revocation(
         &self,
         bearer: &str,
         target: Option<String>,
-        proof: Option<String>,
-        method: Option<String>,
-        url: Option<String>,
-        nonce: Option<String>,
+        dpop: Option<String>,
         now: f64,
     ) -> JsResult<String> {
-        let dpop = proof_request(&proof, &method, &url, nonce.as_deref())?;
+        let dpop = ProofArgs::read(dpop.as_deref())?;
         let now = seconds(now)?;
-        let claims = self.with_revocation(|revocation| {
+        let capture = self.decisions.capturing();
+        let result = self.with_revocation(|revocation| {
             let mut context = VerifyContext::new()
                 .with_proof_replay(&self.proofs)
                 .with_proof_keys(&self.proof_keys);
             context.revocation = revocation;
+            context.audit = capture.as_ref().map(|c| c as &dyn AuditSink);
+            let dpop = dpop.as_ref().map(ProofArgs::request);
             self.verifier.authorize_revocation_at(bearer, target.as_deref(), dpop, now, context)
-        })?;
+        });
+        let claims = self.decisions.deliver(result)?;
         Ok(claims.as_json().to_owned())
     }
 
@@ -245,47 +256,34 @@ impl CoreVerifier {
         self.stale_ignored.get()
     }
 
-    /// Verifies `token` for `action` on `resource` at `now` (seconds), consulting the
-    /// revocation source if one is set, and the DPoP `proof` for `method` and `url` (and the
-    /// server's `nonce`, if it requires one) if given (this verifier's replay cache remembers
-    /// it); returns the claims as JSON text, which
-    /// the package parses (so a `__proto__` claim stays plain data).
-    #[allow(clippy::too_many_arguments)]
+    /// Verifies `token` for `action` on `resource` at `now` (seconds), with every setting
+    /// made once on this verifier (revocation source and policy, replay cache, decision
+    /// sink). `key_thumbprint`: the key the caller proved by other means (mTLS); `dpop`: the
+    /// request's DPoP proof as JSON text `{ proof, method, url, nonce? }` (`malformed` if it
+    /// is anything else; this verifier's replay cache remembers the proof). Returns the
+    /// claims as JSON text, which the package parses (so a `__proto__` claim stays plain
+    /// data).
     pub fn verify(
         &self,
         token: &str,
         action: &str,
         resource: &str,
         key_thumbprint: Option<String>,
-        proof: Option<String>,
-        method: Option<String>,
-        url: Option<String>,
-        nonce: Option<String>,
+        dpop: Option<String>,
         now: f64,
     ) -> JsResult<String> {
-        let dpop = proof_request(&proof, &method, &url, nonce.as_deref())?;
+        let dpop = ProofArgs::read(dpop.as_deref())?;
         let key_thumbprint = key_thumbprint.as_deref();
         let mut request = Request::new(action, resource);
         request.key_thumbprint = key_thumbprint;
-        request.dpop = dpop;
+        request.dpop = dpop.as_ref().map(ProofArgs::request);
         let now = seconds(now)?;
         self.stale_ignored.set(false);
-        let claims =
-            self.with_revocation(|revocation| self.decide(token, &request, now, revocation))?;
+        let result =
+            self.with_revocation(|revocation| self.decide(token, &request, now, revocation));
+        let claims = self.decisions.deliver(result)?;
         self.stale_ignored.set(claims.stale_revocation_ignored());
         Ok(claims.as_json().to_owned())
-    }
-
-    /// Records the next verification's decision, to be read with `takeDecision`.
-    #[wasm_bindgen(js_name = captureNextDecision)]
-    pub fn capture_next_decision(&self) {
-        self.decisions.capture.set(true);
-    }
-
-    /// The captured decision as an audit event in JSON text, or `undefined`.
-    #[wasm_bindgen(js_name = takeDecision)]
-    pub fn take_decision(&self) -> Option<String> {
-        self.decisions.take()
     }
 }
 

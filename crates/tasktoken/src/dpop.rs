@@ -22,6 +22,7 @@ use crate::encoding::{parse_fields, Fields};
 use crate::error::{malformed, Error, ErrorKind};
 use crate::keys::{ed25519_thumbprint, strict_ed25519_key};
 use crate::prepared::PreparedKey;
+use crate::token::FORBIDDEN_HEADER_MEMBERS;
 
 /// The `typ` of a DPoP proof (RFC 9449 §4.2).
 pub const PROOF_TYPE: &str = "dpop+jwt";
@@ -207,6 +208,11 @@ pub(crate) fn verify_proof_with(
         (None, Some(header)) => {
             if header.str("typ") != Some(PROOF_TYPE) {
                 return Err(invalid("the proof's `typ` is not `dpop+jwt`"));
+            }
+            // What changes how a JWS is read (`crit`, `b64`, `jku`, `x5c`, `zip`, ...: a
+            // token's list, but `jwk`, which names the proof's key) is not ours to honour.
+            if FORBIDDEN_HEADER_MEMBERS.iter().any(|m| *m != "jwk" && header.contains(m)) {
+                return Err(invalid("the proof's header has a member that changes its meaning"));
             }
             let alg = header.str("alg").unwrap_or_default();
             let jwk = header.object("jwk").ok_or_else(|| invalid("the proof has no `jwk`"))?;

@@ -2164,6 +2164,23 @@ fn dpop_cases() -> Vec<Case> {
             URL,
         ),
         ("invalid_proof_not_a_jws", "two parts", "e30.e30".to_owned(), "GET", URL),
+        (
+            "invalid_proof_crit",
+            "a header `crit` naming an extension (RFC 7515 §4.1.11: not ours to honour)",
+            proof(&ed, &t, &|h, _| {
+                h["crit"] = json!(["exp"]);
+                h["exp"] = json!(1);
+            }),
+            "GET",
+            URL,
+        ),
+        (
+            "invalid_proof_jku",
+            "a header `jku` pointing at keys elsewhere",
+            proof(&ed, &t, &|h, _| h["jku"] = json!("https://attacker.example/jwks")),
+            "GET",
+            URL,
+        ),
     ];
     for (name, description, proof, method, url) in invalid {
         add(
