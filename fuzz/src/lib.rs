@@ -8,7 +8,7 @@
 //! - every error carries one of the stable codes, with a short message that never echoes
 //!   the input;
 //! - the entry points agree with each other (`parse` vs `verify_at` vs
-//!   `verify_for_revocation_at` vs `verify_revocable_at`; `decode` vs `verify` vs
+//!   `verify_for_revocation_at` vs `verify_with` revocation data; `decode` vs `verify` vs
 //!   `from_snapshot` vs `offer`);
 //! - whatever is accepted is what the rules accept (an accepted token is in its time window,
 //!   within its lifetime, for our audience, action and resource; an allowed resource has no
@@ -140,8 +140,9 @@ pub fn token(token: &str) {
     let parsed = UnverifiedToken::parse(token);
     let plain = f.verifier.verify_at(token, &request, NOW);
     let genuine = f.verifier.verify_for_revocation_at(token, NOW);
-    let revocable =
-        f.verifier.verify_revocable_at(token, &request, NOW, &Revocation::new(Some(&f.filter)));
+    let revocation = Revocation::new(Some(&f.filter));
+    let context = VerifyContext::new().with_revocation(&revocation);
+    let revocable = f.verifier.verify_with(token, &request, NOW, context);
     check_errors(&[&plain, &genuine, &revocable], token.as_bytes());
     check_errors(&[&parsed], token.as_bytes());
 
@@ -188,16 +189,16 @@ fn check_cache(token: &str, request: &Request<'_>, plain: &Result<VerifiedClaims
     let f = &*FIXTURES;
     let mut cache = VerifyCache::new(4);
     for _ in 0..2 {
-        let context = VerifyContext { cache: Some(&mut cache), ..VerifyContext::default() };
-        assert_eq!(&f.verifier.verify_with_at(token, request, NOW, context), plain, "cached");
+        let context = VerifyContext::new().with_cache(&mut cache);
+        assert_eq!(&f.verifier.verify_with(token, request, NOW, context), plain, "cached");
     }
     let other = Request::new("customers:write", RESOURCE);
-    let context = VerifyContext { cache: Some(&mut cache), ..VerifyContext::default() };
-    let got = f.verifier.verify_with_at(token, &other, NOW, context);
+    let context = VerifyContext::new().with_cache(&mut cache);
+    let got = f.verifier.verify_with(token, &other, NOW, context);
     assert_eq!(got, f.verifier.verify_at(token, &other, NOW), "a hit checks the action");
     let later = NOW + 3600;
-    let context = VerifyContext { cache: Some(&mut cache), ..VerifyContext::default() };
-    let got = f.verifier.verify_with_at(token, request, later, context);
+    let context = VerifyContext::new().with_cache(&mut cache);
+    let got = f.verifier.verify_with(token, request, later, context);
     assert_eq!(got, f.verifier.verify_at(token, request, later), "a hit checks the time");
 }
 
@@ -217,8 +218,8 @@ impl AuditSink for Recorder {
 fn check_audit(token: &str, request: &Request<'_>, plain: &Result<VerifiedClaims, Error>) {
     let f = &*FIXTURES;
     let recorder = Recorder::default();
-    let context = VerifyContext { audit: Some(&recorder), ..VerifyContext::default() };
-    let got = f.verifier.verify_with_at(token, request, NOW, context);
+    let context = VerifyContext::new().with_audit(&recorder);
+    let got = f.verifier.verify_with(token, request, NOW, context);
     assert_eq!(&got, plain, "audited");
     let events = recorder.0.into_inner();
     assert_eq!(events.len(), 1, "one event per decision");
@@ -332,15 +333,11 @@ pub fn jwk(text: &str) {
 fn signs_verifiable_tokens(key: &SigningKey) {
     let iss = "https://fuzz.example";
     let issuer = Issuer::new(iss, key.clone()).expect("issuer");
-    let request = MintRequest {
-        sub: "agent:fuzz".into(),
-        aud: vec![AUDIENCE.into()],
-        task: "fuzz".into(),
-        scope: ACTION.into(),
-        res: vec![RESOURCE.into()],
-        ttl: 60,
-        ..MintRequest::default()
-    };
+    let request = MintRequest::new("agent:fuzz", "fuzz")
+        .with_aud([AUDIENCE])
+        .with_scope(ACTION)
+        .with_res([RESOURCE])
+        .with_ttl(60);
     let token = issuer.mint_at(&request, NOW).expect("mint");
     let keys = KeySet::from_keys([key.public_key()]).expect("one key");
     let verifier = Verifier::new(AUDIENCE).and_then(|v| v.trust(iss, &keys)).expect("verifier");
@@ -593,8 +590,7 @@ fn held_proof_key() -> HeldProofKey {
     let dpop = &case["request"]["dpop"];
     let text = |v: &Value| v.as_str().expect("a string").to_owned();
     let (proof, method, url) = (text(&dpop["proof"]), text(&dpop["method"]), text(&dpop["url"]));
-    let request =
-        tasktoken::ProofRequest { proof: &proof, method: &method, url: &url, nonce: None };
+    let request = tasktoken::ProofRequest::new(&proof, &method, &url);
     let token = text(&case["token"]);
     let jkt = tasktoken::verify_proof(&request, Some(&token), NOW, 60, 30).expect("valid").jkt;
     let keys = tasktoken::ProofKeyCache::new();
@@ -620,7 +616,7 @@ pub fn proof(text: &str) {
     let proof = lines.next().unwrap_or_default();
     let method = lines.next().unwrap_or_default();
     let url = lines.next().unwrap_or_default();
-    let request = tasktoken::ProofRequest { proof, method, url, nonce: None };
+    let request = tasktoken::ProofRequest::new(proof, method, url);
     for token in [None, Some("t.o.k")] {
         let result = tasktoken::verify_proof(&request, token, NOW, 60, 30);
         match &result {
@@ -677,14 +673,13 @@ pub fn chain(text: &str) {
     resources.push(RESOURCE.into());
     for action in &actions {
         for resource in &resources {
-            let request = Request {
-                key_thumbprint: last_jkt.as_deref(),
-                ..Request::new(action, resource)
-            };
+            let mut request = Request::new(action, resource);
+            request.key_thumbprint = last_jkt.as_deref();
             let result = f.verifier.verify_at(text, &request, NOW);
             check_errors(&[&result], text.as_bytes());
             if result.is_ok() && text.contains('~') {
-                let alone = Request { key_thumbprint: root_jkt.as_deref(), ..request };
+                let mut alone = request;
+                alone.key_thumbprint = root_jkt.as_deref();
                 let root = f.verifier.verify_at(root_text, &alone, NOW);
                 assert!(root.is_ok(), "the chain was granted what its root is not: {root:?}");
             }

@@ -74,22 +74,20 @@ pub fn run(args: &DelegateArgs) -> Result<(), Failure> {
     let secret = read_secret(&args.key, "--key")?;
     let context = format!("--key '{}'", args.key.display());
     let jwk: Map<String, Value> = serde_json::from_str(&secret.text).map_err(|_| {
-        Failure::core_in(context.clone())(tasktoken::Error::Malformed(
-            "the key file is not a JSON object".into(),
+        Failure::core_in(context.clone())(tasktoken::Error::new(
+            tasktoken::ErrorKind::Malformed,
+            "the key file is not a JSON object",
         ))
     })?;
     let key = ProofSigningKey::from_jwk_object(&jwk).map_err(Failure::core_in(context))?;
     let chain = read_token(&args.chain)?;
-    let link = LinkRequest {
-        sub: args.sub.clone(),
-        aud: args.aud.clone(),
-        task: args.task.clone(),
-        scope: args.scope.clone(),
-        res: args.res.clone(),
-        ttl: args.ttl,
-        cnf_jkt: args.cnf_jkt.clone(),
-        dlg: args.dlg,
-    };
+    let mut link = LinkRequest::new(args.sub.clone(), args.task.clone())
+        .with_aud(args.aud.clone())
+        .with_scope(args.scope.clone())
+        .with_res(args.res.clone())
+        .with_ttl(args.ttl)
+        .with_dlg(args.dlg);
+    link.cnf_jkt = args.cnf_jkt.clone();
     let longer = tasktoken::delegate(&chain, &key, &link, unix_now())?;
     stdout_line(&longer)?;
     if let Some(warning) = secret.warning {

@@ -101,11 +101,10 @@ pub fn stderr_line(line: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::borrow::Cow;
 
     #[test]
     fn error_json_escapes_and_keeps_the_code() {
-        let error = tasktoken::Error::Malformed(Cow::Borrowed("a \"quoted\" `kid`"));
+        let error = tasktoken::Error::new(tasktoken::ErrorKind::Malformed, "a \"quoted\" `kid`");
         let line = error_json(&error, Some("--jwks 'a\\b.json'"));
         let value: serde_json::Value = serde_json::from_str(&line).expect("valid JSON");
         assert_eq!(value["error"], "malformed");

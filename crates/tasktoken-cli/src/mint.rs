@@ -111,18 +111,16 @@ pub fn run(args: &MintArgs) -> Result<(), Failure> {
     if let Some(sink) = args.audit.sink()? {
         issuer = issuer.with_audit(sink);
     }
-    let token = issuer.mint(&MintRequest {
-        sub: args.sub.clone(),
-        aud: args.aud.clone(),
-        task: args.task.clone(),
-        scope: args.scope.clone(),
-        res: args.res.clone(),
-        ttl: args.ttl,
-        nbf: args.nbf,
-        cnf_jkt: args.cnf_jkt.clone(),
-        dlg: args.dlg,
-        extra,
-    })?;
+    let mut request = MintRequest::new(&args.sub, &args.task)
+        .with_aud(&args.aud)
+        .with_scope(&args.scope)
+        .with_res(&args.res)
+        .with_ttl(args.ttl)
+        .with_dlg(args.dlg)
+        .with_extra(extra);
+    request.nbf = args.nbf;
+    request.cnf_jkt = args.cnf_jkt.clone();
+    let token = issuer.mint(&request)?;
     // Only now: on failure stderr holds nothing but the error JSON.
     if let Some(warning) = jwk.warning {
         stderr_line(&warning);

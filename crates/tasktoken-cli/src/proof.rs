@@ -97,7 +97,10 @@ pub fn run(args: &ProofArgs) -> Result<(), Failure> {
 }
 
 fn malformed_key() -> tasktoken::Error {
-    tasktoken::Error::Malformed("the proof key file is not a JSON object".into())
+    tasktoken::Error::new(
+        tasktoken::ErrorKind::Malformed,
+        "the proof key file is not a JSON object",
+    )
 }
 
 fn usage(message: &str) -> Failure {

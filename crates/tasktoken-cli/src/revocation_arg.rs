@@ -2,7 +2,9 @@
 
 use std::path::{Path, PathBuf};
 
-use tasktoken::{Error, KeySet, Offered, Publication, RevocationFilter, RevocationReplica};
+use tasktoken::{
+    Error, ErrorKind, KeySet, Offered, Publication, RevocationFilter, RevocationReplica,
+};
 
 use crate::failure::Failure;
 use crate::files::{read_bytes, MAX_FILTER_FILE};
@@ -37,8 +39,9 @@ pub fn load_filter(
         let offered = replica.offer(&bytes, now).map_err(Failure::core_in(context.clone()))?;
         if !matches!(offered, Offered::Applied | Offered::Replaced) {
             let at = before.unwrap_or_default();
-            return Err(Failure::core_in(context)(Error::StaleRevocation(
-                format!("the file does not apply to the filter at serial {at}").into(),
+            return Err(Failure::core_in(context)(Error::new(
+                ErrorKind::StaleRevocation,
+                format!("the file does not apply to the filter at serial {at}"),
             )));
         }
     }
@@ -46,5 +49,5 @@ pub fn load_filter(
 }
 
 fn not_a_snapshot() -> Error {
-    Error::Malformed("expected a revocation snapshot, got a delta".into())
+    Error::new(ErrorKind::Malformed, "expected a revocation snapshot, got a delta")
 }

@@ -1,13 +1,12 @@
 //! `tasktoken revoke`: records revocations in the authority's store, durably.
 
-use std::borrow::Cow;
 use std::io::{BufRead as _, Read as _};
 use std::path::PathBuf;
 
 use clap::builder::NonEmptyStringValueParser;
 use clap::{ArgGroup, Args};
 use serde_json::Value;
-use tasktoken::{AuditEvent, AuditKind, AuditSink as _, Error, UnverifiedToken};
+use tasktoken::{AuditEvent, AuditKind, AuditSink as _, Error, ErrorKind, UnverifiedToken};
 
 use crate::audit_log::{AuditLogArg, JsonLines};
 
@@ -121,8 +120,8 @@ fn jti_and_exp(token: &str) -> Result<(String, i64), Failure> {
 /// Records a committed revocation as an audit event.
 fn audit(sink: Option<&JsonLines>, jti: &str, now: i64) {
     if let Some(sink) = sink {
-        let mut event = AuditEvent::new(AuditKind::Revoke, now, "ok", "tasktoken-cli authority");
-        event.jti = Some(jti.into());
+        let event =
+            AuditEvent::new(AuditKind::Revoke, now, "ok", "tasktoken-cli authority").with_jti(jti);
         sink.record(&event);
     }
 }
@@ -178,15 +177,15 @@ fn line_error(number: usize, error: Error) -> Failure {
 }
 
 fn malformed(message: &'static str) -> Error {
-    Error::Malformed(Cow::Borrowed(message))
+    Error::new(ErrorKind::Malformed, message)
 }
 
 fn missing(message: &'static str) -> Error {
-    Error::MissingClaim(Cow::Borrowed(message))
+    Error::new(ErrorKind::MissingClaim, message)
 }
 
 fn invalid(message: &'static str) -> Error {
-    Error::InvalidClaim(Cow::Borrowed(message))
+    Error::new(ErrorKind::InvalidClaim, message)
 }
 
 #[cfg(test)]

@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 use serde_json::{json, Value};
-use tasktoken::{Error, FoundToken, KeySet, RevocationFilter, Scanner, UnverifiedToken, Verifier};
+use tasktoken::{
+    Error, ErrorKind, FoundToken, KeySet, RevocationFilter, Scanner, UnverifiedToken, Verifier,
+};
 
 use crate::clock::unix_now;
 use crate::failure::{stderr_line, Failure};
@@ -90,8 +92,9 @@ pub fn run(args: &ScanArgs) -> Result<(), Failure> {
             // Revocation data is verified with the keys of the issuer it names.
             let keys_for = |issuer: &str| match trusted.iter().find(|(iss, _)| iss == issuer) {
                 Some((_, keys)) => Ok(keys.clone()),
-                None => Err(Failure::from(Error::UntrustedIssuer(
-                    "the revocation data is for an issuer no --iss names".into(),
+                None => Err(Failure::from(Error::new(
+                    ErrorKind::UntrustedIssuer,
+                    "the revocation data is for an issuer no --iss names",
                 ))),
             };
             let now = args.now.unwrap_or_else(unix_now);

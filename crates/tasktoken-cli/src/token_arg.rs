@@ -1,6 +1,5 @@
 //! The TOKEN argument: a literal token, or `-` to read it from stdin.
 
-use std::borrow::Cow;
 use std::io::Read as _;
 
 use zeroize::Zeroizing;
@@ -38,7 +37,7 @@ fn token_from_stdin(bytes: &[u8]) -> Result<Zeroizing<String>, tasktoken::Error>
 }
 
 fn malformed(message: &'static str) -> tasktoken::Error {
-    tasktoken::Error::Malformed(Cow::Borrowed(message))
+    tasktoken::Error::new(tasktoken::ErrorKind::Malformed, message)
 }
 
 #[cfg(test)]

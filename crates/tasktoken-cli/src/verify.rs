@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use clap::Args;
 use serde_json::Value;
 use tasktoken::{
-    Error, KeySet, ProofReplayCache, ProofRequest, Request, Revocation, Verifier, VerifyContext,
-    DEFAULT_REVOCATION_GRACE,
+    Error, ErrorKind, KeySet, ProofReplayCache, ProofRequest, Request, Revocation, Verifier,
+    VerifyContext, DEFAULT_REVOCATION_GRACE,
 };
 
 use crate::audit_log::AuditLogArg;
@@ -133,49 +133,38 @@ pub fn run(args: &VerifyArgs) -> Result<(), Failure> {
     let verifier = verifier(args)?;
     let token = read_token(&args.token)?;
     let dpop = match (&args.proof, &args.method, &args.url) {
-        (Some(proof), Some(method), Some(url)) => {
-            Some(ProofRequest { proof, method, url, nonce: None })
-        }
+        (Some(proof), Some(method), Some(url)) => Some(ProofRequest::new(proof, method, url)),
         _ => None,
     };
-    let request = Request {
-        action: &args.action,
-        resource: &args.resource,
-        key_thumbprint: args.key_thumbprint.as_deref(),
-        dpop,
-    };
+    let mut request = Request::new(&args.action, &args.resource);
+    request.key_thumbprint = args.key_thumbprint.as_deref();
+    request.dpop = dpop;
     let now = args.now.unwrap_or_else(unix_now);
     // One verification per run: a proof is new to this cache by construction; a service
     // that verifies many requests keeps one store for all of them.
     let replay = ProofReplayCache::new(1);
     let Some(snapshot) = &args.filter else {
-        let context = VerifyContext { proof_replay: Some(&replay), ..VerifyContext::default() };
-        let claims = verifier.verify_with_at(&token, &request, now, context)?;
+        let context = VerifyContext::new().with_proof_replay(&replay);
+        let claims = verifier.verify_with(&token, &request, now, context)?;
         return stdout_line(&format!("{:#}", Value::Object(claims.into_map())));
     };
     let keys_for = |issuer: &str| match &args.revocation_jwks {
         Some(path) if args.iss.iter().any(|i| i == issuer) => read_jwks(path),
         _ => match args.iss.iter().position(|i| i == issuer) {
             Some(index) => read_jwks(&args.jwks[index]),
-            None => Err(Error::UntrustedIssuer(
-                "the revocation data is for an issuer no --iss names".into(),
+            None => Err(Error::new(
+                ErrorKind::UntrustedIssuer,
+                "the revocation data is for an issuer no --iss names",
             )
             .into()),
         },
     };
     let filter = load_filter(snapshot, "--filter", &args.delta, keys_for, now)?;
-    let revocation = Revocation {
-        filter: Some(&filter),
-        grace: args.revocation_grace.unwrap_or(DEFAULT_REVOCATION_GRACE),
-        fail_open_when_stale: args.fail_open_when_stale,
-        exact_check: None,
-    };
-    let context = VerifyContext {
-        revocation: Some(&revocation),
-        proof_replay: Some(&replay),
-        ..VerifyContext::default()
-    };
-    let claims = verifier.verify_with_at(&token, &request, now, context)?;
+    let revocation = Revocation::new(Some(&filter))
+        .with_grace(args.revocation_grace.unwrap_or(DEFAULT_REVOCATION_GRACE))
+        .with_fail_open_when_stale(args.fail_open_when_stale);
+    let context = VerifyContext::new().with_revocation(&revocation).with_proof_replay(&replay);
+    let claims = verifier.verify_with(&token, &request, now, context)?;
     let stale = claims.stale_revocation_ignored();
     stdout_line(&format!("{:#}", Value::Object(claims.into_map())))?;
     if stale {

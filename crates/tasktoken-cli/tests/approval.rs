@@ -544,15 +544,11 @@ fn a_delegation_chain_cannot_act_as_an_approver() {
             "1",
         ],
     );
-    let link = tasktoken::LinkRequest {
-        sub: "human:alice".into(),
-        aud: vec![ISSUER.into()],
-        task: "approve".into(),
-        scope: "approvals:decide".into(),
-        res: vec![format!("approvals/{POLICY}")],
-        ttl: 60,
-        ..Default::default()
-    };
+    let link = tasktoken::LinkRequest::new("human:alice", "approve")
+        .with_aud([ISSUER])
+        .with_scope("approvals:decide")
+        .with_res(vec![format!("approvals/{POLICY}")])
+        .with_ttl(60);
     let chain = tasktoken::delegate(&root, &bob, &link, now()).expect("delegate");
     let (status, _, body) = approvals_call(&service, "GET", "/approvals", Some(&chain));
     assert_eq!(status, 401, "{body}");

@@ -606,15 +606,11 @@ fn a_bound_token_with_dlg_can_be_delegated_and_an_unbound_one_is_refused() {
     assert_eq!(status, 200, "{body}");
     let token = body["access_token"].as_str().expect("token");
     assert_eq!(tasktoken::UnverifiedToken::parse(token).expect("parse").claims()["dlg"], json!(2));
-    let link = tasktoken::LinkRequest {
-        sub: "agent:sub".into(),
-        aud: vec!["artifact-repo".into()],
-        task: "deploy-8812/stage:deploy/manifest".into(),
-        scope: "artifacts:read".into(),
-        res: vec!["repos/acme/app/manifest".into()],
-        ttl: 60,
-        ..Default::default()
-    };
+    let link = tasktoken::LinkRequest::new("agent:sub", "deploy-8812/stage:deploy/manifest")
+        .with_aud(["artifact-repo"])
+        .with_scope("artifacts:read")
+        .with_res(["repos/acme/app/manifest"])
+        .with_ttl(60);
     let chain = tasktoken::delegate(token, &key, &link, now()).expect("delegate");
     let claims = verifier(&service, "artifact-repo")
         .verify(&chain, &Request::new("artifacts:read", "repos/acme/app/manifest"))

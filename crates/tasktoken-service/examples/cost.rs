@@ -80,15 +80,11 @@ fn main() {
     );
     let signing = tasktoken::SigningKey::generate("k1").expect("key");
     let issuer = tasktoken::Issuer::new("https://auth", signing).expect("issuer");
-    let request = tasktoken::MintRequest {
-        sub: "ci:acme/app#8812".into(),
-        aud: vec!["artifact-repo".into()],
-        task: "deploy-8812/x".into(),
-        scope: "artifacts:read".into(),
-        res: vec!["repos/acme/app/*".into()],
-        ttl: 300,
-        ..Default::default()
-    };
+    let request = tasktoken::MintRequest::new("ci:acme/app#8812", "deploy-8812/x")
+        .with_aud(["artifact-repo"])
+        .with_scope("artifacts:read")
+        .with_res(["repos/acme/app/*"])
+        .with_ttl(300);
     let t = Instant::now();
     for _ in 0..n {
         issuer.mint_at(&request, now).expect("mint");
@@ -104,15 +100,8 @@ fn main() {
         .expect("policy");
     let map = claims.as_object().expect("object").clone();
     let res = vec!["repos/acme/app/*".to_owned()];
-    let ask = tasktoken::ExchangeRequest {
-        audience: "artifact-repo",
-        scope: "artifacts:read",
-        res: &res,
-        task: "deploy-8812/x",
-        ttl: None,
-        dlg: None,
-        bound: false,
-    };
+    let ask =
+        tasktoken::ExchangeRequest::new("artifact-repo", "artifacts:read", &res, "deploy-8812/x");
     let t = Instant::now();
     for _ in 0..n {
         tasktoken::decide_exchange(std::slice::from_ref(&policy), "ci", &map, &ask, 900)

@@ -4,7 +4,7 @@
 //! this module reads the store under its publication lock, signs, and records the bytes.
 
 use tasktoken::{
-    BloomFilter, Error, Generation, Publication, PublicationPlanner, SigningKey, Step,
+    BloomFilter, Error, ErrorKind, Generation, Publication, PublicationPlanner, SigningKey, Step,
 };
 
 use crate::store::{Publishing, Record, Store, StoreError};
@@ -91,7 +91,7 @@ impl Publisher {
         skew: u32,
     ) -> Result<Publisher, Error> {
         if skew > tasktoken::MAX_CLOCK_SKEW {
-            return Err(Error::Malformed("the clock skew is over 300 s".into()));
+            return Err(Error::new(ErrorKind::Malformed, "the clock skew is over 300 s"));
         }
         Ok(Publisher { key, iss: iss.to_owned(), planner, skew })
     }
@@ -134,9 +134,9 @@ impl Publisher {
         let delta_base = match want {
             Want::DeltaSince(since) => {
                 let unknown = |what: String| {
-                    PublishError::Core(Error::StaleRevocation(
-                        format!("{name}: {what}; build a snapshot with `tasktoken filter build`")
-                            .into(),
+                    PublishError::Core(Error::new(
+                        ErrorKind::StaleRevocation,
+                        format!("{name}: {what}; build a snapshot with `tasktoken filter build`"),
                     ))
                 };
                 let base = tx
@@ -153,7 +153,7 @@ impl Publisher {
                 let since_snapshot = count(&tx.live(snapshot.upto_seq, upto, i64::MIN)?);
                 let in_filter = snapshot.entries.saturating_add(since_snapshot);
                 let entries = in_filter.saturating_sub(count(&added));
-                let generation = Generation { geometry: snapshot.geometry, entries };
+                let generation = Generation::new(snapshot.geometry, entries);
                 match self.planner.plan(Some(generation), count(&added), count(&live))? {
                     Step::Delta => Some((base, snapshot, added, in_filter)),
                     Step::Snapshot(_) => None,

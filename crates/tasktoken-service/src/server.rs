@@ -643,8 +643,9 @@ async fn exchange(
     if let Some(sub) = &identity.sub {
         audit.insert("external_sub".into(), Value::from(sub.clone()));
     }
-    let request =
-        ExchangeRequest { audience, scope, res: &res, task, ttl, dlg, bound: proof.is_some() };
+    let mut request = ExchangeRequest::new(audience, scope, &res, task).with_bound(proof.is_some());
+    request.ttl = ttl;
+    request.dlg = dlg;
     let grant =
         decide_exchange(&app.policies, &identity.provider, &identity.claims, &request, app.max_ttl)
             .map_err(OAuthError::from)?;
@@ -659,18 +660,14 @@ async fn exchange(
         let longest = rule.rule.approvers().iter().max_by_key(|a| a.len());
         extra.insert("apv".into(), json!({ "sub": longest, "at": now }));
     }
-    let mint = MintRequest {
-        sub: grant.sub.clone(),
-        aud: vec![grant.aud.clone()],
-        task: grant.task.clone(),
-        scope: grant.scope.clone(),
-        res: grant.res.clone(),
-        ttl: grant.ttl,
-        cnf_jkt: proof.as_ref().map(|p| p.jkt.clone()),
-        dlg: grant.dlg,
-        extra,
-        ..MintRequest::default()
-    };
+    let mut mint = MintRequest::new(grant.sub.clone(), grant.task.clone())
+        .with_aud(vec![grant.aud.clone()])
+        .with_scope(grant.scope.clone())
+        .with_res(grant.res.clone())
+        .with_ttl(grant.ttl)
+        .with_dlg(grant.dlg)
+        .with_extra(extra);
+    mint.cnf_jkt = proof.as_ref().map(|p| p.jkt.clone());
     // With an approval rule this is a trial: the token is dropped, and minted again (as
     // decided now) when the approved request is collected.
     let token = app.issuer.mint_at(&mint, now).map_err(|e| {
@@ -736,7 +733,7 @@ async fn exchange(
 
 /// Verifies a DPoP proof sent to `/token` (its `jti` is recorded once the request is granted).
 fn check_proof(app: &App, proof: &str, now: i64) -> Result<VerifiedProof, OAuthError> {
-    let request = ProofRequest { proof, method: "POST", url: &app.token_url, nonce: None };
+    let request = ProofRequest::new(proof, "POST", &app.token_url);
     verify_proof(&request, None, now, DEFAULT_PROOF_MAX_AGE, app.skew)
         .map_err(|e| OAuthError::new("invalid_dpop_proof", e.message().to_owned()))
 }
@@ -966,9 +963,9 @@ async fn revoke_inner(
     };
     // The proof names this endpoint as clients address it (the `url` config, as `/token`).
     let url = format!("{}/revocation/revoke", app.url);
-    let dpop = proof.map(|proof| ProofRequest { proof, method: "POST", url: &url, nonce: None });
+    let dpop = proof.map(|proof| ProofRequest::new(proof, "POST", &url));
     let replay = LockedProofs(&app.proofs);
-    let context = VerifyContext { proof_replay: Some(&replay), ..VerifyContext::default() };
+    let context = VerifyContext::new().with_proof_replay(&replay);
     let claims = app
         .revoker
         .authorize_revocation_at(bearer, target.as_deref(), dpop, now, context)

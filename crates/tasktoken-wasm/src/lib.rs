@@ -18,7 +18,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use tasktoken::{AuditEvent, AuditSink, Error};
+use tasktoken::{AuditEvent, AuditSink, Error, ErrorKind};
 use wasm_bindgen::prelude::*;
 
 #[cfg(feature = "mint")]
@@ -71,8 +71,9 @@ type JsResult<T> = Result<T, Failure>;
 /// ignored limit. serde's message names the member and the expected type; quoted values are
 /// cut out of it (see [`redact`]).
 fn options<T: serde::de::DeserializeOwned>(json: &str, what: &str) -> JsResult<T> {
-    serde_json::from_str(json)
-        .map_err(|e| Failure(Error::Malformed(format!("invalid {what}: {}", redact(&e)).into())))
+    serde_json::from_str(json).map_err(|e| {
+        Failure(Error::new(ErrorKind::Malformed, format!("invalid {what}: {}", redact(&e))))
+    })
 }
 
 /// serde's message with every quoted string value cut out: the field name and the expected
@@ -160,7 +161,8 @@ pub fn refusal_event(
     resource: Option<String>,
     now: f64,
 ) -> String {
-    let outcome = Error::CODES.iter().find(|code| **code == outcome).copied().unwrap_or("malformed");
+    let outcome =
+        Error::CODES.iter().find(|code| **code == outcome).copied().unwrap_or("malformed");
     let time = seconds(now).unwrap_or(0);
     let mut event = AuditEvent::new(tasktoken::AuditKind::Verify, time, outcome, decided_by);
     event.action = action;
@@ -171,7 +173,9 @@ pub fn refusal_event(
 /// A JS time in seconds as the core's integer seconds; NaN and infinities are refused.
 fn seconds(now: f64) -> Result<i64, Failure> {
     if !now.is_finite() {
-        return Err(Error::Malformed("`now` must be a finite number of seconds".into()).into());
+        return Err(
+            Error::new(ErrorKind::Malformed, "`now` must be a finite number of seconds").into()
+        );
     }
     // `as` saturates out-of-range floats, which is the intent for absurd clocks.
     Ok(now.floor() as i64)

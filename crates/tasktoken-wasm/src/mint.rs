@@ -3,8 +3,8 @@
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use tasktoken::{
-    delegate, BloomFilter, Error, Freshness, Generation, Issuer, LinkRequest, MintRequest,
-    ProofSigningKey, Publication, PublicationPlanner, SigningKey, Step, DEFAULT_FPR,
+    delegate, BloomFilter, Error, ErrorKind, Freshness, Generation, Issuer, LinkRequest,
+    MintRequest, ProofSigningKey, Publication, PublicationPlanner, SigningKey, Step, DEFAULT_FPR,
     DEFAULT_MIN_CAPACITY, DEFAULT_VALID_FOR,
 };
 use wasm_bindgen::prelude::*;
@@ -96,18 +96,15 @@ impl CoreIssuer {
     /// `now` (seconds); the request is JSON text.
     pub fn mint(&self, request: &str, now: f64) -> JsResult<String> {
         let o: MintOptions = options(request, "mint request")?;
-        let request = MintRequest {
-            sub: o.sub,
-            aud: o.aud.into_vec(),
-            task: o.task,
-            scope: o.scope,
-            res: o.res,
-            ttl: o.ttl,
-            nbf: o.nbf,
-            cnf_jkt: o.cnf_jkt,
-            dlg: o.dlg.unwrap_or(0),
-            extra: o.claims.unwrap_or_default(),
-        };
+        let mut request = MintRequest::new(o.sub, o.task)
+            .with_aud(o.aud.into_vec())
+            .with_scope(o.scope)
+            .with_res(o.res)
+            .with_ttl(o.ttl)
+            .with_dlg(o.dlg.unwrap_or(0))
+            .with_extra(o.claims.unwrap_or_default());
+        request.nbf = o.nbf;
+        request.cnf_jkt = o.cnf_jkt;
         let now = seconds(now)?;
         let result = match self.decisions.capturing() {
             Some(sink) => self.issuer.mint_audited_at(&request, now, &sink),
@@ -178,7 +175,7 @@ fn generation_of(bytes: &[u8]) -> JsResult<tasktoken::Snapshot> {
     match Publication::decode(bytes)? {
         Publication::Snapshot(snapshot) => Ok(snapshot),
         Publication::Delta(_) => {
-            Err(Error::Malformed("a generation must be a snapshot".into()).into())
+            Err(Error::new(ErrorKind::Malformed, "a generation must be a snapshot").into())
         }
     }
 }
@@ -194,10 +191,9 @@ pub fn plan_publication(options: &str, generation: Option<Vec<u8>>) -> JsResult<
     let o: PlanOptions = self::options(options, "plan options")?;
     let planner = planner(o.fpr, o.min_capacity, o.valid_for)?;
     let current = match generation {
-        Some(bytes) => Some(Generation {
-            geometry: generation_of(&bytes)?.filter.geometry(),
-            entries: o.entries.unwrap_or(0),
-        }),
+        Some(bytes) => {
+            Some(Generation::new(generation_of(&bytes)?.filter.geometry(), o.entries.unwrap_or(0)))
+        }
         None => None,
     };
     let step = match planner.plan(current, o.adding, o.live)? {
@@ -236,8 +232,7 @@ pub fn sign_snapshot(key: &str, options: &str, generation: Option<Vec<u8>>) -> J
         }
     };
     o.jtis.iter().for_each(|jti| filter.insert(jti));
-    let freshness =
-        Freshness { serial: o.serial, issued_at: o.issued_at, next_update: o.next_update };
+    let freshness = Freshness::new(o.serial, o.issued_at, o.next_update);
     Ok(Publication::sign_snapshot(&filter, freshness, &o.issuer, &key)?)
 }
 
@@ -250,8 +245,7 @@ pub fn sign_delta(key: &str, snapshot: &[u8], options: &str) -> JsResult<Vec<u8>
     let generation = generation_of(snapshot)?;
     let empty = BloomFilter::new(generation.filter.geometry(), *generation.filter.salt());
     let entries: Vec<_> = o.jtis.iter().map(|jti| empty.entry(jti)).collect();
-    let freshness =
-        Freshness { serial: o.serial, issued_at: o.issued_at, next_update: o.next_update };
+    let freshness = Freshness::new(o.serial, o.issued_at, o.next_update);
     let issuer = &generation.issuer;
     Ok(Publication::sign_delta(&empty, o.base_serial, &entries, freshness, issuer, &key)?)
 }
@@ -311,15 +305,12 @@ pub fn delegate_link(chain: &str, key: &str, link: &str, now: f64) -> JsResult<S
     let map: Map<String, Value> = options(key, "delegation key")?;
     let key = ProofSigningKey::from_jwk_object(&map)?;
     let o: LinkOptions = options(link, "delegation")?;
-    let link = LinkRequest {
-        sub: o.sub,
-        aud: o.aud.into_vec(),
-        task: o.task,
-        scope: o.scope,
-        res: o.res,
-        ttl: o.ttl,
-        cnf_jkt: o.cnf_jkt,
-        dlg: o.dlg.unwrap_or(0),
-    };
+    let mut link = LinkRequest::new(o.sub, o.task)
+        .with_aud(o.aud.into_vec())
+        .with_scope(o.scope)
+        .with_res(o.res)
+        .with_ttl(o.ttl)
+        .with_dlg(o.dlg.unwrap_or(0));
+    link.cnf_jkt = o.cnf_jkt;
     Ok(delegate(chain, &key, &link, seconds(now)?)?)
 }

@@ -6,9 +6,9 @@ use std::rc::Rc;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use tasktoken::{
-    AuditSink, Error, KeySet, Offered, ProofKeyCache, ProofReplayCache, ProofRequest, PublicKey,
-    Publication, Request, Revocation, RevocationFilter, RevocationReplica, VerifiedClaims,
-    Verifier, VerifyCache, VerifyContext, MAX_REVOCATION_GRACE,
+    AuditSink, Error, ErrorKind, KeySet, Offered, ProofKeyCache, ProofReplayCache, ProofRequest,
+    PublicKey, Publication, Request, Revocation, RevocationFilter, RevocationReplica,
+    VerifiedClaims, Verifier, VerifyCache, VerifyContext, MAX_REVOCATION_GRACE,
 };
 use wasm_bindgen::prelude::*;
 
@@ -88,12 +88,9 @@ impl ProofArgs {
     }
 
     fn request(&self) -> ProofRequest<'_> {
-        ProofRequest {
-            proof: &self.proof,
-            method: &self.method,
-            url: &self.url,
-            nonce: self.nonce.as_deref(),
-        }
+        let mut request = ProofRequest::new(&self.proof, &self.method, &self.url);
+        request.nonce = self.nonce.as_deref();
+        request
     }
 }
 
@@ -128,17 +125,20 @@ impl CoreVerifier {
             verifier = verifier.max_delegation_depth(links)?;
         }
         if o.issuers.is_empty() {
-            return Err(Error::Malformed("verifier trusts no issuer".into()).into());
+            return Err(Error::new(ErrorKind::Malformed, "verifier trusts no issuer").into());
         }
         for (iss, jwks) in &o.issuers {
             let jwks = jwks.as_object().ok_or_else(|| {
-                Error::Malformed("invalid Verifier options: an issuer's keys must be a JWKS".into())
+                Error::new(
+                    ErrorKind::Malformed,
+                    "invalid Verifier options: an issuer's keys must be a JWKS",
+                )
             })?;
             verifier = verifier.trust(iss, &shared(KeySet::from_jwks_object(jwks)?)?)?;
         }
         let cache_size = o.cache_size.unwrap_or(DEFAULT_CACHE_SIZE);
         if cache_size > MAX_CACHE_SIZE {
-            return Err(Error::Malformed("cacheSize is over 100000".into()).into());
+            return Err(Error::new(ErrorKind::Malformed, "cacheSize is over 100000").into());
         }
         // Tokens already authenticated skip the signature; time, revocation, action and
         // resource are checked on every call (see `VerifyCache` in the core).
@@ -195,9 +195,9 @@ impl CoreVerifier {
         let issuer = filter.filter.try_borrow().map_err(|_| busy())?.issuer().to_owned();
         self.require_trusted(&issuer)?;
         if !filter.bound && self.owner_of(&filter.keys)? != issuer {
-            return Err(Error::Malformed(
-                "the revocation filter names an issuer whose keys did not sign it; pass { issuer }"
-                    .into(),
+            return Err(Error::new(
+                ErrorKind::Malformed,
+                "the revocation filter names an issuer whose keys did not sign it; pass { issuer }",
             )
             .into());
         }
@@ -238,13 +238,11 @@ impl CoreVerifier {
         let now = seconds(now)?;
         let capture = self.decisions.capturing();
         let result = self.with_revocation(|revocation| {
-            let context = VerifyContext {
-                revocation,
-                audit: capture.as_ref().map(|c| c as &dyn AuditSink),
-                proof_replay: Some(&self.proofs),
-                proof_keys: Some(&self.proof_keys),
-                ..VerifyContext::default()
-            };
+            let mut context = VerifyContext::new()
+                .with_proof_replay(&self.proofs)
+                .with_proof_keys(&self.proof_keys);
+            context.revocation = revocation;
+            context.audit = capture.as_ref().map(|c| c as &dyn AuditSink);
             let dpop = dpop.as_ref().map(ProofArgs::request);
             self.verifier.authorize_revocation_at(bearer, target.as_deref(), dpop, now, context)
         });
@@ -276,8 +274,9 @@ impl CoreVerifier {
     ) -> JsResult<String> {
         let dpop = ProofArgs::read(dpop.as_deref())?;
         let key_thumbprint = key_thumbprint.as_deref();
-        let request =
-            Request { action, resource, key_thumbprint, dpop: dpop.as_ref().map(ProofArgs::request) };
+        let mut request = Request::new(action, resource);
+        request.key_thumbprint = key_thumbprint;
+        request.dpop = dpop.as_ref().map(ProofArgs::request);
         let now = seconds(now)?;
         self.stale_ignored.set(false);
         let result =
@@ -301,14 +300,12 @@ impl CoreVerifier {
         // A re-entrant call (an exactCheck callback verifying with this same verifier)
         // finds the cache borrowed and goes without it, rather than trapping.
         let mut cache = self.cache.try_borrow_mut().ok();
-        let context = VerifyContext {
-            revocation,
-            audit: capture.as_ref().map(|c| c as &dyn AuditSink),
-            cache: cache.as_deref_mut(),
-            proof_replay: Some(&self.proofs),
-            proof_keys: Some(&self.proof_keys),
-        };
-        self.verifier.verify_with_at(token, request, now, context)
+        let mut context =
+            VerifyContext::new().with_proof_replay(&self.proofs).with_proof_keys(&self.proof_keys);
+        context.revocation = revocation;
+        context.audit = capture.as_ref().map(|c| c as &dyn AuditSink);
+        context.cache = cache.as_deref_mut();
+        self.verifier.verify_with(token, request, now, context)
     }
 
     /// Runs `work` with the revocation settings as the core takes them (none if unset), at
@@ -319,7 +316,10 @@ impl CoreVerifier {
     ) -> Result<T, Error> {
         let depth = self.depth.get();
         if depth >= MAX_NESTING {
-            return Err(Error::Malformed("verifications nest too deep in callbacks".into()));
+            return Err(Error::new(
+                ErrorKind::Malformed,
+                "verifications nest too deep in callbacks",
+            ));
         }
         self.depth.set(depth + 1);
         let result = self.with_revocation_inner(work);
@@ -349,14 +349,11 @@ impl CoreVerifier {
         match &settings.source {
             Source::Replica(replica) => {
                 let replica = replica.try_borrow().map_err(|_| busy_error())?;
-                let policy =
-                    Revocation { filter: replica.filter(), ..settings.policy(exact_check) };
-                work(Some(&policy))
+                work(Some(&settings.policy(replica.filter(), exact_check)))
             }
             Source::Filter(filter) => {
                 let filter = filter.try_borrow().map_err(|_| busy_error())?;
-                let policy = Revocation { filter: Some(&filter), ..settings.policy(exact_check) };
-                work(Some(&policy))
+                work(Some(&settings.policy(Some(&filter), exact_check)))
             }
         }
     }
@@ -369,7 +366,11 @@ impl CoreVerifier {
         exact_check: Option<js_sys::Function>,
     ) -> JsResult<()> {
         if grace > MAX_REVOCATION_GRACE {
-            return Err(Error::Malformed("revocationGrace is over one day (86400 s)".into()).into());
+            return Err(Error::new(
+                ErrorKind::Malformed,
+                "revocationGrace is over one day (86400 s)",
+            )
+            .into());
         }
         self.revocation = Some(Revocable { source, grace, fail_open_when_stale, exact_check });
         Ok(())
@@ -378,10 +379,7 @@ impl CoreVerifier {
     /// The one trusted issuer that owns every key of `keys`, or `malformed`.
     fn owner_of(&self, keys: &KeySet) -> JsResult<String> {
         self.verifier.issuer_owning(keys).map(str::to_owned).ok_or_else(|| {
-            Error::Malformed(
-                "revocation data keys are not the keys of exactly one trusted issuer; pass { issuer }"
-                    .into(),
-            )
+            Error::new(ErrorKind::Malformed, "revocation data keys are not the keys of exactly one trusted issuer; pass { issuer }")
             .into()
         })
     }
@@ -390,27 +388,34 @@ impl CoreVerifier {
         if self.verifier.trusts(issuer) {
             return Ok(());
         }
-        Err(Error::Malformed(
-            "the revocation data is for an issuer this verifier does not trust".into(),
+        Err(Error::new(
+            ErrorKind::Malformed,
+            "the revocation data is for an issuer this verifier does not trust",
         )
         .into())
     }
 }
 
 impl Revocable {
-    /// The policy part of the core's `Revocation` (the filter is set by the caller).
-    fn policy<'a>(&self, exact_check: Option<&'a dyn Fn(&str) -> bool>) -> Revocation<'a> {
-        Revocation {
-            filter: None,
-            grace: self.grace,
-            fail_open_when_stale: self.fail_open_when_stale,
-            exact_check,
-        }
+    /// The core's `Revocation` over `filter`, with these settings.
+    fn policy<'a>(
+        &self,
+        filter: Option<&'a RevocationFilter>,
+        exact_check: Option<&'a dyn Fn(&str) -> bool>,
+    ) -> Revocation<'a> {
+        let mut policy = Revocation::new(filter)
+            .with_grace(self.grace)
+            .with_fail_open_when_stale(self.fail_open_when_stale);
+        policy.exact_check = exact_check;
+        policy
     }
 }
 
 fn busy_error() -> Error {
-    Error::Malformed("the revocation data is being updated by a callback of this call".into())
+    Error::new(
+        ErrorKind::Malformed,
+        "the revocation data is being updated by a callback of this call",
+    )
 }
 
 fn busy() -> Failure {

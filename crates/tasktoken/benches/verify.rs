@@ -39,15 +39,11 @@ fn main() {
     let now = 1_800_000_000;
     let tokens: Vec<String> = (0..256)
         .map(|i| {
-            let request = MintRequest {
-                sub: "agent:lookup-bot".into(),
-                aud: vec!["crm-api".into()],
-                task: format!("lookup-{i}"),
-                scope: "customers:read".into(),
-                res: vec!["customers/4821".into()],
-                ttl: 900,
-                ..Default::default()
-            };
+            let request = MintRequest::new("agent:lookup-bot", format!("lookup-{i}"))
+                .with_aud(["crm-api"])
+                .with_scope("customers:read")
+                .with_res(["customers/4821"])
+                .with_ttl(900);
             issuer.mint_at(&request, now).expect("mint")
         })
         .collect();
@@ -73,15 +69,11 @@ fn main() {
         public.verify_strict(m, s).expect("valid");
     });
     bench("tasktoken Issuer::mint_at", 2000, |_| {
-        let request = MintRequest {
-            sub: "agent:x".into(),
-            aud: vec!["crm-api".into()],
-            task: "t".into(),
-            scope: "customers:read".into(),
-            res: vec!["customers/4821".into()],
-            ttl: 900,
-            ..Default::default()
-        };
+        let request = MintRequest::new("agent:x", "t")
+            .with_aud(["crm-api"])
+            .with_scope("customers:read")
+            .with_res(["customers/4821"])
+            .with_ttl(900);
         black_box(issuer.mint_at(&request, now).expect("mint"));
     });
     println!("full verification / signature alone: {:.2}", full / floor);
@@ -114,16 +106,12 @@ fn main() {
     // the same verifier; neither through the verified-token cache. The target: the proof
     // costs at most one more signature check (`per-key table` below).
     let proof_key = ProofSigningKey::generate("EdDSA").expect("proof key");
-    let mint = MintRequest {
-        sub: "agent:lookup-bot".into(),
-        aud: vec!["crm-api".into()],
-        task: "lookup-4821".into(),
-        scope: "customers:read".into(),
-        res: vec!["customers/4821".into()],
-        ttl: 900,
-        cnf_jkt: Some(proof_key.thumbprint()),
-        ..Default::default()
-    };
+    let mint = MintRequest::new("agent:lookup-bot", "lookup-4821")
+        .with_aud(["crm-api"])
+        .with_scope("customers:read")
+        .with_res(["customers/4821"])
+        .with_ttl(900)
+        .with_cnf_jkt(proof_key.thumbprint());
     let bound = issuer.mint_at(&mint, now).expect("mint");
     let url = "https://api.example/customers/4821";
     let ops = 2000;
@@ -134,17 +122,11 @@ fn main() {
     let proof_keys = ProofKeyCache::new();
     let mut next = 0;
     let with_proof = bench("tasktoken verify, bound token + Ed25519 proof", ops, |_| {
-        let dpop = ProofRequest { proof: &proofs[next], method: "GET", url, nonce: None };
+        let dpop = ProofRequest::new(&proofs[next], "GET", url);
         next += 1;
-        let context = VerifyContext {
-            proof_replay: Some(&replay),
-            proof_keys: Some(&proof_keys),
-            ..VerifyContext::default()
-        };
+        let context = VerifyContext::new().with_proof_replay(&replay).with_proof_keys(&proof_keys);
         black_box(
-            verifier
-                .verify_with_at(&bound, &request.with_proof(dpop), now + 10, context)
-                .expect("ok"),
+            verifier.verify_with(&bound, &request.with_proof(dpop), now + 10, context).expect("ok"),
         );
     });
     let alone = bench("tasktoken verify, the unbound token alone", ops, |i| {
@@ -168,17 +150,13 @@ fn chains(issuer: &Issuer, verifier: &Verifier, tokens: &[String], now: i64) {
         .max_delegation(4)
         .expect("depth")
         .mint_at(
-            &MintRequest {
-                sub: "agent:orchestrator".into(),
-                aud: vec!["crm-api".into()],
-                task: "lookup".into(),
-                scope: "customers:read".into(),
-                res: vec!["customers/*".into()],
-                ttl: 900,
-                cnf_jkt: Some(orchestrator.thumbprint()),
-                dlg: 4,
-                ..Default::default()
-            },
+            &MintRequest::new("agent:orchestrator", "lookup")
+                .with_aud(["crm-api"])
+                .with_scope("customers:read")
+                .with_res(["customers/*"])
+                .with_ttl(900)
+                .with_cnf_jkt(orchestrator.thumbprint())
+                .with_dlg(4),
             now,
         )
         .expect("root");
@@ -187,21 +165,20 @@ fn chains(issuer: &Issuer, verifier: &Verifier, tokens: &[String], now: i64) {
     for depth in 1..=4u32 {
         let last = depth == 4;
         let next = ProofSigningKey::generate("EdDSA").expect("key");
-        let link = tasktoken::LinkRequest {
-            sub: format!("agent:sub-{depth}"),
-            aud: vec!["crm-api".into()],
-            task: format!("lookup{}", "/x".repeat(depth as usize)),
-            scope: "customers:read".into(),
-            res: vec!["customers/4821".into()],
-            ttl: 600,
-            cnf_jkt: (!last).then(|| next.thumbprint()),
-            dlg: 4 - depth,
-        };
+        let task = format!("lookup{}", "/x".repeat(depth as usize));
+        let mut link = tasktoken::LinkRequest::new(format!("agent:sub-{depth}"), task)
+            .with_aud(["crm-api"])
+            .with_scope("customers:read")
+            .with_res(["customers/4821"])
+            .with_ttl(600)
+            .with_dlg(4 - depth);
+        link.cnf_jkt = (!last).then(|| next.thumbprint());
         chain = tasktoken::delegate(&chain, &key, &link, now).expect("delegate");
         key = next;
         // The last link of this length is bound (but at depth 4): verify as its holder.
         let thumb = (!last).then(|| key.thumbprint());
-        let bound = Request { key_thumbprint: thumb.as_deref(), ..request };
+        let mut bound = request;
+        bound.key_thumbprint = thumb.as_deref();
         let one = bench(&format!("tasktoken chain of depth {depth}"), 1000, |_| {
             black_box(verifier.verify_at(&chain, &bound, now + 10).expect("valid chain"));
         });

@@ -552,8 +552,10 @@ impl Requester {
 }
 
 /// A new request's handle: the public `id` and the collection secret's hash for the store,
-/// and the client's `approval_id` (`<id>.<secret>`), shown once.
+/// and the client's `approval_id` (`<id>.<secret>`), shown once. Only
+/// [`new_approval_handle`] makes one (fields may be added).
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct ApprovalHandle {
     /// The public id: 128 random bits, base64url.
     pub id: String,

@@ -36,7 +36,10 @@ impl AuditKind {
 /// One decision. Fields that were not known (or not trusted) at the point of decision are
 /// `None`: claims appear only once the signature held, the `kid` only once it named a
 /// trusted key. There is deliberately no field for the token or a key.
+///
+/// Built with [`AuditEvent::new`] and the `with_*` methods (fields may be added).
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct AuditEvent {
     /// Seconds since the epoch, the time the decision was made at.
     pub time: i64,
@@ -78,6 +81,41 @@ impl AuditEvent {
             resource: None,
             decided_by: decided_by.into(),
         }
+    }
+
+    /// The same event with the issuer (`iss`) the token belongs to.
+    pub fn with_issuer(self, issuer: impl Into<String>) -> Self {
+        AuditEvent { issuer: Some(issuer.into()), ..self }
+    }
+
+    /// The same event with the key id that signed (or would sign) the token.
+    pub fn with_kid(self, kid: impl Into<String>) -> Self {
+        AuditEvent { kid: Some(kid.into()), ..self }
+    }
+
+    /// The same event with the non-human identity (`sub`).
+    pub fn with_sub(self, sub: impl Into<String>) -> Self {
+        AuditEvent { sub: Some(sub.into()), ..self }
+    }
+
+    /// The same event with the workflow segment (`task`).
+    pub fn with_task(self, task: impl Into<String>) -> Self {
+        AuditEvent { task: Some(task.into()), ..self }
+    }
+
+    /// The same event with the token id (`jti`).
+    pub fn with_jti(self, jti: impl Into<String>) -> Self {
+        AuditEvent { jti: Some(jti.into()), ..self }
+    }
+
+    /// The same event with the requested action (verify) or the granted scope (mint).
+    pub fn with_action(self, action: impl Into<String>) -> Self {
+        AuditEvent { action: Some(action.into()), ..self }
+    }
+
+    /// The same event with the requested resource (verify) or the granted patterns (mint).
+    pub fn with_resource(self, resource: impl Into<String>) -> Self {
+        AuditEvent { resource: Some(resource.into()), ..self }
     }
 
     /// The event as one JSON object (absent fields omitted), e.g. a JSON-lines record.

@@ -5,7 +5,7 @@ use alloc::string::String;
 use alloc::sync::Arc;
 use serde_json::{Map, Value};
 
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
 use crate::policy::is_scope;
 
 /// Claims of a token whose signature, issuer, audience, time, lifetime and policy checks all
@@ -173,7 +173,10 @@ fn check_types(
     strings: &[&str],
 ) -> Result<Times, Error> {
     if let Some(name) = required.iter().find(|name| !map.contains_key(**name)) {
-        return Err(Error::MissingClaim(alloc::format!("claim `{name}` is missing").into()));
+        return Err(Error::new(
+            ErrorKind::MissingClaim,
+            alloc::format!("claim `{name}` is missing"),
+        ));
     }
     for name in strings {
         match map.get(*name) {
@@ -255,5 +258,8 @@ pub(crate) fn numeric_date(v: &Value) -> Option<i64> {
 }
 
 fn invalid(name: &str, expected: &str) -> Error {
-    Error::InvalidClaim(Cow::Owned(alloc::format!("claim `{name}` must be {expected}")))
+    Error::new(
+        ErrorKind::InvalidClaim,
+        Cow::Owned(alloc::format!("claim `{name}` must be {expected}")),
+    )
 }

@@ -19,7 +19,6 @@
 //!
 //! The verifier then checks the link's `jti` against revocation data (`revoked`).
 
-use alloc::borrow::Cow;
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
@@ -30,7 +29,7 @@ use sha2::{Digest, Sha256};
 use crate::claims::{audiences, check_link_claims, numeric_date, Times};
 use crate::dpop::{ProofSigningKey, PRIVATE_MEMBERS};
 use crate::encoding::{b64_decode_array, b64_encode};
-use crate::error::{malformed, Error};
+use crate::error::{malformed, Error, ErrorKind};
 use crate::issuer::random_jti;
 use crate::keys::{ed25519_thumbprint, strict_ed25519_key};
 use crate::policy::{is_mintable_pattern, is_safe_segment, is_scope, pattern_matches};
@@ -43,7 +42,11 @@ pub const MAX_DELEGATION_DEPTH: u32 = 4;
 
 /// What the holder of a bound token hands on to a sub-agent: a narrower grant, for at most
 /// `ttl` seconds (and never past the previous element's `exp`).
+///
+/// Built with [`LinkRequest::new`] and the `with_*` methods (fields may be added). Nothing
+/// is checked here: [`delegate`] refuses a link that widens the grant.
 #[derive(Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct LinkRequest {
     /// The sub-agent (`sub`).
     pub sub: String,
@@ -62,6 +65,51 @@ pub struct LinkRequest {
     pub cnf_jkt: Option<String>,
     /// How many further links the sub-agent may add; lower than the previous element's.
     pub dlg: u32,
+}
+
+impl LinkRequest {
+    /// A link handing task `task` (the previous element's, or a sub-task of it) to `sub`,
+    /// with no audience, actions or resources and a lifetime of 0 yet: set them with the
+    /// `with_*` methods ([`delegate`] refuses a link without them).
+    pub fn new(sub: impl Into<String>, task: impl Into<String>) -> Self {
+        LinkRequest { sub: sub.into(), task: task.into(), ..LinkRequest::default() }
+    }
+
+    /// Audiences (`aud`), each one of the previous element's.
+    pub fn with_aud<S: Into<String>>(mut self, aud: impl IntoIterator<Item = S>) -> Self {
+        self.aud = aud.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Actions, space-separated (`scope`), each one of the previous element's.
+    pub fn with_scope(mut self, scope: impl Into<String>) -> Self {
+        self.scope = scope.into();
+        self
+    }
+
+    /// Resource patterns (`res`), each inside one of the previous element's.
+    pub fn with_res<S: Into<String>>(mut self, res: impl IntoIterator<Item = S>) -> Self {
+        self.res = res.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Lifetime in seconds (never past the previous element's `exp`).
+    pub fn with_ttl(mut self, seconds: u32) -> Self {
+        self.ttl = seconds;
+        self
+    }
+
+    /// Binds the link to the sub-agent's key with this RFC 7638 thumbprint (`cnf.jkt`).
+    pub fn with_cnf_jkt(mut self, thumbprint: impl Into<String>) -> Self {
+        self.cnf_jkt = Some(thumbprint.into());
+        self
+    }
+
+    /// How many further links the sub-agent may add (`dlg`); needs a binding.
+    pub fn with_dlg(mut self, dlg: u32) -> Self {
+        self.dlg = dlg;
+        self
+    }
 }
 
 /// Appends a link to `chain` (a task token, or a chain ending in a link), signed by `key`,
@@ -98,7 +146,7 @@ pub fn delegate(
     let iat = now.max(prev_times.iat);
     let exp = iat.saturating_add(i64::from(link.ttl)).min(prev_times.exp);
     if exp <= iat {
-        return Err(Error::Expired(Cow::Borrowed("the last element of the chain has expired")));
+        return Err(Error::new(ErrorKind::Expired, "the last element of the chain has expired"));
     }
     let mut claims = Map::new();
     claims.insert("prev".into(), Value::String(element_hash(last_text)));
@@ -184,7 +232,7 @@ pub(crate) fn check_link(
         key.verify_strict(parsed.signing_input().as_bytes(), &signature).is_ok()
     });
     if !genuine {
-        return Err(Error::BadSignature(Cow::Borrowed("link signature verification failed")));
+        return Err(Error::new(ErrorKind::BadSignature, "link signature verification failed"));
     }
     let (claims, _) = parsed.into_claims();
     let times = check_link_claims(&claims)?;
@@ -197,10 +245,10 @@ pub(crate) fn check_link(
         return Err(denied("the link's lifetime exceeds the verifier's maximum"));
     }
     if now < times.nbf.saturating_sub(skew) {
-        return Err(Error::NotYetValid(Cow::Borrowed("a delegation link is not valid yet")));
+        return Err(Error::new(ErrorKind::NotYetValid, "a delegation link is not valid yet"));
     }
     if now >= times.exp.saturating_add(skew) {
-        return Err(Error::Expired(Cow::Borrowed("a delegation link has expired")));
+        return Err(Error::new(ErrorKind::Expired, "a delegation link has expired"));
     }
     Ok(CheckedLink { claims, times })
 }
@@ -256,10 +304,10 @@ pub(crate) fn chain_claims(
 fn link_key(header: &Map<String, Value>) -> Result<ed25519_dalek::VerifyingKey, Error> {
     match header.get("alg").and_then(Value::as_str) {
         Some("EdDSA" | "Ed25519") => {}
-        _ => return Err(Error::UnsupportedAlg(Cow::Borrowed("link `alg` is not EdDSA"))),
+        _ => return Err(Error::new(ErrorKind::UnsupportedAlg, "link `alg` is not EdDSA")),
     }
     if !header.get("typ").and_then(Value::as_str).is_some_and(|t| is_media_type(t, LINK_TYPE)) {
-        return Err(Error::WrongType(Cow::Borrowed("link `typ` is not tt-link+jwt")));
+        return Err(Error::new(ErrorKind::WrongType, "link `typ` is not tt-link+jwt"));
     }
     let jwk = header
         .get("jwk")
@@ -357,7 +405,7 @@ pub(crate) fn narrows(prev: &Map<String, Value>, link: &Map<String, Value>) -> R
 
 /// What [`delegate`] checks of the request before the rules: the issuer's own lint.
 fn check_link_request(link: &LinkRequest) -> Result<(), Error> {
-    let invalid = |m: &'static str| Error::InvalidClaim(Cow::Borrowed(m));
+    let invalid = |m: &'static str| Error::new(ErrorKind::InvalidClaim, m);
     if link.sub.is_empty() || link.task.is_empty() {
         return Err(invalid("a link's `sub` and `task` must not be empty"));
     }
@@ -397,5 +445,5 @@ pub(crate) fn element_hash(text: &str) -> String {
 }
 
 pub(crate) fn denied(message: &'static str) -> Error {
-    Error::DelegationDenied(Cow::Borrowed(message))
+    Error::new(ErrorKind::DelegationDenied, message)
 }

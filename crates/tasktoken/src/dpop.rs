@@ -8,7 +8,6 @@
 //! The verifier then compares the key's RFC 7638 thumbprint with `cnf.jkt`, and the `jti`
 //! with its replay store. Every failure here is `invalid_proof`.
 
-use alloc::borrow::Cow;
 use alloc::collections::BTreeMap;
 use alloc::format;
 use alloc::string::{String, ToString};
@@ -20,7 +19,7 @@ use sha2::{Digest, Sha256};
 
 use crate::encoding::{b64_decode, b64_decode_array, b64_encode, b64_encode_slice};
 use crate::encoding::{parse_fields, Fields};
-use crate::error::{malformed, Error};
+use crate::error::{malformed, Error, ErrorKind};
 use crate::keys::{ed25519_thumbprint, strict_ed25519_key};
 use crate::prepared::PreparedKey;
 use crate::token::FORBIDDEN_HEADER_MEMBERS;
@@ -36,7 +35,10 @@ pub const MAX_PROOF_LEN: usize = 4 * 1024;
 
 /// What the request that carries a proof is: the proof (the `DPoP` header), the HTTP method
 /// and the URL the request was sent to.
+///
+/// Built with [`ProofRequest::new`] and [`ProofRequest::with_nonce`] (fields may be added).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ProofRequest<'a> {
     /// The compact proof, as the `DPoP` header carried it.
     pub proof: &'a str,
@@ -49,8 +51,24 @@ pub struct ProofRequest<'a> {
     pub nonce: Option<&'a str>,
 }
 
-/// A proof whose signature, `htm`, `htu`, `iat` and `ath` hold.
+impl<'a> ProofRequest<'a> {
+    /// The compact `proof` a request by `method` to `url` carried, with no nonce required.
+    /// Nothing is checked here: the verifier checks the proof against them.
+    pub fn new(proof: &'a str, method: &'a str, url: &'a str) -> Self {
+        ProofRequest { proof, method, url, nonce: None }
+    }
+
+    /// Requires the proof's `nonce` to be exactly `nonce` (RFC 9449 §9); a proof without it,
+    /// or with another, is `invalid_proof`.
+    pub fn with_nonce(self, nonce: &'a str) -> Self {
+        ProofRequest { nonce: Some(nonce), ..self }
+    }
+}
+
+/// A proof whose signature, `htm`, `htu`, `iat` and `ath` hold. Only [`verify_proof`] makes
+/// one (fields may be added).
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct VerifiedProof {
     /// The RFC 7638 thumbprint of the proof's key, to compare with `cnf.jkt`.
     pub jkt: String,
@@ -701,7 +719,7 @@ impl<'a> UrlParts<'a> {
 }
 
 fn invalid(message: &'static str) -> Error {
-    Error::InvalidProof(Cow::Borrowed(message))
+    Error::new(ErrorKind::InvalidProof, message)
 }
 
 #[cfg(test)]

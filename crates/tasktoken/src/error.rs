@@ -3,121 +3,128 @@
 use alloc::borrow::Cow;
 use core::fmt;
 
-/// What went wrong, as one of the stable codes shared by Rust, JS and the CLI.
+/// What went wrong: one of the stable codes shared by Rust, JS and the CLI, and a short,
+/// lowercase message meant for operators.
 ///
-/// Every variant carries a short, lowercase message meant for operators. Messages never
-/// contain token text or key material; signature failures say only that the signature
-/// failed. Match on the variant (or compare [`Error::code`]) to decide; show the message.
-#[non_exhaustive]
+/// Decide on the [`ErrorKind`] (or its [`Error::code`]); show the [`Error::message`]. The
+/// code is the API; the wording of messages is not, and may change in any release. Messages
+/// never contain token text or key material; signature failures say only that the signature
+/// failed. Two errors are equal when their kinds and messages are.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Error {
+pub struct Error {
+    kind: ErrorKind,
+    message: Cow<'static, str>,
+}
+
+/// The kind of an [`Error`]: one variant per stable code of DESIGN.md, in DESIGN.md's order.
+///
+/// New kinds may be added (`#[non_exhaustive]`): match with a wildcard arm.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
     /// The input is not well formed: a token over 8 KiB, not three base64url parts, padded
     /// or non-canonical base64, invalid or duplicate-member JSON, a missing `kid`, a header
     /// member that changes meaning (`crit`, `b64`, `jku`, ...); also a malformed key, key
     /// set or configuration.
-    Malformed(Cow<'static, str>),
+    Malformed,
     /// The header's `alg` is not `EdDSA`/`Ed25519` (including `none`), or a key is not an
     /// Ed25519 OKP key.
-    UnsupportedAlg(Cow<'static, str>),
+    UnsupportedAlg,
     /// The header's `typ` is not `tt+jwt` (or `application/tt+jwt`).
-    WrongType(Cow<'static, str>),
+    WrongType,
     /// No trusted key has the token's `kid`.
-    UnknownKey(Cow<'static, str>),
+    UnknownKey,
     /// The Ed25519 signature does not verify under strict rules; also a small-order public
     /// key, which can never verify a signature strictly.
-    BadSignature(Cow<'static, str>),
+    BadSignature,
     /// A required claim is absent.
-    MissingClaim(Cow<'static, str>),
+    MissingClaim,
     /// A claim has the wrong type or an impossible value; also what an issuer refuses to
     /// put in a token (empty scope, a bare `*` resource, too many actions, a bad pattern).
-    InvalidClaim(Cow<'static, str>),
+    InvalidClaim,
     /// `iss` does not name the issuer that owns the signing key.
-    UntrustedIssuer(Cow<'static, str>),
+    UntrustedIssuer,
     /// `aud` does not include the verifier's audience.
-    WrongAudience(Cow<'static, str>),
+    WrongAudience,
     /// `nbf` (or `iat`) is still in the future, beyond the clock skew.
-    NotYetValid(Cow<'static, str>),
+    NotYetValid,
     /// `exp` has passed, beyond the clock skew.
-    Expired(Cow<'static, str>),
+    Expired,
     /// `exp - iat` exceeds the allowed lifetime (verifier `max_lifetime`, issuer `max_ttl`).
-    LifetimeTooLong(Cow<'static, str>),
+    LifetimeTooLong,
     /// The token's `jti` is revoked.
-    Revoked(Cow<'static, str>),
+    Revoked,
     /// The revocation data is too old to be trusted.
-    StaleRevocation(Cow<'static, str>),
+    StaleRevocation,
     /// The requested action is not in the token's `scope`.
-    ActionDenied(Cow<'static, str>),
+    ActionDenied,
     /// The requested resource matches none of the token's `res` patterns (a request with an
     /// empty, `.` or `..` segment or an encoded `/`, `.` or `%` never matches).
-    ResourceDenied(Cow<'static, str>),
+    ResourceDenied,
     /// The verifier requires a key-bound token, or the token is bound and the request
     /// presented no key.
-    BindingRequired(Cow<'static, str>),
+    BindingRequired,
     /// The token is bound (`cnf.jkt`) to a different key than the one presented.
-    BindingMismatch(Cow<'static, str>),
+    BindingMismatch,
     /// The DPoP proof is malformed, badly signed, or not for this request, time or token.
-    InvalidProof(Cow<'static, str>),
+    InvalidProof,
     /// The DPoP proof's `jti` was already used within its window.
-    ProofReplayed(Cow<'static, str>),
+    ProofReplayed,
     /// A delegation chain breaks one of DESIGN.md's rules (an unbound or non-delegable
     /// element, a wrong signer or `prev`, a widened grant, too deep a chain, a verifier that
     /// accepts no chains); the message names the rule.
-    DelegationDenied(Cow<'static, str>),
+    DelegationDenied,
+}
+
+impl ErrorKind {
+    /// The stable code from DESIGN.md, e.g. `"expired"`.
+    pub const fn code(self) -> &'static str {
+        match self {
+            ErrorKind::Malformed => "malformed",
+            ErrorKind::UnsupportedAlg => "unsupported_alg",
+            ErrorKind::WrongType => "wrong_type",
+            ErrorKind::UnknownKey => "unknown_key",
+            ErrorKind::BadSignature => "bad_signature",
+            ErrorKind::MissingClaim => "missing_claim",
+            ErrorKind::InvalidClaim => "invalid_claim",
+            ErrorKind::UntrustedIssuer => "untrusted_issuer",
+            ErrorKind::WrongAudience => "wrong_audience",
+            ErrorKind::NotYetValid => "not_yet_valid",
+            ErrorKind::Expired => "expired",
+            ErrorKind::LifetimeTooLong => "lifetime_too_long",
+            ErrorKind::Revoked => "revoked",
+            ErrorKind::StaleRevocation => "stale_revocation",
+            ErrorKind::ActionDenied => "action_denied",
+            ErrorKind::ResourceDenied => "resource_denied",
+            ErrorKind::BindingRequired => "binding_required",
+            ErrorKind::BindingMismatch => "binding_mismatch",
+            ErrorKind::InvalidProof => "invalid_proof",
+            ErrorKind::ProofReplayed => "proof_replayed",
+            ErrorKind::DelegationDenied => "delegation_denied",
+        }
+    }
 }
 
 impl Error {
-    /// The stable code from DESIGN.md, e.g. `"expired"`.
-    pub fn code(&self) -> &'static str {
-        match self {
-            Error::Malformed(_) => "malformed",
-            Error::UnsupportedAlg(_) => "unsupported_alg",
-            Error::WrongType(_) => "wrong_type",
-            Error::UnknownKey(_) => "unknown_key",
-            Error::BadSignature(_) => "bad_signature",
-            Error::MissingClaim(_) => "missing_claim",
-            Error::InvalidClaim(_) => "invalid_claim",
-            Error::UntrustedIssuer(_) => "untrusted_issuer",
-            Error::WrongAudience(_) => "wrong_audience",
-            Error::NotYetValid(_) => "not_yet_valid",
-            Error::Expired(_) => "expired",
-            Error::LifetimeTooLong(_) => "lifetime_too_long",
-            Error::Revoked(_) => "revoked",
-            Error::StaleRevocation(_) => "stale_revocation",
-            Error::ActionDenied(_) => "action_denied",
-            Error::ResourceDenied(_) => "resource_denied",
-            Error::BindingRequired(_) => "binding_required",
-            Error::BindingMismatch(_) => "binding_mismatch",
-            Error::InvalidProof(_) => "invalid_proof",
-            Error::ProofReplayed(_) => "proof_replayed",
-            Error::DelegationDenied(_) => "delegation_denied",
-        }
+    /// An error of `kind` with `message`: short, lowercase, without token text, keys or
+    /// secrets (a message is shown to operators and may be logged).
+    pub fn new(kind: ErrorKind, message: impl Into<Cow<'static, str>>) -> Self {
+        Error { kind, message: message.into() }
     }
 
-    /// The human-readable message (no token text, no secrets).
+    /// What went wrong, to decide on.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// The stable code from DESIGN.md, e.g. `"expired"`: the kind's [`ErrorKind::code`].
+    pub fn code(&self) -> &'static str {
+        self.kind.code()
+    }
+
+    /// The human-readable message (no token text, no secrets). Its wording is not API.
     pub fn message(&self) -> &str {
-        match self {
-            Error::Malformed(m)
-            | Error::UnsupportedAlg(m)
-            | Error::WrongType(m)
-            | Error::UnknownKey(m)
-            | Error::BadSignature(m)
-            | Error::MissingClaim(m)
-            | Error::InvalidClaim(m)
-            | Error::UntrustedIssuer(m)
-            | Error::WrongAudience(m)
-            | Error::NotYetValid(m)
-            | Error::Expired(m)
-            | Error::LifetimeTooLong(m)
-            | Error::Revoked(m)
-            | Error::StaleRevocation(m)
-            | Error::ActionDenied(m)
-            | Error::ResourceDenied(m)
-            | Error::BindingRequired(m)
-            | Error::BindingMismatch(m)
-            | Error::InvalidProof(m)
-            | Error::ProofReplayed(m)
-            | Error::DelegationDenied(m) => m,
-        }
+        &self.message
     }
 
     /// Every stable code, in the order DESIGN.md lists them.
@@ -157,5 +164,44 @@ impl std::error::Error for Error {}
 
 /// Shorthand used throughout the crate for errors with a static message.
 pub(crate) fn malformed(msg: &'static str) -> Error {
-    Error::Malformed(Cow::Borrowed(msg))
+    Error::new(ErrorKind::Malformed, msg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One kind per code, in `CODES`' order: the list JS, the CLI and README are checked
+    /// against is the one `code()` answers from.
+    #[test]
+    fn kinds_give_the_codes_in_order() {
+        let kinds = [
+            ErrorKind::Malformed,
+            ErrorKind::UnsupportedAlg,
+            ErrorKind::WrongType,
+            ErrorKind::UnknownKey,
+            ErrorKind::BadSignature,
+            ErrorKind::MissingClaim,
+            ErrorKind::InvalidClaim,
+            ErrorKind::UntrustedIssuer,
+            ErrorKind::WrongAudience,
+            ErrorKind::NotYetValid,
+            ErrorKind::Expired,
+            ErrorKind::LifetimeTooLong,
+            ErrorKind::Revoked,
+            ErrorKind::StaleRevocation,
+            ErrorKind::ActionDenied,
+            ErrorKind::ResourceDenied,
+            ErrorKind::BindingRequired,
+            ErrorKind::BindingMismatch,
+            ErrorKind::InvalidProof,
+            ErrorKind::ProofReplayed,
+            ErrorKind::DelegationDenied,
+        ];
+        let codes: alloc::vec::Vec<_> = kinds.iter().map(|k| k.code()).collect();
+        assert_eq!(codes, Error::CODES);
+        let error = Error::new(ErrorKind::Expired, "token expired 5 s ago");
+        assert_eq!((error.kind(), error.code()), (ErrorKind::Expired, "expired"));
+        assert_eq!(error.to_string(), "expired: token expired 5 s ago");
+    }
 }

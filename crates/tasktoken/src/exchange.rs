@@ -44,7 +44,11 @@ pub struct Policy {
 }
 
 /// What a workload asks for (RFC 8693 parameters, already split).
+///
+/// Built with [`ExchangeRequest::new`] and the `with_*` methods (fields may be added).
+/// Nothing is checked here: [`decide_exchange`] refuses what no policy grants.
 #[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
 pub struct ExchangeRequest<'a> {
     /// The one audience requested.
     pub audience: &'a str,
@@ -60,6 +64,29 @@ pub struct ExchangeRequest<'a> {
     pub dlg: Option<u32>,
     /// True if the request proved possession of a key (DPoP), so the token will be bound.
     pub bound: bool,
+}
+
+impl<'a> ExchangeRequest<'a> {
+    /// A request for `audience`, the actions `scope`, the resource patterns `res` and `task`,
+    /// with the default lifetime, no delegation and no key binding.
+    pub fn new(audience: &'a str, scope: &'a str, res: &'a [String], task: &'a str) -> Self {
+        ExchangeRequest { audience, scope, res, task, ttl: None, dlg: None, bound: false }
+    }
+
+    /// Asks for a lifetime of `seconds` (default: `min(300, the policy's max_ttl)`).
+    pub fn with_ttl(self, seconds: u32) -> Self {
+        ExchangeRequest { ttl: Some(seconds), ..self }
+    }
+
+    /// Asks for delegation depth `dlg` (default 0).
+    pub fn with_dlg(self, dlg: u32) -> Self {
+        ExchangeRequest { dlg: Some(dlg), ..self }
+    }
+
+    /// Says whether the request proved possession of a key (DPoP), so the token is bound.
+    pub fn with_bound(self, bound: bool) -> Self {
+        ExchangeRequest { bound, ..self }
+    }
 }
 
 /// What one policy granted: exactly what was requested, with the policy's `sub`.

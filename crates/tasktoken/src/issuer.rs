@@ -1,6 +1,5 @@
 //! The issuer: mints v1 tokens, refusing grants broader or longer than its policy allows.
 
-use alloc::borrow::Cow;
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
@@ -9,7 +8,7 @@ use serde_json::{Map, Value};
 use crate::audit::{AuditEvent, AuditHook, AuditKind, AuditSink};
 use crate::claims::{is_jkt, REGISTERED};
 use crate::encoding::b64_encode;
-use crate::error::{malformed, Error};
+use crate::error::{malformed, Error, ErrorKind};
 use crate::keys::SigningKey;
 use crate::policy::{is_mintable_pattern, is_scope};
 use crate::token::MAX_TOKEN_LEN;
@@ -25,7 +24,22 @@ pub const DEFAULT_MAX_DELEGATION: u32 = 1;
 
 /// What one task needs: who, for which service, which segment, which actions on what, and
 /// for how long.
+///
+/// Built with [`MintRequest::new`] and the `with_*` methods (fields may be added). Nothing
+/// is checked here: [`Issuer::mint`] refuses what it may not sign.
+///
+/// ```
+/// use tasktoken::MintRequest;
+///
+/// let request = MintRequest::new("agent:lookup-bot", "lookup-4821")
+///     .with_aud(["crm-api"])
+///     .with_scope("customers:read")
+///     .with_res(["customers/4821"])
+///     .with_ttl(60);
+/// assert_eq!(request.aud, ["crm-api"]);
+/// ```
 #[derive(Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct MintRequest {
     /// The non-human identity (`sub`), e.g. `agent:lookup-bot`.
     pub sub: String,
@@ -48,6 +62,63 @@ pub struct MintRequest {
     pub dlg: u32,
     /// Additional claims, copied as they are; they may not reuse a v1 claim name.
     pub extra: Map<String, Value>,
+}
+
+impl MintRequest {
+    /// A request for identity `sub` and task `task`, with no audience, actions or resources
+    /// and a lifetime of 0 yet: set them with the `with_*` methods (the issuer refuses a
+    /// request without them).
+    pub fn new(sub: impl Into<String>, task: impl Into<String>) -> Self {
+        MintRequest { sub: sub.into(), task: task.into(), ..MintRequest::default() }
+    }
+
+    /// The service(s) that may accept the token (`aud`).
+    pub fn with_aud<S: Into<String>>(mut self, aud: impl IntoIterator<Item = S>) -> Self {
+        self.aud = aud.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The actions, space-separated (`scope`).
+    pub fn with_scope(mut self, scope: impl Into<String>) -> Self {
+        self.scope = scope.into();
+        self
+    }
+
+    /// The resource patterns (`res`).
+    pub fn with_res<S: Into<String>>(mut self, res: impl IntoIterator<Item = S>) -> Self {
+        self.res = res.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The lifetime in seconds; `exp = iat + ttl`.
+    pub fn with_ttl(mut self, seconds: u32) -> Self {
+        self.ttl = seconds;
+        self
+    }
+
+    /// The start (`nbf`), seconds since the epoch (default: `iat`).
+    pub fn with_nbf(mut self, nbf: i64) -> Self {
+        self.nbf = Some(nbf);
+        self
+    }
+
+    /// Binds the token to the key with this RFC 7638 thumbprint (`cnf.jkt`).
+    pub fn with_cnf_jkt(mut self, thumbprint: impl Into<String>) -> Self {
+        self.cnf_jkt = Some(thumbprint.into());
+        self
+    }
+
+    /// How many delegation links the holder may add (`dlg`); needs a binding.
+    pub fn with_dlg(mut self, dlg: u32) -> Self {
+        self.dlg = dlg;
+        self
+    }
+
+    /// Additional claims, copied as they are (the issuer refuses a v1 claim name).
+    pub fn with_extra(mut self, extra: Map<String, Value>) -> Self {
+        self.extra = extra;
+        self
+    }
 }
 
 /// Mints task tokens for one issuer (`iss`) with one signing key.
@@ -238,13 +309,13 @@ impl Issuer {
 
     fn check(&self, request: &MintRequest) -> Result<(), Error> {
         if request.ttl == 0 || request.ttl > self.max_ttl {
-            return Err(Error::LifetimeTooLong(
+            return Err(Error::new(
+                ErrorKind::LifetimeTooLong,
                 format!(
                     "ttl must be 1 to {} s, this issuer's maximum; a task token lives \
                      as long as its task, not longer",
                     self.max_ttl
-                )
-                .into(),
+                ),
             ));
         }
         if request.sub.is_empty() || request.task.is_empty() {
@@ -258,13 +329,13 @@ impl Issuer {
         }
         let actions = request.scope.split(' ').count();
         if actions > self.max_actions && !self.allow_broad_scope {
-            return Err(Error::InvalidClaim(
+            return Err(Error::new(
+                ErrorKind::InvalidClaim,
                 format!(
                     "`scope` has {actions} actions, over this issuer's limit of {}; \
                      mint one token per task or allow broad scope explicitly",
                     self.max_actions
-                )
-                .into(),
+                ),
             ));
         }
         if request.res.is_empty() {
@@ -286,12 +357,12 @@ impl Issuer {
             return Err(refuse("`cnf_jkt` must be an RFC 7638 SHA-256 thumbprint (43 characters)"));
         }
         if request.dlg > self.max_delegation {
-            return Err(Error::InvalidClaim(
+            return Err(Error::new(
+                ErrorKind::InvalidClaim,
                 format!(
                     "`dlg` {} is over this issuer's maximum delegation depth of {}",
                     request.dlg, self.max_delegation
-                )
-                .into(),
+                ),
             ));
         }
         if request.dlg > 0 && request.cnf_jkt.is_none() {
@@ -340,5 +411,5 @@ pub(crate) fn random_jti() -> Result<String, Error> {
 }
 
 fn refuse(msg: &'static str) -> Error {
-    Error::InvalidClaim(Cow::Borrowed(msg))
+    Error::new(ErrorKind::InvalidClaim, msg)
 }

@@ -1,6 +1,5 @@
 //! Ed25519 keys as JWKs (RFC 8037 OKP keys) and key sets as JWKS.
 
-use alloc::borrow::Cow;
 use alloc::boxed::Box;
 use alloc::string::{String, ToString};
 use alloc::sync::Arc;
@@ -13,7 +12,7 @@ use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use crate::encoding::{b64_decode_array, b64_encode, parse_object};
-use crate::error::{malformed, Error};
+use crate::error::{malformed, Error, ErrorKind};
 use crate::prepared::PreparedKey;
 use once_cell::race::OnceBox;
 
@@ -244,9 +243,10 @@ impl PublicKey {
             return Err(malformed("JWK `x` is not canonically encoded"));
         }
         if point.is_small_order() {
-            return Err(Error::BadSignature(Cow::Borrowed(
+            return Err(Error::new(
+                ErrorKind::BadSignature,
                 "JWK `x` is a small-order point, under which no signature verifies strictly",
-            )));
+            ));
         }
         let key = ed25519_dalek::VerifyingKey::from_bytes(&x)
             .map_err(|_| malformed("JWK `x` is not a valid Ed25519 public key"))?;
@@ -343,7 +343,7 @@ impl KeySet {
 }
 
 fn unsupported(msg: &'static str) -> Error {
-    Error::UnsupportedAlg(Cow::Borrowed(msg))
+    Error::new(ErrorKind::UnsupportedAlg, msg)
 }
 
 fn check_kid(kid: &str) -> Result<(), Error> {

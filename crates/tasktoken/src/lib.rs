@@ -6,15 +6,13 @@
 //!
 //! let key = SigningKey::generate("k1")?;
 //! let issuer = Issuer::new("https://auth.example", key.clone())?;
-//! let token = issuer.mint(&MintRequest {
-//!     sub: "agent:lookup-bot".into(),
-//!     aud: vec!["crm-api".into()],
-//!     task: "lookup-4821".into(),
-//!     scope: "customers:read".into(),
-//!     res: vec!["customers/4821".into()],
-//!     ttl: 60,
-//!     ..Default::default()
-//! })?;
+//! let token = issuer.mint(
+//!     &MintRequest::new("agent:lookup-bot", "lookup-4821")
+//!         .with_aud(["crm-api"])
+//!         .with_scope("customers:read")
+//!         .with_res(["customers/4821"])
+//!         .with_ttl(60),
+//! )?;
 //!
 //! let keys = KeySet::from_keys([key.public_key()])?;
 //! let verifier = Verifier::new("crm-api")?.trust("https://auth.example", &keys)?;
@@ -44,14 +42,21 @@
 //! - [`BloomGeometry`], [`BloomFilter`], [`Publication`] (with [`Snapshot`], [`Delta`],
 //!   [`Freshness`]): the revocation filter and its signed binary format, for authorities;
 //! - [`RevocationFilter`], [`Revocation`]: a replica's verified filter, and what
-//!   [`Verifier::verify_revocable_at`] consults; [`RevocationReplica`] ([`Offered`]): which
-//!   snapshots and deltas a replica takes, in order, never going back, for one issuer;
+//!   [`Verifier::verify_with`] consults ([`VerifyContext::with_revocation`]);
+//!   [`RevocationReplica`] ([`Offered`]): which snapshots and deltas a replica takes, in
+//!   order, never going back, for one issuer;
 //! - [`PublicationPlanner`] ([`Generation`], [`Step`]): what an authority publishes next —
 //!   serial, validity, delta or new generation, capacity;
 //! - [`AuditSink`], [`AuditEvent`], [`AuditKind`], [`OutcomeCounters`]: a structured event for
 //!   every mint, verification decision and revocation, without token text or keys;
 //! - [`Scanner`], [`FoundToken`], [`is_task_token`]: finding leaked task tokens in text;
-//! - [`Error`]: one enum, one stable code per variant.
+//! - [`Error`] ([`ErrorKind`]): one error type, one stable code per kind, a message that is
+//!   not API.
+//!
+//! Structs with public fields are `#[non_exhaustive]`, so that a field can be added without
+//! breaking anyone: build them with their `new` and `with_*` methods. An [`Error`]'s kind and
+//! code are API, the wording of its message is not (`docs/decisions.md`, "Public API of the
+//! core crate").
 #![cfg_attr(not(feature = "std"), no_std)]
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
@@ -60,6 +65,7 @@ extern crate alloc;
 
 mod approval;
 mod audit;
+mod cache;
 mod claims;
 mod delegation;
 mod dpop;
@@ -82,6 +88,7 @@ pub use approval::{
     MAX_APPROVAL_INTERVAL, MAX_APPROVERS,
 };
 pub use audit::{AuditEvent, AuditKind, AuditSink, OutcomeCounters};
+pub use cache::VerifyCache;
 pub use claims::VerifiedClaims;
 pub use delegation::{delegate, LinkRequest, LINK_TYPE, MAX_DELEGATION_DEPTH};
 pub use dpop::{
@@ -89,7 +96,7 @@ pub use dpop::{
     ProofRequest, ProofSigningKey, VerifiedProof, DEFAULT_PROOF_MAX_AGE, MAX_PROOF_LEN,
     MAX_PROOF_MAX_AGE, PROOF_TYPE,
 };
-pub use error::Error;
+pub use error::{Error, ErrorKind};
 pub use exchange::{decide_exchange, ExchangeRequest, Grant, Policy, Refusal};
 pub use issuer::{
     Issuer, MintRequest, DEFAULT_MAX_ACTIONS, DEFAULT_MAX_DELEGATION, DEFAULT_MAX_TTL,
@@ -109,8 +116,8 @@ pub use revocation::replica::{Offered, RevocationReplica};
 pub use scan::{is_task_token, FoundToken, Scanner};
 pub use token::{UnverifiedToken, MAX_TOKEN_LEN, TOKEN_TYPE};
 pub use verifier::{
-    Request, Verifier, VerifyCache, VerifyContext, DEFAULT_CLOCK_SKEW, DEFAULT_MAX_LIFETIME,
-    MAX_CLOCK_SKEW, MAX_LIFETIME_LIMIT, REVOKE_ACTION,
+    Request, Verifier, VerifyContext, DEFAULT_CLOCK_SKEW, DEFAULT_MAX_LIFETIME, MAX_CLOCK_SKEW,
+    MAX_LIFETIME_LIMIT, REVOKE_ACTION,
 };
 
 /// Seconds since the Unix epoch from the system clock (0 if the clock is before 1970).

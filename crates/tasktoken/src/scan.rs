@@ -7,8 +7,9 @@ use alloc::vec::Vec;
 
 use crate::token::{UnverifiedToken, MAX_TOKEN_LEN};
 
-/// A task token found in the input.
+/// A task token found in the input. Only [`Scanner`] makes one (fields may be added).
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct FoundToken {
     /// The 1-based line it starts on.
     pub line: u64,

@@ -1,11 +1,10 @@
 //! The compact serialization of a v1 token: size, structure and header checks.
 
-use alloc::borrow::Cow;
 use alloc::string::String;
 use serde_json::{Map, Value};
 
 use crate::encoding::{b64_decode, parse_object};
-use crate::error::{malformed, Error};
+use crate::error::{malformed, Error, ErrorKind};
 
 /// The largest token accepted, in bytes; anything longer is `malformed` before decoding.
 pub const MAX_TOKEN_LEN: usize = 8 * 1024;
@@ -92,14 +91,15 @@ impl<'a> UnverifiedToken<'a> {
         match self.header.get("alg") {
             Some(Value::String(alg)) if alg == "EdDSA" || alg == "Ed25519" => {}
             _ => {
-                return Err(Error::UnsupportedAlg(Cow::Borrowed(
+                return Err(Error::new(
+                    ErrorKind::UnsupportedAlg,
                     "token `alg` is not EdDSA or Ed25519",
-                )))
+                ))
             }
         }
         match self.header.get("typ") {
             Some(Value::String(typ)) if is_token_type(typ) => {}
-            _ => return Err(Error::WrongType(Cow::Borrowed("token `typ` is not tt+jwt"))),
+            _ => return Err(Error::new(ErrorKind::WrongType, "token `typ` is not tt+jwt")),
         }
         let kid = match self.header.get("kid") {
             Some(Value::String(kid)) if !kid.is_empty() => kid,

@@ -1,19 +1,18 @@
 //! The verifier: every check of DESIGN.md, in DESIGN.md's order, one error code out.
 
-use alloc::borrow::Cow;
-use alloc::collections::BTreeMap;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 
 use crate::audit::{AuditHook, AuditKind, AuditSink, Trace};
+use crate::cache::VerifyCache;
 use crate::claims::{audiences, check_claims, Authenticated, VerifiedClaims};
 use crate::delegation::{chain_claims, check_link, denied, split, MAX_DELEGATION_DEPTH};
 use crate::dpop::{
     verify_proof_with, ProofKeyCache, ProofReplayStore, ProofRequest, DEFAULT_PROOF_MAX_AGE,
     MAX_PROOF_MAX_AGE,
 };
-use crate::error::{malformed, Error};
+use crate::error::{malformed, Error, ErrorKind};
 use crate::keys::{KeySet, PublicKey};
 use crate::policy::{action_allowed, resource_allowed};
 use crate::revocation::filter::Revocation;
@@ -34,8 +33,12 @@ pub const MAX_CLOCK_SKEW: u32 = 300;
 /// that lives longer is not a task token.
 pub const MAX_LIFETIME_LIMIT: u32 = 86_400;
 
-/// What the caller is about to do with the token: the action and the resource it must allow.
+/// What the caller is about to do with the token: the action and the resource it must allow,
+/// and the proof of possession it carried, if any.
+///
+/// Built with [`Request::new`] and the `with_*` methods (fields may be added).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Request<'a> {
     /// The action, matched exactly against one of the token's `scope` entries.
     pub action: &'a str,
@@ -55,9 +58,16 @@ impl<'a> Request<'a> {
         Request { action, resource, key_thumbprint: None, dpop: None }
     }
 
-    /// The same request, carrying the DPoP proof `dpop`.
+    /// The same request, carrying the DPoP proof `dpop` (checked by the verifier, RFC 9449).
     pub fn with_proof(self, dpop: ProofRequest<'a>) -> Self {
         Request { dpop: Some(dpop), ..self }
+    }
+
+    /// The same request, with the RFC 7638 thumbprint of a key the caller proved possession
+    /// of by other means (mutual TLS, a proof it verified itself). A bound token whose
+    /// `cnf.jkt` differs is `binding_mismatch`.
+    pub fn with_key_thumbprint(self, thumbprint: &'a str) -> Self {
+        Request { key_thumbprint: Some(thumbprint), ..self }
     }
 }
 
@@ -217,11 +227,15 @@ impl Verifier {
         self
     }
 
-    /// Verifies with everything optional at once: revocation data, a per-call audit sink,
+    /// Verifies `token` for `request` at `now`, as [`Verifier::verify_at`], consulting what
+    /// `context` holds: revocation data (after the lifetime check, a `jti` in the filter is
+    /// `revoked` unless the exact check overrules the hit; missing or stale data is
+    /// `stale_revocation` unless failing open), a per-call audit sink, a replay store for DPoP
+    /// proofs (a request with a proof and no store is `invalid_proof`), prepared proof keys,
     /// and a [`VerifyCache`] of tokens this verifier already authenticated (their signature,
     /// claim types, issuer and audience are not checked again; time, lifetime, revocation,
     /// binding, action and resource are checked on every call).
-    pub fn verify_with_at(
+    pub fn verify_with(
         &self,
         token: &str,
         request: &Request<'_>,
@@ -265,7 +279,9 @@ impl Verifier {
         }
     }
 
-    /// Verifies `token` for `request` at the current system time.
+    /// Verifies `token` for `request` at the current system time, as
+    /// [`Verifier::verify_at`] (std only, and not on `wasm32-unknown-unknown`, which has no
+    /// clock: pass the time to [`Verifier::verify_at`] there).
     #[cfg(all(feature = "std", not(all(target_arch = "wasm32", target_os = "unknown"))))]
     pub fn verify(&self, token: &str, request: &Request<'_>) -> Result<VerifiedClaims, Error> {
         self.verify_at(token, request, crate::unix_now())
@@ -273,28 +289,25 @@ impl Verifier {
 
     /// Verifies `token` for `request` at `now` (seconds since the epoch) and returns its
     /// claims, or the first failed check's error. Does not consult revocation data: use
-    /// [`Verifier::verify_revocable_at`] where tokens can be revoked.
+    /// [`Verifier::verify_with`] and [`VerifyContext::with_revocation`] where tokens can be
+    /// revoked. A bound token's DPoP proof is refused here (`invalid_proof`: no replay store).
     pub fn verify_at(
         &self,
         token: &str,
         request: &Request<'_>,
         now: i64,
     ) -> Result<VerifiedClaims, Error> {
-        self.verify_with_at(token, request, now, VerifyContext::default())
+        self.verify_with(token, request, now, VerifyContext::new())
     }
 
-    /// Like [`Verifier::verify_at`], and after the lifetime check consults `revocation`: a
-    /// `jti` in the filter is `revoked` (unless the exact check overrules the hit); missing
-    /// or stale data is `stale_revocation` unless `fail_open_when_stale` is set.
-    pub fn verify_revocable_at(
-        &self,
-        token: &str,
-        request: &Request<'_>,
-        now: i64,
-        revocation: &Revocation<'_>,
-    ) -> Result<VerifiedClaims, Error> {
-        let context = VerifyContext { revocation: Some(revocation), ..VerifyContext::default() };
-        self.verify_with_at(token, request, now, context)
+    /// Identifies this configuration of keys and audience (see [`VerifyCache`]).
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The name of the trusted issuer at `index`.
+    pub(crate) fn issuer_name(&self, index: usize) -> &str {
+        &self.issuers[index]
     }
 
     /// The trusted key named `kid`, with its issuer's index.
@@ -349,7 +362,7 @@ impl Verifier {
     /// With no `target`, `bearer` revokes itself: it must be genuine and current (see
     /// [`Verifier::verify_for_revocation_at`]), and if it is key-bound (`cnf.jkt`) it must
     /// prove possession of that key exactly as
-    /// [`Verifier::verify_with_at`] requires for any request: without a proof
+    /// [`Verifier::verify_with`] requires for any request: without a proof
     /// `binding_required`, a proof by another key `binding_mismatch`, a proof that does not
     /// verify (signature, `htm`, `htu`, `iat`, `ath`, nonce) `invalid_proof`, one already
     /// used `proof_replayed`; the proof is recorded in `context.proof_replay` only once it
@@ -397,7 +410,7 @@ impl Verifier {
             .unwrap_or("-");
         let resource = format!("tokens/{jti}");
         let request = Request { dpop, ..Request::new(REVOKE_ACTION, &resource) };
-        self.verify_with_at(bearer, &request, now, context)?;
+        self.verify_with(bearer, &request, now, context)?;
         self.verify_for_revocation_at(target, now)
     }
 
@@ -482,9 +495,10 @@ impl Verifier {
         let claims = chain_claims(root_claims, last.claims, issuer, &subs);
         trace.claims(&claims);
         if audience && !audiences(claims.get("aud")).any(|aud| aud == self.audience) {
-            return Err(Error::WrongAudience(Cow::Borrowed(
+            return Err(Error::new(
+                ErrorKind::WrongAudience,
                 "the last link's `aud` does not include this verifier's audience",
-            )));
+            ));
         }
         let json = serde_json::to_string(&claims).map_err(|_| malformed("chain claims"))?;
         let kid = root.authenticated.kid.clone();
@@ -511,7 +525,7 @@ impl Verifier {
 
     /// Size → structure → header → key → signature → claim types → issuer → audience: what
     /// does not depend on the time, and so may be cached.
-    fn genuine(&self, token: &str, trace: &mut Trace) -> Result<Genuine, Error> {
+    pub(crate) fn genuine(&self, token: &str, trace: &mut Trace) -> Result<Genuine, Error> {
         self.genuine_for(token, trace, true)
     }
 
@@ -526,7 +540,7 @@ impl Verifier {
         let kid = parsed.checked_kid()?;
         let (issuer_index, key) = self
             .key(kid)
-            .ok_or(Error::UnknownKey(Cow::Borrowed("no trusted key has the token's `kid`")))?;
+            .ok_or(Error::new(ErrorKind::UnknownKey, "no trusted key has the token's `kid`"))?;
         if trace.enabled {
             trace.kid = Some(key.kid().into());
             trace.issuer = Some(self.issuers[*issuer_index].clone());
@@ -536,7 +550,7 @@ impl Verifier {
             key.prepared().verify(parsed.signing_input().as_bytes(), signature)
         });
         if !genuine {
-            return Err(Error::BadSignature(Cow::Borrowed("signature verification failed")));
+            return Err(Error::new(ErrorKind::BadSignature, "signature verification failed"));
         }
 
         let (claims, json) = parsed.into_claims();
@@ -544,14 +558,16 @@ impl Verifier {
         let times = check_claims(&claims)?;
         let issuer = &self.issuers[*issuer_index];
         if claims.get("iss").and_then(|v| v.as_str()) != Some(issuer.as_str()) {
-            return Err(Error::UntrustedIssuer(Cow::Borrowed(
+            return Err(Error::new(
+                ErrorKind::UntrustedIssuer,
                 "`iss` is not the issuer that owns the signing key",
-            )));
+            ));
         }
         if audience && !audiences(claims.get("aud")).any(|aud| aud == self.audience) {
-            return Err(Error::WrongAudience(Cow::Borrowed(
+            return Err(Error::new(
+                ErrorKind::WrongAudience,
                 "`aud` does not include this verifier's audience",
-            )));
+            ));
         }
         let authenticated = Arc::new(Authenticated { map: claims, json, kid: key.kid().into() });
         Ok(Genuine { authenticated, issuer: *issuer_index, times })
@@ -562,20 +578,21 @@ impl Verifier {
         let times = genuine.times;
         if now < times.nbf.saturating_sub(self.clock_skew) {
             let wait = times.nbf.saturating_sub(now);
-            return Err(Error::NotYetValid(
-                format!("token is not valid for another {wait} s").into(),
+            return Err(Error::new(
+                ErrorKind::NotYetValid,
+                format!("token is not valid for another {wait} s"),
             ));
         }
         if now >= times.exp.saturating_add(self.clock_skew) {
             let ago = now.saturating_sub(times.exp);
-            return Err(Error::Expired(format!("token expired {ago} s ago").into()));
+            return Err(Error::new(ErrorKind::Expired, format!("token expired {ago} s ago")));
         }
         // The window the token is usable in starts at the earlier of `iat` and `nbf`.
         let lifetime = times.exp.saturating_sub(times.iat.min(times.nbf));
         if lifetime > self.max_lifetime {
-            return Err(Error::LifetimeTooLong(
-                format!("token lifetime {lifetime} s exceeds the maximum {} s", self.max_lifetime)
-                    .into(),
+            return Err(Error::new(
+                ErrorKind::LifetimeTooLong,
+                format!("token lifetime {lifetime} s exceeds the maximum {} s", self.max_lifetime),
             ));
         }
         Ok(())
@@ -606,25 +623,31 @@ impl Verifier {
         self.check_binding(claims, token, request, now, checks)?;
         let scope = claims.get("scope").and_then(|v| v.as_str()).unwrap_or_default();
         if !action_allowed(scope, request.action) {
-            return Err(Error::ActionDenied(Cow::Borrowed(
+            return Err(Error::new(
+                ErrorKind::ActionDenied,
                 "the requested action is not in the token's scope",
-            )));
+            ));
         }
         let patterns = claims.get("res").and_then(|v| v.as_array());
         if !resource_allowed(
             patterns.into_iter().flatten().filter_map(|v| v.as_str()),
             request.resource,
         ) {
-            return Err(Error::ResourceDenied(Cow::Borrowed(
+            return Err(Error::new(
+                ErrorKind::ResourceDenied,
                 "the requested resource is not covered by the token's `res`",
-            )));
+            ));
         }
         Ok(VerifiedClaims::new(genuine.authenticated, stale_ignored))
     }
 }
 
-/// What a verification may consult besides the token and the request.
+/// What a verification may consult besides the token and the request (see
+/// [`Verifier::verify_with`]); nothing by default.
+///
+/// Built with [`VerifyContext::new`] and the `with_*` methods (fields may be added).
 #[derive(Default)]
+#[non_exhaustive]
 pub struct VerifyContext<'a> {
     /// Revocation data: a hit is `revoked`, missing or stale data `stale_revocation`.
     pub revocation: Option<&'a Revocation<'a>>,
@@ -639,6 +662,40 @@ pub struct VerifyContext<'a> {
     pub proof_keys: Option<&'a ProofKeyCache>,
 }
 
+impl<'a> VerifyContext<'a> {
+    /// A context that consults nothing: no revocation data, no per-call audit sink, no
+    /// cache, no replay store (so a request with a DPoP proof is `invalid_proof`).
+    pub fn new() -> Self {
+        VerifyContext::default()
+    }
+
+    /// Consults `revocation`: a hit is `revoked`, missing or stale data `stale_revocation`.
+    pub fn with_revocation(self, revocation: &'a Revocation<'a>) -> Self {
+        VerifyContext { revocation: Some(revocation), ..self }
+    }
+
+    /// Records this call's audit event to `sink` too (besides the verifier's own sink).
+    pub fn with_audit(self, sink: &'a dyn AuditSink) -> Self {
+        VerifyContext { audit: Some(sink), ..self }
+    }
+
+    /// Uses and fills `cache` of tokens this verifier already authenticated.
+    pub fn with_cache(self, cache: &'a mut VerifyCache) -> Self {
+        VerifyContext { cache: Some(cache), ..self }
+    }
+
+    /// Remembers accepted DPoP proofs in `store`, refusing one seen before
+    /// (`proof_replayed`).
+    pub fn with_proof_replay(self, store: &'a dyn ProofReplayStore) -> Self {
+        VerifyContext { proof_replay: Some(store), ..self }
+    }
+
+    /// Uses `keys`' prepared tables of bound tokens' proof keys (faster, same verdicts).
+    pub fn with_proof_keys(self, keys: &'a ProofKeyCache) -> Self {
+        VerifyContext { proof_keys: Some(keys), ..self }
+    }
+}
+
 /// The checks of [`VerifyContext`] that the verification itself consults.
 #[derive(Clone, Copy)]
 struct Checks<'a> {
@@ -650,99 +707,10 @@ struct Checks<'a> {
 /// A token whose signature, claim types, issuer and audience hold.
 #[derive(Clone, Debug)]
 pub(crate) struct Genuine {
-    authenticated: Arc<Authenticated>,
-    issuer: usize,
+    pub(crate) authenticated: Arc<Authenticated>,
+    /// The index of its issuer in the verifier's list.
+    pub(crate) issuer: usize,
     times: crate::claims::Times,
-}
-
-/// A bounded cache of tokens a [`Verifier`] has already authenticated: a token seen again,
-/// byte for byte, skips parsing, the signature, claim types, issuer and audience — never the
-/// time, lifetime, revocation, binding, action or resource checks. Only successes are cached.
-/// Entries are found by a fast 64-bit hash of the token and then compared with the whole
-/// token (in constant time), so a hash collision is only a miss, never a wrong hit. A cache
-/// used with another verifier (or after its keys changed) is cleared first. Memory: at most
-/// `capacity` entries, each a token and its claims (≤ 8 KiB each).
-#[derive(Debug)]
-pub struct VerifyCache {
-    owner: u64,
-    capacity: usize,
-    entries: BTreeMap<u64, (String, Genuine)>,
-    order: alloc::collections::VecDeque<u64>,
-}
-
-impl VerifyCache {
-    /// An empty cache holding at most `capacity` tokens (0 disables it).
-    pub fn new(capacity: usize) -> Self {
-        VerifyCache { owner: 0, capacity, entries: BTreeMap::new(), order: Default::default() }
-    }
-
-    /// How many tokens it holds.
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    /// True when empty.
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-
-    fn genuine(
-        &mut self,
-        verifier: &Verifier,
-        token: &str,
-        trace: &mut Trace,
-    ) -> Result<Genuine, Error> {
-        if self.owner != verifier.id {
-            self.entries.clear();
-            self.order.clear();
-            self.owner = verifier.id;
-        }
-        let key = token_hash(token.as_bytes());
-        if let Some((cached, hit)) = self.entries.get(&key) {
-            if same_bytes(cached.as_bytes(), token.as_bytes()) {
-                if trace.enabled {
-                    trace.kid = Some(hit.authenticated.kid.clone());
-                    trace.issuer = Some(verifier.issuers[hit.issuer].clone());
-                    trace.claims(&hit.authenticated.map);
-                }
-                return Ok(hit.clone());
-            }
-        }
-        let genuine = verifier.genuine(token, trace)?;
-        if self.capacity > 0 {
-            if self.order.len() >= self.capacity {
-                if let Some(oldest) = self.order.pop_front() {
-                    self.entries.remove(&oldest);
-                }
-            }
-            // A colliding token replaces the older entry; `order` may then name a key twice,
-            // which only evicts earlier: the bound holds.
-            self.order.push_back(key);
-            self.entries.insert(key, (token.into(), genuine.clone()));
-        }
-        Ok(genuine)
-    }
-}
-
-/// A fast, non-cryptographic 64-bit hash of the token, 8 bytes at a time: an index only,
-/// every hit is confirmed against the whole token.
-fn token_hash(bytes: &[u8]) -> u64 {
-    const K: u64 = 0x517c_c1b7_2722_0a95;
-    let mut chunks = bytes.chunks_exact(8);
-    let mut h = bytes.len() as u64;
-    for chunk in &mut chunks {
-        let word = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
-        h = (h.rotate_left(5) ^ word).wrapping_mul(K);
-    }
-    for &byte in chunks.remainder() {
-        h = (h.rotate_left(5) ^ u64::from(byte)).wrapping_mul(K);
-    }
-    h ^ (h >> 29)
-}
-
-/// Byte equality whose time depends only on the lengths: tokens are bearer secrets.
-fn same_bytes(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// A fresh identity for a verifier configuration.
@@ -767,9 +735,10 @@ impl Verifier {
     ) -> Result<(), Error> {
         let bound = claims.get("cnf").and_then(|c| c.get("jkt")).and_then(|j| j.as_str());
         if bound.is_none() && self.require_binding {
-            return Err(Error::BindingRequired(Cow::Borrowed(
+            return Err(Error::new(
+                ErrorKind::BindingRequired,
                 "this verifier accepts only key-bound tokens",
-            )));
+            ));
         }
         self.check_proof(claims, token, request, now, checks)
     }
@@ -798,17 +767,19 @@ impl Verifier {
                 if bound.is_some_and(|jkt| jkt != proof.jkt) {
                     return Err(mismatch());
                 }
-                let store = checks.proof_replay.ok_or(Error::InvalidProof(Cow::Borrowed(
+                let store = checks.proof_replay.ok_or(Error::new(
+                    ErrorKind::InvalidProof,
                     "no replay store is configured for proofs",
-                )))?;
+                ))?;
                 let expires = proof
                     .iat
                     .saturating_add(i64::from(self.proof_max_age))
                     .saturating_add(self.clock_skew);
                 if !store.record(&proof.jti, expires, now) {
-                    return Err(Error::ProofReplayed(Cow::Borrowed(
+                    return Err(Error::new(
+                        ErrorKind::ProofReplayed,
                         "the proof's `jti` was already used",
-                    )));
+                    ));
                 }
                 return Ok(());
             }
@@ -816,9 +787,10 @@ impl Verifier {
         };
         match (bound, presented) {
             (None, _) => Ok(()),
-            (Some(_), None) => Err(Error::BindingRequired(Cow::Borrowed(
+            (Some(_), None) => Err(Error::new(
+                ErrorKind::BindingRequired,
                 "the token is key-bound and the request proved no key",
-            ))),
+            )),
             (Some(jkt), Some(presented)) if jkt == presented => Ok(()),
             (Some(_), Some(_)) => Err(mismatch()),
         }
@@ -826,7 +798,8 @@ impl Verifier {
 }
 
 fn mismatch() -> Error {
-    Error::BindingMismatch(Cow::Borrowed(
+    Error::new(
+        ErrorKind::BindingMismatch,
         "the token is bound to a different key than the one presented",
-    ))
+    )
 }

@@ -48,14 +48,9 @@ fn every_vector_decision_is_one_event_with_its_outcome_and_no_secrets() {
             continue; // revocation data that is refused never reaches a decision
         };
         let revocation = rev.map(|rev| revocation(filter.as_ref(), rev));
-        let context = VerifyContext {
-            revocation: revocation.as_ref(),
-            audit: Some(&sink),
-            cache: None,
-            proof_replay: Some(&replay),
-            proof_keys: None,
-        };
-        let result = v.verify_with_at(token, &request, now, context);
+        let mut context = VerifyContext::new().with_audit(&sink).with_proof_replay(&replay);
+        context.revocation = revocation.as_ref();
+        let result = v.verify_with(token, &request, now, context);
         decisions += 1;
         let events = sink.0.into_inner().expect("not poisoned");
         assert_eq!(events.len(), 1, "{}", case["name"]);
@@ -98,17 +93,13 @@ fn mints_and_refusals_are_events_too() {
     let d = serde_json::from_str::<Value>(&key.to_jwk()).expect("JSON")["d"].clone();
     let sink = Arc::new(Collect::default());
     let issuer = Issuer::new("https://auth.example", key).expect("issuer").with_audit(sink.clone());
-    let request = MintRequest {
-        sub: "agent:x".into(),
-        aud: vec!["crm-api".into()],
-        task: "t-1".into(),
-        scope: "customers:read".into(),
-        res: vec!["customers/1".into()],
-        ttl: 60,
-        ..Default::default()
-    };
+    let request = MintRequest::new("agent:x", "t-1")
+        .with_aud(["crm-api"])
+        .with_scope("customers:read")
+        .with_res(["customers/1"])
+        .with_ttl(60);
     let token = issuer.mint_at(&request, 1_000).expect("minted");
-    let refused = issuer.mint_at(&MintRequest { ttl: 3600, ..request.clone() }, 1_000);
+    let refused = issuer.mint_at(&request.clone().with_ttl(3600), 1_000);
     assert_eq!(refused.map_err(|e| e.code()), Err("lifetime_too_long"));
     let events = sink.0.lock().expect("not poisoned").clone();
     assert_eq!(events.len(), 2);

@@ -28,9 +28,8 @@ fn every_vector_gets_the_same_verdict_from_the_cache() {
         let plain = verifier.verify_at(token, &request, now).map_err(|e| e.code());
         let mut cache = VerifyCache::new(8);
         for round in 0..2 {
-            let context = VerifyContext { cache: Some(&mut cache), ..VerifyContext::default() };
-            let cached =
-                verifier.verify_with_at(token, &request, now, context).map_err(|e| e.code());
+            let context = VerifyContext::new().with_cache(&mut cache);
+            let cached = verifier.verify_with(token, &request, now, context).map_err(|e| e.code());
             assert_eq!(cached, plain, "{} (round {round})", case["name"]);
         }
         checked += 1;
@@ -42,23 +41,19 @@ fn every_vector_gets_the_same_verdict_from_the_cache() {
 fn hits_still_check_time_request_and_owner() {
     let key = SigningKey::from_seed("c1", &[4u8; 32]).expect("kid");
     let issuer = Issuer::new("https://a", key.clone()).expect("issuer");
-    let request = MintRequest {
-        sub: "agent:x".into(),
-        aud: vec!["crm".into()],
-        task: "t".into(),
-        scope: "r".into(),
-        res: vec!["r/1".into()],
-        ttl: 60,
-        ..Default::default()
-    };
+    let request = MintRequest::new("agent:x", "t")
+        .with_aud(["crm"])
+        .with_scope("r")
+        .with_res(["r/1"])
+        .with_ttl(60);
     let token = issuer.mint_at(&request, 1_000).expect("mint");
     let keys = KeySet::from_keys([key.public_key()]).expect("keys");
     let crm = Verifier::new("crm").expect("v").trust("https://a", &keys).expect("trust");
     let billing = Verifier::new("billing").expect("v").trust("https://a", &keys).expect("trust");
     let mut cache = VerifyCache::new(4);
     let mut verify = |v: &Verifier, action: &str, now: i64| {
-        let context = VerifyContext { cache: Some(&mut cache), ..VerifyContext::default() };
-        v.verify_with_at(&token, &Request::new(action, "r/1"), now, context)
+        let context = VerifyContext::new().with_cache(&mut cache);
+        v.verify_with(&token, &Request::new(action, "r/1"), now, context)
             .map(|_| ())
             .map_err(|e| e.code())
     };

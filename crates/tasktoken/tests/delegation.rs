@@ -37,33 +37,27 @@ fn ed_key() -> ProofSigningKey {
 fn root(key: &ProofSigningKey, dlg: u32) -> String {
     issuer()
         .mint_at(
-            &MintRequest {
-                sub: "agent:orchestrator".into(),
-                aud: vec![AUD.into(), "billing-api".into()],
-                task: "lookup-48xx".into(),
-                scope: "customers:read customers:list".into(),
-                res: vec!["customers/*".into()],
-                ttl: 300,
-                cnf_jkt: Some(key.thumbprint()),
-                dlg,
-                ..Default::default()
-            },
+            &MintRequest::new("agent:orchestrator", "lookup-48xx")
+                .with_aud([AUD, "billing-api"])
+                .with_scope("customers:read customers:list")
+                .with_res(["customers/*"])
+                .with_ttl(300)
+                .with_cnf_jkt(key.thumbprint())
+                .with_dlg(dlg),
             NOW,
         )
         .expect("mint")
 }
 
 fn narrower(next: Option<&ProofSigningKey>, dlg: u32) -> LinkRequest {
-    LinkRequest {
-        sub: "agent:sub-4821".into(),
-        aud: vec![AUD.into()],
-        task: "lookup-48xx/4821".into(),
-        scope: "customers:read".into(),
-        res: vec!["customers/4821".into()],
-        ttl: 120,
-        cnf_jkt: next.map(ProofSigningKey::thumbprint),
-        dlg,
-    }
+    let mut link = LinkRequest::new("agent:sub-4821", "lookup-48xx/4821")
+        .with_aud([AUD])
+        .with_scope("customers:read")
+        .with_res(["customers/4821"])
+        .with_ttl(120)
+        .with_dlg(dlg);
+    link.cnf_jkt = next.map(ProofSigningKey::thumbprint);
+    link
 }
 
 fn code<T>(result: Result<T, tasktoken::Error>) -> &'static str {
@@ -76,14 +70,15 @@ fn a_delegated_chain_verifies_with_the_last_links_claims() {
     let root = root(&orch, 2);
     let chain = delegate(&root, &orch, &narrower(Some(&sub), 1), NOW + 1).expect("delegate");
     let thumb = sub.thumbprint();
-    let request = Request { key_thumbprint: Some(&thumb), ..read(4821) };
+    let request = read(4821).with_key_thumbprint(&thumb);
     let claims = verifier().verify_at(&chain, &request, NOW + 2).expect("valid chain");
     assert_eq!(claims.sub(), "agent:sub-4821");
     assert_eq!(claims.iss(), ISS);
     assert_eq!(claims.get("act"), Some(&json!({"sub": "agent:orchestrator"})));
     assert!(claims.exp() <= NOW + 1 + 120);
     // The sub-agent delegates once more (dlg 1 → 0); the grand-child is unbound.
-    let deeper = LinkRequest { sub: "agent:leaf".into(), ..narrower(None, 0) };
+    let mut deeper = narrower(None, 0);
+    deeper.sub = "agent:leaf".into();
     let chain2 = delegate(&chain, &sub, &deeper, NOW + 3).expect("second link");
     let claims = verifier().verify_at(&chain2, &read(4821), NOW + 4).expect("valid");
     assert_eq!(
@@ -126,15 +121,15 @@ fn delegate_refuses_what_a_verifier_would_refuse() {
         code(delegate(&root_plain(&orch), &orch, &narrower(None, 0), NOW)),
         "delegation_denied"
     );
-    let unbound = MintRequest { dlg: 1, cnf_jkt: None, ..mint_plain() };
+    let unbound = mint_plain().with_dlg(1);
     assert_eq!(code(issuer().mint_at(&unbound, NOW)), "invalid_claim");
     // The issuer's lint: dlg above its maximum (default 1).
-    let deep = MintRequest { dlg: 2, cnf_jkt: Some(orch.thumbprint()), ..mint_plain() };
+    let deep = mint_plain().with_dlg(2).with_cnf_jkt(orch.thumbprint());
     let default_issuer = Issuer::new(ISS, issuer_key()).expect("iss");
     assert_eq!(code(default_issuer.mint_at(&deep, NOW)), "invalid_claim");
     assert_eq!(code(issuer().mint_at(&deep, NOW)), "ok");
     // Expiry: a link never outlives its root, and a root past `exp` is not delegated.
-    let long = LinkRequest { ttl: 10_000, ..narrower(None, 0) };
+    let long = narrower(None, 0).with_ttl(10_000);
     let chain = delegate(&root, &orch, &long, NOW).expect("clamped");
     let exp = verifier().verify_at(&chain, &read(4821), NOW).expect("valid").exp();
     assert_eq!(exp, NOW + 300);
@@ -142,19 +137,15 @@ fn delegate_refuses_what_a_verifier_would_refuse() {
 }
 
 fn mint_plain() -> MintRequest {
-    MintRequest {
-        sub: "agent:orchestrator".into(),
-        aud: vec![AUD.into()],
-        task: "lookup-48xx".into(),
-        scope: "customers:read".into(),
-        res: vec!["customers/*".into()],
-        ttl: 300,
-        ..Default::default()
-    }
+    MintRequest::new("agent:orchestrator", "lookup-48xx")
+        .with_aud([AUD])
+        .with_scope("customers:read")
+        .with_res(["customers/*"])
+        .with_ttl(300)
 }
 
 fn root_plain(key: &ProofSigningKey) -> String {
-    let mint = MintRequest { cnf_jkt: Some(key.thumbprint()), ..mint_plain() };
+    let mint = mint_plain().with_cnf_jkt(key.thumbprint());
     issuer().mint_at(&mint, NOW).expect("mint")
 }
 
@@ -166,7 +157,7 @@ fn verifiers_can_refuse_chains_or_cap_their_depth() {
     let two = delegate(&one, &sub, &narrower(None, 0), NOW).expect("two");
     let capped = verifier().max_delegation_depth(1).expect("cap");
     let thumb = sub.thumbprint();
-    let bound = Request { key_thumbprint: Some(&thumb), ..read(4821) };
+    let bound = read(4821).with_key_thumbprint(&thumb);
     assert_eq!(code(capped.verify_at(&one, &bound, NOW)), "ok");
     assert_eq!(code(capped.verify_at(&two, &read(4821), NOW)), "delegation_denied");
     let none = verifier().max_delegation_depth(0).expect("none");
@@ -377,13 +368,10 @@ proptest! {
         // An action the last link names (so the action check is not what refuses).
         let last_actions = &prev.actions;
         let action = ACTIONS[last_actions[action % last_actions.len()]];
-        let request = Request {
-            key_thumbprint: Some(&last_key),
-            ..Request::new(action, RESOURCES[resource])
-        };
+        let request = Request::new(action, RESOURCES[resource]).with_key_thumbprint(&last_key);
         if verifier().verify_at(&chain, &request, NOW).is_ok() {
             let root_key = thumbprint(&dalek(0));
-            let alone = Request { key_thumbprint: Some(&root_key), ..request };
+            let alone = request.with_key_thumbprint(&root_key);
             prop_assert!(verifier().verify_at(&root, &alone, NOW).is_ok(),
                 "a chain granted what its root does not");
             // Every link narrowed: its task extends the previous one, its window inside it.
@@ -410,18 +398,14 @@ fn a_link_cannot_forge_the_roots_other_claims_or_escape_its_task() {
     extra.insert("apv".into(), json!({"sub": "human:alice", "at": NOW - 5}));
     let root = issuer()
         .mint_at(
-            &MintRequest {
-                sub: "agent:orchestrator".into(),
-                aud: vec![AUD.into()],
-                task: "lookup".into(),
-                scope: "customers:read".into(),
-                res: vec!["customers/*".into()],
-                ttl: 300,
-                cnf_jkt: Some(thumbprint(&holder)),
-                dlg: 1,
-                extra,
-                ..Default::default()
-            },
+            &MintRequest::new("agent:orchestrator", "lookup")
+                .with_aud([AUD])
+                .with_scope("customers:read")
+                .with_res(["customers/*"])
+                .with_ttl(300)
+                .with_cnf_jkt(thumbprint(&holder))
+                .with_dlg(1)
+                .with_extra(extra),
             NOW,
         )
         .expect("root");

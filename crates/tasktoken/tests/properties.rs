@@ -24,7 +24,7 @@ use serde_json::{json, Map, Value};
 use tasktoken::{
     action_allowed, resource_allowed, BloomFilter, BloomGeometry, Error, Freshness, Issuer, KeySet,
     MintRequest, Publication, Request, Revocation, RevocationFilter, SigningKey, UnverifiedToken,
-    VerifiedClaims, Verifier,
+    VerifiedClaims, Verifier, VerifyContext,
 };
 
 const NOW: i64 = 1_767_225_600;
@@ -167,20 +167,17 @@ fn grant() -> impl Strategy<Value = Grant> {
         // `nbf` at most 30 s ahead (valid now, with the skew) and never so early that the
         // usable window `exp - nbf` exceeds the 900 s maximum.
         let nbf = nbf_offset.map(|o| NOW + o.max(i64::from(ttl) - 900));
+        let mut mint = MintRequest::new(sub, task)
+            .with_aud(aud)
+            .with_scope(actions.join(" "))
+            .with_res(res)
+            .with_ttl(ttl)
+            .with_extra(extra.into_iter().collect());
+        mint.nbf = nbf;
+        mint.cnf_jkt = jkt.map(|j| b64(&j));
         Grant {
             action: actions[action_at.index(actions.len())].clone(),
-            mint: MintRequest {
-                sub,
-                aud,
-                task,
-                scope: actions.join(" "),
-                res,
-                ttl,
-                nbf,
-                cnf_jkt: jkt.map(|j| b64(&j)),
-                dlg: 0,
-                extra: extra.into_iter().collect(),
-            },
+            mint,
             resource,
             at: NOW + i64::try_from(elapsed.index(ttl as usize)).expect("small"),
         }
@@ -244,7 +241,7 @@ fn check_accepted(
     Ok(())
 }
 
-/// Runs `token` through `verify_at` and `verify_revocable_at` (an empty, fresh filter) and
+/// Runs `token` through `verify_at` and `verify_with` an empty, fresh filter, and
 /// checks both answers.
 fn verify_checked(
     verifier: &Verifier,
@@ -254,8 +251,9 @@ fn verify_checked(
     at: i64,
 ) -> Result<Result<VerifiedClaims, Error>, TestCaseError> {
     let plain = verifier.verify_at(token, request, at);
-    let revocable =
-        verifier.verify_revocable_at(token, request, at, &Revocation::new(Some(filter)));
+    let revocation = Revocation::new(Some(filter));
+    let context = VerifyContext::new().with_revocation(&revocation);
+    let revocable = verifier.verify_with(token, request, at, context);
     prop_assert_eq!(&plain, &revocable, "an empty filter changes nothing");
     match &plain {
         Ok(claims) => check_accepted(claims, token, request, at)?,
@@ -267,7 +265,7 @@ fn verify_checked(
 /// An empty revocation filter signed by the test key, fresh around NOW.
 fn empty_filter() -> RevocationFilter {
     let geometry = BloomGeometry::for_capacity(16, 1e-3).expect("geometry");
-    let freshness = Freshness { serial: 1, issued_at: NOW - 60, next_update: NOW + 3600 };
+    let freshness = Freshness::new(1, NOW - 60, NOW + 3600);
     let empty = BloomFilter::new(geometry, [4; 16]);
     let bytes = Publication::sign_snapshot(&empty, freshness, ISS, &key()).expect("sign");
     let keys = KeySet::from_keys([key().public_key()]).expect("one key");
@@ -314,12 +312,8 @@ proptest! {
     #[test]
     fn mint_then_verify_returns_the_claims(grant in grant()) {
         let token = issuer().mint_at(&grant.mint, NOW).expect("the issuer accepts the grant");
-        let request = Request {
-            action: &grant.action,
-            resource: &grant.resource,
-            key_thumbprint: grant.mint.cnf_jkt.as_deref(),
-            dpop: None,
-        };
+        let mut request = Request::new(&grant.action, &grant.resource);
+        request.key_thumbprint = grant.mint.cnf_jkt.as_deref();
         let claims = verifier().verify_at(&token, &request, grant.at).expect("verifies");
         let jti = claims.jti().to_owned();
         prop_assert_eq!(URL_SAFE_NO_PAD.decode(&jti).map(|b| b.len()), Ok(16), "128-bit jti");
@@ -348,12 +342,8 @@ proptest! {
         replacement in any::<u8>(),
     ) {
         let token = issuer().mint_at(&grant.mint, NOW).expect("mint");
-        let request = Request {
-            action: &grant.action,
-            resource: &grant.resource,
-            key_thumbprint: grant.mint.cnf_jkt.as_deref(),
-            dpop: None,
-        };
+        let mut request = Request::new(&grant.action, &grant.resource);
+        request.key_thumbprint = grant.mint.cnf_jkt.as_deref();
         let verifier = verifier();
         prop_assert!(verifier.verify_at(&token, &request, grant.at).is_ok());
         let mut bytes = token.into_bytes();
@@ -377,25 +367,18 @@ proptest! {
 #[test]
 fn every_single_byte_change_of_a_token_is_refused() {
     let jkt = b64(&[7u8; 32]);
-    let mint = MintRequest {
-        sub: "agent:lookup-bot".into(),
-        aud: vec!["crm-api".into(), "billing".into()],
-        task: "lookup-4821".into(),
-        scope: "customers:read customers:list".into(),
-        res: vec!["customers/4821".into(), "orders/*".into()],
-        ttl: 300,
-        nbf: Some(NOW - 10),
-        cnf_jkt: Some(jkt.clone()),
-        dlg: 0,
-        extra: json!({"ticket": "OPS-12", "n": [1, 2.5, null]}).as_object().expect("map").clone(),
-    };
+    let mint = MintRequest::new("agent:lookup-bot", "lookup-4821")
+        .with_aud(["crm-api", "billing"])
+        .with_scope("customers:read customers:list")
+        .with_res(["customers/4821", "orders/*"])
+        .with_ttl(300)
+        .with_nbf(NOW - 10)
+        .with_cnf_jkt(jkt.clone())
+        .with_extra(
+            json!({"ticket": "OPS-12", "n": [1, 2.5, null]}).as_object().expect("map").clone(),
+        );
     let token = issuer().mint_at(&mint, NOW).expect("mint");
-    let request = Request {
-        action: "customers:read",
-        resource: "customers/4821",
-        key_thumbprint: Some(&jkt),
-        dpop: None,
-    };
+    let request = Request::new("customers:read", "customers/4821").with_key_thumbprint(&jkt);
     let verifier = verifier();
     assert!(verifier.verify_at(&token, &request, NOW).is_ok());
     let mut codes = BTreeMap::<&str, usize>::new();
@@ -708,12 +691,8 @@ proptest! {
         for mutation in &mutations {
             token = mutate(&token, mutation);
         }
-        let request = Request {
-            action: &grant.action,
-            resource: &grant.resource,
-            key_thumbprint: grant.mint.cnf_jkt.as_deref(),
-            dpop: None,
-        };
+        let mut request = Request::new(&grant.action, &grant.resource);
+        request.key_thumbprint = grant.mint.cnf_jkt.as_deref();
         let got = verify_checked(&verifier(), &empty_filter(), &token, &request, grant.at)?;
         if token.contains('~') {
             // A `~` makes it a delegation chain: the chain reader answers (with its own

@@ -16,7 +16,7 @@ fn keys() -> KeySet {
     KeySet::from_keys([key().public_key()]).expect("one key")
 }
 
-const FRESH: Freshness = Freshness { serial: 1, issued_at: 1_000, next_update: 1_300 };
+const FRESH: Freshness = Freshness::new(1, 1_000, 1_300);
 /// The issuer whose revocations these are, and the clock the replicas judge them by.
 const ISS: &str = "https://auth.example";
 const NOW: i64 = 1_000;
@@ -122,7 +122,7 @@ fn every_single_byte_change_to_a_snapshot_or_delta_is_refused() {
     let mut filter = BloomFilter::new(geometry, [1u8; 16]);
     filter.insert("revoked");
     let snapshot = Publication::sign_snapshot(&filter, FRESH, ISS, &key()).expect("sign");
-    let next = Freshness { serial: 2, issued_at: 1_010, next_update: 1_310 };
+    let next = Freshness::new(2, 1_010, 1_310);
     let delta = Publication::sign_delta(&filter, 1, &[filter.entry("also")], next, ISS, &key())
         .expect("sign");
     let base = RevocationFilter::from_snapshot(&snapshot, ISS, &keys(), NOW).expect("verify");
@@ -180,7 +180,7 @@ fn publications() -> (Vec<u8>, Vec<Vec<u8>>) {
     let snapshot = Publication::sign_snapshot(&filter, FRESH, ISS, &key()).expect("sign");
     let deltas = (1..=3u64)
         .map(|base| {
-            let f = Freshness { serial: base + 1, issued_at: 1_000, next_update: 1_300 };
+            let f = Freshness::new(base + 1, 1_000, 1_300);
             let entry = filter.entry(&format!("jti-{base}"));
             Publication::sign_delta(&filter, base, &[entry], f, ISS, &key()).expect("sign")
         })
@@ -254,7 +254,7 @@ fn capacity_follows_the_live_count_at_the_target_rate() {
         let batch: Vec<String> =
             (0..100).map(|_| format!("jti-{:016x}", splitmix(&mut state))).collect();
         live.extend(batch.iter().cloned());
-        let generation = filter.as_ref().map(|f| Generation { geometry: f.geometry(), entries });
+        let generation = filter.as_ref().map(|f| Generation::new(f.geometry(), entries));
         match planner.plan(generation, 100, live.len() as u64).expect("plan") {
             Step::Delta => {
                 let f = filter.as_mut().expect("a delta needs a generation");
@@ -310,20 +310,20 @@ fn a_replica_cannot_be_pinned() {
     let empty = BloomFilter::new(BloomGeometry::for_capacity(10, 1e-3).expect("g"), [1; 16]);
     let sign = |freshness| Publication::sign_snapshot(&empty, freshness, ISS, &key());
     // Refused at signing and at decoding: beyond 2^53 - 1, or valid for over a day.
-    let pin = Freshness { serial: u64::MAX, issued_at: now, next_update: now + 300 };
+    let pin = Freshness::new(u64::MAX, now, now + 300);
     assert!(sign(pin).is_err());
-    let forever = Freshness { serial: 5, issued_at: now, next_update: i64::MAX };
+    let forever = Freshness::new(5, now, i64::MAX);
     assert!(sign(forever).is_err());
     // A serial within 2^53 but from the future: the replica refuses it.
     let mut replica = RevocationReplica::new(ISS, keys());
-    let ahead = Freshness { serial: MAX_SERIAL, issued_at: now, next_update: now + 300 };
+    let ahead = Freshness::new(MAX_SERIAL, now, now + 300);
     let pinned = sign(ahead).expect("the signer may sign it");
     assert_eq!(replica.offer(&pinned, now).map_err(|e| e.code()), Err("malformed"));
     // The most a key can get: a serial from 300 s ahead. The authority's next serials
     // overtake it within those 300 s, and the replica moves on.
     let planner = PublicationPlanner::default();
-    let edge = planner.freshness(0, now + 300).expect("edge");
-    let edge = Freshness { issued_at: now, next_update: now + 300, ..edge };
+    let edge =
+        Freshness::new(planner.freshness(0, now + 300).expect("edge").serial, now, now + 300);
     assert_eq!(replica.offer(&sign(edge).expect("sign"), now), Ok(Offered::Replaced));
     let later = planner.freshness(0, now + 301).expect("later");
     assert_eq!(replica.offer(&sign(later).expect("sign"), now + 301), Ok(Offered::Replaced));

@@ -26,24 +26,18 @@ fn verifier() -> Verifier {
 }
 
 fn mint(scope: &str, res: &str, key: Option<&ProofSigningKey>, dlg: u32) -> String {
+    let mut request = MintRequest::new("agent:lookup-bot", "lookup-4821")
+        .with_aud([AUD])
+        .with_scope(scope)
+        .with_res([res])
+        .with_ttl(300)
+        .with_dlg(dlg);
+    request.cnf_jkt = key.map(ProofSigningKey::thumbprint);
     Issuer::new(ISS, issuer_key())
         .expect("iss")
         .max_delegation(4)
         .expect("depth")
-        .mint_at(
-            &MintRequest {
-                sub: "agent:lookup-bot".into(),
-                aud: vec![AUD.into()],
-                task: "lookup-4821".into(),
-                scope: scope.into(),
-                res: vec![res.into()],
-                ttl: 300,
-                cnf_jkt: key.map(ProofSigningKey::thumbprint),
-                dlg,
-                ..Default::default()
-            },
-            NOW,
-        )
+        .mint_at(&request, NOW)
         .expect("mint")
 }
 
@@ -57,7 +51,7 @@ fn proof(key: &ProofSigningKey, method: &str, url: &str, token: &str) -> String 
 }
 
 fn post(proof: &str) -> Option<ProofRequest<'_>> {
-    Some(ProofRequest { proof, method: "POST", url: URL, nonce: None })
+    Some(ProofRequest::new(proof, "POST", URL))
 }
 
 /// A replay store that remembers what it was asked to record.
@@ -78,7 +72,7 @@ impl ProofReplayStore for Recording {
 }
 
 fn with(store: &dyn ProofReplayStore) -> VerifyContext<'_> {
-    VerifyContext { proof_replay: Some(store), ..VerifyContext::default() }
+    VerifyContext::new().with_proof_replay(store)
 }
 
 /// The code of a self-revocation of `token` with `dpop`, against `store`.
@@ -129,13 +123,8 @@ fn a_proof_needs_a_replay_store() {
     let holder = key();
     let token = mint("customers:read", "customers/4821", Some(&holder), 0);
     let good = proof(&holder, "POST", URL, &token);
-    let result = verifier().authorize_revocation_at(
-        &token,
-        None,
-        post(&good),
-        NOW,
-        VerifyContext::default(),
-    );
+    let result =
+        verifier().authorize_revocation_at(&token, None, post(&good), NOW, VerifyContext::new());
     assert_eq!(result.map(|_| "ok").unwrap_or_else(|e| e.code()), "invalid_proof");
 }
 
@@ -165,16 +154,12 @@ fn a_chain_neither_revokes_itself_nor_another_token_nor_is_a_target() {
         .as_str()
         .expect("jti")
         .to_owned();
-    let link = LinkRequest {
-        sub: "agent:sub-4821".into(),
-        aud: vec![AUD.into()],
-        task: "lookup-4821/one".into(),
-        scope: "customers:read".into(),
-        res: vec!["customers/4821".into()],
-        ttl: 120,
-        cnf_jkt: Some(sub.thumbprint()),
-        dlg: 0,
-    };
+    let link = LinkRequest::new("agent:sub-4821", "lookup-4821/one")
+        .with_aud([AUD])
+        .with_scope("customers:read")
+        .with_res(["customers/4821"])
+        .with_ttl(120)
+        .with_cnf_jkt(sub.thumbprint());
     let chain = delegate(&root, &orchestrator, &link, NOW).expect("chain");
     let store = Recording::default();
     let good = proof(&sub, "POST", URL, &chain);

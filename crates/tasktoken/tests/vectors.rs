@@ -101,13 +101,9 @@ fn verify_case(
     };
     let revocation = rev.map(|rev| revocation(filter.as_ref(), rev));
     // The prepared-table path for proof keys, as the package takes it.
-    let context = VerifyContext {
-        revocation: revocation.as_ref(),
-        proof_replay: Some(replay),
-        proof_keys: Some(keys),
-        ..VerifyContext::default()
-    };
-    verifier.verify_with_at(token, request, now, context)
+    let mut context = VerifyContext::new().with_proof_replay(replay).with_proof_keys(keys);
+    context.revocation = revocation.as_ref();
+    verifier.verify_with(token, request, now, context)
 }
 
 #[test]

@@ -1,11 +1,10 @@
 //! `tasktoken filter check`: is one `jti` in a verified revocation filter?
 
-use std::borrow::Cow;
 use std::path::PathBuf;
 
 use clap::Args;
 use serde_json::Value;
-use tasktoken::{Error, DEFAULT_REVOCATION_GRACE};
+use tasktoken::{Error, ErrorKind, DEFAULT_REVOCATION_GRACE};
 
 use super::read_jwks;
 use crate::clock::unix_now;
@@ -67,7 +66,7 @@ pub fn run(args: &CheckArgs) -> Result<(), Failure> {
         ("stale", &Value::from(stale)),
     ]))?;
     if revoked {
-        return Err(Error::Revoked(Cow::Borrowed("the `jti` is in the revocation filter")).into());
+        return Err(Error::new(ErrorKind::Revoked, "the `jti` is in the revocation filter").into());
     }
     // Only on success: on failure stderr holds nothing but the error JSON.
     if stale {

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Subcommand};
 use serde_json::Value;
 use tasktoken::{
-    Error, KeySet, PublicationPlanner, SigningKey, DEFAULT_CLOCK_SKEW, DEFAULT_FPR,
+    Error, ErrorKind, KeySet, PublicationPlanner, SigningKey, DEFAULT_CLOCK_SKEW, DEFAULT_FPR,
     DEFAULT_MIN_CAPACITY, DEFAULT_VALID_FOR, MAX_CLOCK_SKEW,
 };
 use tasktoken_service::publish::Want;
@@ -116,7 +116,7 @@ impl Publisher {
         )?;
         let skew = args.clock_skew.unwrap_or(DEFAULT_CLOCK_SKEW);
         if skew > MAX_CLOCK_SKEW {
-            return Err(Error::Malformed("--clock-skew is over 300 s".into()).into());
+            return Err(Error::new(ErrorKind::Malformed, "--clock-skew is over 300 s").into());
         }
         let inner = tasktoken_service::publish::Publisher::new(key, &args.iss, planner, skew)?;
         Ok(Publisher { inner, warning: jwk.warning })

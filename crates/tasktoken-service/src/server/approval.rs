@@ -349,11 +349,10 @@ async fn authenticate(
             let resource = approval_resource(name);
             let mut request = Request::new(DECIDE_ACTION, &resource);
             if let Some(proof) = proof {
-                request =
-                    request.with_proof(ProofRequest { proof, method, url: &url, nonce: None });
+                request = request.with_proof(ProofRequest::new(proof, method, &url));
             }
-            let context = VerifyContext { proof_replay: Some(&replay), ..Default::default() };
-            match app.approver.verify_with_at(token, &request, now, context) {
+            let context = VerifyContext::new().with_proof_replay(&replay);
+            match app.approver.verify_with(token, &request, now, context) {
                 Ok(verified) => {
                     granted.push(name.clone());
                     claims = Some(verified);

@@ -182,15 +182,7 @@ fn approval(policy: &str, now: i64, expires: u32) -> tasktoken::Approval {
         .expect("policy");
     let claims = serde_json::json!({"repository": "acme/app"});
     let res = vec!["dbs/prod".to_owned()];
-    let request = tasktoken::ExchangeRequest {
-        audience: "db",
-        scope: "db:migrate",
-        res: &res,
-        task: "migrate-1",
-        ttl: None,
-        dlg: None,
-        bound: false,
-    };
+    let request = tasktoken::ExchangeRequest::new("db", "db:migrate", &res, "migrate-1");
     let grant =
         tasktoken::decide_exchange(&[p], "github", claims.as_object().expect("o"), &request, 900)
             .expect("grant");

@@ -5,7 +5,7 @@ use alloc::borrow::Cow;
 use alloc::format;
 use alloc::string::String;
 
-use crate::error::{malformed, Error};
+use crate::error::{malformed, Error, ErrorKind};
 use crate::keys::KeySet;
 use crate::revocation::bloom::BloomFilter;
 use crate::revocation::format::{Delta, Freshness, Publication, Snapshot};
@@ -79,12 +79,12 @@ impl RevocationFilter {
             return Err(malformed("the delta is for a filter of another geometry or salt"));
         }
         if delta.base_serial != self.freshness.serial {
-            return Err(Error::StaleRevocation(
+            return Err(Error::new(
+                ErrorKind::StaleRevocation,
                 format!(
                     "delta applies to serial {}, the filter is at serial {}",
                     delta.base_serial, self.freshness.serial
-                )
-                .into(),
+                ),
             ));
         }
         for entry in &delta.entries {
@@ -132,7 +132,10 @@ impl RevocationFilter {
 /// fails with `stale_revocation`: a verifier configured for revocation never passes a token
 /// it could not check (unless failing open). A `grace` over [`MAX_REVOCATION_GRACE`] is
 /// `malformed`.
+///
+/// Built with [`Revocation::new`] and the `with_*` methods (fields may be added).
 #[derive(Clone, Copy)]
+#[non_exhaustive]
 pub struct Revocation<'a> {
     /// The current filter, if one has been loaded.
     pub filter: Option<&'a RevocationFilter>,
@@ -157,6 +160,25 @@ impl<'a> Revocation<'a> {
         }
     }
 
+    /// Calls the data stale `seconds` after its `next_update` (default
+    /// [`DEFAULT_REVOCATION_GRACE`]); over [`MAX_REVOCATION_GRACE`], verification is
+    /// `malformed`.
+    pub fn with_grace(self, seconds: u32) -> Self {
+        Revocation { grace: seconds, ..self }
+    }
+
+    /// DANGER when true: accepts tokens when the data is stale or missing (the stale filter
+    /// is still consulted; the verified claims report it). Off by default.
+    pub fn with_fail_open_when_stale(self, fail_open: bool) -> Self {
+        Revocation { fail_open_when_stale: fail_open, ..self }
+    }
+
+    /// Calls `exact_check` with the `jti` on a filter hit; `false` overrules the hit (a false
+    /// positive, checked against the authority's exact list).
+    pub fn with_exact_check(self, exact_check: &'a dyn Fn(&str) -> bool) -> Self {
+        Revocation { exact_check: Some(exact_check), ..self }
+    }
+
     /// `Ok(true)` if the data was stale and ignored (fail-open), `Ok(false)` if checked.
     /// Only a filter of the token's issuer `iss` counts as data.
     pub(crate) fn check(&self, iss: &str, jti: &str, now: i64) -> Result<bool, Error> {
@@ -177,11 +199,11 @@ impl<'a> Revocation<'a> {
                 )
                 .into(),
             };
-            return Err(Error::StaleRevocation(why));
+            return Err(Error::new(ErrorKind::StaleRevocation, why));
         }
         let hit = filter.is_some_and(|f| f.contains(jti));
         if hit && self.exact_check.is_none_or(|exact| exact(jti)) {
-            return Err(Error::Revoked(Cow::Borrowed("the token has been revoked")));
+            return Err(Error::new(ErrorKind::Revoked, "the token has been revoked"));
         }
         Ok(stale)
     }
@@ -214,5 +236,5 @@ pub(crate) fn verify_for(
 }
 
 fn other_issuer() -> Error {
-    Error::UntrustedIssuer(Cow::Borrowed("the revocation data is for another issuer"))
+    Error::new(ErrorKind::UntrustedIssuer, "the revocation data is for another issuer")
 }

@@ -16,11 +16,10 @@
 //! would never go stale); a replica also refuses data from the future (see
 //! [`Freshness::check_plausible_at`]).
 
-use alloc::borrow::Cow;
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use crate::error::{malformed, Error};
+use crate::error::{malformed, Error, ErrorKind};
 use crate::keys::{KeySet, SigningKey};
 use crate::revocation::bloom::{BloomFilter, BloomGeometry, Entry, MAX_FILTER_BYTES, SALT_LEN};
 use crate::revocation::planner::{MAX_FUTURE_SKEW, MAX_SERIAL, MAX_VALID_FOR, SERIAL_TIME_SHIFT};
@@ -40,7 +39,11 @@ pub const MAX_PUBLICATION_LEN: usize = MAX_FILTER_BYTES as usize + 1024;
 ///
 /// Plausible values (checked at decoding and signing): `serial` at most [`MAX_SERIAL`],
 /// `issued_at <= next_update <= issued_at + MAX_VALID_FOR`.
+///
+/// Built with [`Freshness::new`] (fields may be added), or by
+/// [`crate::PublicationPlanner::freshness`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Freshness {
     /// The publication's serial; later publications have larger serials.
     pub serial: u64,
@@ -51,6 +54,12 @@ pub struct Freshness {
 }
 
 impl Freshness {
+    /// Serial `serial`, made at `issued_at`, next due at `next_update`. Nothing is checked
+    /// here: signing and decoding refuse implausible values (`malformed`).
+    pub const fn new(serial: u64, issued_at: i64, next_update: i64) -> Self {
+        Freshness { serial, issued_at, next_update }
+    }
+
     /// Refuses (`malformed`) what no authority publishes: data issued more than
     /// [`MAX_FUTURE_SKEW`] seconds after `now`, or whose serial encodes such a time (a serial
     /// is at least its issue time shifted left by [`SERIAL_TIME_SHIFT`], see
@@ -83,8 +92,10 @@ impl Freshness {
     }
 }
 
-/// A decoded snapshot: the whole filter.
+/// A decoded snapshot: the whole filter. Only [`Publication::decode`] and
+/// [`Publication::verify`] make one (fields may be added).
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Snapshot {
     /// Serial and times.
     pub freshness: Freshness,
@@ -97,7 +108,9 @@ pub struct Snapshot {
 }
 
 /// A decoded delta: entries added since `base_serial`, for a filter of one geometry and salt.
+/// Only [`Publication::decode`] and [`Publication::verify`] make one (fields may be added).
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Delta {
     /// Serial and times of the state the delta leads to.
     pub freshness: Freshness,
@@ -136,17 +149,19 @@ impl Publication {
             Publication::Snapshot(s) => &s.kid,
             Publication::Delta(d) => &d.kid,
         };
-        let key = keys.get(kid).ok_or(Error::UnknownKey(Cow::Borrowed(
+        let key = keys.get(kid).ok_or(Error::new(
+            ErrorKind::UnknownKey,
             "no trusted key has the revocation data's `kid`",
-        )))?;
+        ))?;
         let (message, signature) = bytes.split_at(signed_len);
         let signature: [u8; 64] = signature.try_into().map_err(|_| malformed("bad length"))?;
         // The same strict check as tokens get (`verify_strict` semantics), so that verify-only
         // builds link one Ed25519 verification, not two.
         if !key.prepared().verify(message, &signature) {
-            return Err(Error::BadSignature(Cow::Borrowed(
+            return Err(Error::new(
+                ErrorKind::BadSignature,
                 "revocation data signature verification failed",
-            )));
+            ));
         }
         Ok(publication)
     }

@@ -31,12 +31,22 @@ pub const MAX_FUTURE_SKEW: i64 = 300;
 
 /// The generation a delta would extend: its geometry and the entries it already holds
 /// (every revocation inserted since its snapshot, expired or not).
+///
+/// Built with [`Generation::new`] (fields may be added).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Generation {
     /// The geometry of the generation's filter.
     pub geometry: BloomGeometry,
     /// Entries in the filter (snapshot entries plus every delta's since).
     pub entries: u64,
+}
+
+impl Generation {
+    /// The generation of a filter of `geometry` holding `entries` entries.
+    pub const fn new(geometry: BloomGeometry, entries: u64) -> Self {
+        Generation { geometry, entries }
+    }
 }
 
 /// What to publish next.

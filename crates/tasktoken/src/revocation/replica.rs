@@ -5,7 +5,7 @@
 use alloc::collections::BTreeMap;
 use alloc::string::String;
 
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
 use crate::keys::KeySet;
 use crate::revocation::filter::{verify_for, RevocationFilter};
 use crate::revocation::format::{Delta, Publication};
@@ -68,8 +68,9 @@ impl RevocationReplica {
     pub fn bind(&mut self, issuer: &str) -> Result<(), Error> {
         match &self.issuer {
             Some(bound) if bound == issuer => Ok(()),
-            Some(_) => Err(Error::UntrustedIssuer(
-                "the revocation data source is for another issuer".into(),
+            Some(_) => Err(Error::new(
+                ErrorKind::UntrustedIssuer,
+                "the revocation data source is for another issuer",
             )),
             None => {
                 self.issuer = Some(issuer.into());
@@ -107,8 +108,9 @@ impl RevocationReplica {
                 publication.freshness().check_plausible_at(now)?;
                 if let Some(current) = &self.filter {
                     if current.issuer() != publication.issuer() {
-                        return Err(Error::UntrustedIssuer(
-                            "revocation data for two issuers under one replica".into(),
+                        return Err(Error::new(
+                            ErrorKind::UntrustedIssuer,
+                            "revocation data for two issuers under one replica",
                         ));
                     }
                 }

@@ -35,17 +35,18 @@ pub fn verifier(config: &Value) -> Result<Verifier, Error> {
 /// The case's request.
 pub fn request(case: &Value) -> Request<'_> {
     let req = &case["request"];
-    Request {
-        action: req["action"].as_str().expect("action"),
-        resource: req["resource"].as_str().expect("resource"),
-        key_thumbprint: req["keyThumbprint"].as_str(),
-        dpop: req.get("dpop").map(|d| ProofRequest {
-            proof: d["proof"].as_str().expect("proof"),
-            method: d["method"].as_str().expect("method"),
-            url: d["url"].as_str().expect("url"),
-            nonce: d["nonce"].as_str(),
-        }),
-    }
+    let mut request = Request::new(
+        req["action"].as_str().expect("action"),
+        req["resource"].as_str().expect("resource"),
+    );
+    request.key_thumbprint = req["keyThumbprint"].as_str();
+    request.dpop = req.get("dpop").map(|d| {
+        let str = |name: &str| d[name].as_str().expect(name);
+        let mut dpop = ProofRequest::new(str("proof"), str("method"), str("url"));
+        dpop.nonce = d["nonce"].as_str();
+        dpop
+    });
+    request
 }
 
 /// The case's revocation data (`revocation`: the issuer it is loaded for, a snapshot or
@@ -71,10 +72,7 @@ pub fn revocation_filter(
 
 /// The case's revocation policy over `filter`.
 pub fn revocation<'a>(filter: Option<&'a RevocationFilter>, rev: &Value) -> Revocation<'a> {
-    Revocation {
-        filter,
-        grace: rev["grace"].as_u64().expect("grace") as u32,
-        fail_open_when_stale: rev["failOpenWhenStale"].as_bool().expect("failOpenWhenStale"),
-        exact_check: None,
-    }
+    Revocation::new(filter)
+        .with_grace(rev["grace"].as_u64().expect("grace") as u32)
+        .with_fail_open_when_stale(rev["failOpenWhenStale"].as_bool().expect("failOpenWhenStale"))
 }

@@ -273,15 +273,11 @@ fn token_cases() -> Vec<Case> {
         Issuer::new(ISS_A, SigningKey::from_seed("a1", &seed("a1")).expect("kid")).expect("issuer");
     let minted = tasktoken::__private::mint_with_jti(
         &issuer,
-        &MintRequest {
-            sub: "agent:lookup-bot".into(),
-            aud: vec![AUD.into()],
-            task: "lookup-4821".into(),
-            scope: "customers:read".into(),
-            res: vec!["customers/4821".into()],
-            ttl: 300,
-            ..Default::default()
-        },
+        &MintRequest::new("agent:lookup-bot", "lookup-4821")
+            .with_aud([AUD])
+            .with_scope("customers:read")
+            .with_res(["customers/4821"])
+            .with_ttl(300),
         NOW - 60,
         "Xb2kJ8mQv3pL0sRt9wYzAg",
     )
@@ -1274,11 +1270,11 @@ fn token_cases() -> Vec<Case> {
     let base_jti = base_claims()["jti"].as_str().expect("jti").to_string();
     let rev_for = |issuer: &str, snapshot: Option<String>, deltas: Vec<String>, fail_open: bool| json!({"issuer": issuer, "snapshot": snapshot, "deltas": deltas, "grace": 60, "failOpenWhenStale": fail_open});
     let rev = |snapshot, deltas, fail_open| rev_for(ISS_A, snapshot, deltas, fail_open);
-    let fresh = Freshness { serial: 1, issued_at: NOW - 60, next_update: NOW + 240 };
-    let stale = Freshness { serial: 1, issued_at: NOW - 600, next_update: NOW - 61 };
+    let fresh = Freshness::new(1, NOW - 60, NOW + 240);
+    let stale = Freshness::new(1, NOW - 600, NOW - 61);
     let (with_base, _) = revocation_snapshot(&[&base_jti, "other-jti-1"], fresh);
     let (without_base, filter) = revocation_snapshot(&["other-jti-1", "other-jti-2"], fresh);
-    let delta_fresh = Freshness { serial: 2, issued_at: NOW - 30, next_update: NOW + 270 };
+    let delta_fresh = Freshness::new(2, NOW - 30, NOW + 270);
     let delta = revocation_delta(&filter, 1, &[&base_jti], delta_fresh);
     let (stale_snapshot, _) = revocation_snapshot(&["other-jti-1"], stale);
     // Issuer B's revocation data: B's key, B's name. It must not govern A's tokens.
@@ -1932,7 +1928,7 @@ fn delegation_cases() -> Vec<Case> {
         err("expired"),
     );
     // Revoking any element revokes what was delegated from it.
-    let fresh = Freshness { serial: 1, issued_at: NOW - 60, next_update: NOW + 240 };
+    let fresh = Freshness::new(1, NOW - 60, NOW + 240);
     for (name, description, jti) in [
         (
             "revoked_chain_root",
@@ -2418,22 +2414,22 @@ fn revocation() -> Value {
     for jti in revoked {
         filter.insert(jti);
     }
-    let fresh = Freshness { serial: 41, issued_at: NOW - 60, next_update: NOW + 240 };
+    let fresh = Freshness::new(41, NOW - 60, NOW + 240);
     let snapshot = Publication::sign_snapshot(&filter, fresh, ISS_A, &key).expect("snapshot");
     let added = ["jti-revoked-3"];
     let entries: Vec<_> = added.iter().map(|j| filter.entry(j)).collect();
-    let next = Freshness { serial: 42, issued_at: NOW - 30, next_update: NOW + 270 };
+    let next = Freshness::new(42, NOW - 30, NOW + 270);
     let delta = Publication::sign_delta(&filter, 41, &entries, next, ISS_A, &key).expect("delta");
     // A chain of deltas after the first one: 42 → 43 → 44, one jti each.
     let chain: Vec<String> = (42..44u64)
         .map(|base| {
-            let f = Freshness { serial: base + 1, issued_at: NOW - 20, next_update: NOW + 280 };
+            let f = Freshness::new(base + 1, NOW - 20, NOW + 280);
             let entry = filter.entry(&format!("jti-chain-{base}"));
             let delta = Publication::sign_delta(&filter, base, &[entry], f, ISS_A, &key);
             b64(&delta.expect("delta"))
         })
         .collect();
-    let gap = Freshness { serial: 44, issued_at: NOW - 10, next_update: NOW + 290 };
+    let gap = Freshness::new(44, NOW - 10, NOW + 290);
     let gap_delta =
         Publication::sign_delta(&filter, 43, &entries, gap, ISS_A, &key).expect("delta");
     let other_salt = BloomFilter::new(geometry, [9u8; 16]);
@@ -2447,9 +2443,9 @@ fn revocation() -> Value {
     let for_b = Publication::sign_snapshot(&filter, fresh, ISS_B, &key).expect("snapshot");
     // A serial from an hour ahead (it encodes its time, docs/revocation.md): a replica
     // refuses it, so no signer can pin replicas above every later serial.
-    let ahead = Freshness { serial: ((NOW + 3600) as u64) << 20, ..fresh };
+    let ahead = Freshness::new(((NOW + 3600) as u64) << 20, fresh.issued_at, fresh.next_update);
     let pinned = Publication::sign_snapshot(&filter, ahead, ISS_A, &key).expect("snapshot");
-    let future = Freshness { issued_at: NOW + 3600, next_update: NOW + 3700, ..fresh };
+    let future = Freshness::new(fresh.serial, NOW + 3600, NOW + 3700);
     let from_future = Publication::sign_snapshot(&filter, future, ISS_A, &key).expect("snapshot");
     // Valid for more than a day: refused whoever signed it. Signed by hand, since signing
     // refuses it too: header and body of the fresh snapshot with the times replaced.
