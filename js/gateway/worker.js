@@ -526,13 +526,29 @@ function rootSubject(claims) {
  * dropped whatever their case, and so are their `_` spellings (`x_tasktoken_sub`): CGI,
  * WSGI and Rack origins read `-` and `_` alike (`HTTP_X_TASKTOKEN_SUB`).
  */
+/**
+ * Client headers that would make an origin act on another method, path or host than the one
+ * authorized: method overrides (Express `method-override`, Rack, ASP.NET Core, Symfony), URL
+ * rewrites (IIS, Symfony), and forwarding headers a proxy chain trusts. The gateway decided
+ * on the request line it saw; a client must not restate it behind the decision. (A body's
+ * `_method` field cannot be stripped here: origins behind the gateway must not honour it;
+ * docs/gateway.md.)
+ */
+const REWRITING_HEADERS = new Set([
+  "x-http-method-override", "x-http-method", "x-method-override", "x-original-method",
+  "x-original-url", "x-rewrite-url", "x-original-uri", "x-forwarded-prefix", "x-forwarded-path",
+  "x-forwarded-uri", "x-forwarded-host", "x-forwarded-proto", "x-forwarded-port",
+  "x-forwarded-server", "x-forwarded-for", "forwarded", "x-real-ip", "x-host",
+]);
+
 function proxy(request, pathAndQuery, env, claims) {
   const headers = new Headers(request.headers);
   headers.delete("authorization");
   // The DPoP proof is the gateway's business too: a one-time credential for this URL.
   headers.delete("dpop");
   for (const name of [...headers.keys()]) {
-    if (name.replaceAll("_", "-").startsWith("x-tasktoken-")) headers.delete(name);
+    const canonical = name.replaceAll("_", "-");
+    if (canonical.startsWith("x-tasktoken-") || REWRITING_HEADERS.has(canonical)) headers.delete(name);
   }
   headers.set("x-tasktoken-sub", headerValue(claims.sub));
   headers.set("x-tasktoken-task", headerValue(claims.task));

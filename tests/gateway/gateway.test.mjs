@@ -143,6 +143,23 @@ test("nor do their underscore spellings, which CGI-style origins read as the sam
   assert.ok(!(headers.connection ?? "").includes("x-tasktoken"), headers.connection);
 });
 
+test("headers that restate the method, path or host behind the decision never reach the origin", async () => {
+  const rewriting = {
+    "X-HTTP-Method-Override": "DELETE", "X-HTTP-Method": "DELETE", "X-Method-Override": "DELETE",
+    "x_http_method_override": "DELETE", "X-Original-URL": "/customers/4822", "X-Rewrite-URL": "/customers/4822",
+    "X-Forwarded-Prefix": "/admin", "X-Forwarded-Host": "admin.internal", "X-Forwarded-For": "10.0.0.1",
+    "Forwarded": "for=10.0.0.1;host=admin.internal", "X-Real-IP": "10.0.0.1", "X-Keep": "kept",
+  };
+  const res = await rawRequest(gw.base, "/customers/4821", { token: mint(), headers: rewriting });
+  assert.equal(res.status, 200, JSON.stringify(res.body));
+  const headers = origin.seen.at(-1).headers;
+  for (const name of Object.keys(rewriting).filter((n) => n !== "X-Keep")) {
+    const variants = [name.toLowerCase(), name.toLowerCase().replaceAll("_", "-")];
+    for (const v of variants) assert.equal(headers[v], undefined, `${v} reached the origin`);
+  }
+  assert.equal(headers["x-keep"], "kept", "other headers still pass");
+});
+
 test("a sub outside Latin-1 and a task with CR LF are proxied, percent-encoded", async () => {
   const sub = "agent:ünïcode-✓";
   const task = "lookup-4821\r\nx-injected: 1 %41+";

@@ -209,6 +209,14 @@ fn every_refusal_has_its_error_and_names_its_rule() {
     )
     .expect("hs");
     expect("HS256", ask(deploy(&hs256, &[])), "invalid_grant", "`alg`");
+    // Texts no serializer writes, signed by the provider itself: a duplicate claim (read
+    // "lexically last" by one parser, first by another) and a `crit` header.
+    let claims = github_claims().to_string();
+    let doubled = claims.replacen('{', r#"{"repository":"acme/evil","#, 1);
+    let duplicate = sign_rs256_text(r#"{"alg":"RS256","kid":"rsa-1"}"#, &doubled);
+    expect("duplicate claim", ask(deploy(&duplicate, &[])), "invalid_grant", "duplicate");
+    let crit = sign_rs256_text(r#"{"alg":"RS256","kid":"rsa-1","crit":["exp"]}"#, &claims);
+    expect("crit", ask(deploy(&crit, &[])), "invalid_grant", "changes its meaning");
     let none = format!("{}.{}.", b64(&json!({"alg":"none","kid":"rsa-1"})), b64(&github_claims()));
     expect("none", ask(deploy(&none, &[])), "invalid_grant", "");
     expect(

@@ -129,6 +129,18 @@ impl Providers {
         }
         let header = jsonwebtoken::decode_header(token)
             .map_err(|_| "the subject token is not a JWT".to_owned())?;
+        // Held to the rules of our own tokens: no duplicate members (one parser reads the
+        // first, another the last), and no member that changes how the JWS is processed
+        // (RFC 7515 §4.1.11: a `crit` naming what we do not understand must be refused).
+        let strict_header = token
+            .split('.')
+            .next()
+            .and_then(|part| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(part).ok())
+            .and_then(|bytes| tasktoken::parse_json_object(&bytes))
+            .ok_or_else(|| "the subject token's header is not a strict JSON object".to_owned())?;
+        if ["crit", "b64", "zip", "enc"].iter().any(|m| strict_header.contains_key(*m)) {
+            return Err("the subject token's header has a member that changes its meaning".into());
+        }
         if let Some(typ) = &header.typ {
             let typ = typ.to_ascii_lowercase();
             let typ = typ.strip_prefix("application/").unwrap_or(&typ);
@@ -136,8 +148,10 @@ impl Providers {
                 return Err("a task token, link or proof is not an identity token".into());
             }
         }
-        let unverified = unverified_claims(token)
-            .ok_or_else(|| "the subject token's claims are not a JSON object".to_owned())?;
+        let unverified = unverified_claims(token).ok_or_else(|| {
+            "the subject token's claims are not a strict JSON object (duplicate members?)"
+                .to_owned()
+        })?;
         let iss = unverified.get("iss").and_then(Value::as_str).unwrap_or_default();
         let audiences: Vec<&str> = match unverified.get("aud") {
             Some(Value::String(a)) => vec![a.as_str()],
@@ -365,11 +379,14 @@ fn parse_jwks(bytes: &[u8]) -> Result<HashMap<String, Key>, String> {
     Ok(by_kid)
 }
 
-/// The claims of a JWS, decoded without verifying (to pick the provider by `iss`).
+/// The claims of a JWS, decoded without verifying (to pick the provider by `iss`), read
+/// strictly: `None` for duplicate members at any depth, as for our own tokens. The verified
+/// claims are the same text, so no policy ever matches a value another parser reads
+/// differently.
 fn unverified_claims(token: &str) -> Option<Map<String, Value>> {
     let payload = token.split('.').nth(1)?;
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).ok()?;
-    serde_json::from_slice(&bytes).ok()
+    tasktoken::parse_json_object(&bytes)
 }
 
 /// A `jsonwebtoken` failure as a description naming the rule.

@@ -261,7 +261,8 @@ impl ApprovalRefusal {
             ApprovalRefusal::Expired => "the request was not approved and collected in time",
             ApprovalRefusal::Collected => "the token of this approval has been handed out",
             ApprovalRefusal::BindingMismatch => {
-                "the request was bound: collect it with a DPoP proof by the same key"
+                "the collection's DPoP proof does not match the request: a bound request is \
+                 collected with a proof by the same key, an unbound one with none"
             }
             ApprovalRefusal::NotApprover => "the caller is not an approver of this policy",
             ApprovalRefusal::SelfApproval => "an approver cannot approve their own request",
@@ -352,11 +353,15 @@ impl Approval {
     /// one): `Ok` with the approver and decision time when it is approved, in time, and
     /// the binding matches.
     ///
-    /// Refuses a pending request ([`ApprovalRefusal::Pending`], or `Expired` past its time),
-    /// a denied one, an expired one, one collected already, an approved one past its
-    /// collection window (`Expired`), and a proof that is missing, present for an unbound
-    /// request, or by another key ([`ApprovalRefusal::BindingMismatch`]).
+    /// Refuses first a proof that is missing, present for an unbound request, or by another
+    /// key ([`ApprovalRefusal::BindingMismatch`], whatever the state: the same answer while
+    /// pending and once approved); then a pending request ([`ApprovalRefusal::Pending`], or
+    /// `Expired` past its time), a denied one, an expired one, one collected already, and an
+    /// approved one past its collection window (`Expired`).
     pub fn collect(&self, jkt: Option<&str>, now: i64) -> Result<(String, i64), ApprovalRefusal> {
+        if self.jkt.as_deref() != jkt {
+            return Err(ApprovalRefusal::BindingMismatch);
+        }
         let (by, at) = match &self.state {
             ApprovalState::Pending if now < self.expires_at => {
                 return Err(ApprovalRefusal::Pending)
@@ -370,9 +375,6 @@ impl Approval {
         };
         if now >= self.collect_until(at) {
             return Err(ApprovalRefusal::Expired);
-        }
-        if self.jkt.as_deref() != jkt {
-            return Err(ApprovalRefusal::BindingMismatch);
         }
         Ok((by.clone(), at))
     }
@@ -746,6 +748,8 @@ mod tests {
         assert!(a.collect(Some("jkt-1"), 1002).is_ok());
         assert_eq!(a.mint_request("human:alice", 1001).cnf_jkt.as_deref(), Some("jkt-1"));
         let mut unbound = pending(None);
+        // The same answer to a proof for an unbound request, pending or approved.
+        assert_eq!(unbound.collect(Some("jkt-1"), 1000), Err(ApprovalRefusal::BindingMismatch));
         unbound.state = ApprovalState::Approved { by: "human:alice".into(), at: 1001 };
         assert_eq!(unbound.collect(Some("jkt-1"), 1002), Err(ApprovalRefusal::BindingMismatch));
     }

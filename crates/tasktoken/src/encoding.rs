@@ -44,7 +44,12 @@ pub(crate) fn b64_decode_array<const N: usize>(text: &str) -> Option<[u8; N]> {
 
 /// Parses a JSON object strictly: valid UTF-8, no trailing data, no duplicate member
 /// names at any depth, nesting bounded by serde_json's recursion limit.
-pub(crate) fn parse_object(bytes: &[u8]) -> Option<Map<String, Value>> {
+///
+/// The reader of every token header and payload; public so that a service reading a
+/// foreign JWT (an identity token) can hold it to the same rules: `None` for anything
+/// else — a duplicate member would otherwise be read "lexically last" by one parser and
+/// first by another.
+pub fn parse_object(bytes: &[u8]) -> Option<Map<String, Value>> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = StrictValue::deserialize(&mut de).ok()?.0;
     de.end().ok()?;

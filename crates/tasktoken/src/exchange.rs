@@ -25,7 +25,9 @@ use alloc::vec::Vec;
 use serde_json::{Map, Value};
 
 use crate::error::{malformed, Error};
-use crate::policy::{is_mintable_pattern, is_safe_segment, is_scope_token, pattern_matches};
+use crate::policy::{
+    is_invisible, is_mintable_pattern, is_safe_segment, is_scope_token, pattern_matches,
+};
 
 /// One policy: for identities of one provider whose claims match, the largest grant.
 #[derive(Clone, Debug)]
@@ -361,10 +363,16 @@ fn check_request<'a>(request: &ExchangeRequest<'a>) -> Result<Vec<&'a str>, Refu
     if !actions.iter().all(|a| is_scope_token(a)) {
         return Err(bad("scope"));
     }
+    // An action asked for twice is a client bug, not a grant to write twice into the token.
+    if actions.iter().enumerate().any(|(i, a)| actions[..i].contains(a)) {
+        return Err(bad("scope"));
+    }
     if request.res.is_empty() || !request.res.iter().all(|r| is_mintable_pattern(r)) {
         return Err(bad("res"));
     }
-    if request.task.is_empty() || request.task.chars().any(char::is_control) {
+    // What the token will say and an approver will read: no control character, and no
+    // invisible or bidi formatting character that would make it read otherwise.
+    if request.task.is_empty() || request.task.chars().any(|c| c.is_control() || is_invisible(c)) {
         return Err(bad("task"));
     }
     if request.ttl == Some(0) {
@@ -500,7 +508,9 @@ fn expand_glob(pieces: &[Piece], claims: &Map<String, Value>) -> Option<Vec<Piec
 
 /// A claim usable in a template: a non-empty string without control characters.
 fn claim_text<'a>(claims: &'a Map<String, Value>, name: &str) -> Option<&'a str> {
-    lookup(claims, name)?.as_str().filter(|v| !v.is_empty() && !v.chars().any(char::is_control))
+    lookup(claims, name)?
+        .as_str()
+        .filter(|v| !v.is_empty() && !v.chars().any(|c| c.is_control() || is_invisible(c)))
 }
 
 /// A claim by name: a top-level member, or a path of members joined by `/`.
@@ -707,6 +717,14 @@ mod tests {
         assert_eq!(code(&p, "github", &task), Err("invalid_target"));
         let bare = ExchangeRequest { task: "deploy-8812/", ..request(&res) };
         assert_eq!(code(&p, "github", &bare), Err("invalid_target"), "`*` is one or more");
+        // What an approver reads is what will be minted: no bidi or invisible characters.
+        for task in ["deploy-8812/\u{202E}lanif", "deploy-8812/a\u{200B}b", "deploy-8812/\u{2066}x"]
+        {
+            let hidden = ExchangeRequest { task, ..request(&res) };
+            assert_eq!(code(&p, "github", &hidden), Err("invalid_request"), "{task:?}");
+        }
+        let twice = ExchangeRequest { scope: "artifacts:read artifacts:read", ..request(&res) };
+        assert_eq!(code(&p, "github", &twice), Err("invalid_request"));
         let long = ExchangeRequest { ttl: Some(601), ..request(&res) };
         assert_eq!(code(&p, "github", &long), Err("invalid_request"));
         let ceiling = decide_exchange(

@@ -96,6 +96,7 @@ pub use dpop::{
     ProofRequest, ProofSigningKey, VerifiedProof, DEFAULT_PROOF_MAX_AGE, MAX_PROOF_LEN,
     MAX_PROOF_MAX_AGE, PROOF_TYPE,
 };
+pub use encoding::parse_object as parse_json_object;
 pub use error::{Error, ErrorKind};
 pub use exchange::{decide_exchange, ExchangeRequest, Grant, Policy, Refusal};
 pub use issuer::{

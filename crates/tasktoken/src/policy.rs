@@ -109,11 +109,18 @@ fn is_forbidden_char(c: char) -> bool {
             | '\u{FF05}' | '\u{2488}'..='\u{249B}' | '\u{1F100}'..='\u{1F10A}'
             | '\u{33C2}' | '\u{33C7}' | '\u{33D8}'
             // Full stops that IDNA (UTS 46) maps to `.`.
-            | '\u{3002}' | '\u{FF61}'
-            // Invisible: soft hyphen, joiners and marks, bidi controls, BOM, annotations.
-            | '\u{00AD}' | '\u{034F}' | '\u{180E}' | '\u{200B}'..='\u{200F}'
-            | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{206F}'
-            | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}')
+            | '\u{3002}' | '\u{FF61}')
+        || is_invisible(c)
+}
+
+/// Invisible formatting characters: soft hyphen, joiners and marks, bidi controls (which
+/// make a text read differently from what it is), BOM, interlinear annotations. Refused in
+/// resources, and in the `task` a token service is asked for (what an approver reads).
+pub(crate) fn is_invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{034F}' | '\u{180E}' | '\u{200B}'..='\u{200F}'
+        | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{206F}'
+        | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}')
 }
 
 /// A scope token as RFC 6749 §3.3 defines it: one or more of `%x21 / %x23-5B / %x5D-7E`.

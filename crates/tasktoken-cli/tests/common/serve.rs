@@ -72,6 +72,18 @@ pub fn sign_rs256(claims: &Value) -> String {
     jsonwebtoken::encode(&header, claims, &key).expect("sign")
 }
 
+/// Signs header and payload *texts* as they are with the provider's RSA key (`rsa-1`): for
+/// identity tokens no serializer would write (duplicate members, `crit`).
+pub fn sign_rs256_text(header: &str, payload: &str) -> String {
+    use base64::Engine as _;
+    let b64 = |t: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(t);
+    let input = format!("{}.{}", b64(header), b64(payload));
+    let key = EncodingKey::from_rsa_pem(fixture("oidc-rsa.pem").as_bytes()).expect("rsa");
+    let signature =
+        jsonwebtoken::crypto::sign(input.as_bytes(), &key, Algorithm::RS256).expect("sign");
+    format!("{input}.{signature}")
+}
+
 /// Signs `claims` with a P-256 key: `ec-1`, or `ec-2` (only in the rotated JWKS).
 pub fn sign_es256(claims: &Value, kid: &str) -> String {
     let file = if kid == "ec-2" { "oidc-p256-next.pem" } else { "oidc-p256.pem" };
