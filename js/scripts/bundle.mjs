@@ -13,7 +13,7 @@
 // .wasm files stay in ../wasm/, referenced by the same relative paths (dist-<runtime>/ is as
 // deep as load/). Packages (the MCP SDK peer) stay imports.
 import { build } from "esbuild";
-import { readFile } from "node:fs/promises";
+import { readFile, rm } from "node:fs/promises";
 
 const root = new URL("..", import.meta.url);
 const RUNTIMES = ["node", "web", "workerd"];
@@ -42,6 +42,8 @@ const gluePath = {
 };
 
 for (const runtime of RUNTIMES) {
+  // Chunk names carry a content hash: a stale one must not ship beside the new one.
+  await rm(new URL(`dist-${runtime}/`, root), { recursive: true, force: true });
   await build({
     absWorkingDir: new URL(".", root).pathname,
     entryPoints: [`load/${runtime}-verify.js`, `load/${runtime}.js`, `load/${runtime}-mcp.js`],
