@@ -521,12 +521,6 @@ function rootSubject(claims) {
 }
 
 /**
- * Forwards exactly the authorized request to the origin: the authorized path, the route's
- * query parameters, no task token and no DPoP proof, and our `x-tasktoken-*` headers only. The client's are
- * dropped whatever their case, and so are their `_` spellings (`x_tasktoken_sub`): CGI,
- * WSGI and Rack origins read `-` and `_` alike (`HTTP_X_TASKTOKEN_SUB`).
- */
-/**
  * Client headers that would make an origin act on another method, path or host than the one
  * authorized: method overrides (Express `method-override`, Rack, ASP.NET Core, Symfony), URL
  * rewrites (IIS, Symfony), and forwarding headers a proxy chain trusts. The gateway decided
@@ -538,9 +532,18 @@ const REWRITING_HEADERS = new Set([
   "x-http-method-override", "x-http-method", "x-method-override", "x-original-method",
   "x-original-url", "x-rewrite-url", "x-original-uri", "x-forwarded-prefix", "x-forwarded-path",
   "x-forwarded-uri", "x-forwarded-host", "x-forwarded-proto", "x-forwarded-port",
-  "x-forwarded-server", "x-forwarded-for", "forwarded", "x-real-ip", "x-host",
+  "x-forwarded-server", "x-forwarded-for", "x-forwarded-scheme", "x-forwarded-ssl",
+  "x-forwarded-protocol", "x-url-scheme", "front-end-https", "x-original-host", "forwarded",
+  "x-real-ip", "x-host",
 ]);
 
+/**
+ * Forwards exactly the authorized request to the origin: the authorized method, path and
+ * route query parameters, no task token and no DPoP proof, none of REWRITING_HEADERS, and our
+ * `x-tasktoken-*` headers only. The client's are dropped whatever their case, and so are
+ * their `_` spellings (`x_tasktoken_sub`): CGI, WSGI and Rack origins read `-` and `_` alike
+ * (`HTTP_X_TASKTOKEN_SUB`).
+ */
 function proxy(request, pathAndQuery, env, claims) {
   const headers = new Headers(request.headers);
   headers.delete("authorization");

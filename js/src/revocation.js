@@ -81,7 +81,6 @@ export class RevocationFilter {
 }
 
 /**
-/**
  * @internal The wasm object behind a RevocationFilter or RevocationReplica, for the Verifier
  * only: module-private (no property of the public objects reaches it), so nothing internal
  * is reachable from an application.

@@ -32,6 +32,8 @@ export function ready() {
  * either side), so that no proof accepted before the change is accepted again after it.
  */
 const RETIRED_SECONDS = 900;
+/** The action of a revocation request (DESIGN.md): what its audit events name. */
+const REVOKE_ACTION = "tokens:revoke";
 
 /** Verifies task tokens for one audience against the key sets of trusted issuers. */
 export class Verifier {
@@ -151,23 +153,19 @@ export class Verifier {
    */
   authorizeRevocation(bearer, target, options = {}) {
     this.#sync();
-    checkToken(bearer);
-    if (target !== undefined) checkToken(target);
-    const { dpop, now } = snapshotObject(options, "options");
-    const proof = readProof(dpop);
-    const core = this.#current();
-    const at = seconds(now);
-    if (proof !== undefined && this.#retired.length > 0) {
-      this.#checkRetired((old) => old.authorizeRevocation(bearer, target, proof, at));
-    }
-    // Its decision is reported to the verifier's listener, never as a verify call's own.
-    const outer = this.#call;
-    this.#call = undefined;
-    try {
-      return this.#askingForKeys(() => parseClaims(core.authorizeRevocation(bearer, target, proof, at)));
-    } finally {
-      this.#call = outer;
-    }
+    const core = this.#core;
+    return this.#decide(core, undefined, REVOKE_ACTION, undefined, () => {
+      checkToken(bearer);
+      if (target !== undefined) checkToken(target);
+      const { dpop, now } = snapshotObject(options, "options");
+      const proof = readProof(dpop);
+      if (core === undefined) this.#current();
+      const at = seconds(now);
+      if (proof !== undefined && this.#retired.length > 0) {
+        this.#checkRetired((old) => old.authorizeRevocation(bearer, target, proof, at));
+      }
+      return parseClaims(core.authorizeRevocation(bearer, target, proof, at));
+    });
   }
 
   /**
@@ -201,34 +199,46 @@ export class Verifier {
     const core = this.#core;
     const copy = request !== null && typeof request === "object" ? snapshotObject(request, "verify request") : request;
     const perCall = listener(copy?.onDecision, "onDecision");
+    const action = typeof copy?.action === "string" ? copy.action : undefined;
+    const resource = typeof copy?.resource === "string" ? copy.resource : undefined;
+    return this.#decide(core, perCall, action, resource, () => this.#verify(token, copy, core));
+  }
+
+  /**
+   * Runs `run()`, one decision of `core` (verify or authorizeRevocation), and counts its
+   * outcome. When anyone listens (the verifier's `onDecision`, or `perCall` for this call
+   * only), the core reports the decision through the sink; a decision refused before it
+   * reached the core (bad arguments, no keys loaded, a proof a retired core saw) gets the
+   * core's refusal event instead, with `action` and `resource` if known.
+   */
+  #decide(core, perCall, action, resource, run) {
     const listening = this.#onDecision !== undefined || perCall !== undefined;
     const outer = this.#call;
     const call = listening ? { listener: perCall, reported: false } : undefined;
     this.#call = call;
-    if (perCall !== undefined && this.#perCallListening++ === 0 && this.#onDecision === undefined) {
-      core?.setDecisionSink(this.#sink);
-    }
+    let attached = false;
     let outcome = "malformed";
     try {
-      const claims = this.#verify(token, copy, core);
+      if (perCall !== undefined) {
+        attached = true;
+        if (this.#perCallListening++ === 0 && this.#onDecision === undefined) core?.setDecisionSink(this.#sink);
+      }
+      const result = run();
       outcome = "ok";
-      return claims;
+      return result;
     } catch (error) {
       outcome = error instanceof TaskTokenError ? error.code : "malformed";
       if (outcome === "unknown_key") this.#askForKeys();
       throw error;
     } finally {
       this.#counts.set(outcome, (this.#counts.get(outcome) ?? 0) + 1);
-      if (perCall !== undefined && --this.#perCallListening === 0 && this.#onDecision === undefined) {
+      if (attached && --this.#perCallListening === 0 && this.#onDecision === undefined) {
         core?.setDecisionSink(undefined);
       }
       this.#call = outer;
-      // A decision refused before it reached the core (bad arguments, no keys loaded, a
-      // proof a retired core saw) has no event of the core's: the core builds one for it.
-      if (call !== undefined && !call.reported) {
-        const event = JSON.parse(refusalEvent(outcome, this.#name,
-          typeof copy?.action === "string" ? copy.action : undefined,
-          typeof copy?.resource === "string" ? copy.resource : undefined, Date.now() / 1000));
+      // An accepted decision always reached the core, which reported it.
+      if (call !== undefined && !call.reported && outcome !== "ok") {
+        const event = JSON.parse(refusalEvent(outcome, this.#name, action, resource, Date.now() / 1000));
         emit(this.#onDecision, event);
         emit(perCall, event);
       }
@@ -256,10 +266,8 @@ export class Verifier {
     if (keyThumbprint !== undefined && typeof keyThumbprint !== "string") {
       throw bad("keyThumbprint must be a string");
     }
+    // Both `dpop` and `keyThumbprint` is the core's to refuse (`malformed`).
     const proof = readProof(dpop, "verify request dpop");
-    if (proof !== undefined && keyThumbprint !== undefined) {
-      throw bad("give either dpop or keyThumbprint, not both");
-    }
     if (core === undefined) this.#current();
     const at = seconds(now);
     // Only with cores retired by a key change: no closure per proof otherwise.

@@ -131,3 +131,32 @@ test("events come from the core in every path: nested calls, revocations, refusa
   assert.equal(verifierEvents[0].decided_by, "outer");
   assert.ok(Number.isInteger(verifierEvents[0].time));
 });
+
+test("authorizeRevocation: one event per decision, with the decision's outcome", () => {
+  const { privateJwk, publicJwk } = generateKey({ kid: "r" });
+  const issuer = new Issuer({ iss: "https://a", key: privateJwk });
+  const mint = (extra = {}, at = Date.now() / 1000) => issuer.mint({ sub: "ops", aud: "crm", task: "t",
+    scope: "tokens:revoke", res: ["tokens/*"], ttl: 60, ...extra }, { now: at });
+  const events = [];
+  const verifier = new Verifier({ issuers: { "https://a": { keys: [publicJwk] } }, audience: "crm",
+    onDecision: (e) => events.push(e) });
+  const caller = mint();
+  const cases = [
+    ["a forged target", () => { const t = mint(); return `${t.slice(0, -4)}AAAA`; }, "bad_signature"],
+    // The caller passes; the target, minted an hour ago, does not: the outcome is the target's.
+    ["an expired target", () => mint({}, Date.now() / 1000 - 3600), "expired"],
+    ["a chain as the caller", () => mint(), "delegation_denied", `${caller}~x.y.z`],
+    ["a dpop option that is no proof", () => mint(), "malformed", caller, { dpop: 5 }],
+  ];
+  for (const [name, target, code, bearer = caller, options = {}] of cases) {
+    events.length = 0;
+    const t = target();
+    assert.throws(() => verifier.authorizeRevocation(bearer, t, options), { code }, name);
+    assert.deepEqual(events.map((e) => [e.outcome, e.action]), [[code, "tokens:revoke"]], name);
+  }
+  // A token ending its own task: one `ok` event naming the action and the token.
+  events.length = 0;
+  const own = mint();
+  const { jti } = verifier.authorizeRevocation(own);
+  assert.deepEqual(events.map((e) => [e.outcome, e.action, e.resource]), [["ok", "tokens:revoke", `tokens/${jti}`]]);
+});

@@ -53,6 +53,9 @@ for (const alg of ["EdDSA", "ES256"]) {
     const copied = issuer.mint({ ...mintRequest, cnfJkt: proofKey.jkt });
     assert.equal(code(() => verifier.verify(copied, { ...route, dpop: { ...dpop, proof: fresh() } })),
       "invalid_proof", "a proof for another token (ath)");
+    // Two answers to "which key?": refused by the core, neither one ignored.
+    assert.equal(code(() => verifier.verify(token, { ...route, dpop: { ...dpop, proof: fresh() },
+      keyThumbprint: proofKey.jkt })), "malformed");
   });
 }
 

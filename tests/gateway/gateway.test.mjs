@@ -148,6 +148,7 @@ test("headers that restate the method, path or host behind the decision never re
     "X-HTTP-Method-Override": "DELETE", "X-HTTP-Method": "DELETE", "X-Method-Override": "DELETE",
     "x_http_method_override": "DELETE", "X-Original-URL": "/customers/4822", "X-Rewrite-URL": "/customers/4822",
     "X-Forwarded-Prefix": "/admin", "X-Forwarded-Host": "admin.internal", "X-Forwarded-For": "10.0.0.1",
+    "X-Forwarded-Scheme": "http", "X-Original-Host": "admin.internal",
     "Forwarded": "for=10.0.0.1;host=admin.internal", "X-Real-IP": "10.0.0.1", "X-Keep": "kept",
   };
   const res = await rawRequest(gw.base, "/customers/4821", { token: mint(), headers: rewriting });

@@ -379,7 +379,11 @@ impl CoreVerifier {
     /// The one trusted issuer that owns every key of `keys`, or `malformed`.
     fn owner_of(&self, keys: &KeySet) -> JsResult<String> {
         self.verifier.issuer_owning(keys).map(str::to_owned).ok_or_else(|| {
-            Error::new(ErrorKind::Malformed, "revocation data keys are not the keys of exactly one trusted issuer; pass { issuer }")
+            Error::new(
+                ErrorKind::Malformed,
+                "revocation data keys are not the keys of exactly one trusted issuer; pass \
+                 { issuer }",
+            )
             .into()
         })
     }

@@ -26,7 +26,7 @@ use serde_json::{Map, Value};
 
 use crate::error::{malformed, Error};
 use crate::policy::{
-    is_invisible, is_mintable_pattern, is_safe_segment, is_scope_token, pattern_matches,
+    is_hidden, is_mintable_pattern, is_safe_segment, is_scope_token, pattern_matches,
 };
 
 /// One policy: for identities of one provider whose claims match, the largest grant.
@@ -372,7 +372,7 @@ fn check_request<'a>(request: &ExchangeRequest<'a>) -> Result<Vec<&'a str>, Refu
     }
     // What the token will say and an approver will read: no control character, and no
     // invisible or bidi formatting character that would make it read otherwise.
-    if request.task.is_empty() || request.task.chars().any(|c| c.is_control() || is_invisible(c)) {
+    if request.task.is_empty() || request.task.chars().any(|c| c.is_control() || is_hidden(c)) {
         return Err(bad("task"));
     }
     if request.ttl == Some(0) {
@@ -510,7 +510,7 @@ fn expand_glob(pieces: &[Piece], claims: &Map<String, Value>) -> Option<Vec<Piec
 fn claim_text<'a>(claims: &'a Map<String, Value>, name: &str) -> Option<&'a str> {
     lookup(claims, name)?
         .as_str()
-        .filter(|v| !v.is_empty() && !v.chars().any(|c| c.is_control() || is_invisible(c)))
+        .filter(|v| !v.is_empty() && !v.chars().any(|c| c.is_control() || is_hidden(c)))
 }
 
 /// A claim by name: a top-level member, or a path of members joined by `/`.

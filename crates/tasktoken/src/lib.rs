@@ -28,7 +28,8 @@
 //! - [`Issuer`] and [`MintRequest`]: minting under a least-privilege policy;
 //! - [`Verifier`], [`Request`], [`VerifiedClaims`]: verification, in DESIGN.md's order;
 //!   [`VerifyContext`], [`VerifyCache`]: what else a verification may consult;
-//! - [`UnverifiedToken`]: decoding without trust, for inspection;
+//! - [`UnverifiedToken`]: decoding without trust, for inspection; [`parse_json_object`]: the
+//!   strict JSON reader of headers and payloads (no duplicate members), for foreign JWTs;
 //! - [`ProofRequest`], [`verify_proof`], [`ProofReplayStore`], [`ProofReplayCache`]: proof of
 //!   possession (DPoP, RFC 9449), checked by the verifier for bound tokens;
 //! - [`delegate`], [`LinkRequest`]: delegation chains (`ROOT~LINK~…`), which the verifier

@@ -113,9 +113,26 @@ fn is_forbidden_char(c: char) -> bool {
         || is_invisible(c)
 }
 
+/// What a person reading a text does not see, or sees otherwise than it is: every Unicode
+/// format character (category Cf: bidi controls and marks, zero-width characters, tag
+/// characters, invisible operators, Arabic and other number signs, shorthand controls),
+/// variation selectors, and the fillers and vowels that render as blanks. Refused in the
+/// `task` a token service is asked for and in the claims templates substitute: what an
+/// approver reads must be what is minted. (Resources refuse [`is_invisible`], the set the
+/// verifier has always applied.)
+pub(crate) fn is_hidden(c: char) -> bool {
+    is_invisible(c)
+        || matches!(c,
+            '\u{0600}'..='\u{0605}' | '\u{061C}' | '\u{06DD}' | '\u{070F}' | '\u{0890}'
+            | '\u{0891}' | '\u{08E2}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}'
+            | '\u{180B}'..='\u{180F}' | '\u{3164}' | '\u{FE00}'..='\u{FE0F}' | '\u{FFA0}'
+            | '\u{110BD}' | '\u{110CD}' | '\u{13430}'..='\u{1343F}' | '\u{1BCA0}'..='\u{1BCA3}'
+            | '\u{1D173}'..='\u{1D17A}' | '\u{E0000}'..='\u{E007F}' | '\u{E0100}'..='\u{E01EF}')
+}
+
 /// Invisible formatting characters: soft hyphen, joiners and marks, bidi controls (which
 /// make a text read differently from what it is), BOM, interlinear annotations. Refused in
-/// resources, and in the `task` a token service is asked for (what an approver reads).
+/// resources (and, with more, by [`is_hidden`]).
 pub(crate) fn is_invisible(c: char) -> bool {
     matches!(c,
         '\u{00AD}' | '\u{034F}' | '\u{180E}' | '\u{200B}'..='\u{200F}'

@@ -4,7 +4,7 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use crate::audit::{AuditHook, AuditKind, AuditSink, Trace};
+use crate::audit::{AuditEvent, AuditHook, AuditKind, AuditSink, Trace};
 use crate::cache::VerifyCache;
 use crate::claims::{audiences, check_claims, Authenticated, VerifiedClaims};
 use crate::delegation::{chain_claims, check_link, denied, split, MAX_DELEGATION_DEPTH};
@@ -65,7 +65,8 @@ impl<'a> Request<'a> {
 
     /// The same request, with the RFC 7638 thumbprint of a key the caller proved possession
     /// of by other means (mutual TLS, a proof it verified itself). A bound token whose
-    /// `cnf.jkt` differs is `binding_mismatch`.
+    /// `cnf.jkt` differs is `binding_mismatch`; a request with both this and a DPoP proof is
+    /// `malformed`.
     pub fn with_key_thumbprint(self, thumbprint: &'a str) -> Self {
         Request { key_thumbprint: Some(thumbprint), ..self }
     }
@@ -247,7 +248,12 @@ impl Verifier {
         let enabled = sink.is_some() || self.audit.is_some();
         let mut trace = Trace::new(enabled);
         let checks = Checks { revocation, proof_replay, proof_keys };
-        let result = self.verify_inner(token, request, now, checks, &mut trace, cache);
+        let result = if request.dpop.is_some() && request.key_thumbprint.is_some() {
+            // Two answers to "which key did the caller prove?": refused, never one ignored.
+            Err(malformed("give either a DPoP proof or a key thumbprint, not both"))
+        } else {
+            self.verify_inner(token, request, now, checks, &mut trace, cache)
+        };
         self.record(trace, now, &result, Some(request), sink);
         result
     }
@@ -393,25 +399,37 @@ impl Verifier {
         // A link's `jti` is chosen by whoever signed the link, so it could name any other
         // token's: an authority storing it would revoke that token. Chains are revoked
         // through their root (which ends every link made from it) or end at their `exp`.
+        let resource = format!("tokens/{}", unverified_jti(target.unwrap_or(bearer)));
         if bearer.contains('~') || target.is_some_and(|t| t.contains('~')) {
-            return Err(denied(
+            let refused = Err(denied(
                 "a delegation chain neither revokes nor is revoked by its own `jti`: revoke its \
                  root, or let it expire",
             ));
+            let trace = Trace::new(context.audit.is_some() || self.audit.is_some());
+            let request = Request::new(REVOKE_ACTION, &resource);
+            self.record(trace, now, &refused, Some(&request), context.audit);
+            return refused;
         }
         let Some(target) = target else {
-            return self.revoke_self(bearer, dpop, now, context);
+            return self.revoke_self(bearer, dpop, now, &resource, context);
         };
-        let unverified = UnverifiedToken::parse(target).ok();
-        let jti = unverified
-            .as_ref()
-            .and_then(|t| t.claims().get("jti"))
-            .and_then(|v| v.as_str())
-            .unwrap_or("-");
-        let resource = format!("tokens/{jti}");
         let request = Request { dpop, ..Request::new(REVOKE_ACTION, &resource) };
-        self.verify_with(bearer, &request, now, context)?;
-        self.verify_for_revocation_at(target, now)
+        // The call's own listener gets one event for the whole decision: the caller's, with
+        // the target's refusal as its outcome when the caller passed and the target did not
+        // (the verifier's own hook sees both verifications).
+        let sink = context.audit;
+        let caller = Capture::default();
+        let context = VerifyContext { audit: sink.map(|_| &caller as &dyn AuditSink), ..context };
+        let result = self
+            .verify_with(bearer, &request, now, context)
+            .and_then(|_| self.verify_for_revocation_at(target, now));
+        if let (Some(sink), Some(mut event)) = (sink, caller.0.borrow_mut().take()) {
+            if let Err(error) = &result {
+                event.outcome = error.code();
+            }
+            sink.record(&event);
+        }
+        result
     }
 
     /// A token's revocation of itself (see [`Verifier::authorize_revocation_at`]): genuine,
@@ -421,6 +439,7 @@ impl Verifier {
         token: &str,
         dpop: Option<ProofRequest<'_>>,
         now: i64,
+        resource: &str,
         context: VerifyContext<'_>,
     ) -> Result<VerifiedClaims, Error> {
         let VerifyContext { audit: sink, proof_replay, proof_keys, .. } = context;
@@ -434,7 +453,7 @@ impl Verifier {
             self.check_proof(&genuine.authenticated.map, token, &request, now, checks)?;
             Ok(VerifiedClaims::new(genuine.authenticated, false))
         });
-        self.record(trace, now, &result, None, sink);
+        self.record(trace, now, &result, Some(&Request::new(REVOKE_ACTION, resource)), sink);
         result
     }
 
@@ -802,4 +821,25 @@ fn mismatch() -> Error {
         ErrorKind::BindingMismatch,
         "the token is bound to a different key than the one presented",
     )
+}
+
+/// The `jti` a token says it has, read without trusting it (`-` when there is none): only to
+/// name the resource of a revocation request (`tokens/<jti>`) and its audit event.
+fn unverified_jti(token: &str) -> String {
+    let root = token.split('~').next().unwrap_or_default();
+    UnverifiedToken::parse(root)
+        .ok()
+        .and_then(|t| t.claims().get("jti").and_then(|v| v.as_str()).map(String::from))
+        .unwrap_or_else(|| String::from("-"))
+}
+
+/// A sink that keeps the one event of a verification, to be forwarded once the decision it
+/// is part of is complete.
+#[derive(Default)]
+struct Capture(core::cell::RefCell<Option<AuditEvent>>);
+
+impl AuditSink for Capture {
+    fn record(&self, event: &AuditEvent) {
+        *self.0.borrow_mut() = Some(event.clone());
+    }
 }
