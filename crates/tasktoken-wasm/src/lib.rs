@@ -149,9 +149,9 @@ impl Decisions {
 
 /// The audit event of a verification refused before any token reached a verifier (a request
 /// without a token, a verifier with no keys loaded, bad arguments), as JSON text: built here
-/// so that every event the package hands out has the core's shape. `outcome` must be one of
-/// the stable codes (else `malformed` is recorded); `decided_by` names the guard or
-/// verifier; `action` and `resource` are what was requested, if known.
+/// so that every event the package hands out has the core's shape ([`AuditEvent::refusal`]:
+/// an `outcome` that is not a stable code is recorded as `malformed`); `decided_by` names the
+/// guard or verifier; `action` and `resource` are what was requested, if known.
 #[cfg(feature = "verify")]
 #[wasm_bindgen(js_name = refusalEvent)]
 pub fn refusal_event(
@@ -161,10 +161,7 @@ pub fn refusal_event(
     resource: Option<String>,
     now: f64,
 ) -> String {
-    let outcome =
-        Error::CODES.iter().find(|code| **code == outcome).copied().unwrap_or("malformed");
-    let time = seconds(now).unwrap_or(0);
-    let mut event = AuditEvent::new(tasktoken::AuditKind::Verify, time, outcome, decided_by);
+    let mut event = AuditEvent::refusal(seconds(now).unwrap_or(0), outcome, decided_by);
     event.action = action;
     event.resource = resource;
     event.to_json().to_string()

@@ -108,6 +108,15 @@ impl AuditEvent {
         AuditEvent { jti: Some(jti.into()), ..self }
     }
 
+    /// The event of a verification refused before any token reached a verifier (a request
+    /// without a token, bad arguments, no keys loaded), decided by `decided_by`. `code` is
+    /// kept only if it is one of the stable error codes, else the event says `malformed`:
+    /// never `ok`, and never a word of the caller's choosing in an audit log.
+    pub fn refusal(time: i64, code: &str, decided_by: &str) -> Self {
+        let outcome = Error::CODES.iter().find(|c| **c == code).copied().unwrap_or("malformed");
+        AuditEvent::new(AuditKind::Verify, time, outcome, decided_by)
+    }
+
     /// The same event with the requested action (verify) or the granted scope (mint).
     pub fn with_action(self, action: impl Into<String>) -> Self {
         AuditEvent { action: Some(action.into()), ..self }
@@ -256,5 +265,28 @@ pub(crate) struct AuditHook {
 impl fmt::Debug for AuditHook {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("AuditHook")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refusal_carries_a_stable_code_and_nothing_else() {
+        let event = AuditEvent::refusal(7, "binding_required", "guard");
+        assert_eq!(
+            (event.outcome, event.kind, event.time),
+            ("binding_required", AuditKind::Verify, 7)
+        );
+        assert_eq!(event.decided_by, "guard");
+        assert!(event.sub.is_none() && event.jti.is_none() && event.kid.is_none());
+        for foreign in ["ok", "admin granted", ""] {
+            assert_eq!(
+                AuditEvent::refusal(7, foreign, "guard").outcome,
+                "malformed",
+                "{foreign:?}"
+            );
+        }
     }
 }
