@@ -85,8 +85,8 @@ struct Target {
 
 #[derive(Debug, Args)]
 struct Decide {
-    /// The request's id, as listed (22 characters).
-    #[arg(value_name = "ID")]
+    /// The request's id, as listed (22 characters; base64url, so it may begin with `-`).
+    #[arg(value_name = "ID", allow_hyphen_values = true)]
     id: String,
 
     #[command(flatten)]

@@ -733,3 +733,18 @@ fn on_postgres_two_instances_share_requests_and_hand_a_token_out_once() {
         assert_eq!(statuses, [200, 400], "exactly one instance hands the token out");
     }
 }
+
+#[test]
+fn an_id_that_begins_with_a_hyphen_is_an_id_not_an_option() {
+    // One public id in 64 begins with `-` (base64url): the command line takes it as the ID.
+    let dir = TempDir::new();
+    for verb in ["approve", "deny"] {
+        let out = run(
+            &dir,
+            &["approvals", verb, "-IabcdefghijklmnopqrstU", "--url", "http://127.0.0.1:9"],
+            None,
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("unexpected argument"), "{verb}: {stderr}");
+    }
+}
