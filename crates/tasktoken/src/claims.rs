@@ -218,6 +218,11 @@ fn check_types(
     Ok(Times { iat, nbf, exp })
 }
 
+/// The key checked claims are bound to (`cnf.jkt`), if any.
+pub(crate) fn bound_key(claims: &Map<String, Value>) -> Option<&str> {
+    claims.get("cnf").and_then(|c| c.get("jkt")).and_then(Value::as_str)
+}
+
 /// An RFC 7638 SHA-256 thumbprint: 43 characters of unpadded base64url.
 pub(crate) fn is_jkt(jkt: &str) -> bool {
     crate::encoding::b64_decode_array::<32>(jkt).is_some()

@@ -26,7 +26,7 @@ use alloc::vec::Vec;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::claims::{audiences, check_link_claims, numeric_date, Times};
+use crate::claims::{audiences, bound_key, check_link_claims, numeric_date, Times};
 use crate::dpop::{ProofSigningKey, PRIVATE_MEMBERS};
 use crate::encoding::{b64_decode_array, b64_encode};
 use crate::error::{malformed, Error, ErrorKind};
@@ -332,9 +332,7 @@ fn link_key(header: &Map<String, Value>) -> Result<ed25519_dalek::VerifyingKey, 
 
 /// The previous element's `cnf.jkt`; an unbound element cannot be delegated.
 fn prev_jkt(prev: &Map<String, Value>) -> Result<&str, Error> {
-    prev.get("cnf")
-        .and_then(|c| c.get("jkt"))
-        .and_then(Value::as_str)
+    bound_key(prev)
         .ok_or_else(|| denied("the previous element is not key-bound, so it cannot be delegated"))
 }
 

@@ -6,7 +6,7 @@ use alloc::vec::Vec;
 
 use crate::audit::{AuditEvent, AuditHook, AuditKind, AuditSink, Trace};
 use crate::cache::VerifyCache;
-use crate::claims::{audiences, check_claims, Authenticated, VerifiedClaims};
+use crate::claims::{audiences, bound_key, check_claims, Authenticated, VerifiedClaims};
 use crate::delegation::{chain_claims, check_link, denied, split, MAX_DELEGATION_DEPTH};
 use crate::dpop::{
     verify_proof_with, ProofKeyCache, ProofReplayStore, ProofRequest, DEFAULT_PROOF_MAX_AGE,
@@ -450,7 +450,7 @@ impl Verifier {
             // Action and resource are not checked: a token may end its own task, whatever
             // it was scoped for. Only the binding is.
             let request = Request { dpop, ..Request::new("", "") };
-            self.check_proof(&genuine.authenticated.map, token, &request, now, checks)?;
+            self.check_proof(bound_key(&genuine.authenticated.map), token, &request, now, checks)?;
             Ok(VerifiedClaims::new(genuine.authenticated, false))
         });
         self.record(trace, now, &result, Some(&Request::new(REVOKE_ACTION, resource)), sink);
@@ -752,14 +752,14 @@ impl Verifier {
         now: i64,
         checks: Checks<'_>,
     ) -> Result<(), Error> {
-        let bound = claims.get("cnf").and_then(|c| c.get("jkt")).and_then(|j| j.as_str());
+        let bound = bound_key(claims);
         if bound.is_none() && self.require_binding {
             return Err(Error::new(
                 ErrorKind::BindingRequired,
                 "this verifier accepts only key-bound tokens",
             ));
         }
-        self.check_proof(claims, token, request, now, checks)
+        self.check_proof(bound, token, request, now, checks)
     }
 
     /// [`Verifier::check_binding`] without the verifier's `require_binding`: a bound token
@@ -767,13 +767,12 @@ impl Verifier {
     /// with an unbound token is `binding_mismatch`; an unbound token without one passes.
     fn check_proof(
         &self,
-        claims: &serde_json::Map<String, serde_json::Value>,
+        bound: Option<&str>,
         token: &str,
         request: &Request<'_>,
         now: i64,
         checks: Checks<'_>,
     ) -> Result<(), Error> {
-        let bound = claims.get("cnf").and_then(|c| c.get("jkt")).and_then(|j| j.as_str());
         let presented = match &request.dpop {
             // RFC 9449 §7.1: a proof is for a bound token; with an unbound one it proves
             // nothing, and it is not recorded (no one can fill the replay store with them).
@@ -786,10 +785,9 @@ impl Verifier {
                 if bound.is_some_and(|jkt| jkt != proof.jkt) {
                     return Err(mismatch());
                 }
-                let store = checks.proof_replay.ok_or(Error::new(
-                    ErrorKind::InvalidProof,
-                    "no replay store is configured for proofs",
-                ))?;
+                let store = checks.proof_replay.ok_or_else(|| {
+                    Error::new(ErrorKind::InvalidProof, "no replay store is configured for proofs")
+                })?;
                 let expires = proof
                     .iat
                     .saturating_add(i64::from(self.proof_max_age))
