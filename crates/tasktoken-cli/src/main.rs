@@ -15,6 +15,7 @@ mod duration;
 mod failure;
 mod files;
 mod filter;
+mod grant_args;
 mod inspect;
 mod keygen;
 mod mint;

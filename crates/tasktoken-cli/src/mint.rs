@@ -4,12 +4,13 @@ use std::path::PathBuf;
 
 use clap::Args;
 use serde_json::{Map, Value};
-use tasktoken::{Issuer, MintRequest, SigningKey};
+use tasktoken::{Issuer, SigningKey};
 
 use crate::audit_log::AuditLogArg;
 use crate::duration::parse_duration;
 use crate::failure::{stderr_line, Failure};
 use crate::files::read_secret;
+use crate::grant_args::GrantArgs;
 use crate::output::stdout_line;
 
 /// Mints a task token and prints it on stdout.
@@ -30,30 +31,8 @@ pub struct MintArgs {
     #[arg(long, value_name = "ISSUER")]
     iss: String,
 
-    /// The non-human identity the task is granted to (`sub`), e.g. agent:lookup-bot.
-    #[arg(long, value_name = "SUBJECT")]
-    sub: String,
-
-    /// Service that may accept the token (`aud`); repeat for several.
-    #[arg(long, value_name = "SERVICE", required = true)]
-    aud: Vec<String>,
-
-    /// The workflow segment the token serves (`task`), e.g. deploy-8812/stage:deploy.
-    #[arg(long, value_name = "TASK")]
-    task: String,
-
-    /// Granted actions, separated by single spaces (`scope`), e.g. "artifacts:read".
-    #[arg(long, value_name = "ACTIONS")]
-    scope: String,
-
-    /// Resource pattern the actions may touch (`res`); repeat for several. A last segment
-    /// of `*` covers everything below the prefix, e.g. artifacts/web/*.
-    #[arg(long, value_name = "PATTERN", required = true)]
-    res: Vec<String>,
-
-    /// Lifetime of the token (`exp - iat`), e.g. 60s, 5m.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, allow_hyphen_values = true)]
-    ttl: u32,
+    #[command(flatten)]
+    grant: GrantArgs,
 
     /// Not before (`nbf`), seconds since the Unix epoch; defaults to the issue time.
     #[arg(long, value_name = "UNIX")]
@@ -70,15 +49,6 @@ pub struct MintArgs {
     /// DANGER: allow a bare `*` resource and more actions than --max-actions.
     #[arg(long)]
     allow_broad_scope: bool,
-
-    /// Bind the token to a key (`cnf.jkt`): the RFC 7638 thumbprint of the holder's key.
-    #[arg(long, value_name = "THUMBPRINT")]
-    cnf_jkt: Option<String>,
-
-    /// Delegation depth (`dlg`): how many links (`tasktoken delegate`) the holder may add;
-    /// needs --cnf-jkt [default: 0, no delegation].
-    #[arg(long, value_name = "N", default_value_t = 0)]
-    dlg: u32,
 
     /// Largest --dlg this issuer mints, at most 4 [default: 1].
     #[arg(long, value_name = "N")]
@@ -111,15 +81,8 @@ pub fn run(args: &MintArgs) -> Result<(), Failure> {
     if let Some(sink) = args.audit.sink()? {
         issuer = issuer.with_audit(sink);
     }
-    let mut request = MintRequest::new(&args.sub, &args.task)
-        .with_aud(&args.aud)
-        .with_scope(&args.scope)
-        .with_res(&args.res)
-        .with_ttl(args.ttl)
-        .with_dlg(args.dlg)
-        .with_extra(extra);
+    let mut request = args.grant.mint_request().with_extra(extra);
     request.nbf = args.nbf;
-    request.cnf_jkt = args.cnf_jkt.clone();
     let token = issuer.mint(&request)?;
     // Only now: on failure stderr holds nothing but the error JSON.
     if let Some(warning) = jwk.warning {
