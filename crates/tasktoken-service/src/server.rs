@@ -679,12 +679,7 @@ async fn exchange(
     // The proof is recorded only now, after the subject token and the policy allowed the
     // request: proofs sent with garbage subject tokens cannot fill the replay cache.
     if let Some(proof) = &proof {
-        let until = proof.iat + i64::from(DEFAULT_PROOF_MAX_AGE) + i64::from(app.skew);
-        let fresh =
-            app.proofs.lock().map(|cache| cache.record(&proof.jti, until, now)).unwrap_or(false);
-        if !fresh {
-            return Err(OAuthError::new("invalid_dpop_proof", "the proof has been used before"));
-        }
+        record_proof(app, proof, now)?;
     }
     if let Some((key, until)) = identity.replay {
         let (reply, answer) = oneshot::channel();
@@ -898,6 +893,17 @@ fn revoke_challenge(dpop: Option<bool>, status: StatusCode, code: &str) -> Optio
 
 /// The proof replay store shared with `/token`, locked only to record a proof (after it
 /// verified), not for the whole verification.
+/// Records a verified `/token` proof's `jti` in the service's replay cache: `invalid_dpop_proof`
+/// if it was used before (or the cache is poisoned: fail closed).
+fn record_proof(app: &App, proof: &VerifiedProof, now: i64) -> Result<(), OAuthError> {
+    let until = proof.iat + i64::from(DEFAULT_PROOF_MAX_AGE) + i64::from(app.skew);
+    if LockedProofs(&app.proofs).record(&proof.jti, until, now) {
+        Ok(())
+    } else {
+        Err(OAuthError::new("invalid_dpop_proof", "the proof has been used before"))
+    }
+}
+
 struct LockedProofs<'a>(&'a Mutex<ProofReplayCache>);
 
 impl tasktoken::ProofReplayStore for LockedProofs<'_> {

@@ -5,7 +5,7 @@
 //! page for people. The rules are the core's ([`tasktoken::Approval`]) and the store moves
 //! each state once; this module parses, authenticates, calls them and answers.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{Path, State};
@@ -13,12 +13,14 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Map, Value};
 use tasktoken::{
-    approval_resource, new_approval_handle, parse_approval_id, secret_matches, Approval,
-    ApprovalRefusal, Decision, Grant, ProofReplayStore, ProofRequest, Request, Requester,
-    VerifyContext, DECIDE_ACTION, DEFAULT_PROOF_MAX_AGE,
+    approval_resource, new_approval_handle, parse_approval_id, resource_allowed, secret_matches,
+    Approval, ApprovalRefusal, Decision, Grant, ProofRequest, Request, Requester, UnverifiedToken,
+    VerifyContext, DECIDE_ACTION,
 };
 
-use super::{check_proof, json_response, unix_now, App, OAuthError, JWT_TYPE};
+use super::{
+    check_proof, json_response, record_proof, unix_now, App, LockedProofs, OAuthError, JWT_TYPE,
+};
 use crate::approvals::{self, DecideError};
 use crate::config::ApprovalConfig;
 use crate::store::Store;
@@ -180,12 +182,7 @@ pub(super) async fn collect(
     // Every poll's proof is used once, pending or not: a proof captured from one poll cannot
     // be replayed to collect (and so burn) the token later.
     if let Some(proof) = &proof {
-        let until = proof.iat + i64::from(DEFAULT_PROOF_MAX_AGE) + i64::from(app.skew);
-        let fresh =
-            app.proofs.lock().map(|cache| cache.record(&proof.jti, until, now)).unwrap_or(false);
-        if !fresh {
-            return Err(OAuthError::new("invalid_dpop_proof", "the proof has been used before"));
-        }
+        record_proof(app, proof, now)?;
     }
     let (by, at) = approval
         .collect(proof.as_ref().map(|p| p.jkt.as_str()), now)
@@ -271,28 +268,6 @@ struct Approver {
     policies: Vec<String>,
 }
 
-/// A replay store that records a request's one proof once, though the token is verified
-/// once per policy: the first answer for a `jti` is the answer for all.
-struct OncePerRequest<'a> {
-    inner: &'a dyn ProofReplayStore,
-    seen: Mutex<Option<(String, bool)>>,
-}
-
-impl ProofReplayStore for OncePerRequest<'_> {
-    fn record(&self, jti: &str, expires: i64, now: i64) -> bool {
-        let Ok(mut seen) = self.seen.lock() else { return false };
-        match &*seen {
-            Some((known, answer)) if known == jti => *answer,
-            Some(_) => false,
-            None => {
-                let answer = self.inner.record(jti, expires, now);
-                *seen = Some((jti.to_owned(), answer));
-                answer
-            }
-        }
-    }
-}
-
 /// Authenticates the caller of an approval endpoint (`method` on `path`): one
 /// `Authorization: Bearer <token>` (or `DPoP <token>` with its `DPoP` proof) holding a token
 /// of this issuer for its `issuer` URL, not revoked, granting [`DECIDE_ACTION`] on
@@ -333,45 +308,43 @@ async fn authenticate(
         _ => return Err(invalid("a `DPoP` proof goes with `Authorization: DPoP`".into())),
     };
     let url = format!("{}{path}", app.url);
-    let mut granted = Vec::new();
-    let mut claims = None;
-    {
-        let cache = app.proofs.lock().map_err(|_| invalid("unavailable".into()))?;
-        let replay = OncePerRequest { inner: &*cache, seen: Mutex::new(None) };
-        // With no policy to decide, the token is still verified (401 before 403).
-        let none = ["-".to_owned()];
-        let names: Vec<&String> = if app.approvals.is_empty() {
-            none.iter().collect()
-        } else {
-            app.approvals.keys().collect()
+    // One verification, for the first policy the token names (read without trust: the
+    // verification decides); then the policies its verified `res` grants. A token naming no
+    // policy here is still verified in full, so a bad one is 401 before a genuine one is 403.
+    let names = UnverifiedToken::parse(token).ok().map(|t| {
+        let res = t.claims().get("res").and_then(Value::as_array).cloned().unwrap_or_default();
+        let named = |n: &&String| {
+            resource_allowed(res.iter().filter_map(Value::as_str), &approval_resource(n))
         };
-        for name in names {
-            let resource = approval_resource(name);
-            let mut request = Request::new(DECIDE_ACTION, &resource);
-            if let Some(proof) = proof {
-                request = request.with_proof(ProofRequest::new(proof, method, &url));
-            }
-            let context = VerifyContext::new().with_proof_replay(&replay);
-            match app.approver.verify_with(token, &request, now, context) {
-                Ok(verified) => {
-                    granted.push(name.clone());
-                    claims = Some(verified);
-                }
-                Err(e) if matches!(e.code(), "action_denied" | "resource_denied") => {}
-                Err(e) => return Err(invalid(format!("{}: {}", e.code(), e.message()))),
-            }
-        }
+        app.approvals.keys().find(named).cloned()
+    });
+    let resource = approval_resource(names.flatten().as_deref().unwrap_or("-"));
+    let mut request = Request::new(DECIDE_ACTION, &resource);
+    if let Some(proof) = proof {
+        request = request.with_proof(ProofRequest::new(proof, method, &url));
     }
-    let Some(claims) = claims else {
-        return Err(Refused {
-            scheme,
-            ..Refused::new(
-                StatusCode::FORBIDDEN,
-                "insufficient_scope",
-                format!("the token grants `{DECIDE_ACTION}` on no `approvals/<policy>` here"),
-            )
-        });
+    let replay = LockedProofs(&app.proofs);
+    let context = VerifyContext::new().with_proof_replay(&replay);
+    let claims = match app.approver.verify_with(token, &request, now, context) {
+        Ok(claims) => claims,
+        Err(e) if matches!(e.code(), "action_denied" | "resource_denied") => {
+            return Err(Refused {
+                scheme,
+                ..Refused::new(
+                    StatusCode::FORBIDDEN,
+                    "insufficient_scope",
+                    format!("the token grants `{DECIDE_ACTION}` on no `approvals/<policy>` here"),
+                )
+            })
+        }
+        Err(e) => return Err(invalid(format!("{}: {}", e.code(), e.message()))),
     };
+    let granted: Vec<String> = app
+        .approvals
+        .keys()
+        .filter(|n| resource_allowed(claims.resources(), &approval_resource(n)))
+        .cloned()
+        .collect();
     let (sub, jti) = (claims.sub().to_owned(), claims.jti().to_owned());
     // A revoked approver token decides nothing (checked against the store, exactly).
     let owned = jti.clone();
