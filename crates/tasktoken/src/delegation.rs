@@ -26,13 +26,15 @@ use alloc::vec::Vec;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::claims::{audiences, bound_key, check_link_claims, numeric_date, Times};
+use crate::claims::{audiences, bound_key, check_link_claims, numeric_date, Times, REGISTERED};
 use crate::dpop::{ProofSigningKey, PRIVATE_MEMBERS};
 use crate::encoding::{b64_decode_array, b64_encode};
 use crate::error::{malformed, Error, ErrorKind};
 use crate::issuer::random_jti;
 use crate::keys::{ed25519_thumbprint, strict_ed25519_key};
-use crate::policy::{is_mintable_pattern, is_safe_segment, is_scope, pattern_matches};
+use crate::policy::{
+    action_allowed, is_mintable_pattern, is_safe_segment, is_scope, pattern_matches,
+};
 use crate::token::{is_media_type, UnverifiedToken, FORBIDDEN_HEADER_MEMBERS, MAX_TOKEN_LEN};
 
 /// The `typ` every link carries.
@@ -259,13 +261,6 @@ pub(crate) fn check_link(
 const LINK_CLAIMS: [&str; 12] =
     ["prev", "sub", "aud", "iat", "nbf", "exp", "jti", "task", "scope", "res", "cnf", "dlg"];
 
-/// Claims of the root that are not carried into a chain's claims: the link's own replace
-/// them (and `iss` and `act` are the chain's).
-const ROOT_REPLACED: [&str; 14] = [
-    "iss", "sub", "aud", "iat", "nbf", "exp", "jti", "task", "scope", "res", "cnf", "dlg", "prev",
-    "act",
-];
-
 /// The verified claims of a chain: the last link's claims of DESIGN.md's list, `iss` the
 /// root's, `act` the chain's earlier subjects (RFC 8693 §4.1: the most recent delegator
 /// outermost, the root's `sub` innermost), and the root's other claims (the issuer signed
@@ -287,7 +282,9 @@ pub(crate) fn chain_claims(
     }
     let mut claims: Map<String, Value> = root
         .iter()
-        .filter(|(name, _)| !ROOT_REPLACED.contains(&name.as_str()))
+        // The root's registered claims are replaced: by the link's, and `iss` and `act` by
+        // the chain's.
+        .filter(|(name, _)| !REGISTERED.contains(&name.as_str()))
         .map(|(name, value)| (name.clone(), value.clone()))
         .collect();
     claims.extend(last.into_iter().filter(|(name, _)| LINK_CLAIMS.contains(&name.as_str())));
@@ -364,27 +361,26 @@ pub(crate) fn narrows(prev: &Map<String, Value>, link: &Map<String, Value>) -> R
     if !audiences(link.get("aud")).all(|a| prev_aud.contains(&a)) {
         return Err(denied("`aud` names an audience the previous element does not"));
     }
-    let text = |map: &Map<String, Value>, name: &str| -> String {
-        map.get(name).and_then(Value::as_str).unwrap_or_default().to_string()
-    };
+    // Borrowed from the claims: checked types (`check_link_claims`, `check_claims`).
+    fn text<'m>(map: &'m Map<String, Value>, name: &str) -> &'m str {
+        map.get(name).and_then(Value::as_str).unwrap_or_default()
+    }
+    fn strings<'m>(map: &'m Map<String, Value>, name: &str) -> impl Iterator<Item = &'m str> {
+        map.get(name).and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str)
+    }
     let prev_scope = text(prev, "scope");
-    if !text(link, "scope").split(' ').all(|a| prev_scope.split(' ').any(|p| p == a)) {
+    if !text(link, "scope").split(' ').all(|a| action_allowed(prev_scope, a)) {
         return Err(denied("`scope` has an action the previous element does not grant"));
     }
-    let strings = |map: &Map<String, Value>, name: &str| -> Vec<String> {
-        let items = map.get(name).and_then(Value::as_array);
-        items.into_iter().flatten().filter_map(Value::as_str).map(ToString::to_string).collect()
-    };
-    let prev_res = strings(prev, "res");
     let inside =
-        |r: &String| is_mintable_pattern(r) && prev_res.iter().any(|p| pattern_matches(p, r));
-    if !strings(link, "res").iter().all(inside) {
+        |r: &str| is_mintable_pattern(r) && strings(prev, "res").any(|p| pattern_matches(p, r));
+    if !strings(link, "res").all(inside) {
         return Err(denied("a `res` pattern is not inside the previous element's `res`"));
     }
     let (prev_task, task) = (text(prev, "task"), text(link, "task"));
     // A sub-task adds `/`-separated segments that are each safe as resource segments are (no
     // empty, `.`, `..` or encoded separator): nothing that normalises back out of the task.
-    let sub_task = task.strip_prefix(prev_task.as_str()).is_some_and(|rest| {
+    let sub_task = task.strip_prefix(prev_task).is_some_and(|rest| {
         rest.is_empty()
             || rest.strip_prefix('/').is_some_and(|added| added.split('/').all(is_safe_segment))
     });

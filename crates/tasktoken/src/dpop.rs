@@ -186,26 +186,17 @@ pub(crate) fn verify_proof_with(
     // table is held has passed every header check already (the same text, the same verdict),
     // so it is neither decoded, parsed, checked nor hashed again.
     let held = fast.and_then(|(cache, _)| cache.by_header(h));
-    let header_bytes = match held {
-        Some(_) => None,
-        None => Some(b64_decode(h).ok_or_else(header_not_object)?),
-    };
-    let header = match &header_bytes {
-        Some(bytes) => Some(parse_fields(bytes).ok_or_else(header_not_object)?),
-        None => None,
-    };
     let claims_bytes = b64_decode(p).ok_or_else(claims_not_object)?;
     let claims = parse_fields(&claims_bytes).ok_or_else(claims_not_object)?;
-    let signature = b64_decode(s).ok_or_else(|| invalid("the proof signature is not base64url"))?;
+    // Ed25519 and ES256 (`r‖s`) signatures are both 64 bytes.
+    let signature = b64_decode_array::<64>(s)
+        .ok_or_else(|| invalid("the proof signature is not 64 bytes of base64url"))?;
     let signing_input = &request.proof.as_bytes()[..h.len() + 1 + p.len()];
-    let (jkt, genuine) = match (held, header) {
-        (Some(held), _) => {
-            let genuine = <[u8; 64]>::try_from(signature.as_slice())
-                .is_ok_and(|signature| held.prepared.verify(signing_input, &signature));
-            (held.jkt.clone(), genuine)
-        }
-        (None, None) => return Err(header_not_object()),
-        (None, Some(header)) => {
+    let (jkt, genuine) = match held {
+        Some(held) => (held.jkt.clone(), held.prepared.verify(signing_input, &signature)),
+        None => {
+            let header_bytes = b64_decode(h).ok_or_else(header_not_object)?;
+            let header = parse_fields(&header_bytes).ok_or_else(header_not_object)?;
             if header.str("typ") != Some(PROOF_TYPE) {
                 return Err(invalid("the proof's `typ` is not `dpop+jwt`"));
             }
@@ -227,10 +218,9 @@ pub(crate) fn verify_proof_with(
                 _ => None,
             };
             let prepared = candidate.and_then(|(cache, key)| cache.by_key(key.as_bytes()));
-            let genuine = match (prepared, <[u8; 64]>::try_from(signature.as_slice())) {
-                (Some(prepared), Ok(signature)) => prepared.verify(signing_input, &signature),
-                (Some(_), Err(_)) => false,
-                (None, _) => key.verify(signing_input, &signature),
+            let genuine = match prepared {
+                Some(prepared) => prepared.verify(signing_input, &signature),
+                None => key.verify(signing_input, &signature),
             };
             if let (true, Some((cache, key))) = (genuine, candidate) {
                 cache.remember(key, h, &jkt);

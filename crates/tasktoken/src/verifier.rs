@@ -399,20 +399,22 @@ impl Verifier {
         // A link's `jti` is chosen by whoever signed the link, so it could name any other
         // token's: an authority storing it would revoke that token. Chains are revoked
         // through their root (which ends every link made from it) or end at their `exp`.
-        let resource = format!("tokens/{}", unverified_jti(target.unwrap_or(bearer)));
         if bearer.contains('~') || target.is_some_and(|t| t.contains('~')) {
             let refused = Err(denied(
                 "a delegation chain neither revokes nor is revoked by its own `jti`: revoke its \
                  root, or let it expire",
             ));
-            let trace = Trace::new(context.audit.is_some() || self.audit.is_some());
-            let request = Request::new(REVOKE_ACTION, &resource);
-            self.record(trace, now, &refused, Some(&request), context.audit);
+            if context.audit.is_some() || self.audit.is_some() {
+                let resource = revocation_resource(target.unwrap_or(bearer));
+                let request = Request::new(REVOKE_ACTION, &resource);
+                self.record(Trace::new(true), now, &refused, Some(&request), context.audit);
+            }
             return refused;
         }
         let Some(target) = target else {
-            return self.revoke_self(bearer, dpop, now, &resource, context);
+            return self.revoke_self(bearer, dpop, now, context);
         };
+        let resource = revocation_resource(target);
         let request = Request { dpop, ..Request::new(REVOKE_ACTION, &resource) };
         // The call's own listener gets one event for the whole decision: the caller's, with
         // the target's refusal as its outcome when the caller passed and the target did not
@@ -439,7 +441,6 @@ impl Verifier {
         token: &str,
         dpop: Option<ProofRequest<'_>>,
         now: i64,
-        resource: &str,
         context: VerifyContext<'_>,
     ) -> Result<VerifiedClaims, Error> {
         let VerifyContext { audit: sink, proof_replay, proof_keys, .. } = context;
@@ -453,7 +454,10 @@ impl Verifier {
             self.check_proof(bound_key(&genuine.authenticated.map), token, &request, now, checks)?;
             Ok(VerifiedClaims::new(genuine.authenticated, false))
         });
-        self.record(trace, now, &result, Some(&Request::new(REVOKE_ACTION, resource)), sink);
+        if enabled {
+            let resource = revocation_resource(token);
+            self.record(trace, now, &result, Some(&Request::new(REVOKE_ACTION, &resource)), sink);
+        }
         result
     }
 
@@ -821,14 +825,14 @@ fn mismatch() -> Error {
     )
 }
 
-/// The `jti` a token says it has, read without trusting it (`-` when there is none): only to
-/// name the resource of a revocation request (`tokens/<jti>`) and its audit event.
-fn unverified_jti(token: &str) -> String {
+/// The resource a revocation of `token` is about, `tokens/<jti>`, its `jti` read without
+/// trust (`-` when there is none): what the caller's grant must cover, and the audit
+/// event's resource.
+fn revocation_resource(token: &str) -> String {
     let root = token.split('~').next().unwrap_or_default();
-    UnverifiedToken::parse(root)
-        .ok()
-        .and_then(|t| t.claims().get("jti").and_then(|v| v.as_str()).map(String::from))
-        .unwrap_or_else(|| String::from("-"))
+    let unverified = UnverifiedToken::parse(root).ok();
+    let jti = unverified.as_ref().and_then(|t| t.claims().get("jti")).and_then(|v| v.as_str());
+    format!("tokens/{}", jti.unwrap_or("-"))
 }
 
 /// A sink that keeps the one event of a verification, to be forwarded once the decision it
