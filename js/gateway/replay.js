@@ -21,9 +21,9 @@
 
 /** The longest a proof can be accepted: `proofMaxAge` and clock skew, each at most 300 s, and
  * an `iat` up to the skew ahead. A longer `ttl` is refused (the gateway never sends one). */
-export const MAX_TTL_SECONDS = 900;
+const MAX_TTL_SECONDS = 900;
 /** Kept past the `ttl`, for clock differences between the isolates and this object. */
-export const CLOCK_MARGIN_SECONDS = 30;
+const CLOCK_MARGIN_SECONDS = 30;
 /** The largest request body the object reads: `{"key": <64 hex>, "ttl": <integer>}`. */
 const MAX_BODY = 256;
 
@@ -60,8 +60,9 @@ export class ProofReplayStore {
     const entry = parseEntry(await request.text());
     if (entry === null) return Response.json({ error: "malformed" }, { status: 400 });
     const now = seconds();
-    const recorded = this.record(entry.key, now + entry.ttl + CLOCK_MARGIN_SECONDS, now);
-    if (recorded) await this.cleanUpLater(now + entry.ttl + CLOCK_MARGIN_SECONDS);
+    const until = now + entry.ttl + CLOCK_MARGIN_SECONDS;
+    const recorded = this.record(entry.key, until, now);
+    if (recorded) await this.cleanUpLater(until);
     return Response.json({ recorded });
   }
 
@@ -103,7 +104,7 @@ export class ProofReplayStore {
  * `{ key, ttl }` from a request body, or `null` for anything but a JSON object with exactly
  * a `key` of 64 lowercase hex digits and an integer `ttl` from 0 to MAX_TTL_SECONDS.
  */
-export function parseEntry(text) {
+function parseEntry(text) {
   if (text.length > MAX_BODY) return null;
   let body;
   try {

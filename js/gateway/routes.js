@@ -122,8 +122,8 @@ function matchPath(pattern, segments) {
  * takes the first of two and one that takes the last would disagree about what was asked).
  */
 function forwardedQuery(allowed, search) {
-  // No query (or a bare `?`, which `url.search` already reads as none): nothing to parse.
-  if (search === "" || search === "?") return { search: "" };
+  // No query (`url.search` reads a bare `?` as none too): nothing to parse.
+  if (search === "") return { search: "" };
   const params = new URLSearchParams(search);
   const seen = new Set();
   for (const name of params.keys()) {

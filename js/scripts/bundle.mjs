@@ -14,6 +14,7 @@
 // deep as load/). Packages (the MCP SDK peer) stay imports.
 import { build } from "esbuild";
 import { readFile, rm } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
 
 const root = new URL("..", import.meta.url);
 const RUNTIMES = ["node", "web", "workerd"];
@@ -24,11 +25,14 @@ const RUNTIMES = ["node", "web", "workerd"];
  * bundler would look for a file that is not there. The loaders always pass the module; the
  * fallback is pointed at the real file anyway.
  */
+/** The wasm-bindgen glue of either module, and which one it is. */
+const GLUE = /[\\/]wasm[\\/](verify|mint)[\\/]tasktoken\.js$/;
+
 const gluePath = {
   name: "glue-wasm-path",
   setup(b) {
-    b.onLoad({ filter: /[\\/]wasm[\\/](verify|mint)[\\/]tasktoken\.js$/ }, async (args) => {
-      const module = /[\\/]wasm[\\/](verify|mint)[\\/]/.exec(args.path)[1];
+    b.onLoad({ filter: GLUE }, async (args) => {
+      const module = GLUE.exec(args.path)[1];
       const text = await readFile(args.path, "utf8");
       const fallback = "new URL('tasktoken_bg.wasm', import.meta.url)";
       const count = text.split(fallback).length - 1;
@@ -45,7 +49,7 @@ for (const runtime of RUNTIMES) {
   // Chunk names carry a content hash: a stale one must not ship beside the new one.
   await rm(new URL(`dist-${runtime}/`, root), { recursive: true, force: true });
   await build({
-    absWorkingDir: new URL(".", root).pathname,
+    absWorkingDir: fileURLToPath(root),
     entryPoints: [`load/${runtime}-verify.js`, `load/${runtime}.js`, `load/${runtime}-mcp.js`],
     outdir: `dist-${runtime}`,
     bundle: true,

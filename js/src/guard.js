@@ -285,7 +285,8 @@ function asTaskTokenError(error) {
   return new TaskTokenError("malformed", "the request could not be checked", { cause: error });
 }
 
-function headerValue(value) {
+/** @internal A Node header value (a string, or an array of them) as one string. */
+export function headerValue(value) {
   return Array.isArray(value) ? value.join(", ") : value;
 }
 

@@ -12,7 +12,7 @@
 // middleware, loads its error classes when it has to throw one.
 import { refusalEvent } from "../wasm/verify/tasktoken.js";
 import { TaskTokenError } from "./errors.js";
-import { decideRequest, refusalFor } from "./guard.js";
+import { decideRequest, headerValue, refusalFor } from "./guard.js";
 import { parseHttpUrl, readBody } from "./http.js";
 import { hasMethod, isInstance, ownValue, parseClaims, snapshotObject } from "./input.js";
 import { RemoteKeySet } from "./keys.js";
@@ -695,10 +695,6 @@ class SessionOwners {
     this.#capacity = capacity;
   }
 
-  get size() {
-    return this.#map.size;
-  }
-
   /** Binds a new session; an id bound to another owner stays theirs. */
   open(id, owner, exp) {
     const entry = this.#live(id);
@@ -976,10 +972,6 @@ async function readNodeBody(req, headers, limit) {
     at += bytes.byteLength;
   }
   return body;
-}
-
-function headerValue(value) {
-  return Array.isArray(value) ? value.join(", ") : value;
 }
 
 /** @import { AuditEvent } from "./util.js" */

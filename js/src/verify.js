@@ -216,13 +216,10 @@ export class Verifier {
     const outer = this.#call;
     const call = listening ? { listener: perCall, reported: false } : undefined;
     this.#call = call;
-    let attached = false;
+    const first = perCall !== undefined && this.#perCallListening++ === 0;
     let outcome = "malformed";
     try {
-      if (perCall !== undefined) {
-        attached = true;
-        if (this.#perCallListening++ === 0 && this.#onDecision === undefined) core?.setDecisionSink(this.#sink);
-      }
+      if (first && this.#onDecision === undefined) core?.setDecisionSink(this.#sink);
       const result = run();
       outcome = "ok";
       return result;
@@ -232,7 +229,7 @@ export class Verifier {
       throw error;
     } finally {
       this.#counts.set(outcome, (this.#counts.get(outcome) ?? 0) + 1);
-      if (attached && --this.#perCallListening === 0 && this.#onDecision === undefined) {
+      if (perCall !== undefined && --this.#perCallListening === 0 && this.#onDecision === undefined) {
         core?.setDecisionSink(undefined);
       }
       this.#call = outer;
