@@ -120,7 +120,7 @@ fn is_forbidden_char(c: char) -> bool {
 /// `task` a token service is asked for and in the claims templates substitute: what an
 /// approver reads must be what is minted. (Resources refuse [`is_invisible`], the set the
 /// verifier has always applied.)
-pub(crate) fn is_hidden(c: char) -> bool {
+fn is_hidden(c: char) -> bool {
     is_invisible(c)
         || matches!(c,
             '\u{0600}'..='\u{0605}' | '\u{061C}' | '\u{06DD}' | '\u{070F}' | '\u{0890}'
@@ -153,6 +153,22 @@ pub(crate) fn is_scope(scope: &str) -> bool {
     scope.split(' ').all(is_scope_token)
 }
 
+/// A `scope` the token service takes from a client: [`is_scope`], and no action twice (an
+/// action asked for twice is a client's bug, not a grant to write twice into the token).
+/// The issuer itself keeps accepting what its trusted caller writes.
+pub(crate) fn is_mintable_scope(scope: &str) -> bool {
+    // Scopes are a handful of actions: quadratic is cheaper than a set.
+    is_scope(scope)
+        && scope.split(' ').enumerate().all(|(i, a)| !scope.split(' ').take(i).any(|b| b == a))
+}
+
+/// Text a person reads as what it is: no control character and nothing [`is_hidden`]. What
+/// the token service takes from its clients (a `task`) and from identity tokens (claims in
+/// templates), and shows approvers.
+pub(crate) fn is_readable_text(text: &str) -> bool {
+    !text.chars().any(|c| c.is_control() || is_hidden(c))
+}
+
 /// A resource pattern an issuer is willing to sign: segments that are not empty, `.`, `..`,
 /// or encoded separators, with `*` only as the whole last segment.
 pub(crate) fn is_mintable_pattern(pattern: &str) -> bool {
@@ -167,6 +183,18 @@ pub(crate) fn is_mintable_pattern(pattern: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mintable_scopes_name_each_action_once_and_readable_text_hides_nothing() {
+        assert!(is_mintable_scope("a:read a:write"));
+        for bad in ["a:read a:read", "a b a", "a  b", "", "a "] {
+            assert!(!is_mintable_scope(bad), "{bad:?}");
+        }
+        assert!(is_readable_text("deploy-8812/stage:deploy ünïcode"));
+        for bad in ["x\u{202E}y", "x\u{E0061}", "x\ny", "x\u{200B}"] {
+            assert!(!is_readable_text(bad), "{bad:?}");
+        }
+    }
 
     #[test]
     fn resources() {
