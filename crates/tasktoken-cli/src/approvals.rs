@@ -16,10 +16,12 @@ use zeroize::Zeroizing;
 
 use crate::clock::unix_now;
 use crate::failure::Failure;
+use crate::files::read_text;
 use crate::output::stdout_line;
+use crate::token_arg::read_token;
 
 /// Most bytes read from a token file or stdin; a token is at most 8 KiB.
-const MAX_TOKEN_FILE: u64 = 64 * 1024;
+const MAX_TOKEN_FILE: usize = 64 * 1024;
 /// Most bytes read from the service's answer.
 const MAX_ANSWER: u64 = 4 << 20;
 
@@ -230,25 +232,20 @@ fn refused(error: &str, message: &str) -> Failure {
     Failure::Refused { error: error.to_owned(), message: message.to_owned() }
 }
 
-/// The approver token from `file` (`-`: stdin), trimmed; at most 64 KiB.
+/// The approver token from `file` (`-`: stdin, as any token argument), trimmed; at most
+/// 64 KiB, one token with nothing else in it.
 fn read_token_file(file: &std::path::Path) -> Result<Zeroizing<String>, Failure> {
-    let name = file.display();
-    let mut bytes = Zeroizing::new(Vec::new());
-    let read = if file.as_os_str() == "-" {
-        std::io::stdin().lock().take(MAX_TOKEN_FILE + 1).read_to_end(&mut bytes)
+    let text = if file.as_os_str() == "-" {
+        read_token("-")?
     } else {
-        std::fs::File::open(file).and_then(|f| f.take(MAX_TOKEN_FILE + 1).read_to_end(&mut bytes))
+        read_text(file, "--token-file", MAX_TOKEN_FILE)?
     };
-    read.map_err(|e| Failure::Io(format!("--token-file '{name}': {e}")))?;
-    if bytes.len() as u64 > MAX_TOKEN_FILE {
-        return Err(Failure::Io(format!("--token-file '{name}': larger than 64 KiB")));
-    }
-    let text = std::str::from_utf8(bytes.trim_ascii())
-        .map_err(|_| Failure::Io(format!("--token-file '{name}': not UTF-8")))?;
-    if text.is_empty() || text.bytes().any(|b| b.is_ascii_whitespace() || b.is_ascii_control()) {
+    let token = text.trim();
+    if token.is_empty() || token.bytes().any(|b| b.is_ascii_whitespace() || b.is_ascii_control()) {
+        let name = file.display();
         return Err(Failure::Io(format!("--token-file '{name}': not one token")));
     }
-    Ok(Zeroizing::new(text.to_owned()))
+    Ok(Zeroizing::new(token.to_owned()))
 }
 
 /// Audit lines of decisions made here, where the service's configuration sends its own
