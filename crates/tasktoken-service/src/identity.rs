@@ -127,20 +127,17 @@ impl Providers {
         if token.len() > MAX_SUBJECT_TOKEN {
             return Err("the subject token is longer than 16 KiB".into());
         }
-        let header = jsonwebtoken::decode_header(token)
-            .map_err(|_| "the subject token is not a JWT".to_owned())?;
         // Held to the rules of our own tokens: no duplicate members (one parser reads the
         // first, another the last), and no member that changes how the JWS is processed
         // (RFC 7515 §4.1.11: a `crit` naming what we do not understand must be refused).
-        let strict_header = token
-            .split('.')
-            .next()
-            .and_then(|part| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(part).ok())
-            .and_then(|bytes| tasktoken::parse_json_object(&bytes))
+        // Decoded once; `jsonwebtoken` reads its typed header from the same object.
+        let strict_header = strict_part(token, 0)
             .ok_or_else(|| "the subject token's header is not a strict JSON object".to_owned())?;
         if ["crit", "b64", "zip", "enc"].iter().any(|m| strict_header.contains_key(*m)) {
             return Err("the subject token's header has a member that changes its meaning".into());
         }
+        let header: jsonwebtoken::Header = serde_json::from_value(Value::Object(strict_header))
+            .map_err(|_| "the subject token is not a JWT".to_owned())?;
         if let Some(typ) = &header.typ {
             let typ = typ.to_ascii_lowercase();
             let typ = typ.strip_prefix("application/").unwrap_or(&typ);
@@ -148,7 +145,7 @@ impl Providers {
                 return Err("a task token, link or proof is not an identity token".into());
             }
         }
-        let unverified = unverified_claims(token).ok_or_else(|| {
+        let unverified = strict_part(token, 1).ok_or_else(|| {
             "the subject token's claims are not a strict JSON object (duplicate members?)"
                 .to_owned()
         })?;
@@ -379,13 +376,13 @@ fn parse_jwks(bytes: &[u8]) -> Result<HashMap<String, Key>, String> {
     Ok(by_kid)
 }
 
-/// The claims of a JWS, decoded without verifying (to pick the provider by `iss`), read
+/// Part `n` of a JWS (0 the header, 1 the claims), decoded without verifying, read
 /// strictly: `None` for duplicate members at any depth, as for our own tokens. The verified
 /// claims are the same text, so no policy ever matches a value another parser reads
 /// differently.
-fn unverified_claims(token: &str) -> Option<Map<String, Value>> {
-    let payload = token.split('.').nth(1)?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).ok()?;
+fn strict_part(token: &str, n: usize) -> Option<Map<String, Value>> {
+    let part = token.split('.').nth(n)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(part).ok()?;
     tasktoken::parse_json_object(&bytes)
 }
 
