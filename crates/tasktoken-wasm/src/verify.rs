@@ -12,7 +12,7 @@ use tasktoken::{
 };
 use wasm_bindgen::prelude::*;
 
-use crate::{options, seconds, Decisions, Failure, JsResult};
+use crate::{options, seconds, Capture, Decisions, Failure, JsResult};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -238,11 +238,7 @@ impl CoreVerifier {
         let now = seconds(now)?;
         let capture = self.decisions.capturing();
         let result = self.with_revocation(|revocation| {
-            let mut context = VerifyContext::new()
-                .with_proof_replay(&self.proofs)
-                .with_proof_keys(&self.proof_keys);
-            context.revocation = revocation;
-            context.audit = capture.as_ref().map(|c| c as &dyn AuditSink);
+            let context = self.context(revocation, capture.as_ref());
             let dpop = dpop.as_ref().map(ProofArgs::request);
             self.verifier.authorize_revocation_at(bearer, target.as_deref(), dpop, now, context)
         });
@@ -300,12 +296,23 @@ impl CoreVerifier {
         // A re-entrant call (an exactCheck callback verifying with this same verifier)
         // finds the cache borrowed and goes without it, rather than trapping.
         let mut cache = self.cache.try_borrow_mut().ok();
+        let mut context = self.context(revocation, capture.as_ref());
+        context.cache = cache.as_deref_mut();
+        self.verifier.verify_with(token, request, now, context)
+    }
+
+    /// What every decision of this verifier consults: its proof replay cache and proof-key
+    /// tables, the revocation settings, and the call's audit capture if anyone listens.
+    fn context<'a>(
+        &'a self,
+        revocation: Option<&'a Revocation<'a>>,
+        capture: Option<&'a Capture>,
+    ) -> VerifyContext<'a> {
         let mut context =
             VerifyContext::new().with_proof_replay(&self.proofs).with_proof_keys(&self.proof_keys);
         context.revocation = revocation;
-        context.audit = capture.as_ref().map(|c| c as &dyn AuditSink);
-        context.cache = cache.as_deref_mut();
-        self.verifier.verify_with(token, request, now, context)
+        context.audit = capture.map(|c| c as &dyn AuditSink);
+        context
     }
 
     /// Runs `work` with the revocation settings as the core takes them (none if unset), at
