@@ -19,9 +19,9 @@ use axum::routing::{get, post};
 use axum::Router;
 use serde_json::{json, Map, Value};
 use tasktoken::{
-    decide_exchange, verify_proof, ExchangeRequest, Issuer, KeySet, MintRequest, Policy,
-    ProofReplayCache, ProofReplayStore as _, ProofRequest, PublicationPlanner, Refusal,
-    UnverifiedToken, VerifiedProof, Verifier, VerifyContext, DEFAULT_PROOF_MAX_AGE, REVOKE_ACTION,
+    decide_exchange, verify_proof, ExchangeRequest, Issuer, KeySet, Policy, ProofReplayCache,
+    ProofReplayStore as _, ProofRequest, PublicationPlanner, Refusal, UnverifiedToken,
+    VerifiedProof, Verifier, VerifyContext, DEFAULT_PROOF_MAX_AGE, REVOKE_ACTION,
 };
 use tokio::sync::{mpsc, oneshot, Notify};
 
@@ -652,22 +652,14 @@ async fn exchange(
     audit.insert("policy".into(), Value::from(grant.policy.clone()));
     // Minted before anything is recorded: a request the issuer refuses uses up neither the
     // subject token nor the proof; the token is handed out only once both are recorded.
-    let mut extra = Map::new();
     let rule = app.approvals.get(&grant.policy);
+    let mut mint = grant.mint_request(proof.as_ref().map(|p| p.jkt.clone()));
     if let Some(rule) = rule {
         // The token minted at collection carries `apv`: the trial mint below carries the
         // longest one it may, so what passes now passes then.
         let longest = rule.rule.approvers().iter().max_by_key(|a| a.len());
-        extra.insert("apv".into(), json!({ "sub": longest, "at": now }));
+        mint = mint.with_extra(tasktoken::apv(longest.map_or("", String::as_str), now));
     }
-    let mut mint = MintRequest::new(grant.sub.clone(), grant.task.clone())
-        .with_aud(vec![grant.aud.clone()])
-        .with_scope(grant.scope.clone())
-        .with_res(grant.res.clone())
-        .with_ttl(grant.ttl)
-        .with_dlg(grant.dlg)
-        .with_extra(extra);
-    mint.cnf_jkt = proof.as_ref().map(|p| p.jkt.clone());
     // With an approval rule this is a trial: the token is dropped, and minted again (as
     // decided now) when the approved request is collected.
     let token = app.issuer.mint_at(&mint, now).map_err(|e| {

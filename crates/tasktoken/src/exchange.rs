@@ -25,6 +25,7 @@ use alloc::vec::Vec;
 use serde_json::{Map, Value};
 
 use crate::error::{malformed, Error};
+use crate::issuer::MintRequest;
 use crate::policy::{
     is_mintable_pattern, is_mintable_scope, is_readable_text, is_safe_segment, is_scope_token,
     pattern_matches,
@@ -112,6 +113,21 @@ pub struct Grant {
     pub ttl: u32,
     /// The delegation depth.
     pub dlg: u32,
+}
+
+impl Grant {
+    /// What to mint for it: the granted claims, bound to `cnf_jkt` (the key the request
+    /// proved, if any), with no other claims.
+    pub fn mint_request(&self, cnf_jkt: Option<String>) -> MintRequest {
+        let mut mint = MintRequest::new(self.sub.clone(), self.task.clone())
+            .with_aud([self.aud.clone()])
+            .with_scope(self.scope.clone())
+            .with_res(self.res.clone())
+            .with_ttl(self.ttl)
+            .with_dlg(self.dlg);
+        mint.cnf_jkt = cnf_jkt;
+        mint
+    }
 }
 
 /// Why a request was refused: an RFC 8693 / RFC 6749 error and a description that names the

@@ -83,7 +83,7 @@ mod token;
 mod verifier;
 
 pub use approval::{
-    approval_resource, is_approval_id, new_approval_handle, parse_approval_id, secret_matches,
+    approval_resource, apv, is_approval_id, new_approval_handle, parse_approval_id, secret_matches,
     Approval, ApprovalHandle, ApprovalPolicy, ApprovalRefusal, ApprovalState, Decision, Requester,
     COLLECT_GRACE, DECIDE_ACTION, DEFAULT_APPROVAL_INTERVAL, MAX_APPROVAL_EXPIRES,
     MAX_APPROVAL_INTERVAL, MAX_APPROVERS,
