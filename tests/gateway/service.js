@@ -1,11 +1,12 @@
 // The token service's side of the gateway tests and the demo: a local OIDC provider (as
 // GitHub Actions' is, its JWKS over HTTP on 127.0.0.1), `tasktoken serve` with a policy for
 // one CI repository, and the identity tokens a CI job of that repository would hold.
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { createServer } from "node:http";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { SignJWT, exportJWK, generateKeyPair } from "jose";
+import { startServe } from "../serve.js";
 
 export const BIN = process.env.TASKTOKEN_BIN ??
   new URL("../../target/release/tasktoken", import.meta.url).pathname;
@@ -80,34 +81,5 @@ audience = "${issuer}"
 
 ${POLICY}
 ${extra}`);
-  const child = spawn(BIN, ["serve", "--config", join(dir, "service.toml"), "--listen", listen],
-    { stdio: ["ignore", "pipe", "pipe"] });
-  const lines = [];
-  let stderr = "";
-  child.stderr.on("data", (d) => (stderr += d));
-  const exited = new Promise((resolve) => child.once("exit", resolve));
-  const url = await new Promise((resolve, reject) => {
-    let text = "";
-    child.stdout.on("data", (data) => {
-      text += data;
-      const parts = text.split("\n");
-      text = parts.pop();
-      for (const line of parts) {
-        const value = JSON.parse(line);
-        if (value.listening) resolve(value.listening);
-        else lines.push(value);
-      }
-    });
-    child.once("exit", (code) => reject(new Error(`tasktoken serve exited ${code}: ${stderr}`)));
-  });
-  return {
-    url,
-    /** The audit lines so far (JSON objects). */
-    audit: () => lines,
-    /** SIGTERM, and the exit code. */
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
-      return exited;
-    },
-  };
+  return startServe(BIN, join(dir, "service.toml"), listen);
 }

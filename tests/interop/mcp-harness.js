@@ -2,13 +2,14 @@
 // provider on 127.0.0.1 (jose, ES256) and `tasktoken serve` (the built binary) with one
 // policy under which a CI agent may call tools of one MCP server (its canonical URI the
 // tokens' audience, RFC 8707).
-import { spawn, execFileSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import http from "node:http";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { SignJWT, exportJWK, generateKeyPair } from "jose";
+import { startServe } from "../serve.js";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const bin = process.env.TASKTOKEN_BIN ?? join(root, "target", "release", "tasktoken");
@@ -75,15 +76,6 @@ scope = ["tools:call", "prompts:get"]
 res = ["tools/search", "tools/issues/*", "prompts/summary"]
 max_ttl = "10m"
 `);
-  const child = spawn(bin, ["serve", "--config", join(dir, "service.toml"), "--listen", `127.0.0.1:${port}`],
-    { stdio: ["ignore", "pipe", "inherit"] });
-  const url = await new Promise((ok, fail) => {
-    let text = "";
-    child.stdout.on("data", (d) => {
-      text += d;
-      if (text.includes("\n")) ok(JSON.parse(text.split("\n")[0]).listening);
-    });
-    child.on("exit", (code) => fail(new Error(`serve exited ${code}`)));
-  });
-  return { url, stop: () => child.kill("SIGTERM") };
+  const { url, stop } = await startServe(bin, join(dir, "service.toml"), `127.0.0.1:${port}`);
+  return { url, stop };
 }

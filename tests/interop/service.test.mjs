@@ -5,7 +5,7 @@
 // (`RevocationReplica` on `<base>/revocation`), so a completed task is refused.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, execFileSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import http from "node:http";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -17,6 +17,7 @@ import {
   generateProofKey, withTask,
 } from "tasktoken";
 import * as verifyOnly from "tasktoken/verify";
+import { startServe } from "../serve.js";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const bin = process.env.TASKTOKEN_BIN ?? join(root, "target", "release", "tasktoken");
@@ -52,17 +53,8 @@ scope = ["artifacts:read"]
 res = ["repos/{repository}/*"]
 max_ttl = "10m"
 ${extra}`);
-  const child = spawn(bin, ["serve", "--config", join(dir, "service.toml"), "--listen", `127.0.0.1:${port ?? 0}`],
-    { stdio: ["ignore", "pipe", "inherit"] });
-  const url = await new Promise((ok, fail) => {
-    let text = "";
-    child.stdout.on("data", (d) => {
-      text += d;
-      if (text.includes("\n")) ok(JSON.parse(text.split("\n")[0]).listening);
-    });
-    child.on("exit", (code) => fail(new Error(`serve exited ${code}`)));
-  });
-  return { url, dir, stop: () => child.kill("SIGTERM") };
+  const { url, stop } = await startServe(bin, join(dir, "service.toml"), `127.0.0.1:${port ?? 0}`);
+  return { url, dir, stop };
 }
 
 const request = {

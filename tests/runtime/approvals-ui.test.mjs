@@ -5,13 +5,14 @@
 // pending request is saved in target/test-output/approvals-ui.png.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, execFileSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { SignJWT, exportJWK, generateKeyPair } from "jose";
 import { launchChromium } from "./chromium.js";
+import { startServe } from "../serve.js";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const bin = process.env.TASKTOKEN_BIN ?? join(root, "target", "release", "tasktoken");
@@ -52,22 +53,8 @@ res = ["dbs/prod"]
 max_ttl = "5m"
 approval = { approvers = ["human:alice"], expires = "10m", interval = 1 }
 `);
-  const child = spawn(bin, ["serve", "--config", join(dir, "service.toml"), "--listen", "127.0.0.1:0"],
-    { stdio: ["ignore", "pipe", "inherit"] });
-  const audit = [];
-  const url = await new Promise((ok, fail) => {
-    let text = "";
-    child.stdout.on("data", (d) => {
-      text += d;
-      const lines = text.split("\n");
-      text = lines.pop();
-      for (const line of lines) {
-        const value = JSON.parse(line);
-        if (value.listening) ok(value.listening); else audit.push(value);
-      }
-    });
-    child.on("exit", (code) => fail(new Error(`serve exited ${code}`)));
-  });
+  const serve = await startServe(bin, join(dir, "service.toml"));
+  const { url } = serve;
   const identityToken = () => {
     const now = Math.floor(Date.now() / 1000);
     return new SignJWT({ repository: "acme/app", run_id: "8812" })
@@ -81,7 +68,7 @@ approval = { approvers = ["human:alice"], expires = "10m", interval = 1 }
     "--aud", ISSUER, "--task", "approve-migrations", "--scope", "approvals:decide",
     "--res", "approvals/prod-migrate", "--ttl", "600",
   ]).toString().trim();
-  return { url, audit, identityToken, approverToken, stop: () => child.kill("SIGTERM") };
+  return { url, audit: serve.audit, identityToken, approverToken, stop: serve.stop };
 }
 
 async function token(url, form) {
@@ -169,6 +156,6 @@ test("an approver approves a pending request on the page; the client's poll gets
   assert.equal(claims.exp - claims.iat, 120);
   assert.equal((await poll()).body.error, "invalid_grant");
   await new Promise((ok) => setTimeout(ok, 200));
-  assert.ok(svc.audit.some((l) => l.event === "approval_decide" && l.outcome === "approved"));
-  assert.ok(!JSON.stringify(svc.audit).includes(svc.approverToken));
+  assert.ok(svc.audit().some((l) => l.event === "approval_decide" && l.outcome === "approved"));
+  assert.ok(!JSON.stringify(svc.audit()).includes(svc.approverToken));
 });
